@@ -1,0 +1,166 @@
+//! Which format a log is: from its RDS file name, or from its first lines.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The log kinds aurora-logs parses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogFormat {
+    /// MySQL / Aurora MySQL slow query log.
+    MysqlSlow,
+    /// MySQL / Aurora MySQL / MariaDB error log.
+    MysqlError,
+    /// MySQL general query log.
+    MysqlGeneral,
+    /// Aurora MySQL advanced auditing (and the MariaDB audit plugin) CSV log.
+    MysqlAudit,
+    /// PostgreSQL stderr log (RDS prefix `%t:%r:%u@%d:[%p]:` and other common prefixes).
+    Postgresql,
+    /// PostgreSQL csvlog.
+    PostgresqlCsv,
+}
+
+impl LogFormat {
+    /// Every format, in CLI order.
+    pub const ALL: [LogFormat; 6] = [
+        LogFormat::MysqlSlow,
+        LogFormat::MysqlError,
+        LogFormat::MysqlGeneral,
+        LogFormat::MysqlAudit,
+        LogFormat::Postgresql,
+        LogFormat::PostgresqlCsv,
+    ];
+
+    /// The CLI name (`mysql-slow`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            LogFormat::MysqlSlow => "mysql-slow",
+            LogFormat::MysqlError => "mysql-error",
+            LogFormat::MysqlGeneral => "mysql-general",
+            LogFormat::MysqlAudit => "mysql-audit",
+            LogFormat::Postgresql => "postgresql",
+            LogFormat::PostgresqlCsv => "postgresql-csv",
+        }
+    }
+
+    /// The record's `log_type` value.
+    pub fn log_type(self) -> &'static str {
+        match self {
+            LogFormat::MysqlSlow => "mysql_slow",
+            LogFormat::MysqlError => "mysql_error",
+            LogFormat::MysqlGeneral => "mysql_general",
+            LogFormat::MysqlAudit => "mysql_audit",
+            LogFormat::Postgresql | LogFormat::PostgresqlCsv => "postgresql",
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A format name that is not one of ours.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown log format {0:?}: use one of mysql-slow, mysql-error, mysql-general, mysql-audit, postgresql, postgresql-csv")]
+pub struct UnknownFormat(String);
+
+impl FromStr for LogFormat {
+    type Err = UnknownFormat;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        LogFormat::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| UnknownFormat(s.to_owned()))
+    }
+}
+
+/// The format of an RDS/Aurora log file from its name (`slowquery/mysql-slowquery.log.2024-01-04.09`,
+/// `error/postgresql.log.2024-01-04-0900`, `audit/audit.log.0.2024-01-04-09-00.0`, …), or of a local
+/// copy named like one. `None` when the name says nothing.
+pub fn detect_from_name(name: &str) -> Option<LogFormat> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let base = base.strip_suffix(".gz").or_else(|| base.strip_suffix(".zst")).unwrap_or(base);
+    if base.contains("slowquery") || base.contains("slow-query") || base.contains("slow_query") || base.contains("-slow.log") {
+        Some(LogFormat::MysqlSlow)
+    } else if base.starts_with("mysql-error") || base.contains("mysqld.err") || base == "error.log" {
+        Some(LogFormat::MysqlError)
+    } else if base.starts_with("mysql-general") || base.contains("general.log") {
+        Some(LogFormat::MysqlGeneral)
+    } else if base.starts_with("audit.log") || base.starts_with("server_audit.log") {
+        Some(LogFormat::MysqlAudit)
+    } else if base.starts_with("postgresql") || base.starts_with("postgres") {
+        if base.ends_with(".csv") || base.contains(".csv.") {
+            Some(LogFormat::PostgresqlCsv)
+        } else {
+            Some(LogFormat::Postgresql)
+        }
+    } else {
+        None
+    }
+}
+
+/// The format from the first bytes of a log (a few KiB are enough), or `None`.
+pub fn detect_from_content(head: &[u8]) -> Option<LogFormat> {
+    let mut votes = [0u32; 6];
+    for line in head.split(|&b| b == b'\n').take(200) {
+        if let Some(f) = line_format(line) {
+            votes[LogFormat::ALL.iter().position(|x| *x == f).unwrap_or(0)] += 1;
+        }
+    }
+    let (i, &n) = votes.iter().enumerate().max_by_key(|(_, n)| **n)?;
+    (n > 0).then(|| LogFormat::ALL[i])
+}
+
+fn line_format(line: &[u8]) -> Option<LogFormat> {
+    const SLOW: [&[u8]; 3] = [b"# Query_time:", b"# User@Host:", b"# Time:"];
+    if SLOW.iter().any(|p| line.starts_with(p)) {
+        return Some(LogFormat::MysqlSlow);
+    }
+    if crate::postgres::stderr::looks_like_line(line) {
+        return Some(LogFormat::Postgresql);
+    }
+    if crate::postgres::csv::looks_like_row(line) {
+        return Some(LogFormat::PostgresqlCsv);
+    }
+    if crate::mysql::audit::looks_like_line(line) {
+        return Some(LogFormat::MysqlAudit);
+    }
+    if crate::mysql::general::looks_like_line(line) {
+        return Some(LogFormat::MysqlGeneral);
+    }
+    if crate::mysql::error::looks_like_line(line) {
+        return Some(LogFormat::MysqlError);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_from_rds() {
+        use LogFormat::*;
+        for (name, f) in [
+            ("slowquery/mysql-slowquery.log", MysqlSlow),
+            ("slowquery/mysql-slowquery.log.2024-01-04.09", MysqlSlow),
+            ("error/mysql-error-running.log.2024-01-04.09", MysqlError),
+            ("error/mysql-error.log", MysqlError),
+            ("general/mysql-general.log.12", MysqlGeneral),
+            ("audit/audit.log.0.2024-01-04-09-00.0", MysqlAudit),
+            ("error/postgresql.log.2024-01-04-0900", Postgresql),
+            ("error/postgresql.log.2024-01-04-0900.csv", PostgresqlCsv),
+            ("postgresql-11-multi-line.csv.log", PostgresqlCsv),
+        ] {
+            assert_eq!(detect_from_name(name), Some(f), "{name}");
+        }
+        assert_eq!(detect_from_name("notes.txt"), None);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for f in LogFormat::ALL {
+            assert_eq!(f.name().parse::<LogFormat>().unwrap(), f);
+        }
+        assert!("json".parse::<LogFormat>().is_err());
+    }
+}

@@ -1,0 +1,244 @@
+//! The record writer: JSON objects written straight into a reusable [`BytesMut`], with no
+//! intermediate value tree.
+//!
+//! Field names are `&'static str` known to be flat lowercase snake_case (checked in debug
+//! builds). Values are escaped from arbitrary bytes: invalid UTF-8 becomes U+FFFD and the record
+//! is flagged with `parse_error`, so that a wrong encoding is visible, never fatal.
+
+use bytes::{BufMut, BytesMut};
+
+use crate::num::Decimal;
+
+/// Writes one JSON object field by field.
+#[derive(Debug)]
+pub struct RecordWriter<'b> {
+    buf: &'b mut BytesMut,
+    empty: bool,
+    lossy: bool,
+}
+
+impl<'b> RecordWriter<'b> {
+    /// Begin an object at the end of `buf`.
+    pub fn begin(buf: &'b mut BytesMut) -> RecordWriter<'b> {
+        buf.put_u8(b'{');
+        RecordWriter { buf, empty: true, lossy: false }
+    }
+
+    fn key(&mut self, key: &'static str) {
+        debug_assert!(
+            !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            "field name {key:?} is not flat lowercase snake_case"
+        );
+        if !self.empty {
+            self.buf.put_u8(b',');
+        }
+        self.empty = false;
+        self.buf.put_u8(b'"');
+        self.buf.put_slice(key.as_bytes());
+        self.buf.put_slice(b"\":");
+    }
+
+    /// A string field whose name comes from the input (e.g. an unknown `Key:` of a slow log
+    /// header): the name is lowercased and every byte outside `[a-z0-9_]` becomes `_`, the way
+    /// OpenObserve would store it anyway.
+    pub fn str_dynamic_key(&mut self, key: &[u8], value: &[u8]) {
+        if !self.empty {
+            self.buf.put_u8(b',');
+        }
+        self.empty = false;
+        self.buf.put_u8(b'"');
+        for &b in key.iter().take(128) {
+            let b = b.to_ascii_lowercase();
+            self.buf.put_u8(if b.is_ascii_lowercase() || b.is_ascii_digit() { b } else { b'_' });
+        }
+        self.buf.put_slice(b"\":");
+        self.lossy |= write_json_string(self.buf, value);
+    }
+
+    /// A string field from arbitrary bytes.
+    pub fn str(&mut self, key: &'static str, value: &[u8]) {
+        self.key(key);
+        self.lossy |= write_json_string(self.buf, value);
+    }
+
+    /// A string field, written only when present.
+    pub fn opt_str(&mut self, key: &'static str, value: Option<&[u8]>) {
+        if let Some(v) = value {
+            self.str(key, v);
+        }
+    }
+
+    /// An unsigned integer field.
+    pub fn u64(&mut self, key: &'static str, value: u64) {
+        self.key(key);
+        self.buf.put_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    /// An unsigned integer field, written only when present.
+    pub fn opt_u64(&mut self, key: &'static str, value: Option<u64>) {
+        if let Some(v) = value {
+            self.u64(key, v);
+        }
+    }
+
+    /// A signed integer field.
+    pub fn i64(&mut self, key: &'static str, value: i64) {
+        self.key(key);
+        self.buf.put_slice(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    /// A signed integer field, written only when present.
+    pub fn opt_i64(&mut self, key: &'static str, value: Option<i64>) {
+        if let Some(v) = value {
+            self.i64(key, v);
+        }
+    }
+
+    /// A number field written exactly as its decimal text says.
+    pub fn decimal(&mut self, key: &'static str, value: Decimal<'_>) {
+        self.key(key);
+        value.write_json(self.buf);
+    }
+
+    /// A number field, written only when present.
+    pub fn opt_decimal(&mut self, key: &'static str, value: Option<Decimal<'_>>) {
+        if let Some(v) = value {
+            self.decimal(key, v);
+        }
+    }
+
+    /// A boolean field.
+    pub fn bool(&mut self, key: &'static str, value: bool) {
+        self.key(key);
+        self.buf.put_slice(if value { b"true" } else { b"false" });
+    }
+
+    /// Fields already rendered as JSON (`"k":v,"k2":v2`, no braces), e.g. the data plane's
+    /// enrichment, rendered once per file.
+    pub fn raw_fields(&mut self, fields: &[u8]) {
+        if fields.is_empty() {
+            return;
+        }
+        if !self.empty {
+            self.buf.put_u8(b',');
+        }
+        self.empty = false;
+        self.buf.put_slice(fields);
+    }
+
+    /// Close the object. `parse_error`, or a note that invalid UTF-8 was replaced, becomes the
+    /// `parse_error` field.
+    pub fn finish(mut self, parse_error: Option<&str>) {
+        match parse_error {
+            Some(e) => self.str("parse_error", e.as_bytes()),
+            None if self.lossy => self.str("parse_error", b"invalid utf-8 replaced with U+FFFD"),
+            None => {}
+        }
+        self.buf.put_u8(b'}');
+    }
+}
+
+/// What each byte needs inside a JSON string: 0 = nothing, b'u' = `\u00XX`, else the letter
+/// after a backslash.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t[0x08] = b'b';
+    t[0x0c] = b'f';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Write `value` as a quoted JSON string. Returns true if invalid UTF-8 had to be replaced.
+pub fn write_json_string(buf: &mut BytesMut, value: &[u8]) -> bool {
+    buf.reserve(value.len() + 2);
+    buf.put_u8(b'"');
+    let mut lossy = false;
+    for chunk in value.utf8_chunks() {
+        escape_valid(buf, chunk.valid().as_bytes());
+        if !chunk.invalid().is_empty() {
+            buf.put_slice("\u{FFFD}".as_bytes());
+            lossy = true;
+        }
+    }
+    buf.put_u8(b'"');
+    lossy
+}
+
+/// Escape UTF-8 text: copy runs that need nothing, escape the rest.
+fn escape_valid(buf: &mut BytesMut, s: &[u8]) {
+    let mut start = 0;
+    for (i, &b) in s.iter().enumerate() {
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        buf.put_slice(&s[start..i]);
+        if esc == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            buf.put_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+        } else {
+            buf.put_slice(&[b'\\', esc]);
+        }
+        start = i + 1;
+    }
+    buf.put_slice(&s[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn render(v: &[u8]) -> (String, bool) {
+        let mut b = BytesMut::new();
+        let lossy = write_json_string(&mut b, v);
+        (String::from_utf8(b.to_vec()).unwrap(), lossy)
+    }
+
+    #[test]
+    fn escapes_specials_and_controls() {
+        assert_eq!(render(b"a\"b\\c\n\t\x01\x7f").0, r#""a\"b\\c\n\t\u0001\u007f""#.replace("\\u007f", "\u{7f}"));
+    }
+
+    #[test]
+    fn replaces_invalid_utf8_and_flags_it() {
+        let mut b = BytesMut::new();
+        let mut w = RecordWriter::begin(&mut b);
+        w.str("message", b"caf\xe9");
+        w.u64("n", 3);
+        w.finish(None);
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert_eq!(v["message"], "caf\u{FFFD}");
+        assert_eq!(v["n"], 3);
+        assert!(v["parse_error"].as_str().unwrap().contains("utf-8"));
+    }
+
+    proptest! {
+        /// Our escaping agrees with serde_json's on the lossy decoding of any bytes.
+        #[test]
+        fn matches_serde_json(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let (ours, lossy) = render(&bytes);
+            let text = String::from_utf8_lossy(&bytes);
+            prop_assert_eq!(lossy, std::str::from_utf8(&bytes).is_err());
+            let back: String = serde_json::from_str(&ours).unwrap();
+            prop_assert_eq!(&back, &text);
+            prop_assert_eq!(ours, serde_json::to_string(&text).unwrap());
+        }
+
+        #[test]
+        fn any_text_round_trips(s in ".{0,100}") {
+            let (ours, lossy) = render(s.as_bytes());
+            prop_assert!(!lossy);
+            prop_assert_eq!(serde_json::from_str::<String>(&ours).unwrap(), s);
+        }
+    }
+}

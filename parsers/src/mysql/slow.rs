@@ -1,0 +1,739 @@
+//! The MySQL / Aurora MySQL slow query log (MySQL 5.5–8.0, Aurora MySQL 1–3, Percona Server,
+//! MariaDB).
+//!
+//! # Entries
+//! An entry is a block of `# …` header lines followed by its SQL body; a `#` line that follows a
+//! body line starts the next entry (as pt-query-digest decides). Neither `# Time:` nor
+//! `# User@Host:` is required, nor first. `# administrator command: X;` stands in for a body.
+//! Server start banners (`…, Version: … started with:`, `Tcp port: … Unix socket: …`,
+//! `Time  Id Command  Argument`), written at file start and after every restart or `FLUSH LOGS`,
+//! belong to no entry: they are skipped and counted, never glued onto the previous query.
+//!
+//! # Fields of a `mysql_slow` record
+//! - `_timestamp`: when MySQL wrote the entry (≈ the query's end), from `# Time:`; an entry
+//!   without one inherits the previous `# Time:` of the stream (MySQL ≤ 5.6 writes it once per
+//!   second), else `SET timestamp=` (the statement's start, whole seconds). Old-format
+//!   `yymmdd hh:mm:ss` times carry no zone and are taken as UTC, as Aurora runs.
+//! - `query_start`, `query_end` (µs) from `log_slow_extra`'s `Start:`/`End:`; `set_timestamp`
+//!   (seconds) from `SET timestamp=N;`.
+//! - `user`, `current_user` (the bracketed effective user, when given), `host`, `client_ip`,
+//!   `thread_id` (from `Id:`, `# Thread_id:` or `log_slow_extra`).
+//! - `query_time`, `lock_time` (seconds, JSON numbers written exactly as logged), `rows_sent`,
+//!   `rows_examined`, and every other `Key: value` pair of the headers under its snake_case name:
+//!   known keys with their type (integers, seconds, `Yes`/`No` as booleans: see [`KNOWN_KEYS`]),
+//!   unknown keys as strings (so that a field never changes type between records).
+//! - `db` (from `use db;`, else `Schema:`), `statement` (the SQL without the `use`/`SET timestamp`
+//!   lines and without the final `;`), or `admin_command` for `# administrator command:` entries.
+//! - `fingerprint`, `fingerprint_id`: pt-query-digest's fingerprint and its MD5.
+//! - `message` (the raw entry) only when the entry is flagged: `statement` and the header fields
+//!   carry everything else, and leaving the raw text out halves the bytes shipped.
+
+use memchr::memmem;
+
+use crate::fingerprint;
+use crate::frame::{LineClass, LineClassifier, RawEntry};
+use crate::json::RecordWriter;
+use crate::num::{parse_u64, Decimal};
+use crate::parser::{FormatEntry, FormatParser, QuerySample};
+use crate::time;
+
+/// Groups slow log lines into entries; see the module docs.
+#[derive(Debug, Default)]
+pub struct Classifier {
+    /// The previous line was SQL (or an admin command): a `#` line now starts a new entry.
+    after_body: bool,
+}
+
+impl LineClassifier for Classifier {
+    fn classify(&mut self, line: &[u8]) -> LineClass {
+        if line.first() == Some(&b'#') {
+            if line.starts_with(ADMIN_PREFIX) {
+                // Stands in for the body. After another body it is an entry of its own (RDS
+                // writes one before the next header): it must not swallow the next query.
+                let class = if self.after_body { LineClass::Start } else { LineClass::Continue };
+                self.after_body = true;
+                return class;
+            }
+            let class = if self.after_body { LineClass::Start } else { LineClass::Continue };
+            self.after_body = false;
+            return class;
+        }
+        if is_banner(line) {
+            self.after_body = false;
+            return LineClass::Skip;
+        }
+        self.after_body = true;
+        LineClass::Continue
+    }
+}
+
+const ADMIN_PREFIX: &[u8] = b"# administrator command:";
+
+/// Whether `line` is part of a server start banner.
+fn is_banner(line: &[u8]) -> bool {
+    match line.first() {
+        // `/usr/sbin/mysqld, Version: 8.0.15-5 (…). started with:` and Windows paths.
+        Some(_) if line.ends_with(b"started with:") || line.ends_with(b"started with:\r") => {
+            memmem::find(line, b", Version: ").is_some()
+        }
+        Some(b'T') => {
+            (line.starts_with(b"Tcp port:") && memmem::find(line, b"Unix socket:").is_some())
+                || (line.starts_with(b"TCP Port:") && memmem::find(line, b"Named Pipe:").is_some())
+                || is_column_header(line)
+        }
+        _ => false,
+    }
+}
+
+/// `Time                 Id Command    Argument` (spaces or tabs).
+fn is_column_header(line: &[u8]) -> bool {
+    let mut words = line.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
+    words.next() == Some(b"Time")
+        && words.next() == Some(b"Id")
+        && words.next() == Some(b"Command")
+        && words.next() == Some(b"Argument")
+        && words.next().is_none()
+}
+
+/// How a known header value is typed in the record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A whole number.
+    Int,
+    /// Seconds with a fraction, written exactly.
+    Seconds,
+    /// `Yes`/`No`.
+    Bool,
+    /// A timestamp, written as µs since the epoch.
+    Time,
+    /// Text.
+    Text,
+}
+
+/// Header keys we know, the record field each becomes, and its type. Matching is
+/// case-insensitive (`QC_Hit` and `QC_hit` both occur).
+pub const KNOWN_KEYS: &[(&str, &str, ValueKind)] = {
+    use ValueKind::*;
+    &[
+        ("Query_time", "query_time", Seconds),
+        ("Lock_time", "lock_time", Seconds),
+        ("Rows_sent", "rows_sent", Int),
+        ("Rows_examined", "rows_examined", Int),
+        ("Rows_affected", "rows_affected", Int),
+        ("Rows_read", "rows_read", Int),
+        ("Thread_id", "thread_id", Int),
+        ("Id", "thread_id", Int),
+        ("Schema", "schema", Text),
+        ("Errno", "errno", Int),
+        ("Killed", "killed", Int),
+        ("Last_errno", "last_errno", Int),
+        ("Bytes_sent", "bytes_sent", Int),
+        ("Bytes_received", "bytes_received", Int),
+        ("Read_first", "read_first", Int),
+        ("Read_last", "read_last", Int),
+        ("Read_key", "read_key", Int),
+        ("Read_next", "read_next", Int),
+        ("Read_prev", "read_prev", Int),
+        ("Read_rnd", "read_rnd", Int),
+        ("Read_rnd_next", "read_rnd_next", Int),
+        ("Sort_merge_passes", "sort_merge_passes", Int),
+        ("Sort_range_count", "sort_range_count", Int),
+        ("Sort_rows", "sort_rows", Int),
+        ("Sort_scan_count", "sort_scan_count", Int),
+        ("Created_tmp_disk_tables", "created_tmp_disk_tables", Int),
+        ("Created_tmp_tables", "created_tmp_tables", Int),
+        ("Count_hit_tmp_table_size", "count_hit_tmp_table_size", Int),
+        ("Start", "query_start", Time),
+        ("End", "query_end", Time),
+        ("Tmp_tables", "tmp_tables", Int),
+        ("Tmp_disk_tables", "tmp_disk_tables", Int),
+        ("Tmp_table_sizes", "tmp_table_sizes", Int),
+        ("Merge_passes", "merge_passes", Int),
+        ("InnoDB_trx_id", "innodb_trx_id", Text),
+        ("InnoDB_IO_r_ops", "innodb_io_r_ops", Int),
+        ("InnoDB_IO_r_bytes", "innodb_io_r_bytes", Int),
+        ("InnoDB_IO_r_wait", "innodb_io_r_wait", Seconds),
+        ("InnoDB_rec_lock_wait", "innodb_rec_lock_wait", Seconds),
+        ("InnoDB_queue_wait", "innodb_queue_wait", Seconds),
+        ("InnoDB_pages_distinct", "innodb_pages_distinct", Int),
+        ("QC_hit", "qc_hit", Bool),
+        ("Full_scan", "full_scan", Bool),
+        ("Full_join", "full_join", Bool),
+        ("Tmp_table", "tmp_table", Bool),
+        ("Tmp_table_on_disk", "tmp_table_on_disk", Bool),
+        ("Filesort", "filesort", Bool),
+        ("Filesort_on_disk", "filesort_on_disk", Bool),
+        ("Priority_queue", "priority_queue", Bool),
+        ("Log_slow_rate_type", "log_slow_rate_type", Text),
+        ("Log_slow_rate_limit", "log_slow_rate_limit", Int),
+        ("Pages_accessed", "pages_accessed", Int),
+        ("Pages_read", "pages_read", Int),
+        ("Pages_updated", "pages_updated", Int),
+        ("Pages_prefetched", "pages_prefetched", Int),
+        ("Undo_records_added", "undo_records_added", Int),
+        ("Old_rows_read", "old_rows_read", Int),
+        ("Engine_pages_read_time", "engine_pages_read_time", Seconds),
+        ("Rows_sent_affected", "rows_sent_affected", Int),
+    ]
+};
+
+/// Field names our own code writes: an unknown header key that would collide gets a `slow_`
+/// prefix instead.
+const RESERVED: &[&str] = &[
+    "_timestamp", "log_type", "log_offset", "message", "parse_error", "truncated", "user", "host",
+    "client_ip", "current_user", "db", "statement", "admin_command", "fingerprint",
+    "fingerprint_id", "set_timestamp", "record_id", "log_file", "instance_id", "cluster_id",
+    "engine", "engine_version", "region",
+];
+
+fn known_key(key: &[u8]) -> Option<usize> {
+    KNOWN_KEYS.iter().position(|(k, _, _)| k.as_bytes().eq_ignore_ascii_case(key))
+}
+
+/// At most this many `Key: value` pairs are kept per entry; more are counted in the record.
+pub const MAX_PAIRS: usize = 64;
+
+/// One `Key: value` header pair.
+#[derive(Clone, Copy, Debug)]
+pub struct Pair<'a> {
+    /// The key as logged, without its colon.
+    pub key: &'a [u8],
+    /// The value (may be empty).
+    pub value: &'a [u8],
+}
+
+/// One parsed slow log entry; every slice borrows from the raw entry.
+#[derive(Debug, Default)]
+pub struct SlowQueryEntry<'a> {
+    /// `_timestamp` (µs), see the module docs.
+    pub timestamp_us: Option<i64>,
+    /// The `# Time:` value as logged, if this entry had one.
+    pub time_text: Option<&'a [u8]>,
+    /// `SET timestamp=N`.
+    pub set_timestamp: Option<u64>,
+    /// Login user.
+    pub user: Option<&'a [u8]>,
+    /// Effective user (the bracketed one).
+    pub current_user: Option<&'a [u8]>,
+    /// Client host name.
+    pub host: Option<&'a [u8]>,
+    /// Client address.
+    pub client_ip: Option<&'a [u8]>,
+    /// The header pairs, in order.
+    pub pairs: Vec<Pair<'a>>,
+    /// Pairs beyond [`MAX_PAIRS`].
+    pub pairs_dropped: usize,
+    /// Default database (`use db;`), else `Schema:`.
+    pub db: Option<&'a [u8]>,
+    /// The SQL.
+    pub statement: Option<&'a [u8]>,
+    /// The administrator command (`Quit`, `Ping`, …).
+    pub admin_command: Option<&'a [u8]>,
+    /// pt-query-digest fingerprint of the statement (or `administrator command: X`).
+    pub fingerprint: &'a [u8],
+    /// Uppercase hex MD5 of the fingerprint.
+    pub fingerprint_id: Option<[u8; 32]>,
+    /// Query time in µs.
+    pub query_time_us: Option<u64>,
+    /// Lock time in µs.
+    pub lock_time_us: Option<u64>,
+    /// Rows sent.
+    pub rows_sent: Option<u64>,
+    /// Rows examined.
+    pub rows_examined: Option<u64>,
+    /// Why the entry is flagged.
+    pub error: Option<&'static str>,
+}
+
+/// Parses slow log entries; keeps the last `# Time:` for entries without one.
+#[derive(Debug, Default)]
+pub struct Parser {
+    last_time_us: Option<i64>,
+    fingerprint: Vec<u8>,
+}
+
+impl FormatParser for Parser {
+    type Classifier = Classifier;
+    type Entry<'a> = SlowQueryEntry<'a>;
+
+    fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> SlowQueryEntry<'a> {
+        let mut e = SlowQueryEntry::default();
+        let text = raw.text;
+        let mut pos = 0;
+        let mut saw_header = false;
+        // Header lines.
+        while pos < text.len() && text[pos] == b'#' && !text[pos..].starts_with(ADMIN_PREFIX) {
+            let end = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
+            header_line(&mut e, trim_cr(&text[pos + 1..end]));
+            saw_header = true;
+            pos = (end + 1).min(text.len());
+        }
+        body(&mut e, &text[pos..]);
+        if !saw_header && e.error.is_none() {
+            e.error = Some("slow log entry without header lines (cut by a rotation or a partial read?)");
+        }
+        match (e.time_text.is_some(), e.timestamp_us) {
+            (true, Some(t)) => self.last_time_us = Some(t),
+            (true, None) => {
+                e.error.get_or_insert("unparseable # Time: value");
+            }
+            (false, _) => e.timestamp_us = self.last_time_us,
+        }
+        if e.timestamp_us.is_none() {
+            e.timestamp_us = e.set_timestamp.and_then(|s| i64::try_from(s).ok()?.checked_mul(1_000_000));
+        }
+        if e.statement.is_none() && e.admin_command.is_none() && e.error.is_none() {
+            e.error = Some("slow log entry without a statement");
+        }
+        self.fingerprint.clear();
+        if let Some(cmd) = e.admin_command {
+            self.fingerprint.extend_from_slice(b"administrator command: ");
+            self.fingerprint.extend_from_slice(cmd);
+        } else if let Some(stmt) = e.statement {
+            fingerprint::mysql::fingerprint(stmt, &mut self.fingerprint);
+        }
+        if !self.fingerprint.is_empty() {
+            e.fingerprint_id = Some(fingerprint::fingerprint_id(&self.fingerprint));
+        }
+        e.fingerprint = &self.fingerprint;
+        e
+    }
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// One header line, without its leading `#`.
+fn header_line<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
+    let line = trim_start(line);
+    if let Some(rest) = line.strip_prefix(b"Time:") {
+        let rest = trim_start(rest);
+        e.time_text = Some(rest);
+        let parsed = time::parse_iso(rest).or_else(|| time::parse_mysql_old(rest));
+        if let Some((us, n)) = parsed {
+            e.timestamp_us = Some(us);
+            e.time_text = Some(&rest[..n]);
+            // `# Time: 071218 11:48:27 # User@Host: …` on one line.
+            let after = trim_start(&rest[n..]);
+            if let Some(uh) = after.strip_prefix(b"#") {
+                header_line(e, uh);
+            }
+        }
+        return;
+    }
+    if let Some(rest) = line.strip_prefix(b"User@Host:") {
+        return user_host(e, rest);
+    }
+    pairs(e, line);
+}
+
+/// `user[priv_user] @ host [ip]  Id: N` (each part optional).
+fn user_host<'a>(e: &mut SlowQueryEntry<'a>, rest: &'a [u8]) {
+    let rest = trim_start(rest);
+    let Some(at) = memchr::memmem::find(rest, b" @ ").or_else(|| memchr::memmem::find(rest, b"@ ")) else {
+        e.error.get_or_insert("unparseable # User@Host: line");
+        return;
+    };
+    let who = trim(&rest[..at]);
+    let (user, current) = match memchr::memchr(b'[', who) {
+        Some(open) => {
+            let close = memchr::memrchr(b']', who).filter(|&c| c > open).unwrap_or(who.len());
+            (trim(&who[..open]), Some(&who[open + 1..close]))
+        }
+        None => (who, None),
+    };
+    e.user = non_empty(user).or(current.and_then(non_empty));
+    e.current_user = current.and_then(non_empty);
+    let after = &rest[at + 2..];
+    let after = if after.first() == Some(&b' ') { &after[1..] } else { after };
+    // host, then `[ip]`, then optional `Id: N` and other pairs.
+    let (hostpart, tail) = match memchr::memchr(b'[', after) {
+        Some(open) => {
+            let close = memchr::memchr(b']', &after[open..]).map_or(after.len(), |c| open + c);
+            e.client_ip = non_empty(&after[open + 1..close]);
+            (&after[..open], &after[(close + 1).min(after.len())..])
+        }
+        None => {
+            let end = memchr::memmem::find(after, b"Id:").unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        }
+    };
+    e.host = non_empty(trim(hostpart));
+    pairs(e, tail);
+}
+
+/// `Key: value  Key2: value2 …`. A token ending in `:` is a key; the next token is its value
+/// unless it is itself a key (an empty value, as in `Schema:   Last_errno: 0`). Values may hold
+/// colons (`Start: 2019-03-24T14:04:51.082107Z`).
+fn pairs<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
+    let mut tokens = line.split(|b| *b == b' ' || *b == b'\t').filter(|t| !t.is_empty()).peekable();
+    while let Some(tok) = tokens.next() {
+        let Some(key) = tok.strip_suffix(b":") else {
+            // Free text (`No InnoDB statistics available for this query`, explain rows).
+            continue;
+        };
+        let value = match tokens.peek() {
+            Some(next) if !is_key(next) => tokens.next().unwrap_or_default(),
+            _ => &[],
+        };
+        if key.is_empty() {
+            continue;
+        }
+        pair(e, key, value);
+    }
+}
+
+fn is_key(tok: &[u8]) -> bool {
+    tok.len() > 1 && tok.ends_with(b":") && tok[0].is_ascii_alphabetic()
+}
+
+fn pair<'a>(e: &mut SlowQueryEntry<'a>, key: &'a [u8], value: &'a [u8]) {
+    if let Some(i) = known_key(key) {
+        let (_, field, _) = KNOWN_KEYS[i];
+        match field {
+            "query_time" => e.query_time_us = Decimal::parse(value).and_then(|d| d.micros()),
+            "lock_time" => e.lock_time_us = Decimal::parse(value).and_then(|d| d.micros()),
+            "rows_sent" => e.rows_sent = parse_u64(value),
+            "rows_examined" => e.rows_examined = parse_u64(value),
+            "schema" if e.db.is_none() => e.db = non_empty(value),
+            _ => {}
+        }
+    }
+    if e.pairs.len() < MAX_PAIRS {
+        e.pairs.push(Pair { key, value });
+    } else {
+        e.pairs_dropped += 1;
+    }
+}
+
+/// The body: leading `use db;` and `SET …timestamp=N;` lines, then the statement or an
+/// `# administrator command:` line.
+fn body<'a>(e: &mut SlowQueryEntry<'a>, mut rest: &'a [u8]) {
+    loop {
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(rest.len());
+        let trimmed = &rest[start..];
+        let end = memchr::memchr(b'\n', trimmed).unwrap_or(trimmed.len());
+        let line = trim_cr(&trimmed[..end]);
+        if let Some(db) = use_line(line) {
+            e.db = Some(db);
+        } else if let Some(ts) = set_timestamp_line(line) {
+            e.set_timestamp = ts.or(e.set_timestamp);
+        } else {
+            rest = trimmed;
+            break;
+        }
+        rest = &trimmed[(end + 1).min(trimmed.len())..];
+    }
+    if let Some(cmd) = rest.strip_prefix(ADMIN_PREFIX) {
+        let line = trim_cr(&cmd[..memchr::memchr(b'\n', cmd).unwrap_or(cmd.len())]);
+        let cmd = trim(line);
+        e.admin_command = Some(cmd.strip_suffix(b";").unwrap_or(cmd));
+        return;
+    }
+    let stmt = trim_end(rest);
+    let stmt = stmt.strip_suffix(b";").unwrap_or(stmt);
+    e.statement = non_empty(trim_end(stmt));
+}
+
+/// `use db;` (any case, maybe backticked): the database.
+fn use_line(line: &[u8]) -> Option<&[u8]> {
+    if line.len() < 5 || !line[..4].eq_ignore_ascii_case(b"use ") {
+        return None;
+    }
+    let db = trim(line[4..].strip_suffix(b";")?);
+    let db = db.strip_prefix(b"`").and_then(|d| d.strip_suffix(b"`")).unwrap_or(db);
+    (!db.is_empty() && !db.contains(&b' ')).then_some(db)
+}
+
+/// `SET timestamp=N;`, `SET insert_id=1,timestamp=N;`, `SET last_insert_id=…,timestamp=N;`:
+/// `Some(timestamp)` when the line is one of these.
+fn set_timestamp_line(line: &[u8]) -> Option<Option<u64>> {
+    if line.len() < 4 || !line[..4].eq_ignore_ascii_case(b"SET ") || !line.ends_with(b";") {
+        return None;
+    }
+    let assigns = &line[4..line.len() - 1];
+    let mut ts = None;
+    let mut only_session_vars = true;
+    for part in assigns.split(|b| *b == b',') {
+        let Some(eq) = memchr::memchr(b'=', part) else { return None };
+        let (name, value) = (trim(&part[..eq]), trim(&part[eq + 1..]));
+        if name.eq_ignore_ascii_case(b"timestamp") {
+            ts = parse_u64(value);
+        } else if !(name.eq_ignore_ascii_case(b"insert_id") || name.eq_ignore_ascii_case(b"last_insert_id")) {
+            only_session_vars = false;
+        }
+    }
+    (only_session_vars && assigns.windows(9).any(|w| w.eq_ignore_ascii_case(b"timestamp"))).then_some(ts)
+}
+
+fn non_empty(s: &[u8]) -> Option<&[u8]> {
+    (!s.is_empty()).then_some(s)
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
+    &s[start..]
+}
+
+fn trim_end(s: &[u8]) -> &[u8] {
+    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    &s[..end]
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    trim_end(trim_start(s))
+}
+
+impl FormatEntry for SlowQueryEntry<'_> {
+    fn timestamp_us(&self) -> Option<i64> {
+        self.timestamp_us
+    }
+
+    fn parse_error(&self) -> Option<&'static str> {
+        self.error
+    }
+
+    fn include_message(&self) -> bool {
+        false
+    }
+
+    fn write_fields(&self, w: &mut RecordWriter<'_>) {
+        w.opt_str("user", self.user);
+        w.opt_str("current_user", self.current_user);
+        w.opt_str("host", self.host);
+        w.opt_str("client_ip", self.client_ip);
+        w.opt_u64("set_timestamp", self.set_timestamp);
+        let mut seen = [false; KNOWN_KEYS.len()];
+        for p in &self.pairs {
+            write_pair(w, p, &mut seen);
+        }
+        if self.pairs_dropped > 0 {
+            w.u64("header_pairs_dropped", self.pairs_dropped as u64);
+        }
+        w.opt_str("db", self.db);
+        w.opt_str("statement", self.statement);
+        w.opt_str("admin_command", self.admin_command);
+        if let Some(id) = &self.fingerprint_id {
+            w.str("fingerprint", self.fingerprint);
+            w.str("fingerprint_id", id);
+        }
+    }
+
+    fn query_sample(&self) -> Option<QuerySample<'_>> {
+        let statement = self.statement.or(self.admin_command)?;
+        Some(QuerySample {
+            fingerprint: self.fingerprint,
+            statement,
+            query_time_us: self.query_time_us?,
+            lock_time_us: self.lock_time_us,
+            rows_sent: self.rows_sent,
+            rows_examined: self.rows_examined,
+            timestamp_us: self.timestamp_us,
+        })
+    }
+}
+
+/// Write one header pair with its declared type; a value that does not fit its type is kept as
+/// text under `<field>_text` so the field's own type never changes. A key seen twice keeps its
+/// first value.
+fn write_pair(w: &mut RecordWriter<'_>, p: &Pair<'_>, seen: &mut [bool; KNOWN_KEYS.len()]) {
+    let Some(i) = known_key(p.key) else {
+        let lower: Vec<u8> = p.key.to_ascii_lowercase();
+        if RESERVED.iter().any(|r| r.as_bytes() == lower.as_slice()) || lower == b"schema" {
+            let mut prefixed = b"slow_".to_vec();
+            prefixed.extend_from_slice(&lower);
+            w.str_dynamic_key(&prefixed, p.value);
+        } else {
+            w.str_dynamic_key(p.key, p.value);
+        }
+        return;
+    };
+    let (_, field, kind) = KNOWN_KEYS[i];
+    if std::mem::replace(&mut seen[i], true) || field == "schema" {
+        return;
+    }
+    let ok = match kind {
+        ValueKind::Int => parse_u64(p.value).map(|v| w.u64(field, v)).is_some(),
+        ValueKind::Seconds => Decimal::parse(p.value).map(|d| w.decimal(field, d)).is_some(),
+        ValueKind::Bool => match p.value {
+            v if v.eq_ignore_ascii_case(b"yes") => {
+                w.bool(field, true);
+                true
+            }
+            v if v.eq_ignore_ascii_case(b"no") => {
+                w.bool(field, false);
+                true
+            }
+            _ => false,
+        },
+        ValueKind::Time => time::parse_iso(p.value).map(|(us, _)| w.i64(field, us)).is_some(),
+        ValueKind::Text => {
+            w.str(field, p.value);
+            true
+        }
+    };
+    if !ok && !p.value.is_empty() {
+        let mut name = field.as_bytes().to_vec();
+        name.extend_from_slice(b"_text");
+        w.str_dynamic_key(&name, p.value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::LogFormat;
+    use crate::parser::parse_to_ndjson;
+    use serde_json::Value;
+
+    fn records(input: &str) -> Vec<Value> {
+        parse_to_ndjson(LogFormat::MysqlSlow, input.as_bytes())
+            .to_vec()
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
+    }
+
+    const MYSQL8_EXTRA: &str = "# Time: 2019-03-24T14:04:53.714053Z
+# User@Host: root[root] @ localhost []  Id:     8
+# Query_time: 2.631884  Lock_time: 0.000182 Rows_sent: 1  Rows_examined: 8 Thread_id: 8 Errno: 0 Killed: 0 Bytes_received: 0 Bytes_sent: 70 Read_first: 1 Read_last: 0 Read_key: 1 Read_next: 0 Read_prev: 0 Read_rnd: 0 Read_rnd_next: 0 Sort_merge_passes: 0 Sort_range_count: 0 Sort_rows: 0 Sort_scan_count: 0 Created_tmp_disk_tables: 0 Created_tmp_tables: 0 Start: 2019-03-24T14:04:51.082107Z End: 2019-03-24T14:04:53.713991Z
+use employees;
+SET timestamp=1553436291;
+select count(*) from salaries;
+";
+
+    #[test]
+    fn mysql8_log_slow_extra() {
+        let r = &records(MYSQL8_EXTRA)[0];
+        assert_eq!(r["_timestamp"], 1_553_436_293_714_053i64);
+        assert_eq!(r["user"], "root");
+        assert_eq!(r["host"], "localhost");
+        assert!(r.get("client_ip").is_none());
+        assert_eq!(r["thread_id"], 8);
+        assert_eq!(r["query_time"].to_string(), "2.631884");
+        assert_eq!(r["lock_time"].to_string(), "0.000182");
+        assert_eq!(r["rows_examined"], 8);
+        assert_eq!(r["bytes_sent"], 70);
+        assert_eq!(r["errno"], 0);
+        assert_eq!(r["created_tmp_tables"], 0);
+        assert_eq!(r["query_start"], 1_553_436_291_082_107i64);
+        assert_eq!(r["query_end"], 1_553_436_293_713_991i64);
+        assert_eq!(r["set_timestamp"], 1_553_436_291u64);
+        assert_eq!(r["db"], "employees");
+        assert_eq!(r["statement"], "select count(*) from salaries");
+        assert_eq!(r["log_offset"], 0);
+        assert!(r.get("message").is_none());
+        assert!(r.get("parse_error").is_none());
+        assert_eq!(r["fingerprint_id"].as_str().unwrap().len(), 32);
+    }
+
+    #[test]
+    fn time_is_inherited_and_banners_are_skipped() {
+        let input = "# Time: 071218 11:48:27 # User@Host: [SQL_SLAVE] @  []
+# Thread_id: 10
+# Query_time: 0.000012  Lock_time: 0.000000  Rows_sent: 0  Rows_examined: 0
+BEGIN;
+/usr/sbin/mysqld, Version: 8.0.15-5 (Percona Server (GPL), Release '5', Revision 'f8a9e99'). started with:
+Tcp port: 0  Unix socket: /var/run/mysqld/mysqld.sock
+Time                 Id Command    Argument
+# User@Host: someuser @ hostfoo [192.168.2.1]  Id:   666
+# Query_time: 1  Lock_time: 0 Rows_sent: 1  Rows_examined: 5
+SELECT 1;
+";
+        let r = records(input);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0]["statement"], "BEGIN");
+        assert_eq!(r[0]["user"], "SQL_SLAVE");
+        assert_eq!(r[0]["thread_id"], 10);
+        assert_eq!(r[1]["_timestamp"], r[0]["_timestamp"]);
+        assert_eq!(r[1]["user"], "someuser");
+        assert_eq!(r[1]["host"], "hostfoo");
+        assert_eq!(r[1]["client_ip"], "192.168.2.1");
+        assert_eq!(r[1]["thread_id"], 666);
+        assert_eq!(r[1]["statement"], "SELECT 1");
+        assert_eq!(r[1]["query_time"], 1);
+    }
+
+    #[test]
+    fn admin_commands_and_rds_admin_before_header() {
+        let input = "# Time: 190227 9:46:00
+# User@Host: rdsadmin[rdsadmin] @ localhost []  Id:     3
+# Query_time: 0.000100  Lock_time: 0.000000 Rows_sent: 0  Rows_examined: 0
+SET timestamp=1551260760;
+select 1;
+# administrator command: Quit;
+# Time: 190227 9:46:01
+# User@Host: a[a] @  [10.0.1.76]  Id: 325920
+# Query_time: 0.5  Lock_time: 0.000000 Rows_sent: 0  Rows_examined: 0
+SELECT 2;
+";
+        let r = records(input);
+        assert_eq!(r.len(), 3);
+        assert_eq!(r[0]["statement"], "select 1");
+        assert_eq!(r[1]["admin_command"], "Quit");
+        assert!(r[1]["parse_error"].as_str().unwrap().contains("header"));
+        assert_eq!(r[2]["statement"], "SELECT 2");
+        assert_eq!(r[2]["client_ip"], "10.0.1.76");
+        assert!(r[2].get("host").is_none());
+    }
+
+    #[test]
+    fn percona_and_mariadb_extras_keep_stable_types() {
+        let input = "# User@Host: u[u] @ h [1.1.1.1]
+# Thread_id: 37  Schema: employees  QC_hit: No
+# Query_time: 0.1  Lock_time: 0.0 Rows_sent: 1  Rows_examined: 1
+# Rows_affected: 3062
+# Schema:   Last_errno: 0  Killed: 0
+# InnoDB_trx_id: 69BB9C7F9
+#   InnoDB_IO_r_ops: 9744  InnoDB_IO_r_bytes: 79822848  InnoDB_IO_r_wait: 0.883446
+# Full_scan: Maybe Weird_key: 12
+# No InnoDB statistics available for this query
+SELECT 1;
+";
+        let r = &records(input)[0];
+        assert_eq!(r["db"], "employees");
+        assert_eq!(r["qc_hit"], false);
+        assert_eq!(r["rows_affected"], 3062);
+        assert_eq!(r["last_errno"], 0);
+        assert_eq!(r["innodb_trx_id"], "69BB9C7F9");
+        assert_eq!(r["innodb_io_r_wait"].to_string(), "0.883446");
+        assert_eq!(r["full_scan_text"], "Maybe");
+        assert_eq!(r["weird_key"], "12");
+    }
+
+    #[test]
+    fn headers_without_a_query_are_flagged() {
+        let r = records("# Time: 2019-03-24T14:04:53.714053Z\n");
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0]["parse_error"], "slow log entry without a statement");
+        assert!(r[0]["message"].is_string());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for input in [
+            &b"# Time: margdl 11:48:27\nselect 1;\n"[..],
+            b"\xff\xfe# User@Host:\n#\n#:\n# Query_time: 99999999999999999999999.1\nx",
+            b"# User@Host: [\n;",
+            b"#",
+            b"",
+            b"\n\n\n",
+        ] {
+            let out = parse_to_ndjson(LogFormat::MysqlSlow, input);
+            for line in out[..].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                serde_json::from_slice::<Value>(line).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn set_lines() {
+        assert_eq!(set_timestamp_line(b"SET timestamp=1197996507;"), Some(Some(1197996507)));
+        assert_eq!(set_timestamp_line(b"SET insert_id=34484549,timestamp=1197996507;"), Some(Some(1197996507)));
+        assert_eq!(set_timestamp_line(b"SET NAMES utf8;"), None);
+        assert_eq!(use_line(b"USE `my-db`;"), Some(&b"my-db"[..]));
+        assert_eq!(use_line(b"use db1;"), Some(&b"db1"[..]));
+    }
+}

@@ -1,0 +1,306 @@
+//! The front door: one [`LogParser`] per input stream, dispatching to the format modules.
+
+use bytes::BytesMut;
+
+use crate::detect::LogFormat;
+use crate::frame::{Flow, FrameStats, Framer, LineClassifier, RawEntry};
+use crate::json::RecordWriter;
+use crate::{mysql, postgres};
+
+/// Bounds on what one parser holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// An entry longer than this is cut here and flagged; the rest of it is dropped and counted.
+    pub max_entry_bytes: usize,
+}
+
+impl Limits {
+    /// The default entry bound: 8 MiB, far above any sane query and under OpenObserve's payload
+    /// limit.
+    pub const DEFAULT_MAX_ENTRY_BYTES: usize = 8 << 20;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_entry_bytes: Self::DEFAULT_MAX_ENTRY_BYTES }
+    }
+}
+
+/// Counters of one parser's work.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ParseStats {
+    /// Entries handed to the sink.
+    pub entries: u64,
+    /// Of those, entries flagged with a parse error.
+    pub parse_errors: u64,
+    /// Bytes fed.
+    pub bytes: u64,
+    /// What framing skipped or cut.
+    pub frame: FrameStats,
+}
+
+/// What a format module provides: how lines group into entries and how an entry becomes fields.
+pub(crate) trait FormatParser: Default {
+    /// Groups lines into entries.
+    type Classifier: LineClassifier + Default;
+    /// The typed entry.
+    type Entry<'a>: FormatEntry
+    where
+        Self: 'a;
+    /// Parse one complete entry; may keep state across entries (inherited timestamps, …).
+    fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> Self::Entry<'a>;
+}
+
+/// What every typed entry can tell.
+pub trait FormatEntry {
+    /// When it happened, µs since the epoch (UTC), if the entry says.
+    fn timestamp_us(&self) -> Option<i64>;
+    /// Why the entry could not be parsed fully, if so.
+    fn parse_error(&self) -> Option<&'static str>;
+    /// Write the kind-specific fields.
+    fn write_fields(&self, w: &mut RecordWriter<'_>);
+    /// Whether the record carries the raw entry as `message` even without a parse error.
+    fn include_message(&self) -> bool {
+        true
+    }
+    /// The query this entry measured, for `digest`.
+    fn query_sample(&self) -> Option<QuerySample<'_>> {
+        None
+    }
+}
+
+/// One timed query, the unit `digest` aggregates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuerySample<'a> {
+    /// Normalised query (pt-query-digest fingerprint, or `$n` form for PostgreSQL).
+    pub fingerprint: &'a [u8],
+    /// The query as run (the class's example).
+    pub statement: &'a [u8],
+    /// Query time in µs.
+    pub query_time_us: u64,
+    /// Lock time in µs (MySQL).
+    pub lock_time_us: Option<u64>,
+    /// Rows sent (MySQL).
+    pub rows_sent: Option<u64>,
+    /// Rows examined (MySQL).
+    pub rows_examined: Option<u64>,
+    /// When, µs since the epoch.
+    pub timestamp_us: Option<i64>,
+}
+
+/// A parsed entry of any kind.
+#[derive(Debug)]
+pub enum EntryKind<'a> {
+    /// A slow query log entry.
+    MysqlSlow(mysql::slow::SlowQueryEntry<'a>),
+    /// An error log entry.
+    MysqlError(mysql::error::ErrorLogEntry<'a>),
+    /// A general log entry.
+    MysqlGeneral(mysql::general::GeneralLogEntry<'a>),
+    /// An audit log entry.
+    MysqlAudit(mysql::audit::AuditEntry<'a>),
+    /// A PostgreSQL stderr log entry (with its DETAIL/HINT/… lines).
+    Postgresql(postgres::stderr::PgEntry<'a>),
+    /// A PostgreSQL csvlog row.
+    PostgresqlCsv(postgres::csv::CsvEntry<'a>),
+}
+
+macro_rules! each_kind {
+    ($value:expr, $e:ident => $body:expr) => {
+        match $value {
+            EntryKind::MysqlSlow($e) => $body,
+            EntryKind::MysqlError($e) => $body,
+            EntryKind::MysqlGeneral($e) => $body,
+            EntryKind::MysqlAudit($e) => $body,
+            EntryKind::Postgresql($e) => $body,
+            EntryKind::PostgresqlCsv($e) => $body,
+        }
+    };
+}
+
+/// One complete entry as the sink sees it: where it stands in the input, and what it says.
+#[derive(Debug)]
+pub struct Entry<'a> {
+    /// The entry's bytes and position.
+    pub raw: RawEntry<'a>,
+    /// The parsed fields.
+    pub kind: EntryKind<'a>,
+}
+
+impl Entry<'_> {
+    /// Byte offset of the entry in its stream.
+    pub fn offset(&self) -> u64 {
+        self.raw.offset
+    }
+
+    /// The record's `log_type`.
+    pub fn log_type(&self) -> &'static str {
+        match self.kind {
+            EntryKind::MysqlSlow(_) => "mysql_slow",
+            EntryKind::MysqlError(_) => "mysql_error",
+            EntryKind::MysqlGeneral(_) => "mysql_general",
+            EntryKind::MysqlAudit(_) => "mysql_audit",
+            EntryKind::Postgresql(_) | EntryKind::PostgresqlCsv(_) => "postgresql",
+        }
+    }
+
+    /// When it happened, µs since the epoch (UTC).
+    pub fn timestamp_us(&self) -> Option<i64> {
+        each_kind!(&self.kind, e => e.timestamp_us())
+    }
+
+    /// Why the entry is flagged, if it is.
+    pub fn parse_error(&self) -> Option<&'static str> {
+        if self.raw.truncated {
+            return Some("entry longer than max_entry_bytes: cut, the rest was dropped");
+        }
+        if self.raw.rds_truncated {
+            return Some("a line was cut by RDS ([Your log message was truncated])");
+        }
+        each_kind!(&self.kind, e => e.parse_error())
+    }
+
+    /// The timed query in this entry, if any.
+    pub fn query_sample(&self) -> Option<QuerySample<'_>> {
+        each_kind!(&self.kind, e => e.query_sample())
+    }
+
+    /// Append this entry's JSON record to `buf` (no trailing newline). `extra` holds
+    /// pre-rendered fields (`"k":v,…`) added to every record, such as the data plane's enrichment.
+    pub fn write_record(&self, buf: &mut BytesMut, extra: &[u8]) {
+        let mut w = RecordWriter::begin(buf);
+        w.opt_i64("_timestamp", self.timestamp_us());
+        w.str("log_type", self.log_type().as_bytes());
+        w.u64("log_offset", self.raw.offset);
+        w.raw_fields(extra);
+        each_kind!(&self.kind, e => e.write_fields(&mut w));
+        let error = self.parse_error();
+        if error.is_some() || each_kind!(&self.kind, e => e.include_message()) {
+            w.str("message", self.raw.text);
+        }
+        if self.raw.truncated {
+            w.bool("truncated", true);
+        }
+        w.finish(error);
+    }
+}
+
+/// Receives complete entries, in input order.
+pub trait EntrySink {
+    /// One entry; answer whether to keep going.
+    fn entry(&mut self, entry: &Entry<'_>) -> Flow;
+}
+
+impl<F: FnMut(&Entry<'_>) -> Flow> EntrySink for F {
+    fn entry(&mut self, entry: &Entry<'_>) -> Flow {
+        self(entry)
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    MysqlSlow(<mysql::slow::Parser as FormatParser>::Classifier, mysql::slow::Parser),
+    MysqlError(<mysql::error::Parser as FormatParser>::Classifier, mysql::error::Parser),
+    MysqlGeneral(<mysql::general::Parser as FormatParser>::Classifier, mysql::general::Parser),
+    MysqlAudit(<mysql::audit::Parser as FormatParser>::Classifier, mysql::audit::Parser),
+    Postgresql(<postgres::stderr::Parser as FormatParser>::Classifier, postgres::stderr::Parser),
+    PostgresqlCsv(<postgres::csv::Parser as FormatParser>::Classifier, postgres::csv::Parser),
+}
+
+/// A streaming parser for one input of one format. Feed it chunks; it calls the sink with every
+/// complete entry, in order.
+#[derive(Debug)]
+pub struct LogParser {
+    format: LogFormat,
+    framer: Framer,
+    inner: Inner,
+    stats: ParseStats,
+}
+
+macro_rules! drive {
+    ($self:ident, $method:ident ( $($arg:expr),* ), $sink:ident) => {{
+        let stats = &mut $self.stats;
+        let framer = &mut $self.framer;
+        macro_rules! go {
+            ($classifier:ident, $parser:ident, $variant:ident) => {
+                framer.$method($($arg,)* $classifier, |raw| {
+                    let entry = Entry { raw, kind: EntryKind::$variant($parser.parse(raw)) };
+                    stats.entries += 1;
+                    if entry.parse_error().is_some() {
+                        stats.parse_errors += 1;
+                    }
+                    $sink.entry(&entry)
+                })
+            };
+        }
+        match &mut $self.inner {
+            Inner::MysqlSlow(c, p) => go!(c, p, MysqlSlow),
+            Inner::MysqlError(c, p) => go!(c, p, MysqlError),
+            Inner::MysqlGeneral(c, p) => go!(c, p, MysqlGeneral),
+            Inner::MysqlAudit(c, p) => go!(c, p, MysqlAudit),
+            Inner::Postgresql(c, p) => go!(c, p, Postgresql),
+            Inner::PostgresqlCsv(c, p) => go!(c, p, PostgresqlCsv),
+        }
+    }};
+}
+
+impl LogParser {
+    /// A parser for `format` within `limits`.
+    pub fn new(format: LogFormat, limits: Limits) -> LogParser {
+        let inner = match format {
+            LogFormat::MysqlSlow => Inner::MysqlSlow(Default::default(), Default::default()),
+            LogFormat::MysqlError => Inner::MysqlError(Default::default(), Default::default()),
+            LogFormat::MysqlGeneral => Inner::MysqlGeneral(Default::default(), Default::default()),
+            LogFormat::MysqlAudit => Inner::MysqlAudit(Default::default(), Default::default()),
+            LogFormat::Postgresql => Inner::Postgresql(Default::default(), Default::default()),
+            LogFormat::PostgresqlCsv => Inner::PostgresqlCsv(Default::default(), Default::default()),
+        };
+        LogParser { format, framer: Framer::new(limits.max_entry_bytes), inner, stats: ParseStats::default() }
+    }
+
+    /// The format this parser reads.
+    pub fn format(&self) -> LogFormat {
+        self.format
+    }
+
+    /// Start offsets at `offset`, for a stream resumed from a checkpoint (before the first feed).
+    pub fn set_offset(&mut self, offset: u64) {
+        self.framer.set_offset(offset);
+    }
+
+    /// Offset of the first byte not yet handed out in an entry: a safe resume point.
+    pub fn pending_offset(&self) -> u64 {
+        self.framer.pending_offset()
+    }
+
+    /// Feed one chunk.
+    pub fn feed<S: EntrySink + ?Sized>(&mut self, chunk: &[u8], sink: &mut S) -> Flow {
+        self.stats.bytes += chunk.len() as u64;
+        drive!(self, feed(chunk), sink)
+    }
+
+    /// End of input: emit what is still open.
+    pub fn finish<S: EntrySink + ?Sized>(&mut self, sink: &mut S) -> Flow {
+        drive!(self, finish(), sink)
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> ParseStats {
+        ParseStats { frame: self.framer.stats(), ..self.stats }
+    }
+}
+
+/// Parse a whole in-memory input into records, one JSON object per line: a convenience for tests
+/// and small inputs.
+pub fn parse_to_ndjson(format: LogFormat, input: &[u8]) -> BytesMut {
+    let mut out = BytesMut::new();
+    let mut parser = LogParser::new(format, Limits::default());
+    let mut sink = |e: &Entry<'_>| {
+        e.write_record(&mut out, &[]);
+        out.extend_from_slice(b"\n");
+        Flow::Continue
+    };
+    parser.feed(input, &mut sink);
+    parser.finish(&mut sink);
+    out
+}

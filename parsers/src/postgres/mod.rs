@@ -1,0 +1,491 @@
+//! PostgreSQL and Aurora PostgreSQL logs: stderr (with the RDS prefix) and csvlog.
+//!
+//! # Brief overview
+//! Both formats end up as the same flat `postgresql` record ([`PgRecord`]): the two modules only
+//! differ in how they find an entry's fields ([`stderr`] anchors on the `log_line_prefix`
+//! structure and groups DETAIL/HINT/… lines, [`csv`] splits a quoted row). What the message
+//! *says* — a `duration:`, a `statement:`, an extended-protocol `parse`/`bind`/`execute` step —
+//! is read here, once, by [`classify_message`]; the `log_statement` + `log_duration` pairing
+//! (a `statement:` entry followed later by a bare `duration:` entry of the same backend) lives
+//! in the bounded [`StatementMemory`].
+//!
+//! # Fields of a `postgresql` record
+//! Besides the common `_timestamp`, `log_type`, `log_offset`, `message` (the raw entry) and
+//! `parse_error`, written when known (one JSON type per field):
+//!
+//! | field | type | from |
+//! |---|---|---|
+//! | `severity` | string | `LOG`, `ERROR`, `FATAL`, … as logged (csv `error_severity`) |
+//! | `sqlstate` | string | `log_error_verbosity=verbose` code, csv `sql_state_code` |
+//! | `user`, `db` | string | `%u`, `%d` (csv `user_name`, `database_name`) |
+//! | `client_ip`, `client_port` | string, int | `%r`/`%h` (csv `connection_from`) |
+//! | `pid` | int | `%p` (csv `process_id`) |
+//! | `session_line_num` | int | `%l` (csv `session_line_num`) |
+//! | `application_name` | string | `app=` in the prefix (csv `application_name`) |
+//! | `msg` | string | the primary message text, continuation lines joined by `\n`, TAB removed |
+//! | `detail`, `hint`, `context`, `location` | string | the secondary lines / csv columns |
+//! | `internal_query`, `internal_query_pos` | string, int | stderr `QUERY:` line, csv columns |
+//! | `statement` | string | the statement run: from the message (`statement:`, `execute …:`), else the `STATEMENT:` line (csv `query`), else the remembered `log_statement` text for a bare `duration:` |
+//! | `query_pos` | int | csv `query_pos` (position in `statement`) |
+//! | `statement_kind` | string | `statement`, `parse`, `bind`, `execute` or `plan` (auto_explain) |
+//! | `prepared_name` | string | the name after `parse`/`bind`/`execute` (`<unnamed>`, `S_1`, …) |
+//! | `parameters` | string | a `DETAIL:  parameters: …` text (then not repeated in `detail`) |
+//! | `duration_ms` | number | `duration: X ms`, exactly as logged |
+//! | `fingerprint`, `fingerprint_id` | string | normalised `statement` and its class id |
+//! | `session_id`, `command_tag`, `session_start_time`, `virtual_transaction_id` | string | csv |
+//! | `transaction_id`, `leader_pid`, `query_id` | int | csv (`query_id` is signed) |
+//! | `backend_type` | string | csv (PostgreSQL 13+) |
+pub mod csv;
+pub mod stderr;
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::json::RecordWriter;
+use crate::num::Decimal;
+use crate::parser::QuerySample;
+
+/// How many backends the `log_statement`/`log_duration` pairing remembers at most.
+pub const MAX_PAIRED_PIDS: usize = 4096;
+/// The longest statement the pairing remembers; longer ones are not paired.
+pub const MAX_PAIRED_STATEMENT_BYTES: usize = 64 << 10;
+/// How far into a line the severity may stand (the `log_line_prefix` is short).
+pub(crate) const MAX_PREFIX_BYTES: usize = 1024;
+
+/// A secondary line's kind, which becomes a field of the message it follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Secondary {
+    Detail,
+    Hint,
+    Context,
+    Statement,
+    Query,
+    Location,
+}
+
+/// A severity word: primary (opens an entry) or secondary (belongs to the previous message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Level {
+    Primary,
+    Secondary(Secondary),
+}
+
+/// The severity words PostgreSQL writes before `:`.
+pub(crate) fn level(word: &[u8]) -> Option<Level> {
+    Some(match word {
+        b"LOG" | b"ERROR" | b"FATAL" | b"PANIC" | b"WARNING" | b"NOTICE" | b"INFO" | b"DEBUG" | b"DEBUG1"
+        | b"DEBUG2" | b"DEBUG3" | b"DEBUG4" | b"DEBUG5" => Level::Primary,
+        b"DETAIL" => Level::Secondary(Secondary::Detail),
+        b"HINT" => Level::Secondary(Secondary::Hint),
+        b"CONTEXT" => Level::Secondary(Secondary::Context),
+        b"STATEMENT" => Level::Secondary(Secondary::Statement),
+        b"QUERY" => Level::Secondary(Secondary::Query),
+        b"LOCATION" => Level::Secondary(Secondary::Location),
+        _ => return None,
+    })
+}
+
+/// A SQLSTATE (`42704:`) at the start of `s`, followed by `:` and blanks: (code, bytes to skip).
+/// Five uppercase letters or digits with at least one digit, so that words are not taken.
+pub(crate) fn sqlstate_prefix(s: &[u8]) -> Option<(&[u8], usize)> {
+    let code = s.get(..5)?;
+    let ok = code.iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        && code.iter().any(u8::is_ascii_digit)
+        && s.get(5) == Some(&b':')
+        && matches!(s.get(6), None | Some(b' ' | b'\t'));
+    if !ok {
+        return None;
+    }
+    let blanks = s[6..].iter().take_while(|c| matches!(c, b' ' | b'\t')).count();
+    Some((code, 6 + blanks))
+}
+
+/// What a message says about a query.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct QueryInfo<'a> {
+    pub duration: Option<Decimal<'a>>,
+    pub kind: Option<&'static str>,
+    pub prepared_name: Option<&'a [u8]>,
+    pub statement: Option<&'a [u8]>,
+}
+
+/// Read `duration: X ms[  statement: …|  parse N: …|  bind N: …|  execute N: …|  plan:…]`,
+/// or (without duration) `statement: …` / `execute N: …` as `log_statement` writes them.
+pub(crate) fn classify_message(msg: &[u8]) -> QueryInfo<'_> {
+    let mut info = QueryInfo::default();
+    if let Some(rest) = msg.strip_prefix(b"duration: ") {
+        let num_len = rest.iter().take_while(|c| c.is_ascii_digit() || **c == b'.').count();
+        let Some(after) = rest[num_len..].strip_prefix(b" ms") else {
+            return info;
+        };
+        let Some(d) = Decimal::parse(&rest[..num_len]) else {
+            return info;
+        };
+        info.duration = Some(d);
+        let tail = trim_start(after);
+        if !tail.is_empty() {
+            statement_part(tail, true, &mut info);
+        }
+        return info;
+    }
+    statement_part(msg, false, &mut info);
+    info
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|c| matches!(c, b' ' | b'\t')).count();
+    &s[n..]
+}
+
+fn statement_part<'a>(s: &'a [u8], timed: bool, info: &mut QueryInfo<'a>) {
+    if let Some(rest) = s.strip_prefix(b"statement:") {
+        info.kind = Some("statement");
+        info.statement = Some(rest.strip_prefix(b" ").unwrap_or(rest));
+        return;
+    }
+    if timed && s.starts_with(b"plan:") {
+        info.kind = Some("plan");
+        return;
+    }
+    let (kind, rest) = if let Some(r) = s.strip_prefix(b"execute ") {
+        ("execute", r)
+    } else if let Some(r) = s.strip_prefix(b"parse ").filter(|_| timed) {
+        ("parse", r)
+    } else if let Some(r) = s.strip_prefix(b"bind ").filter(|_| timed) {
+        ("bind", r)
+    } else {
+        return;
+    };
+    // The name may itself hold colons (`py:0x7fde12d61b80`): it ends at the first `: `.
+    let Some(end) = rest.windows(2).position(|w| w == b": ").or_else(|| rest.strip_suffix(b":").map(|r| r.len())) else {
+        return;
+    };
+    info.kind = Some(kind);
+    info.prepared_name = Some(&rest[..end]);
+    info.statement = Some(rest.get(end + 2..).unwrap_or_default());
+}
+
+/// Per backend, the last `log_statement` text not yet followed by its `duration:` entry. Bounded:
+/// at most [`MAX_PAIRED_PIDS`] backends (the oldest is evicted and counted) and statements of at
+/// most [`MAX_PAIRED_STATEMENT_BYTES`].
+#[derive(Debug, Default)]
+pub struct StatementMemory {
+    map: HashMap<u64, Remembered>,
+    /// (pid, seq) in insertion order; stale pairs (re-inserted or taken pids) are skipped.
+    order: VecDeque<(u64, u64)>,
+    seq: u64,
+    /// Statements evicted because [`MAX_PAIRED_PIDS`] backends were remembered.
+    pub evictions: u64,
+}
+
+#[derive(Debug)]
+struct Remembered {
+    seq: u64,
+    kind: &'static str,
+    name_len: usize,
+    /// The prepared name, then the statement.
+    text: Vec<u8>,
+}
+
+impl StatementMemory {
+    /// Remember `statement` (and its prepared name) as the last one run by `pid`.
+    pub(crate) fn remember(&mut self, pid: u64, kind: &'static str, name: &[u8], statement: &[u8]) {
+        if statement.len() + name.len() > MAX_PAIRED_STATEMENT_BYTES {
+            self.map.remove(&pid);
+            return;
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        let slot = self.map.entry(pid).or_insert_with(|| Remembered { seq, kind, name_len: 0, text: Vec::new() });
+        slot.seq = seq;
+        slot.kind = kind;
+        slot.name_len = name.len();
+        slot.text.clear();
+        slot.text.extend_from_slice(name);
+        slot.text.extend_from_slice(statement);
+        self.order.push_back((pid, seq));
+        while self.map.len() > MAX_PAIRED_PIDS {
+            let Some((old, s)) = self.order.pop_front() else { break };
+            if self.map.get(&old).is_some_and(|r| r.seq == s) {
+                self.map.remove(&old);
+                self.evictions += 1;
+            }
+        }
+        if self.order.len() > 2 * MAX_PAIRED_PIDS {
+            let map = &self.map;
+            self.order.retain(|(p, s)| map.get(p).is_some_and(|r| r.seq == *s));
+        }
+        debug_assert!(self.map.len() <= MAX_PAIRED_PIDS && self.order.len() <= 2 * MAX_PAIRED_PIDS + 1);
+    }
+
+    /// Take `pid`'s remembered statement into `out` (name, then statement): (kind, name length).
+    pub(crate) fn take(&mut self, pid: u64, out: &mut Vec<u8>) -> Option<(&'static str, usize)> {
+        let r = self.map.remove(&pid)?;
+        out.clear();
+        out.extend_from_slice(&r.text);
+        Some((r.kind, r.name_len))
+    }
+
+    /// Backends remembered now.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+/// Reusable buffers for the query part of an entry.
+#[derive(Debug, Default)]
+pub(crate) struct QueryBuffers {
+    pub memory: StatementMemory,
+    pub paired: Vec<u8>,
+    pub fingerprint: Vec<u8>,
+    pub fingerprint_id: [u8; 32],
+}
+
+/// The query fields of a record, resolved.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct QueryFields<'a> {
+    pub duration: Option<Decimal<'a>>,
+    pub kind: Option<&'static str>,
+    pub prepared_name: Option<&'a [u8]>,
+    pub statement: Option<&'a [u8]>,
+    pub fingerprint: Option<&'a [u8]>,
+    pub fingerprint_id: Option<&'a [u8; 32]>,
+}
+
+/// Work out the query fields of an entry: classify its message, pair a bare duration with the
+/// backend's remembered statement (or remember a statement without duration), fingerprint.
+/// `fallback` is a statement from elsewhere (the `STATEMENT:` line, csv `query`).
+pub(crate) fn query_fields<'a>(
+    msg: Option<&'a [u8]>,
+    fallback: Option<&'a [u8]>,
+    pid: Option<u64>,
+    severity: Option<&[u8]>,
+    bufs: &'a mut QueryBuffers,
+) -> QueryFields<'a> {
+    let info = msg.map(classify_message).unwrap_or_default();
+    let mut paired = None;
+    let primary_log = severity == Some(b"LOG");
+    if let (Some(pid), true) = (pid, primary_log) {
+        match (info.duration, info.kind, info.statement) {
+            (None, Some(kind), Some(stmt)) => bufs.memory.remember(pid, kind, info.prepared_name.unwrap_or_default(), stmt),
+            (Some(_), None, _) => paired = bufs.memory.take(pid, &mut bufs.paired),
+            (Some(_), Some(_), _) => {
+                bufs.memory.map.remove(&pid);
+            }
+            _ => {}
+        }
+    }
+    let QueryBuffers { paired: pbuf, fingerprint, fingerprint_id, .. } = bufs;
+    let pbuf: &'a [u8] = pbuf;
+    let mut out = QueryFields { duration: info.duration, kind: info.kind, prepared_name: info.prepared_name, statement: info.statement, ..Default::default() };
+    if let Some((kind, name_len)) = paired {
+        out.kind = Some(kind);
+        out.prepared_name = (name_len > 0).then(|| &pbuf[..name_len]);
+        out.statement = Some(&pbuf[name_len..]);
+    }
+    if out.statement.is_none() {
+        out.statement = fallback;
+    }
+    if let Some(stmt) = out.statement.filter(|s| !s.iter().all(u8::is_ascii_whitespace)) {
+        crate::fingerprint::postgres::normalize(stmt, fingerprint);
+        *fingerprint_id = crate::fingerprint::fingerprint_id(fingerprint);
+        out.fingerprint = Some(&fingerprint[..]);
+        out.fingerprint_id = Some(&*fingerprint_id);
+    }
+    out
+}
+
+/// Every field a `postgresql` record can have (see the module docs); both formats fill it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PgRecord<'a> {
+    /// When, µs since the epoch (UTC).
+    pub timestamp_us: Option<i64>,
+    /// Why the entry is flagged.
+    pub error: Option<&'static str>,
+    /// `LOG`, `ERROR`, … as logged.
+    pub severity: Option<&'a [u8]>,
+    /// SQLSTATE.
+    pub sqlstate: Option<&'a [u8]>,
+    /// Role name.
+    pub user: Option<&'a [u8]>,
+    /// Database name.
+    pub db: Option<&'a [u8]>,
+    /// Client host or IP (`[local]` for a Unix socket).
+    pub client_ip: Option<&'a [u8]>,
+    /// Client port.
+    pub client_port: Option<u64>,
+    /// Backend process id.
+    pub pid: Option<u64>,
+    /// Line number within the session (`%l`).
+    pub session_line_num: Option<u64>,
+    /// `application_name`.
+    pub application_name: Option<&'a [u8]>,
+    /// csv `session_id`.
+    pub session_id: Option<&'a [u8]>,
+    /// csv `command_tag`.
+    pub command_tag: Option<&'a [u8]>,
+    /// csv `session_start_time`, as logged.
+    pub session_start_time: Option<&'a [u8]>,
+    /// csv `virtual_transaction_id`.
+    pub virtual_transaction_id: Option<&'a [u8]>,
+    /// csv `transaction_id`.
+    pub transaction_id: Option<u64>,
+    /// Primary message text.
+    pub msg: Option<&'a [u8]>,
+    /// DETAIL (unless it is a `parameters:` list).
+    pub detail: Option<&'a [u8]>,
+    /// HINT.
+    pub hint: Option<&'a [u8]>,
+    /// CONTEXT.
+    pub context: Option<&'a [u8]>,
+    /// LOCATION.
+    pub location: Option<&'a [u8]>,
+    /// QUERY (internal query).
+    pub internal_query: Option<&'a [u8]>,
+    /// csv `internal_query_pos`.
+    pub internal_query_pos: Option<u64>,
+    /// The STATEMENT line / csv `query`, used when the message names no statement.
+    pub statement_line: Option<&'a [u8]>,
+    /// csv `query_pos`.
+    pub query_pos: Option<u64>,
+    /// csv `backend_type`.
+    pub backend_type: Option<&'a [u8]>,
+    /// csv `leader_pid`.
+    pub leader_pid: Option<u64>,
+    /// csv `query_id`.
+    pub query_id: Option<i64>,
+    pub(crate) query: QueryFields<'a>,
+}
+
+impl<'a> PgRecord<'a> {
+    /// Bind parameters from a `parameters: …` DETAIL.
+    fn parameters(&self) -> Option<&'a [u8]> {
+        self.detail.and_then(|d| d.strip_prefix(b"parameters: "))
+    }
+
+    /// Write the fields.
+    pub(crate) fn write(&self, w: &mut RecordWriter<'_>) {
+        w.opt_str("severity", self.severity);
+        w.opt_str("sqlstate", self.sqlstate);
+        w.opt_str("user", self.user);
+        w.opt_str("db", self.db);
+        w.opt_str("client_ip", self.client_ip);
+        w.opt_u64("client_port", self.client_port);
+        w.opt_u64("pid", self.pid);
+        w.opt_u64("session_line_num", self.session_line_num);
+        w.opt_str("application_name", self.application_name);
+        w.opt_str("session_id", self.session_id);
+        w.opt_str("command_tag", self.command_tag);
+        w.opt_str("session_start_time", self.session_start_time);
+        w.opt_str("virtual_transaction_id", self.virtual_transaction_id);
+        w.opt_u64("transaction_id", self.transaction_id);
+        w.opt_str("backend_type", self.backend_type);
+        w.opt_u64("leader_pid", self.leader_pid);
+        w.opt_i64("query_id", self.query_id);
+        w.opt_str("msg", self.msg);
+        w.opt_decimal("duration_ms", self.query.duration);
+        w.opt_str("statement_kind", self.query.kind);
+        w.opt_str("prepared_name", self.query.prepared_name);
+        w.opt_str("statement", self.query.statement);
+        w.opt_u64("query_pos", self.query_pos);
+        match self.parameters() {
+            Some(p) => w.str("parameters", p),
+            None => w.opt_str("detail", self.detail),
+        }
+        w.opt_str("hint", self.hint);
+        w.opt_str("context", self.context);
+        w.opt_str("internal_query", self.internal_query);
+        w.opt_u64("internal_query_pos", self.internal_query_pos);
+        w.opt_str("location", self.location);
+        w.opt_str("fingerprint", self.query.fingerprint);
+        w.opt_str("fingerprint_id", self.query.fingerprint_id.map(|b| &b[..]));
+    }
+
+    /// The timed query, for `digest`.
+    pub(crate) fn query_sample(&self) -> Option<QuerySample<'_>> {
+        let q = &self.query;
+        let stmt = q.statement?;
+        Some(QuerySample {
+            fingerprint: q.fingerprint.unwrap_or(stmt),
+            statement: stmt,
+            // ms → µs: the millionths of a millisecond are nanoseconds; thousandths are µs.
+            query_time_us: q.duration?.scaled(3)?,
+            lock_time_us: None,
+            rows_sent: None,
+            rows_examined: None,
+            timestamp_us: self.timestamp_us,
+        })
+    }
+}
+
+/// A span of text in the raw entry or in a parser-owned buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Span {
+    Raw(usize, usize),
+    Buf(usize, usize),
+}
+
+impl Span {
+    pub(crate) fn get<'a>(self, raw: &'a [u8], buf: &'a [u8]) -> &'a [u8] {
+        match self {
+            Span::Raw(s, e) => raw.get(s..e).unwrap_or_default(),
+            Span::Buf(s, e) => buf.get(s..e).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_query_messages() {
+        let i = classify_message(b"duration: 0.327 ms  statement: select 1;");
+        assert_eq!(i.duration, Decimal::parse(b"0.327"));
+        assert_eq!((i.kind, i.statement), (Some("statement"), Some(&b"select 1;"[..])));
+        let i = classify_message(b"duration: 7.775 ms  parse py:0x7fde12d61b80: SELECT $1");
+        assert_eq!((i.kind, i.prepared_name, i.statement), (Some("parse"), Some(&b"py:0x7fde12d61b80"[..]), Some(&b"SELECT $1"[..])));
+        let i = classify_message(b"duration: 1 ms  execute <unnamed>: select");
+        assert_eq!((i.kind, i.prepared_name), (Some("execute"), Some(&b"<unnamed>"[..])));
+        let i = classify_message(b"duration: 0.027 ms  statement: ");
+        assert_eq!(i.statement, Some(&b""[..]));
+        let i = classify_message(b"duration: 430.394 ms");
+        assert_eq!((i.duration.is_some(), i.kind), (true, None));
+        let i = classify_message(b"statement: BEGIN;");
+        assert_eq!((i.duration, i.statement), (None, Some(&b"BEGIN;"[..])));
+        assert_eq!(classify_message(b"parse error near x"), QueryInfo::default());
+        assert_eq!(classify_message(b"duration: abc ms"), QueryInfo::default());
+        assert_eq!(classify_message(b"duration: 1.5 ms  plan:\n{}").kind, Some("plan"));
+    }
+
+    #[test]
+    fn sqlstates_are_not_words() {
+        assert_eq!(sqlstate_prefix(b"42704:  x"), Some((&b"42704"[..], 8)));
+        assert_eq!(sqlstate_prefix(b"25P03: x").unwrap().0, b"25P03");
+        assert_eq!(sqlstate_prefix(b"ABORT: x"), None);
+        assert_eq!(sqlstate_prefix(b"1234"), None);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_counts_evictions() {
+        let mut m = StatementMemory::default();
+        for pid in 0..(MAX_PAIRED_PIDS as u64 + 10) {
+            m.remember(pid, "statement", b"", b"select 1");
+            m.remember(pid, "statement", b"", b"select 2");
+        }
+        assert_eq!(m.len(), MAX_PAIRED_PIDS);
+        assert_eq!(m.evictions, 10);
+        let mut out = Vec::new();
+        assert!(m.take(0, &mut out).is_none(), "oldest evicted");
+        assert_eq!(m.take(20, &mut out), Some(("statement", 0)));
+        assert_eq!(out, b"select 2");
+        let big = vec![b'x'; MAX_PAIRED_STATEMENT_BYTES + 1];
+        m.remember(21, "statement", b"", &big);
+        assert!(m.take(21, &mut out).is_none(), "too long to remember");
+        assert!(m.order.len() <= 2 * MAX_PAIRED_PIDS + 1);
+    }
+}
