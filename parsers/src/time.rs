@@ -195,6 +195,29 @@ fn zone_offset_seconds(zone: &[u8]) -> Option<i64> {
     })
 }
 
+/// The civil date of a day count from 1970-01-01: (year, month, day). Inverse of
+/// [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// µs since the epoch as RFC 3339 UTC with microseconds: `2019-03-24T14:04:53.714053Z`.
+pub fn format_rfc3339(us: i64) -> String {
+    let secs = us.div_euclid(US_PER_SEC);
+    let frac = us.rem_euclid(US_PER_SEC);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z", sod / 3600, sod / 60 % 60, sod % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +245,15 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn formats_and_parses_back() {
+        for us in [0i64, 1_481_543_656_601_172, 951_782_400_000_001, 4_102_444_800_000_000] {
+            let text = format_rfc3339(us);
+            assert_eq!(parse_iso(text.as_bytes()).unwrap().0, us, "{text}");
+        }
+        assert_eq!(format_rfc3339(1_481_543_656_601_172), "2016-12-12T11:54:16.601172Z");
     }
 
     #[test]

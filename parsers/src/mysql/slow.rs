@@ -42,32 +42,45 @@ use crate::time;
 pub struct Classifier {
     /// The previous line was SQL (or an admin command): a `#` line now starts a new entry.
     after_body: bool,
+    /// The body so far holds a statement, not only `use db;` / `SET timestamp=N;` lines.
+    body_has_statement: bool,
 }
 
 impl LineClassifier for Classifier {
     fn classify(&mut self, line: &[u8]) -> LineClass {
         if line.first() == Some(&b'#') {
             if line.starts_with(ADMIN_PREFIX) {
-                // Stands in for the body. After another body it is an entry of its own (RDS
-                // writes one before the next header): it must not swallow the next query.
-                let class = if self.after_body { LineClass::Start } else { LineClass::Continue };
+                // Stands in for the statement. After a statement it is an entry of its own
+                // (RDS writes one before the next header): it must not swallow the next query.
+                // After only `use db;` it is that entry's body (pt-query-digest's slow011).
+                let class = if self.body_has_statement { LineClass::Start } else { LineClass::Continue };
                 self.after_body = true;
+                self.body_has_statement = true;
                 return class;
             }
             let class = if self.after_body { LineClass::Start } else { LineClass::Continue };
             self.after_body = false;
+            self.body_has_statement = false;
             return class;
         }
         if is_banner(line) {
             self.after_body = false;
+            self.body_has_statement = false;
             return LineClass::Skip;
         }
         self.after_body = true;
+        if !self.body_has_statement {
+            let l = trim(trim_cr(line));
+            self.body_has_statement = !(l.is_empty() || use_line(l).is_some() || set_timestamp_line(l).is_some());
+        }
         LineClass::Continue
     }
 }
 
 const ADMIN_PREFIX: &[u8] = b"# administrator command:";
+
+/// What pt-query-digest calls a timed entry without a statement.
+pub const NO_QUERY: &[u8] = b"/* No query */";
 
 /// Whether `line` is part of a server start banner.
 fn is_banner(line: &[u8]) -> bool {
@@ -282,7 +295,8 @@ impl FormatParser for Parser {
         if e.timestamp_us.is_none() {
             e.timestamp_us = e.set_timestamp.and_then(|s| i64::try_from(s).ok()?.checked_mul(1_000_000));
         }
-        if e.statement.is_none() && e.admin_command.is_none() && e.error.is_none() {
+        if e.statement.is_none() && e.admin_command.is_none() && e.query_time_us.is_none() && e.error.is_none() {
+            // A header block with no query and no timing: a writer mid-flush, or a cut file.
             e.error = Some("slow log entry without a statement");
         }
         self.fingerprint.clear();
@@ -291,6 +305,9 @@ impl FormatParser for Parser {
             self.fingerprint.extend_from_slice(cmd);
         } else if let Some(stmt) = e.statement {
             fingerprint::mysql::fingerprint(stmt, &mut self.fingerprint);
+        } else if e.query_time_us.is_some() {
+            // Timed, but MySQL logged no statement: pt-query-digest's class for these.
+            self.fingerprint.extend_from_slice(NO_QUERY);
         }
         if !self.fingerprint.is_empty() {
             e.fingerprint_id = Some(fingerprint::fingerprint_id(&self.fingerprint));
@@ -309,16 +326,16 @@ fn header_line<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
     let line = trim_start(line);
     if let Some(rest) = line.strip_prefix(b"Time:") {
         let rest = trim_start(rest);
-        e.time_text = Some(rest);
-        let parsed = time::parse_iso(rest).or_else(|| time::parse_mysql_old(rest));
-        if let Some((us, n)) = parsed {
-            e.timestamp_us = Some(us);
-            e.time_text = Some(&rest[..n]);
-            // `# Time: 071218 11:48:27 # User@Host: …` on one line.
-            let after = trim_start(&rest[n..]);
-            if let Some(uh) = after.strip_prefix(b"#") {
-                header_line(e, uh);
-            }
+        // `# Time: 071218 11:48:27 # User@Host: …` on one line.
+        let (value, more) = match memmem::find(rest, b"# User@Host:") {
+            Some(i) => (trim_end(&rest[..i]), Some(&rest[i + 1..])),
+            None => (trim_end(rest), None),
+        };
+        e.time_text = Some(value);
+        let parsed = time::parse_iso(value).or_else(|| time::parse_mysql_old(value));
+        e.timestamp_us = parsed.filter(|&(_, n)| n == value.len()).map(|(us, _)| us);
+        if let Some(uh) = more {
+            header_line(e, uh);
         }
         return;
     }
@@ -407,21 +424,29 @@ fn pair<'a>(e: &mut SlowQueryEntry<'a>, key: &'a [u8], value: &'a [u8]) {
     }
 }
 
-/// The body: leading `use db;` and `SET …timestamp=N;` lines, then the statement or an
-/// `# administrator command:` line.
+/// The body: a leading `use db;` line and a `SET …timestamp=N;` line (one of each at most, as
+/// pt-query-digest reads them: a second `use` is the statement that ran), then the statement or
+/// an `# administrator command:` line.
 fn body<'a>(e: &mut SlowQueryEntry<'a>, mut rest: &'a [u8]) {
+    let (mut got_db, mut got_set) = (false, false);
     loop {
         let start = rest.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(rest.len());
         let trimmed = &rest[start..];
         let end = memchr::memchr(b'\n', trimmed).unwrap_or(trimmed.len());
         let line = trim_cr(&trimmed[..end]);
-        if let Some(db) = use_line(line) {
-            e.db = Some(db);
-        } else if let Some(ts) = set_timestamp_line(line) {
-            e.set_timestamp = ts.or(e.set_timestamp);
-        } else {
-            rest = trimmed;
-            break;
+        match (use_line(line), set_timestamp_line(line)) {
+            (Some(db), _) if !got_db => {
+                e.db = Some(db);
+                got_db = true;
+            }
+            (_, Some(ts)) if !got_set => {
+                e.set_timestamp = ts;
+                got_set = true;
+            }
+            _ => {
+                rest = trimmed;
+                break;
+            }
         }
         rest = &trimmed[(end + 1).min(trimmed.len())..];
     }
@@ -521,7 +546,7 @@ impl FormatEntry for SlowQueryEntry<'_> {
     }
 
     fn query_sample(&self) -> Option<QuerySample<'_>> {
-        let statement = self.statement.or(self.admin_command)?;
+        let statement = self.statement.or(self.admin_command).unwrap_or(NO_QUERY);
         Some(QuerySample {
             fingerprint: self.fingerprint,
             statement,

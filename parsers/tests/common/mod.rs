@@ -29,15 +29,21 @@ pub fn corpus(rel: &str) -> Option<PathBuf> {
 
 /// Bytes of a corpus file (gunzipped/bunzipped is up to the caller), or `None` (skip).
 pub fn corpus_bytes(rel: &str) -> Option<Vec<u8>> {
-    corpus(rel).map(|p| std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())))
+    corpus(rel)
+        .map(|p| std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display())))
 }
 
 /// Parse `input` as `format`, returning the records as JSON values.
 pub fn records(format: parsers::LogFormat, input: &[u8]) -> Vec<serde_json::Value> {
     let out = parsers::parse_to_ndjson(format, input);
-    out.split(|&b| b == b'\n')
+    out[..]
+        .split(|&b| b == b'\n')
         .filter(|l| !l.is_empty())
-        .map(|l| serde_json::from_slice(l).unwrap_or_else(|e| panic!("record is not JSON ({e}): {}", String::from_utf8_lossy(l))))
+        .map(|l| {
+            serde_json::from_slice(l).unwrap_or_else(|e| {
+                panic!("record is not JSON ({e}): {}", String::from_utf8_lossy(l))
+            })
+        })
         .collect()
 }
 

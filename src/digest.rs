@@ -1,0 +1,352 @@
+//! `aurora-logs digest`: timed queries grouped into classes by fingerprint and ranked by total
+//! time, the report people use pt-query-digest and pgBadger for.
+//!
+//! Memory is bounded: at most `max_classes` classes are kept (later fingerprints are counted in
+//! one "other" class), each with a sparse log-scale histogram (buckets 5% wide, as
+//! pt-query-digest's) for the 95th percentile, and an example capped at [`MAX_EXAMPLE_BYTES`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use parsers::fingerprint::fingerprint_id;
+use parsers::time::format_rfc3339;
+use parsers::QuerySample;
+use serde_json::{json, Value};
+
+/// Longest example query kept per class.
+pub const MAX_EXAMPLE_BYTES: usize = 64 << 10;
+
+/// The fingerprint of the class that collects everything past `max_classes`.
+pub const OTHER_CLASS: &[u8] = b"(other classes beyond --max-classes)";
+
+/// Histogram bucket ratio (pt-query-digest uses 1.05 too) and its smallest value, 1 µs.
+const BUCKET_BASE: f64 = 1.05;
+
+/// Sum, extremes and distribution of one metric, in µs.
+#[derive(Debug, Default, Clone)]
+struct Metric {
+    sum: u128,
+    min: u64,
+    max: u64,
+    n: u64,
+    buckets: BTreeMap<u16, u64>,
+}
+
+impl Metric {
+    fn add(&mut self, v: u64) {
+        self.sum += u128::from(v);
+        self.min = if self.n == 0 { v } else { self.min.min(v) };
+        self.max = self.max.max(v);
+        self.n += 1;
+        *self.buckets.entry(bucket(v)).or_default() += 1;
+    }
+
+    /// The 95th percentile: the upper edge of the bucket holding it, never above the max.
+    fn p95(&self) -> u64 {
+        if self.n == 0 {
+            return 0;
+        }
+        let rank = (self.n as f64 * 0.95).ceil() as u64;
+        let mut seen = 0;
+        for (&b, &count) in &self.buckets {
+            seen += count;
+            if seen >= rank {
+                return bucket_upper(b).min(self.max);
+            }
+        }
+        self.max
+    }
+
+    fn json(&self) -> Value {
+        let avg = if self.n == 0 { 0.0 } else { self.sum as f64 / self.n as f64 / 1e6 };
+        json!({
+            "sum": secs(self.sum), "min": secs(u128::from(self.min)), "max": secs(u128::from(self.max)),
+            "avg": avg, "p95": secs(u128::from(self.p95())),
+        })
+    }
+}
+
+fn bucket(us: u64) -> u16 {
+    if us <= 1 {
+        return 0;
+    }
+    ((us as f64).ln() / BUCKET_BASE.ln()).floor().min(f64::from(u16::MAX)) as u16 + 1
+}
+
+fn bucket_upper(b: u16) -> u64 {
+    if b == 0 {
+        return 1;
+    }
+    BUCKET_BASE.powi(i32::from(b)).ceil() as u64
+}
+
+fn secs(us: u128) -> f64 {
+    us as f64 / 1e6
+}
+
+/// One class of queries.
+#[derive(Debug, Clone)]
+struct Class {
+    id: [u8; 32],
+    count: u64,
+    query_time: Metric,
+    lock_time: Metric,
+    rows_sent: u64,
+    rows_examined: u64,
+    example: Vec<u8>,
+    example_time: u64,
+    first_seen: Option<i64>,
+    last_seen: Option<i64>,
+}
+
+impl Class {
+    fn new(fingerprint: &[u8]) -> Class {
+        Class {
+            id: fingerprint_id(fingerprint),
+            count: 0,
+            query_time: Metric::default(),
+            lock_time: Metric::default(),
+            rows_sent: 0,
+            rows_examined: 0,
+            example: Vec::new(),
+            example_time: 0,
+            first_seen: None,
+            last_seen: None,
+        }
+    }
+
+    fn add(&mut self, q: &QuerySample<'_>) {
+        self.count += 1;
+        self.query_time.add(q.query_time_us);
+        if let Some(l) = q.lock_time_us {
+            self.lock_time.add(l);
+        }
+        self.rows_sent += q.rows_sent.unwrap_or(0);
+        self.rows_examined += q.rows_examined.unwrap_or(0);
+        // The example is the slowest execution, as in pt-query-digest.
+        if self.example.is_empty() || q.query_time_us > self.example_time {
+            self.example.clear();
+            self.example.extend_from_slice(&q.statement[..q.statement.len().min(MAX_EXAMPLE_BYTES)]);
+            self.example_time = q.query_time_us;
+        }
+        if let Some(t) = q.timestamp_us {
+            self.first_seen = Some(self.first_seen.map_or(t, |f| f.min(t)));
+            self.last_seen = Some(self.last_seen.map_or(t, |l| l.max(t)));
+        }
+    }
+}
+
+/// The aggregation.
+#[derive(Debug)]
+pub struct Digest {
+    classes: HashMap<Vec<u8>, Class>,
+    max_classes: usize,
+    /// Entries seen that carried no timed query (errors, connections, …).
+    pub untimed_entries: u64,
+}
+
+impl Digest {
+    /// An empty digest keeping at most `max_classes` classes.
+    pub fn new(max_classes: usize) -> Digest {
+        Digest { classes: HashMap::new(), max_classes: max_classes.max(1), untimed_entries: 0 }
+    }
+
+    /// Count one timed query.
+    pub fn add(&mut self, q: &QuerySample<'_>) {
+        if let Some(class) = self.classes.get_mut(q.fingerprint) {
+            return class.add(q);
+        }
+        let key: &[u8] = if self.classes.len() < self.max_classes { q.fingerprint } else { OTHER_CLASS };
+        self.classes.entry(key.to_vec()).or_insert_with(|| Class::new(key)).add(q);
+    }
+
+    /// Classes ranked by total query time (then count, then fingerprint, for a stable order).
+    fn ranked(&self) -> Vec<(&Vec<u8>, &Class)> {
+        let mut v: Vec<_> = self.classes.iter().collect();
+        v.sort_by(|a, b| b.1.query_time.sum.cmp(&a.1.query_time.sum).then(b.1.count.cmp(&a.1.count)).then(a.0.cmp(b.0)));
+        v
+    }
+
+    fn totals(&self) -> (u64, u128) {
+        self.classes.values().fold((0, 0), |(n, t), c| (n + c.count, t + c.query_time.sum))
+    }
+
+    /// The report as JSON: `{"classes":[…], "summary":{…}}`.
+    pub fn to_json(&self, limit: usize) -> Value {
+        let classes: Vec<Value> = self
+            .ranked()
+            .into_iter()
+            .take(limit)
+            .map(|(fp, c)| {
+                json!({
+                    "fingerprint": String::from_utf8_lossy(fp),
+                    "fingerprint_id": String::from_utf8_lossy(&c.id),
+                    "count": c.count,
+                    "query_time": c.query_time.json(),
+                    "lock_time": c.lock_time.json(),
+                    "rows_sent": {"sum": c.rows_sent},
+                    "rows_examined": {"sum": c.rows_examined},
+                    "example": String::from_utf8_lossy(&c.example),
+                    "first_seen": c.first_seen.map(format_rfc3339),
+                    "last_seen": c.last_seen.map(format_rfc3339),
+                })
+            })
+            .collect();
+        let (queries, total) = self.totals();
+        json!({
+            "classes": classes,
+            "summary": {
+                "queries": queries,
+                "classes": self.classes.len(),
+                "query_time_sum": secs(total),
+                "untimed_entries": self.untimed_entries,
+            },
+        })
+    }
+
+    /// The report as a readable table.
+    pub fn write_table(&self, out: &mut dyn Write, limit: usize) -> std::io::Result<()> {
+        let (queries, total) = self.totals();
+        let first = self.classes.values().filter_map(|c| c.first_seen).min();
+        let last = self.classes.values().filter_map(|c| c.last_seen).max();
+        writeln!(
+            out,
+            "# {queries} queries in {} classes, {:.6} s total query time{}",
+            self.classes.len(),
+            secs(total),
+            match (first, last) {
+                (Some(f), Some(l)) => format!(", {} .. {}", format_rfc3339(f), format_rfc3339(l)),
+                _ => String::new(),
+            }
+        )?;
+        writeln!(out, "#")?;
+        writeln!(
+            out,
+            "# {:>4} {:<34} {:>14} {:>6} {:>9} {:>10} {:>10} {:>10} {:>12}  Fingerprint",
+            "Rank", "Query ID", "Total time (s)", "%", "Calls", "Avg (s)", "p95 (s)", "Max (s)", "Rows exam."
+        )?;
+        let ranked = self.ranked();
+        for (rank, (fp, c)) in ranked.iter().take(limit).enumerate() {
+            let pct = if total == 0 { 0.0 } else { c.query_time.sum as f64 * 100.0 / total as f64 };
+            writeln!(
+                out,
+                "# {:>4} 0x{:<32} {:>14.6} {:>5.1}% {:>9} {:>10.6} {:>10.6} {:>10.6} {:>12}  {}",
+                rank + 1,
+                String::from_utf8_lossy(&c.id),
+                secs(c.query_time.sum),
+                pct,
+                c.count,
+                secs(c.query_time.sum) / c.count.max(1) as f64,
+                secs(u128::from(c.query_time.p95())),
+                secs(u128::from(c.query_time.max)),
+                c.rows_examined,
+                one_line(fp, 80)
+            )?;
+        }
+        if ranked.len() > limit {
+            writeln!(out, "# … {} more classes (raise --limit to see them)", ranked.len() - limit)?;
+        }
+        for (rank, (fp, c)) in ranked.iter().take(limit).enumerate() {
+            writeln!(out)?;
+            writeln!(out, "# Query {}: ID 0x{}, {} calls", rank + 1, String::from_utf8_lossy(&c.id), c.count)?;
+            writeln!(
+                out,
+                "#   query time: total {:.6} s, min {:.6}, avg {:.6}, p95 {:.6}, max {:.6}",
+                secs(c.query_time.sum),
+                secs(u128::from(c.query_time.min)),
+                secs(c.query_time.sum) / c.count.max(1) as f64,
+                secs(u128::from(c.query_time.p95())),
+                secs(u128::from(c.query_time.max))
+            )?;
+            if c.lock_time.n > 0 {
+                writeln!(
+                    out,
+                    "#   lock time:  total {:.6} s, max {:.6}; rows sent {}, rows examined {}",
+                    secs(c.lock_time.sum),
+                    secs(u128::from(c.lock_time.max)),
+                    c.rows_sent,
+                    c.rows_examined
+                )?;
+            }
+            if let (Some(f), Some(l)) = (c.first_seen, c.last_seen) {
+                writeln!(out, "#   seen {} .. {}", format_rfc3339(f), format_rfc3339(l))?;
+            }
+            writeln!(out, "#   fingerprint: {}", one_line(fp, 400))?;
+            writeln!(out, "{}\\G", String::from_utf8_lossy(&c.example).trim_end())?;
+        }
+        Ok(())
+    }
+}
+
+/// `text` on one line, cut at `max` characters.
+fn one_line(text: &[u8], max: usize) -> String {
+    let s: String = String::from_utf8_lossy(text).split_whitespace().collect::<Vec<_>>().join(" ");
+    if s.chars().count() > max {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample<'a>(fp: &'a [u8], stmt: &'a [u8], qt: u64, ts: i64) -> QuerySample<'a> {
+        QuerySample {
+            fingerprint: fp,
+            statement: stmt,
+            query_time_us: qt,
+            lock_time_us: Some(1),
+            rows_sent: Some(2),
+            rows_examined: Some(3),
+            timestamp_us: Some(ts),
+        }
+    }
+
+    #[test]
+    fn ranks_by_total_time_and_keeps_the_slowest_example() {
+        let mut d = Digest::new(10);
+        d.add(&sample(b"select ?", b"select 1", 100, 5));
+        d.add(&sample(b"select ?", b"select 2", 300, 1));
+        d.add(&sample(b"update t", b"update t", 250, 3));
+        let j = d.to_json(10);
+        let classes = j["classes"].as_array().unwrap();
+        assert_eq!(classes[0]["fingerprint"], "select ?");
+        assert_eq!(classes[0]["count"], 2);
+        assert_eq!(classes[0]["query_time"]["sum"], 0.0004);
+        assert_eq!(classes[0]["query_time"]["max"], 0.0003);
+        assert_eq!(classes[0]["example"], "select 2");
+        assert_eq!(classes[0]["rows_examined"]["sum"], 6);
+        assert_eq!(classes[0]["first_seen"], "1970-01-01T00:00:00.000001Z");
+        assert_eq!(classes[0]["last_seen"], "1970-01-01T00:00:00.000005Z");
+        assert_eq!(classes[1]["fingerprint"], "update t");
+        assert_eq!(j["summary"]["queries"], 3);
+        let mut table = Vec::new();
+        d.write_table(&mut table, 10).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(table.contains("3 queries in 2 classes"), "{table}");
+    }
+
+    #[test]
+    fn classes_are_bounded() {
+        let mut d = Digest::new(2);
+        for i in 0..10u64 {
+            let fp = format!("q{i}");
+            d.add(&sample(fp.as_bytes(), b"x", 1, 0));
+        }
+        assert_eq!(d.classes.len(), 3);
+        assert_eq!(d.classes[OTHER_CLASS].count, 8);
+    }
+
+    #[test]
+    fn p95_is_within_a_bucket_of_the_truth() {
+        let mut m = Metric::default();
+        for v in 1..=1000u64 {
+            m.add(v * 1000);
+        }
+        let p = m.p95() as f64;
+        assert!((p / 950_000.0 - 1.0).abs() < 0.06, "{p}");
+        assert!(m.p95() <= m.max);
+    }
+}
