@@ -1,0 +1,14 @@
+//! The outside world for aurora-logs' tests, benches and demo.
+//!
+//! # Brief overview
+//! - [`generator`]: deterministic Aurora-like log streams of every kind (MySQL slow, error,
+//!   general, audit; PostgreSQL with the RDS prefix), counted so that tests can tell whether every
+//!   entry arrived.
+//!
+//! The RDS API simulator and the OpenObserve stand-in join this crate with the data plane.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod generator;
+
+pub use generator::{LogGenerator, LogKind};
