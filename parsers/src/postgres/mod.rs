@@ -13,6 +13,10 @@
 //! Besides the common `_timestamp`, `log_type`, `log_offset`, `message` (the raw entry) and
 //! `parse_error`, written when known (one JSON type per field):
 //!
+//! Where stderr and csvlog say the same thing, the field is the same: stderr's `STATEMENT:` line
+//! is csvlog's `query` column (both → `statement`), stderr's `QUERY:` line is csvlog's
+//! `internal_query` (both → `internal_query`).
+//!
 //! | field | type | from |
 //! |---|---|---|
 //! | `severity` | string | `LOG`, `ERROR`, `FATAL`, … as logged (csv `error_severity`) |
@@ -33,7 +37,7 @@
 //! | `duration_ms` | number | `duration: X ms`, exactly as logged |
 //! | `fingerprint`, `fingerprint_id` | string | normalised `statement` and its class id |
 //! | `session_id`, `command_tag`, `session_start_time`, `virtual_transaction_id` | string | csv |
-//! | `transaction_id`, `leader_pid`, `query_id` | int | csv (`query_id` is signed) |
+//! | `transaction_id`, `leader_pid`, `query_id` | int | csv; `query_id` (signed) also from a `[queryid=…]` prefix token |
 //! | `backend_type` | string | csv (PostgreSQL 13+) |
 pub mod csv;
 pub mod stderr;
@@ -41,7 +45,7 @@ pub mod stderr;
 use std::collections::{HashMap, VecDeque};
 
 use crate::json::RecordWriter;
-use crate::num::Decimal;
+use crate::num::{parse_u64, Decimal};
 use crate::parser::QuerySample;
 
 /// How many backends the `log_statement`/`log_duration` pairing remembers at most.
@@ -63,8 +67,9 @@ pub(crate) enum Secondary {
 }
 
 /// A severity word: primary (opens an entry) or secondary (belongs to the previous message).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Level {
+    #[default]
     Primary,
     Secondary(Secondary),
 }
@@ -72,8 +77,8 @@ pub(crate) enum Level {
 /// The severity words PostgreSQL writes before `:`.
 pub(crate) fn level(word: &[u8]) -> Option<Level> {
     Some(match word {
-        b"LOG" | b"ERROR" | b"FATAL" | b"PANIC" | b"WARNING" | b"NOTICE" | b"INFO" | b"DEBUG" | b"DEBUG1"
-        | b"DEBUG2" | b"DEBUG3" | b"DEBUG4" | b"DEBUG5" => Level::Primary,
+        b"LOG" | b"ERROR" | b"FATAL" | b"PANIC" | b"WARNING" | b"NOTICE" | b"INFO" | b"DEBUG"
+        | b"DEBUG1" | b"DEBUG2" | b"DEBUG3" | b"DEBUG4" | b"DEBUG5" => Level::Primary,
         b"DETAIL" => Level::Secondary(Secondary::Detail),
         b"HINT" => Level::Secondary(Secondary::Hint),
         b"CONTEXT" => Level::Secondary(Secondary::Context),
@@ -88,14 +93,19 @@ pub(crate) fn level(word: &[u8]) -> Option<Level> {
 /// Five uppercase letters or digits with at least one digit, so that words are not taken.
 pub(crate) fn sqlstate_prefix(s: &[u8]) -> Option<(&[u8], usize)> {
     let code = s.get(..5)?;
-    let ok = code.iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    let ok = code
+        .iter()
+        .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
         && code.iter().any(u8::is_ascii_digit)
         && s.get(5) == Some(&b':')
         && matches!(s.get(6), None | Some(b' ' | b'\t'));
     if !ok {
         return None;
     }
-    let blanks = s[6..].iter().take_while(|c| matches!(c, b' ' | b'\t')).count();
+    let blanks = s[6..]
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t'))
+        .count();
     Some((code, 6 + blanks))
 }
 
@@ -113,7 +123,10 @@ pub(crate) struct QueryInfo<'a> {
 pub(crate) fn classify_message(msg: &[u8]) -> QueryInfo<'_> {
     let mut info = QueryInfo::default();
     if let Some(rest) = msg.strip_prefix(b"duration: ") {
-        let num_len = rest.iter().take_while(|c| c.is_ascii_digit() || **c == b'.').count();
+        let num_len = rest
+            .iter()
+            .take_while(|c| c.is_ascii_digit() || **c == b'.')
+            .count();
         let Some(after) = rest[num_len..].strip_prefix(b" ms") else {
             return info;
         };
@@ -156,7 +169,11 @@ fn statement_part<'a>(s: &'a [u8], timed: bool, info: &mut QueryInfo<'a>) {
         return;
     };
     // The name may itself hold colons (`py:0x7fde12d61b80`): it ends at the first `: `.
-    let Some(end) = rest.windows(2).position(|w| w == b": ").or_else(|| rest.strip_suffix(b":").map(|r| r.len())) else {
+    let Some(end) = rest
+        .windows(2)
+        .position(|w| w == b": ")
+        .or_else(|| rest.strip_suffix(b":").map(|r| r.len()))
+    else {
         return;
     };
     info.kind = Some(kind);
@@ -195,7 +212,12 @@ impl StatementMemory {
         }
         self.seq += 1;
         let seq = self.seq;
-        let slot = self.map.entry(pid).or_insert_with(|| Remembered { seq, kind, name_len: 0, text: Vec::new() });
+        let slot = self.map.entry(pid).or_insert_with(|| Remembered {
+            seq,
+            kind,
+            name_len: 0,
+            text: Vec::new(),
+        });
         slot.seq = seq;
         slot.kind = kind;
         slot.name_len = name.len();
@@ -204,7 +226,9 @@ impl StatementMemory {
         slot.text.extend_from_slice(statement);
         self.order.push_back((pid, seq));
         while self.map.len() > MAX_PAIRED_PIDS {
-            let Some((old, s)) = self.order.pop_front() else { break };
+            let Some((old, s)) = self.order.pop_front() else {
+                break;
+            };
             if self.map.get(&old).is_some_and(|r| r.seq == s) {
                 self.map.remove(&old);
                 self.evictions += 1;
@@ -212,9 +236,12 @@ impl StatementMemory {
         }
         if self.order.len() > 2 * MAX_PAIRED_PIDS {
             let map = &self.map;
-            self.order.retain(|(p, s)| map.get(p).is_some_and(|r| r.seq == *s));
+            self.order
+                .retain(|(p, s)| map.get(p).is_some_and(|r| r.seq == *s));
         }
-        debug_assert!(self.map.len() <= MAX_PAIRED_PIDS && self.order.len() <= 2 * MAX_PAIRED_PIDS + 1);
+        debug_assert!(
+            self.map.len() <= MAX_PAIRED_PIDS && self.order.len() <= 2 * MAX_PAIRED_PIDS + 1
+        );
     }
 
     /// Take `pid`'s remembered statement into `out` (name, then statement): (kind, name length).
@@ -243,6 +270,8 @@ pub(crate) struct QueryBuffers {
     pub paired: Vec<u8>,
     pub fingerprint: Vec<u8>,
     pub fingerprint_id: [u8; 32],
+    /// Skip fingerprinting (`LogParser::with_fingerprints(false)`).
+    pub no_fingerprints: bool,
 }
 
 /// The query fields of a record, resolved.
@@ -271,7 +300,10 @@ pub(crate) fn query_fields<'a>(
     let primary_log = severity == Some(b"LOG");
     if let (Some(pid), true) = (pid, primary_log) {
         match (info.duration, info.kind, info.statement) {
-            (None, Some(kind), Some(stmt)) => bufs.memory.remember(pid, kind, info.prepared_name.unwrap_or_default(), stmt),
+            (None, Some(kind), Some(stmt)) => {
+                bufs.memory
+                    .remember(pid, kind, info.prepared_name.unwrap_or_default(), stmt)
+            }
             (Some(_), None, _) => paired = bufs.memory.take(pid, &mut bufs.paired),
             (Some(_), Some(_), _) => {
                 bufs.memory.map.remove(&pid);
@@ -279,9 +311,21 @@ pub(crate) fn query_fields<'a>(
             _ => {}
         }
     }
-    let QueryBuffers { paired: pbuf, fingerprint, fingerprint_id, .. } = bufs;
+    let QueryBuffers {
+        paired: pbuf,
+        fingerprint,
+        fingerprint_id,
+        no_fingerprints,
+        ..
+    } = bufs;
     let pbuf: &'a [u8] = pbuf;
-    let mut out = QueryFields { duration: info.duration, kind: info.kind, prepared_name: info.prepared_name, statement: info.statement, ..Default::default() };
+    let mut out = QueryFields {
+        duration: info.duration,
+        kind: info.kind,
+        prepared_name: info.prepared_name,
+        statement: info.statement,
+        ..Default::default()
+    };
     if let Some((kind, name_len)) = paired {
         out.kind = Some(kind);
         out.prepared_name = (name_len > 0).then(|| &pbuf[..name_len]);
@@ -290,7 +334,10 @@ pub(crate) fn query_fields<'a>(
     if out.statement.is_none() {
         out.statement = fallback;
     }
-    if let Some(stmt) = out.statement.filter(|s| !s.iter().all(u8::is_ascii_whitespace)) {
+    if let Some(stmt) = out
+        .statement
+        .filter(|s| !*no_fingerprints && !s.iter().all(u8::is_ascii_whitespace))
+    {
         crate::fingerprint::postgres::normalize(stmt, fingerprint);
         *fingerprint_id = crate::fingerprint::fingerprint_id(fingerprint);
         out.fingerprint = Some(&fingerprint[..]);
@@ -388,7 +435,7 @@ impl<'a> PgRecord<'a> {
         w.opt_i64("query_id", self.query_id);
         w.opt_str("msg", self.msg);
         w.opt_decimal("duration_ms", self.query.duration);
-        w.opt_str("statement_kind", self.query.kind);
+        w.opt_str("statement_kind", self.query.kind.map(str::as_bytes));
         w.opt_str("prepared_name", self.query.prepared_name);
         w.opt_str("statement", self.query.statement);
         w.opt_u64("query_pos", self.query_pos);
@@ -412,13 +459,21 @@ impl<'a> PgRecord<'a> {
         Some(QuerySample {
             fingerprint: q.fingerprint.unwrap_or(stmt),
             statement: stmt,
-            // ms → µs: the millionths of a millisecond are nanoseconds; thousandths are µs.
+            // ms → µs exactly: three decimal places of milliseconds are microseconds.
             query_time_us: q.duration?.scaled(3)?,
             lock_time_us: None,
             rows_sent: None,
             rows_examined: None,
             timestamp_us: self.timestamp_us,
         })
+    }
+}
+
+/// A signed decimal integer making up all of `s`.
+pub(crate) fn parse_i64(s: &[u8]) -> Option<i64> {
+    match s.strip_prefix(b"-") {
+        Some(d) => parse_u64(d).and_then(|v| 0i64.checked_sub_unsigned(v)),
+        None => parse_u64(s).and_then(|v| i64::try_from(v).ok()),
     }
 }
 
@@ -446,20 +501,39 @@ mod tests {
     fn classifies_query_messages() {
         let i = classify_message(b"duration: 0.327 ms  statement: select 1;");
         assert_eq!(i.duration, Decimal::parse(b"0.327"));
-        assert_eq!((i.kind, i.statement), (Some("statement"), Some(&b"select 1;"[..])));
+        assert_eq!(
+            (i.kind, i.statement),
+            (Some("statement"), Some(&b"select 1;"[..]))
+        );
         let i = classify_message(b"duration: 7.775 ms  parse py:0x7fde12d61b80: SELECT $1");
-        assert_eq!((i.kind, i.prepared_name, i.statement), (Some("parse"), Some(&b"py:0x7fde12d61b80"[..]), Some(&b"SELECT $1"[..])));
+        assert_eq!(
+            (i.kind, i.prepared_name, i.statement),
+            (
+                Some("parse"),
+                Some(&b"py:0x7fde12d61b80"[..]),
+                Some(&b"SELECT $1"[..])
+            )
+        );
         let i = classify_message(b"duration: 1 ms  execute <unnamed>: select");
-        assert_eq!((i.kind, i.prepared_name), (Some("execute"), Some(&b"<unnamed>"[..])));
+        assert_eq!(
+            (i.kind, i.prepared_name),
+            (Some("execute"), Some(&b"<unnamed>"[..]))
+        );
         let i = classify_message(b"duration: 0.027 ms  statement: ");
         assert_eq!(i.statement, Some(&b""[..]));
         let i = classify_message(b"duration: 430.394 ms");
         assert_eq!((i.duration.is_some(), i.kind), (true, None));
         let i = classify_message(b"statement: BEGIN;");
         assert_eq!((i.duration, i.statement), (None, Some(&b"BEGIN;"[..])));
-        assert_eq!(classify_message(b"parse error near x"), QueryInfo::default());
+        assert_eq!(
+            classify_message(b"parse error near x"),
+            QueryInfo::default()
+        );
         assert_eq!(classify_message(b"duration: abc ms"), QueryInfo::default());
-        assert_eq!(classify_message(b"duration: 1.5 ms  plan:\n{}").kind, Some("plan"));
+        assert_eq!(
+            classify_message(b"duration: 1.5 ms  plan:\n{}").kind,
+            Some("plan")
+        );
     }
 
     #[test]

@@ -1,38 +1,841 @@
-//! STUB — being written.
+//! The PostgreSQL stderr log, as RDS and Aurora write it (`log_line_prefix = '%t:%r:%u@%d:[%p]:'`)
+//! and with the common self-managed prefixes.
+//!
+//! # Brief overview
+//! A line *starts* a message when it begins with a prefix we recognise, anchored on structure,
+//! never split naively on `:` (IPv6 hosts, user names and prepared statement names hold colons):
+//! 1. an optional CloudWatch ISO timestamp (`2020-03-11T19:40:43.000Z `), ignored;
+//! 2. the `%t`/`%m` timestamp with its zone (`2022-10-05 22:05:52 UTC`, `… 21:56:03.362 CEST`);
+//! 3. either the RDS form `:host(port)|host|[local]|:user@db:[pid]:` — the host part ends at
+//!    `(port):`, at `[local]:`, is empty, or (`%h`) ends at the last `:` before the `@` — or
+//!    space-separated tokens: `[pid]`, `[pid-line]`, `[line-1]`, `user@db`, `user=…,db=…,app=…,client=…`,
+//!    `[queryid=…]` (unknown tokens are passed over);
+//! 4. the severity (`LOG`, `ERROR`, …, `DETAIL`, …) followed by `:` and blanks, then with
+//!    `log_error_verbosity=verbose` a SQLSTATE (`ERROR:  42704: …`).
+//!
+//! Any other line continues the open entry (PostgreSQL indents message-internal newlines with a
+//! TAB, some sources lose it). A prefixed secondary line (`DETAIL`, `HINT`, `CONTEXT`,
+//! `STATEMENT`, `QUERY`, `LOCATION`) from the *same pid* as the open entry is grouped into it and
+//! becomes a field. The `----- END OF LOG -----` trailer of the RDS console is skipped.
+//!
+//! # Limitation
+//! Grouping is by adjacency: a secondary line whose pid differs from the open entry's (another
+//! backend's line came in between) becomes an entry of its own, flagged `parse_error` ("detail
+//! line without its message"). The logging collector writes a message and its secondary lines as
+//! one contiguous chunk, so this only happens with `logging_collector=off` under load. Prefixes
+//! without a pid group any secondary line with the message before it.
+//!
+//! # Fields
+//! See [the `postgres` module](super) for the record's field list. The primary message text is
+//! `msg` (the common `message` field is the raw entry); continuation lines are joined with `\n`
+//! and lose their leading TAB. Timestamps with an unknown zone abbreviation are taken as UTC and
+//! flagged.
+
 use crate::frame::{LineClass, LineClassifier, RawEntry};
 use crate::json::RecordWriter;
-use crate::parser::{FormatEntry, FormatParser};
+use crate::num::parse_u64;
+use crate::parser::{FormatEntry, FormatParser, QuerySample};
+use crate::postgres::{
+    level, parse_i64, query_fields, sqlstate_prefix, Level, PgRecord, QueryBuffers, Secondary,
+    Span, StatementMemory, MAX_PREFIX_BYTES,
+};
 
-/// Groups lines into entries.
+/// The RDS console's trailer line.
+const END_OF_LOG: &[u8] = b"----------------------- END OF LOG ----------------------";
+
+/// What the open entry is, to decide whether a secondary line joins it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum OpenEntry {
+    #[default]
+    None,
+    /// A message with this pid (or none in the prefix).
+    Message(Option<u64>),
+    /// Lines without a prefix and nothing before them.
+    Orphan,
+}
+
+/// Groups lines into entries: a prefixed line starts one, except a secondary line of the open
+/// entry's pid; other lines continue it.
 #[derive(Debug, Default)]
-pub struct Classifier;
+pub struct Classifier {
+    open: OpenEntry,
+}
+
 impl LineClassifier for Classifier {
     fn classify(&mut self, line: &[u8]) -> LineClass {
-        if looks_like_line(line) { LineClass::Start } else { LineClass::Continue }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.trim_ascii() == END_OF_LOG {
+            self.open = OpenEntry::None;
+            return LineClass::Skip;
+        }
+        match parse_prefix(line) {
+            Some(p) => {
+                if matches!(p.level, Level::Secondary(_)) && self.open == OpenEntry::Message(p.pid)
+                {
+                    return LineClass::Continue;
+                }
+                self.open = OpenEntry::Message(p.pid);
+                LineClass::Start
+            }
+            None => {
+                if self.open == OpenEntry::None && !line.iter().all(u8::is_ascii_whitespace) {
+                    self.open = OpenEntry::Orphan;
+                }
+                LineClass::Continue
+            }
+        }
     }
 }
-/// Whether a line starts an entry of this format.
-pub fn looks_like_line(_line: &[u8]) -> bool {
-    false
+
+/// Whether a line starts an entry of this format (a recognised prefix and severity).
+pub fn looks_like_line(line: &[u8]) -> bool {
+    parse_prefix(line.strip_suffix(b"\r").unwrap_or(line)).is_some()
 }
-/// Parses entries.
+
+/// A parsed `log_line_prefix` and severity.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Prefix<'a> {
+    pub ts_us: i64,
+    pub zone_known: bool,
+    pub client_ip: Option<&'a [u8]>,
+    pub client_port: Option<u64>,
+    pub user: Option<&'a [u8]>,
+    pub db: Option<&'a [u8]>,
+    pub pid: Option<u64>,
+    pub line_num: Option<u64>,
+    pub app: Option<&'a [u8]>,
+    pub query_id: Option<i64>,
+    pub severity: &'a [u8],
+    pub level: Level,
+    pub sqlstate: Option<&'a [u8]>,
+    /// Where the message text starts in the line.
+    pub body: usize,
+}
+
+fn non_empty(s: &[u8]) -> Option<&[u8]> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// Parse the prefix of `line` (without its line break).
+pub(crate) fn parse_prefix(line: &[u8]) -> Option<Prefix<'_>> {
+    let mut at = 0;
+    // A CloudWatch export's own ISO timestamp in front.
+    if line.get(10) == Some(&b'T') {
+        let (_, n) = crate::time::parse_iso(line)?;
+        if line.get(n) != Some(&b' ') {
+            return None;
+        }
+        at = n + 1;
+    }
+    let (ts_us, zone_known, ts_end) = timestamp(line, at)?;
+    let mut p = Prefix {
+        ts_us,
+        zone_known,
+        ..Prefix::default()
+    };
+    let sev_at = match line.get(ts_end)? {
+        b':' => rds_middle(line, ts_end + 1, &mut p)?,
+        b' ' => token_middle(line, ts_end + 1, &mut p)?,
+        _ => return None,
+    };
+    severity(line, sev_at, &mut p)?;
+    Some(p)
+}
+
+/// The `%t`/`%m` timestamp at `at`: (µs, zone known, end). The zone is cut at the first byte
+/// that cannot belong to it, so that the RDS `:` after it is not taken in.
+fn timestamp(line: &[u8], at: usize) -> Option<(i64, bool, usize)> {
+    let s = line.get(at..)?;
+    if s.len() < 19 || s[4] != b'-' || s[10] != b' ' {
+        return None;
+    }
+    let mut end = 19;
+    if s.get(19) == Some(&b'.') {
+        end += 1 + s[20..].iter().take_while(|c| c.is_ascii_digit()).count();
+    }
+    if s.get(end) == Some(&b' ') {
+        let zone = s[end + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-'))
+            .count();
+        if zone > 0 {
+            end += 1 + zone;
+        }
+    }
+    let (us, n, known) = crate::time::parse_pg(&s[..end])?;
+    (n == end).then_some((us, known, at + end))
+}
+
+/// The RDS `host:user@db:[pid]:` after the timestamp's `:`; returns where the severity starts.
+fn rds_middle<'a>(line: &'a [u8], s: usize, p: &mut Prefix<'a>) -> Option<usize> {
+    let limit = line.len().min(s + MAX_PREFIX_BYTES);
+    let mut i = s;
+    // Find `:[digits]:SEVERITY:` — the first one is ours.
+    let (mid_end, sev_at) = loop {
+        let rel = memchr::memmem::find(line.get(i..limit)?, b":[")?;
+        let open = i + rel;
+        let digits = line[open + 2..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        let close = open + 2 + digits;
+        if digits > 0
+            && line.get(close..close + 2) == Some(b"]:")
+            && severity_word(line, close + 2).is_some()
+        {
+            p.pid = parse_u64(&line[open + 2..close]);
+            break (open, close + 2);
+        }
+        i = open + 1;
+    };
+    let mid = &line[s..mid_end];
+    let ud = if let Some(rest) = mid.strip_prefix(b"[local]:") {
+        p.client_ip = Some(b"[local]");
+        rest
+    } else if let Some(host_end) = port_paren(mid) {
+        p.client_ip = non_empty(&mid[..host_end.0]);
+        p.client_port = parse_u64(&mid[host_end.0 + 1..host_end.1]);
+        &mid[host_end.1 + 2..]
+    } else if let Some(rest) = mid.strip_prefix(b":") {
+        rest
+    } else {
+        // `%h`: the host ends at the last `:` before the `@` of user@db.
+        let at = memchr::memchr(b'@', mid).unwrap_or(mid.len());
+        let colon = memchr::memrchr(b':', &mid[..at])?;
+        p.client_ip = non_empty(&mid[..colon]);
+        &mid[colon + 1..]
+    };
+    let at = memchr::memchr(b'@', ud)?;
+    p.user = non_empty(&ud[..at]);
+    p.db = non_empty(&ud[at + 1..]);
+    Some(sev_at)
+}
+
+/// `host(port):` at the start of the middle: (index of `(`, index of `)`).
+fn port_paren(mid: &[u8]) -> Option<(usize, usize)> {
+    let open = memchr::memchr(b'(', mid)?;
+    if memchr::memchr(b'@', &mid[..open]).is_some() {
+        return None;
+    }
+    let digits = mid[open + 1..]
+        .iter()
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    let close = open + 1 + digits;
+    (digits > 0 && mid.get(close..close + 2) == Some(b"):")).then_some((open, close))
+}
+
+/// Space-separated prefix tokens after the timestamp; returns where the severity starts.
+fn token_middle<'a>(line: &'a [u8], s: usize, p: &mut Prefix<'a>) -> Option<usize> {
+    let limit = line.len().min(s + MAX_PREFIX_BYTES);
+    let mut i = s;
+    while i < limit {
+        let end = line[i..limit]
+            .iter()
+            .position(|&c| c == b' ')
+            .map_or(limit, |n| i + n);
+        let token = &line[i..end];
+        if severity_word(line, i).is_some() {
+            return Some(i);
+        }
+        prefix_token(token, p);
+        i = end + 1;
+    }
+    None
+}
+
+/// One token of a non-RDS prefix.
+fn prefix_token<'a>(token: &'a [u8], p: &mut Prefix<'a>) {
+    let t = token.strip_suffix(b":").unwrap_or(token);
+    if let Some(inner) = t.strip_prefix(b"[").and_then(|t| t.strip_suffix(b"]")) {
+        let (a, b) = match memchr::memchr(b'-', inner) {
+            Some(d) => (&inner[..d], Some(&inner[d + 1..])),
+            None => (inner, None),
+        };
+        if let Some(n) = parse_u64(a) {
+            if p.pid.is_none() {
+                p.pid = Some(n);
+                p.line_num = b.and_then(parse_u64);
+            } else if p.line_num.is_none() && b.is_some() {
+                p.line_num = Some(n);
+            }
+            return;
+        }
+    }
+    if memchr::memchr(b'=', t).is_some() {
+        let t = t
+            .strip_prefix(b"[")
+            .and_then(|t| t.strip_suffix(b"]"))
+            .unwrap_or(t);
+        for kv in t.split(|&c| c == b',') {
+            let Some(eq) = memchr::memchr(b'=', kv) else {
+                continue;
+            };
+            let (k, v) = (&kv[..eq], non_empty(&kv[eq + 1..]));
+            match k {
+                b"user" | b"usr" | b"u" => p.user = v,
+                b"db" | b"database" | b"d" => p.db = v,
+                b"app" | b"appli" | b"application" | b"application_name" => p.app = v,
+                b"client" | b"host" | b"remote" | b"h" | b"r" => client(v, p),
+                b"queryid" | b"query_id" => p.query_id = v.and_then(parse_i64),
+                _ => {}
+            }
+        }
+        return;
+    }
+    if let Some(at) = memchr::memchr(b'@', t) {
+        p.user = non_empty(&t[..at]);
+        p.db = non_empty(&t[at + 1..]);
+    }
+}
+
+fn client<'a>(v: Option<&'a [u8]>, p: &mut Prefix<'a>) {
+    let Some(v) = v else { return };
+    match v
+        .strip_suffix(b")")
+        .and_then(|v| memchr::memrchr(b'(', v).map(|o| (&v[..o], &v[o + 1..])))
+    {
+        Some((host, port)) if parse_u64(port).is_some() => {
+            p.client_ip = non_empty(host);
+            p.client_port = parse_u64(port);
+        }
+        _ => p.client_ip = Some(v),
+    }
+}
+
+/// A severity word at `at`, followed by `:` and a blank or the end: (word, level).
+fn severity_word(line: &[u8], at: usize) -> Option<(&[u8], Level)> {
+    let rest = line.get(at..)?;
+    let n = rest
+        .iter()
+        .take(9)
+        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        .count();
+    let word = &rest[..n];
+    if rest.get(n) != Some(&b':') || !matches!(rest.get(n + 1), None | Some(b' ' | b'\t')) {
+        return None;
+    }
+    level(word).map(|l| (word, l))
+}
+
+fn severity<'a>(line: &'a [u8], at: usize, p: &mut Prefix<'a>) -> Option<()> {
+    let (word, lvl) = severity_word(line, at)?;
+    p.severity = word;
+    p.level = lvl;
+    let mut body = at + word.len() + 1;
+    body += line[body..]
+        .iter()
+        .take_while(|c| matches!(c, b' ' | b'\t'))
+        .count();
+    if lvl == Level::Primary {
+        if let Some((code, skip)) = sqlstate_prefix(&line[body..]) {
+            p.sqlstate = Some(code);
+            body += skip;
+        }
+    }
+    p.body = body;
+    Some(())
+}
+
+/// Parses stderr entries; owns the buffers entries borrow (joined text, fingerprints) and the
+/// `log_statement`/`log_duration` pairing memory.
 #[derive(Debug, Default)]
-pub struct Parser;
-/// An entry.
+pub struct Parser {
+    /// Text joined from several lines (continuations without their TAB).
+    joined: Vec<u8>,
+    query: QueryBuffers,
+}
+
+impl Parser {
+    /// The pairing memory (its `evictions` counter tells how many statements were forgotten).
+    pub fn statement_memory(&self) -> &StatementMemory {
+        &self.query.memory
+    }
+}
+
+/// Index of a section: 0 is the primary message, then one per [`Secondary`].
+fn section_index(kind: Secondary) -> usize {
+    match kind {
+        Secondary::Detail => 1,
+        Secondary::Hint => 2,
+        Secondary::Context => 3,
+        Secondary::Statement => 4,
+        Secondary::Query => 5,
+        Secondary::Location => 6,
+    }
+}
+
+/// One stderr entry: a message with its grouped DETAIL/HINT/… lines.
 #[derive(Debug)]
 pub struct PgEntry<'a> {
-    /// text
-    pub text: &'a [u8],
+    /// The record's fields.
+    pub record: PgRecord<'a>,
 }
+
 impl FormatParser for Parser {
     type Classifier = Classifier;
     type Entry<'a> = PgEntry<'a>;
+
+    fn set_fingerprints(&mut self, on: bool) {
+        self.query.no_fingerprints = !on;
+    }
+
+    fn dropped_state(&self) -> u64 {
+        self.query.memory.evictions
+    }
+
     fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> PgEntry<'a> {
-        PgEntry { text: raw.text }
+        let text = raw.text;
+        let joined = &mut self.joined;
+        joined.clear();
+        let mut rec = PgRecord::default();
+        let mut sections: [Option<Span>; 7] = [None; 7];
+        let mut current: Option<usize> = None;
+        let mut pos = 0;
+        let mut first = true;
+        while pos <= text.len() {
+            let nl = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |n| pos + n);
+            let line_end = if nl > pos && text[nl - 1] == b'\r' {
+                nl - 1
+            } else {
+                nl
+            };
+            let line = &text[pos..line_end];
+            let prefix = parse_prefix(line);
+            if first {
+                first = false;
+                let Some(p) = prefix else {
+                    rec.error = Some(
+                        "no log line prefix: continuation of an entry that began before this input",
+                    );
+                    break;
+                };
+                fill_prefix(&mut rec, &p);
+                let idx = match p.level {
+                    Level::Primary => 0,
+                    Level::Secondary(kind) => {
+                        rec.error = Some("detail line without its message (its pid differs from the entry before it)");
+                        section_index(kind)
+                    }
+                };
+                sections[idx] = Some(Span::Raw(pos + p.body, line_end));
+                current = Some(idx);
+            } else if let Some(Prefix {
+                level: Level::Secondary(kind),
+                body,
+                ..
+            }) = prefix
+            {
+                let idx = section_index(kind);
+                // A repeated kind keeps its first text; the repeat's lines are not attached.
+                current = sections[idx].is_none().then_some(idx);
+                if let Some(i) = current {
+                    sections[i] = Some(Span::Raw(pos + body, line_end));
+                }
+            } else if let Some(i) = current {
+                let cont = line.strip_prefix(b"\t").unwrap_or(line);
+                sections[i] = Some(append(joined, text, sections[i], cont));
+            }
+            pos = nl + 1;
+        }
+        let joined: &'a [u8] = joined;
+        let get = |i: usize| sections[i].map(|s| s.get(text, joined));
+        rec.msg = get(0);
+        rec.detail = get(1);
+        rec.hint = get(2);
+        rec.context = get(3);
+        rec.statement_line = get(4);
+        rec.internal_query = get(5);
+        rec.location = get(6);
+        rec.query = query_fields(
+            rec.msg,
+            rec.statement_line,
+            rec.pid,
+            rec.severity,
+            &mut self.query,
+        );
+        PgEntry { record: rec }
     }
 }
+
+/// Append a continuation line to a section, moving it into `joined` on its first continuation.
+/// Sections are built one after another, so the open one is always at the end of `joined`.
+fn append(joined: &mut Vec<u8>, text: &[u8], span: Option<Span>, line: &[u8]) -> Span {
+    let start = match span {
+        Some(Span::Buf(s, e)) if e == joined.len() => s,
+        Some(other) => {
+            debug_assert!(
+                matches!(other, Span::Raw(..)),
+                "only the last section can be in `joined`"
+            );
+            let s = joined.len();
+            let prev = other.get(text, &[]);
+            joined.extend_from_slice(prev);
+            s
+        }
+        None => joined.len(),
+    };
+    joined.push(b'\n');
+    joined.extend_from_slice(line);
+    Span::Buf(start, joined.len())
+}
+
+fn fill_prefix<'a>(rec: &mut PgRecord<'a>, p: &Prefix<'a>) {
+    rec.timestamp_us = Some(p.ts_us);
+    if !p.zone_known {
+        rec.error = Some("unknown time zone abbreviation: timestamp taken as UTC");
+    }
+    rec.severity = Some(p.severity);
+    rec.sqlstate = p.sqlstate;
+    rec.user = p.user;
+    rec.db = p.db;
+    rec.client_ip = p.client_ip;
+    rec.client_port = p.client_port;
+    rec.pid = p.pid;
+    rec.session_line_num = p.line_num;
+    rec.application_name = p.app;
+    rec.query_id = p.query_id;
+}
+
 impl FormatEntry for PgEntry<'_> {
-    fn timestamp_us(&self) -> Option<i64> { None }
-    fn parse_error(&self) -> Option<&'static str> { None }
-    fn write_fields(&self, _w: &mut RecordWriter<'_>) {}
+    fn timestamp_us(&self) -> Option<i64> {
+        self.record.timestamp_us
+    }
+
+    fn parse_error(&self) -> Option<&'static str> {
+        self.record.error
+    }
+
+    fn write_fields(&self, w: &mut RecordWriter<'_>) {
+        self.record.write(w);
+    }
+
+    fn query_sample(&self) -> Option<QuerySample<'_>> {
+        self.record.query_sample()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{parse_to_ndjson, Entry, Flow, Limits, LogFormat, LogParser};
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    fn records(input: &[u8]) -> Vec<Value> {
+        parse_to_ndjson(LogFormat::Postgresql, input)[..]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
+    }
+
+    fn one(input: &str) -> Value {
+        let mut r = records(input.as_bytes());
+        assert_eq!(r.len(), 1, "{r:#?}");
+        r.remove(0)
+    }
+
+    #[test]
+    fn rds_prefix_with_ip_and_port() {
+        let r = one("2022-10-05 22:05:52 UTC:52.95.4.1(11335):postgres@labdb:[3639]:LOG:  statement: select 1;\n");
+        assert_eq!(r["_timestamp"], 1_665_007_552_000_000i64);
+        assert_eq!(r["client_ip"], "52.95.4.1");
+        assert_eq!(r["client_port"], 11335);
+        assert_eq!(r["user"], "postgres");
+        assert_eq!(r["db"], "labdb");
+        assert_eq!(r["pid"], 3639);
+        assert_eq!(r["severity"], "LOG");
+        assert_eq!(r["msg"], "statement: select 1;");
+        assert_eq!(r["statement"], "select 1;");
+        assert_eq!(r["statement_kind"], "statement");
+        assert!(r["fingerprint_id"].is_string());
+        assert!(r.get("parse_error").is_none());
+        assert!(r["message"].as_str().unwrap().starts_with("2022-10-05"));
+    }
+
+    #[test]
+    fn rds_prefix_variants() {
+        let r = one("2018-08-22 16:00:04 UTC:ec2-1-1-1-1.compute-1.amazonaws.com(48808):myuser@mydb:[18762]:LOG:  x\n");
+        assert_eq!(
+            (r["client_ip"].as_str(), r["client_port"].as_u64()),
+            (Some("ec2-1-1-1-1.compute-1.amazonaws.com"), Some(48808))
+        );
+        let r = one("2018-08-22 16:00:03 UTC:[local]:myuser@mydb:[21495]:LOG:  x\n");
+        assert_eq!(
+            (
+                r["client_ip"].as_str(),
+                r["user"].as_str(),
+                r["pid"].as_u64()
+            ),
+            (Some("[local]"), Some("myuser"), Some(21495))
+        );
+        let r = one("2022-10-05 19:08:07 UTC::@:[355]:LOG:  checkpoint starting: time\n");
+        assert!(r.get("client_ip").is_none() && r.get("user").is_none() && r.get("db").is_none());
+        assert_eq!(r["pid"], 355);
+        assert_eq!(r["msg"], "checkpoint starting: time");
+        let r = one("2021-05-27 17:00:00 UTC:10.1.91.65:user@my_db:[24743]:LOG: duration: 0.054 ms statement: SELECT * FROM t1;\n");
+        assert_eq!(
+            (r["client_ip"].as_str(), r["db"].as_str()),
+            (Some("10.1.91.65"), Some("my_db"))
+        );
+        assert_eq!(r["duration_ms"], serde_json::json!(0.054));
+        assert_eq!(r["statement"], "SELECT * FROM t1;");
+        // IPv6 with %r and with %h; a database name with a colon.
+        let r = one("2022-10-05 22:05:52 UTC:::1(5432):u@d:b:[7]:ERROR:  boom\n");
+        assert_eq!(
+            (
+                r["client_ip"].as_str(),
+                r["client_port"].as_u64(),
+                r["db"].as_str()
+            ),
+            (Some("::1"), Some(5432), Some("d:b"))
+        );
+        let r = one("2022-10-05 22:05:52 UTC:2001:db8::1:u@d:[7]:ERROR:  boom\n");
+        assert_eq!(
+            (r["client_ip"].as_str(), r["user"].as_str()),
+            (Some("2001:db8::1"), Some("u"))
+        );
+        // CloudWatch export timestamp in front; CET.
+        let r = one("2020-03-11T19:40:43.000Z 2020-03-11 20:40:43 CET::@:[12760]:LOG:  starting\n");
+        assert_eq!(r["_timestamp"], 1_583_955_643_000_000i64);
+    }
+
+    #[test]
+    fn common_non_rds_prefixes() {
+        let r = one("2017-04-08 21:56:03.362 CEST [891] [unknown]@[unknown] LOG:  incomplete startup packet\n");
+        assert_eq!(
+            (r["pid"].as_u64(), r["user"].as_str(), r["db"].as_str()),
+            (Some(891), Some("[unknown]"), Some("[unknown]"))
+        );
+        assert_eq!(r["_timestamp"], 1_491_681_363_362_000i64);
+        let r = one("2021-02-14 01:34:02 CET [30291]: db=template1,user=postgres,app=psql,client=[local] LOG:  disconnection\n");
+        assert_eq!(
+            (
+                r["user"].as_str(),
+                r["db"].as_str(),
+                r["application_name"].as_str()
+            ),
+            (Some("postgres"), Some("template1"), Some("psql"))
+        );
+        assert_eq!(r["client_ip"], "[local]");
+        let r = one("2023-03-07 09:06:08 CET [130096]: [247-1] [0] usr=usr6,db=progdb,appli=76ae LOG:  duration: 1 ms  execute <unnamed>: select 1\n");
+        assert_eq!(
+            (
+                r["pid"].as_u64(),
+                r["session_line_num"].as_u64(),
+                r["user"].as_str()
+            ),
+            (Some(130096), Some(247), Some("usr6"))
+        );
+        let r = one("2023-03-04 18:24:15.242 UTC [24915-2] sherlock@postgres FATAL:  password authentication failed\n");
+        assert_eq!(
+            (r["pid"].as_u64(), r["session_line_num"].as_u64()),
+            (Some(24915), Some(2))
+        );
+        let r = one("2019-09-22 06:28:24 UTC LOG:  duration: 112.337 ms  execute S_59: UPDATE t SET a = $1\n");
+        assert_eq!(
+            (r["prepared_name"].as_str(), r["statement_kind"].as_str()),
+            (Some("S_59"), Some("execute"))
+        );
+        assert!(r.get("pid").is_none());
+    }
+
+    #[test]
+    fn verbose_sqlstate_and_location() {
+        let r = one("2019-07-23 12:06:24.406 UTC [25] ERROR:  42704: role \"x\" does not exist\n2019-07-23 12:06:24.406 UTC [25] LOCATION:  StartupXLOG, xlog.c:6388\n");
+        assert_eq!(r["sqlstate"], "42704");
+        assert_eq!(r["msg"], "role \"x\" does not exist");
+        assert_eq!(r["location"], "StartupXLOG, xlog.c:6388");
+    }
+
+    #[test]
+    fn groups_secondary_lines_of_the_same_pid() {
+        let input = "2020-04-15 12:04:45.416 CEST [24981] FATAL:  password authentication failed for user \"root\"\n\
+2020-04-15 12:04:45.416 CEST [24981] DETAIL:  Role \"root\" does not exist.\n\
+\tConnection matched pg_hba.conf line 80: \"local all md5\"\n\
+2020-04-15 12:04:45.416 CEST [24981] HINT:  h\n\
+2020-04-15 12:04:45.416 CEST [24981] CONTEXT:  c\n\
+2020-04-15 12:04:45.416 CEST [24981] QUERY:  q\n\
+2020-04-15 12:04:45.416 CEST [24981] STATEMENT:  SELECT al\n\
+2020-04-15 12:04:45.417 CEST [24982] DETAIL:  other pid\n";
+        let r = records(input.as_bytes());
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0]["detail"], "Role \"root\" does not exist.\nConnection matched pg_hba.conf line 80: \"local all md5\"");
+        assert_eq!(
+            (
+                r[0]["hint"].as_str(),
+                r[0]["context"].as_str(),
+                r[0]["internal_query"].as_str()
+            ),
+            (Some("h"), Some("c"), Some("q"))
+        );
+        assert_eq!(r[0]["statement"], "SELECT al");
+        assert!(r[0].get("parse_error").is_none());
+        assert_eq!(r[1]["severity"], "DETAIL");
+        assert!(r[1]["parse_error"]
+            .as_str()
+            .unwrap()
+            .contains("without its message"));
+    }
+
+    #[test]
+    fn interleaved_pids_are_separate_entries() {
+        let input =
+            "2020-01-01 00:00:00 UTC::@:[1]:LOG:  a\n2020-01-01 00:00:00 UTC::@:[2]:LOG:  b\n\
+2020-01-01 00:00:00 UTC::@:[1]:DETAIL:  for a\n";
+        let r = records(input.as_bytes());
+        assert_eq!(r.len(), 3);
+        assert!(r[2]["parse_error"].is_string());
+    }
+
+    #[test]
+    fn multiline_statement_loses_tabs() {
+        let r = one("2020-04-16 12:49:16.871 CEST [34492] LOG:  duration: 3.431 ms  statement: CREATE TABLE weather (\n\t    city varchar(80),\n        date date\n\t);\n");
+        assert_eq!(
+            r["statement"],
+            "CREATE TABLE weather (\n    city varchar(80),\n        date date\n);"
+        );
+        assert_eq!(r["duration_ms"].to_string(), "3.431");
+    }
+
+    #[test]
+    fn extended_protocol_and_parameters() {
+        let r = one("2019-09-04 15:52:38.004 CEST [31136] user@host LOG:  duration: 12.437 ms  bind S_1: select $1\n2019-09-04 15:52:38.004 CEST [31136] user@host DETAIL:  parameters: $1 = 'o''clock', $2 = NULL\n");
+        assert_eq!(
+            (r["statement_kind"].as_str(), r["prepared_name"].as_str()),
+            (Some("bind"), Some("S_1"))
+        );
+        assert_eq!(r["parameters"], "$1 = 'o''clock', $2 = NULL");
+        assert!(r.get("detail").is_none());
+    }
+
+    #[test]
+    fn pairs_log_statement_with_log_duration() {
+        let input = "2019-07-23 12:06:33.856 UTC [37] LOG:  statement: SELECT 1;\n\
+2019-07-23 12:06:33.857 UTC [38] LOG:  duration: 1.000 ms\n\
+2019-07-23 12:06:34.000 UTC [37] LOG:  duration: 430.394 ms\n\
+2019-07-23 12:06:35.000 UTC [37] LOG:  duration: 1.0 ms\n";
+        let r = records(input.as_bytes());
+        assert!(r[1].get("statement").is_none());
+        assert_eq!(r[2]["statement"], "SELECT 1;");
+        assert_eq!(r[2]["duration_ms"].to_string(), "430.394");
+        assert!(r[3].get("statement").is_none(), "a statement pairs once");
+        let mut p = Parser::default();
+        let mut c = Classifier::default();
+        let mut samples = Vec::new();
+        let mut framer = crate::frame::Framer::new(1 << 20);
+        framer.feed(input.as_bytes(), &mut c, |raw| {
+            let e = p.parse(raw);
+            if let Some(s) = e.query_sample() {
+                samples.push((s.query_time_us, s.statement.to_vec()));
+            }
+            Flow::Continue
+        });
+        framer.finish(&mut c, |raw| {
+            let _ = p.parse(raw);
+            Flow::Continue
+        });
+        assert_eq!(samples, vec![(430_394, b"SELECT 1;".to_vec())]);
+    }
+
+    #[test]
+    fn pairing_memory_is_bounded() {
+        let mut input = String::new();
+        for pid in 0..(crate::postgres::MAX_PAIRED_PIDS + 5) {
+            input.push_str(&format!(
+                "2020-01-01 00:00:00 UTC [{pid}] LOG:  statement: select {pid}\n"
+            ));
+        }
+        let mut p = Parser::default();
+        let mut c = Classifier::default();
+        let mut framer = crate::frame::Framer::new(1 << 20);
+        framer.feed(input.as_bytes(), &mut c, |raw| {
+            let _ = p.parse(raw);
+            Flow::Continue
+        });
+        framer.finish(&mut c, |raw| {
+            let _ = p.parse(raw);
+            Flow::Continue
+        });
+        assert_eq!(p.statement_memory().len(), crate::postgres::MAX_PAIRED_PIDS);
+        assert_eq!(p.statement_memory().evictions, 5);
+    }
+
+    #[test]
+    fn unknown_zone_is_utc_and_flagged() {
+        let r = one("2017-07-31 13:36:43 XYZT [835-1] LOG:  autovacuum launcher started\n");
+        assert_eq!(r["_timestamp"], 1_501_508_203_000_000i64);
+        assert!(r["parse_error"].as_str().unwrap().contains("time zone"));
+    }
+
+    #[test]
+    fn garbage_trailer_utf8_and_truncated_last_line() {
+        let r = records(b"garbage first\nmore garbage\n2020-01-01 00:00:00 UTC [1] LOG:  caf\xe9\n----------------------- END OF LOG ----------------------\n2020-01-01 00:00:01 UTC [1] LOG:  dura");
+        assert_eq!(r.len(), 3);
+        assert!(r[0]["parse_error"].as_str().unwrap().contains("prefix"));
+        assert_eq!(r[0]["message"], "garbage first\nmore garbage");
+        assert!(r[1]["parse_error"].as_str().unwrap().contains("utf-8"));
+        assert_eq!(r[2]["msg"], "dura");
+        assert!(r[2].get("parse_error").is_none());
+    }
+
+    #[test]
+    fn never_panics_on_prefix_fragments() {
+        let line = "2020-03-11T19:40:43.000Z 2022-10-05 22:05:52.123 UTC:::1(5432):u@d:[7]:ERROR:  42704: x";
+        for end in 0..line.len() {
+            let _ = records(&line.as_bytes()[..end]);
+        }
+    }
+
+    /// A realistic stderr log from the pieces above.
+    fn log_strategy() -> impl Strategy<Value = String> {
+        let line = prop_oneof![
+            Just("2022-10-05 22:05:52 UTC:52.95.4.1(11335):postgres@labdb:[3639]:LOG:  statement: select 1;\n"),
+            Just("2022-10-05 22:05:53 UTC:52.95.4.1(11335):postgres@labdb:[3639]:LOG:  duration: 0.327 ms\n"),
+            Just("2022-10-05 22:05:52 UTC::@:[355]:LOG:  checkpoint starting: time\n"),
+            Just("2020-04-16 12:49:16.871 CEST [34492] LOG:  duration: 3.431 ms  statement: CREATE TABLE w (\n\t    c int\n\t);\n"),
+            Just("2020-04-15 12:04:45.416 CEST [24981] DETAIL:  Role \"root\" does not exist.\n\tConnection matched\n"),
+            Just("2019-09-04 15:52:38.004 CEST [31136] user@host LOG:  duration: 12.437 ms  bind S_1: select $1\n"),
+            Just("2019-09-04 15:52:38.004 CEST [31136] user@host DETAIL:  parameters: $1 = 'x'\n"),
+            Just("----------------------- END OF LOG ----------------------\n"),
+            Just("\n"),
+            Just("not a prefix caf\u{e9}\n"),
+        ];
+        proptest::collection::vec(line, 0..30).prop_map(|v| v.concat())
+    }
+
+    fn chunked(input: &[u8], cuts: &[usize]) -> Vec<u8> {
+        let mut out = bytes::BytesMut::new();
+        let mut parser = LogParser::new(LogFormat::Postgresql, Limits::default());
+        let mut sink = |e: &Entry<'_>| {
+            e.write_record(&mut out, &[]);
+            out.extend_from_slice(b"\n");
+            Flow::Continue
+        };
+        let mut at = 0;
+        for &c in cuts {
+            let c = c.min(input.len()).max(at);
+            parser.feed(&input[at..c], &mut sink);
+            at = c;
+        }
+        parser.feed(&input[at..], &mut sink);
+        parser.finish(&mut sink);
+        out.to_vec()
+    }
+
+    proptest! {
+        /// Splitting the input anywhere gives byte-identical records.
+        #[test]
+        fn chunk_split_invariance(log in log_strategy(), mut cuts in proptest::collection::vec(0usize..2000, 0..8)) {
+            cuts.sort_unstable();
+            let whole = parse_to_ndjson(LogFormat::Postgresql, log.as_bytes()).to_vec();
+            prop_assert_eq!(chunked(log.as_bytes(), &cuts), whole);
+        }
+
+        #[test]
+        fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse_to_ndjson(LogFormat::Postgresql, &bytes);
+        }
+    }
 }
