@@ -58,7 +58,11 @@ impl Metric {
     }
 
     fn json(&self) -> Value {
-        let avg = if self.n == 0 { 0.0 } else { self.sum as f64 / self.n as f64 / 1e6 };
+        let avg = if self.n == 0 {
+            0.0
+        } else {
+            self.sum as f64 / self.n as f64 / 1e6
+        };
         json!({
             "sum": secs(self.sum), "min": secs(u128::from(self.min)), "max": secs(u128::from(self.max)),
             "avg": avg, "p95": secs(u128::from(self.p95())),
@@ -70,7 +74,10 @@ fn bucket(us: u64) -> u16 {
     if us <= 1 {
         return 0;
     }
-    ((us as f64).ln() / BUCKET_BASE.ln()).floor().min(f64::from(u16::MAX)) as u16 + 1
+    ((us as f64).ln() / BUCKET_BASE.ln())
+        .floor()
+        .min(f64::from(u16::MAX)) as u16
+        + 1
 }
 
 fn bucket_upper(b: u16) -> u64 {
@@ -126,7 +133,8 @@ impl Class {
         // The example is the slowest execution, as in pt-query-digest.
         if self.example.is_empty() || q.query_time_us > self.example_time {
             self.example.clear();
-            self.example.extend_from_slice(&q.statement[..q.statement.len().min(MAX_EXAMPLE_BYTES)]);
+            self.example
+                .extend_from_slice(&q.statement[..q.statement.len().min(MAX_EXAMPLE_BYTES)]);
             self.example_time = q.query_time_us;
         }
         if let Some(t) = q.timestamp_us {
@@ -148,7 +156,11 @@ pub struct Digest {
 impl Digest {
     /// An empty digest keeping at most `max_classes` classes.
     pub fn new(max_classes: usize) -> Digest {
-        Digest { classes: HashMap::new(), max_classes: max_classes.max(1), untimed_entries: 0 }
+        Digest {
+            classes: HashMap::new(),
+            max_classes: max_classes.max(1),
+            untimed_entries: 0,
+        }
     }
 
     /// Count one timed query.
@@ -156,19 +168,34 @@ impl Digest {
         if let Some(class) = self.classes.get_mut(q.fingerprint) {
             return class.add(q);
         }
-        let key: &[u8] = if self.classes.len() < self.max_classes { q.fingerprint } else { OTHER_CLASS };
-        self.classes.entry(key.to_vec()).or_insert_with(|| Class::new(key)).add(q);
+        let key: &[u8] = if self.classes.len() < self.max_classes {
+            q.fingerprint
+        } else {
+            OTHER_CLASS
+        };
+        self.classes
+            .entry(key.to_vec())
+            .or_insert_with(|| Class::new(key))
+            .add(q);
     }
 
     /// Classes ranked by total query time (then count, then fingerprint, for a stable order).
     fn ranked(&self) -> Vec<(&Vec<u8>, &Class)> {
         let mut v: Vec<_> = self.classes.iter().collect();
-        v.sort_by(|a, b| b.1.query_time.sum.cmp(&a.1.query_time.sum).then(b.1.count.cmp(&a.1.count)).then(a.0.cmp(b.0)));
+        v.sort_by(|a, b| {
+            b.1.query_time
+                .sum
+                .cmp(&a.1.query_time.sum)
+                .then(b.1.count.cmp(&a.1.count))
+                .then(a.0.cmp(b.0))
+        });
         v
     }
 
     fn totals(&self) -> (u64, u128) {
-        self.classes.values().fold((0, 0), |(n, t), c| (n + c.count, t + c.query_time.sum))
+        self.classes
+            .values()
+            .fold((0, 0), |(n, t), c| (n + c.count, t + c.query_time.sum))
     }
 
     /// The report as JSON: `{"classes":[…], "summary":{…}}`.
@@ -223,11 +250,23 @@ impl Digest {
         writeln!(
             out,
             "# {:>4} {:<34} {:>14} {:>6} {:>9} {:>10} {:>10} {:>10} {:>12}  Fingerprint",
-            "Rank", "Query ID", "Total time (s)", "%", "Calls", "Avg (s)", "p95 (s)", "Max (s)", "Rows exam."
+            "Rank",
+            "Query ID",
+            "Total time (s)",
+            "%",
+            "Calls",
+            "Avg (s)",
+            "p95 (s)",
+            "Max (s)",
+            "Rows exam."
         )?;
         let ranked = self.ranked();
         for (rank, (fp, c)) in ranked.iter().take(limit).enumerate() {
-            let pct = if total == 0 { 0.0 } else { c.query_time.sum as f64 * 100.0 / total as f64 };
+            let pct = if total == 0 {
+                0.0
+            } else {
+                c.query_time.sum as f64 * 100.0 / total as f64
+            };
             writeln!(
                 out,
                 "# {:>4} 0x{:<32} {:>14.6} {:>5.1}% {:>9} {:>10.6} {:>10.6} {:>10.6} {:>12}  {}",
@@ -244,11 +283,21 @@ impl Digest {
             )?;
         }
         if ranked.len() > limit {
-            writeln!(out, "# … {} more classes (raise --limit to see them)", ranked.len() - limit)?;
+            writeln!(
+                out,
+                "# … {} more classes (raise --limit to see them)",
+                ranked.len() - limit
+            )?;
         }
         for (rank, (fp, c)) in ranked.iter().take(limit).enumerate() {
             writeln!(out)?;
-            writeln!(out, "# Query {}: ID 0x{}, {} calls", rank + 1, String::from_utf8_lossy(&c.id), c.count)?;
+            writeln!(
+                out,
+                "# Query {}: ID 0x{}, {} calls",
+                rank + 1,
+                String::from_utf8_lossy(&c.id),
+                c.count
+            )?;
             writeln!(
                 out,
                 "#   query time: total {:.6} s, min {:.6}, avg {:.6}, p95 {:.6}, max {:.6}",
@@ -269,7 +318,12 @@ impl Digest {
                 )?;
             }
             if let (Some(f), Some(l)) = (c.first_seen, c.last_seen) {
-                writeln!(out, "#   seen {} .. {}", format_rfc3339(f), format_rfc3339(l))?;
+                writeln!(
+                    out,
+                    "#   seen {} .. {}",
+                    format_rfc3339(f),
+                    format_rfc3339(l)
+                )?;
             }
             writeln!(out, "#   fingerprint: {}", one_line(fp, 400))?;
             writeln!(out, "{}\\G", String::from_utf8_lossy(&c.example).trim_end())?;
@@ -280,7 +334,10 @@ impl Digest {
 
 /// `text` on one line, cut at `max` characters.
 fn one_line(text: &[u8], max: usize) -> String {
-    let s: String = String::from_utf8_lossy(text).split_whitespace().collect::<Vec<_>>().join(" ");
+    let s: String = String::from_utf8_lossy(text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     if s.chars().count() > max {
         format!("{}…", s.chars().take(max).collect::<String>())
     } else {

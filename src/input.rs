@@ -27,22 +27,33 @@ pub fn open(name: &str) -> Result<Input> {
     let (raw, size): (Box<dyn Read + Send>, Option<u64>) = if name == "-" {
         (Box::new(io::stdin()), None)
     } else {
-        let file = File::open(Path::new(name)).with_context(|| format!("cannot open {name}: check the path and permissions"))?;
+        let file = File::open(Path::new(name))
+            .with_context(|| format!("cannot open {name}: check the path and permissions"))?;
         let size = file.metadata().ok().map(|m| m.len());
         (Box::new(file), size)
     };
     let mut buffered = BufReader::with_capacity(1 << 20, raw);
-    let head = buffered.fill_buf().with_context(|| format!("cannot read {name}"))?;
+    let head = buffered
+        .fill_buf()
+        .with_context(|| format!("cannot read {name}"))?;
     let (is_gzip, is_zstd) = (head.starts_with(GZIP_MAGIC), head.starts_with(ZSTD_MAGIC));
     let compressed = is_gzip || is_zstd;
     let reader: Box<dyn Read + Send> = if is_gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
     } else if is_zstd {
-        Box::new(zstd::stream::read::Decoder::with_buffer(buffered).with_context(|| format!("cannot start zstd decoding of {name}"))?)
+        Box::new(
+            zstd::stream::read::Decoder::with_buffer(buffered)
+                .with_context(|| format!("cannot start zstd decoding of {name}"))?,
+        )
     } else {
         Box::new(buffered)
     };
-    Ok(Input { name: name.to_string(), size, compressed, reader })
+    Ok(Input {
+        name: name.to_string(),
+        size,
+        compressed,
+        reader,
+    })
 }
 
 /// Read into `buf` until it is full or the input ends; returns the bytes read (0 at the end).
@@ -71,7 +82,8 @@ mod tests {
         let plain = dir.path().join("a.log");
         std::fs::write(&plain, &text).unwrap();
         let gz = dir.path().join("a.log.gz");
-        let mut enc = flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
+        let mut enc =
+            flate2::write::GzEncoder::new(File::create(&gz).unwrap(), flate2::Compression::fast());
         enc.write_all(&text).unwrap();
         enc.finish().unwrap();
         let zst = dir.path().join("a.log.zst");

@@ -14,7 +14,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use parsers::{Entry, Flow, Limits, LogFormat};
 
 #[derive(Parser, Debug)]
-#[command(name = "aurora-logs", version, about = "Ship Aurora MySQL and PostgreSQL logs into OpenObserve as structured records")]
+#[command(
+    name = "aurora-logs",
+    version,
+    about = "Ship Aurora MySQL and PostgreSQL logs into OpenObserve as structured records"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -89,10 +93,18 @@ enum ReportFormat {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Parse { format, max_entry_bytes, files } => parse(format.format(), max_entry_bytes, &files),
-        Command::Digest { format, log_format, limit, max_classes, files } => {
-            digest(format, log_format.format(), limit, max_classes, &files)
-        }
+        Command::Parse {
+            format,
+            max_entry_bytes,
+            files,
+        } => parse(format.format(), max_entry_bytes, &files),
+        Command::Digest {
+            format,
+            log_format,
+            limit,
+            max_classes,
+            files,
+        } => digest(format, log_format.format(), limit, max_classes, &files),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -112,18 +124,24 @@ fn parse(format: Option<LogFormat>, max_entry_bytes: usize, files: &[String]) ->
     let mut buf = BytesMut::with_capacity(OUTPUT_FLUSH_BYTES + (64 << 10));
     let mut write_error: Option<io::Error> = None;
     let limits = Limits { max_entry_bytes };
-    let summary = run::run_inputs(files, format, limits, |_| Ok(()), |entry: &Entry<'_>| {
-        entry.write_record(&mut buf, &[]);
-        buf.extend_from_slice(b"\n");
-        if buf.len() >= OUTPUT_FLUSH_BYTES {
-            if let Err(e) = out.write_all(&buf) {
-                write_error = Some(e);
-                return Flow::Stop;
+    let summary = run::run_inputs(
+        files,
+        format,
+        limits,
+        |_| Ok(()),
+        |entry: &Entry<'_>| {
+            entry.write_record(&mut buf, &[]);
+            buf.extend_from_slice(b"\n");
+            if buf.len() >= OUTPUT_FLUSH_BYTES {
+                if let Err(e) = out.write_all(&buf) {
+                    write_error = Some(e);
+                    return Flow::Stop;
+                }
+                buf.clear();
             }
-            buf.clear();
-        }
-        Flow::Continue
-    })?;
+            Flow::Continue
+        },
+    )?;
     if write_error.is_none() {
         if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
             write_error = Some(e);
@@ -139,23 +157,37 @@ fn parse(format: Option<LogFormat>, max_entry_bytes: usize, files: &[String]) ->
     Ok(())
 }
 
-fn digest(report: ReportFormat, format: Option<LogFormat>, limit: usize, max_classes: usize, files: &[String]) -> Result<()> {
+fn digest(
+    report: ReportFormat,
+    format: Option<LogFormat>,
+    limit: usize,
+    max_classes: usize,
+    files: &[String],
+) -> Result<()> {
     let mut d = digest::Digest::new(max_classes);
     let accept = |f: LogFormat| match f {
         LogFormat::MysqlSlow | LogFormat::Postgresql | LogFormat::PostgresqlCsv => Ok(()),
         other => bail!("digest reads MySQL slow logs and PostgreSQL logs, not {other}"),
     };
-    let summary = run::run_inputs(files, format, Limits::default(), accept, |entry: &Entry<'_>| {
-        match entry.query_sample() {
-            Some(q) => d.add(&q),
-            None => d.untimed_entries += 1,
-        }
-        Flow::Continue
-    })?;
+    let summary = run::run_inputs(
+        files,
+        format,
+        Limits::default(),
+        accept,
+        |entry: &Entry<'_>| {
+            match entry.query_sample() {
+                Some(q) => d.add(&q),
+                None => d.untimed_entries += 1,
+            }
+            Flow::Continue
+        },
+    )?;
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let written = match report {
-        ReportFormat::Json => serde_json::to_writer(&mut out, &d.to_json(limit)).map_err(io::Error::from).and_then(|()| writeln!(out)),
+        ReportFormat::Json => serde_json::to_writer(&mut out, &d.to_json(limit))
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out)),
         ReportFormat::Table => d.write_table(&mut out, limit),
     };
     match written {

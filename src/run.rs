@@ -32,13 +32,14 @@ impl Summary {
         self.stats.frame.skipped_bytes += s.frame.skipped_bytes;
         self.stats.frame.truncated_entries += s.frame.truncated_entries;
         self.stats.frame.truncated_bytes += s.frame.truncated_bytes;
+        self.stats.unpaired_evictions += s.unpaired_evictions;
     }
 
     /// One line for stderr.
     pub fn line(&self) -> String {
         let mb = self.stats.bytes as f64 / 1e6;
         format!(
-            "{} file(s), {:.1} MB, {} entries, {} flagged with parse_error, {} lines skipped, {} entries cut ({} bytes dropped), {:.2} s, {:.0} MB/s",
+            "{} file(s), {:.1} MB, {} entries, {} flagged with parse_error, {} lines skipped, {} entries cut ({} bytes dropped), {} durations unpaired (statement memory full), {:.2} s, {:.0} MB/s",
             self.files,
             mb,
             self.stats.entries,
@@ -46,6 +47,7 @@ impl Summary {
             self.stats.frame.skipped_lines,
             self.stats.frame.truncated_entries,
             self.stats.frame.truncated_bytes,
+            self.stats.unpaired_evictions,
             self.seconds,
             mb / self.seconds.max(1e-9)
         )
@@ -81,7 +83,8 @@ pub fn run_inputs(
     for name in files {
         let mut input = input::open(name)?;
         let progress = progress_bar(show_progress, &input);
-        let mut n = input::read_chunk(&mut input.reader, &mut buf).with_context(|| format!("cannot read {name}"))?;
+        let mut n = input::read_chunk(&mut input.reader, &mut buf)
+            .with_context(|| format!("cannot read {name}"))?;
         let fmt = pick_format(format, name, &buf[..n])?;
         accept(fmt).with_context(|| format!("{name} is {fmt}"))?;
         let mut parser = LogParser::new(fmt, limits);
@@ -92,7 +95,8 @@ pub fn run_inputs(
                 break;
             }
             progress.inc(n as u64);
-            n = input::read_chunk(&mut input.reader, &mut buf).with_context(|| format!("cannot read {name} (corrupt compressed data?)"))?;
+            n = input::read_chunk(&mut input.reader, &mut buf)
+                .with_context(|| format!("cannot read {name} (corrupt compressed data?)"))?;
         }
         if !stopped {
             stopped = parser.finish(&mut on_entry) == Flow::Stop;
@@ -116,16 +120,20 @@ fn progress_bar(show: bool, input: &input::Input) -> ProgressBar {
         Some(size) => {
             let bar = ProgressBar::new(size);
             bar.set_style(
-                ProgressStyle::with_template("{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{msg} {bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar
         }
         None => {
             let bar = ProgressBar::new_spinner();
             bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg} {bytes} decompressed, {bytes_per_sec}")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template(
+                    "{spinner} {msg} {bytes} decompressed, {bytes_per_sec}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             bar
         }

@@ -69,7 +69,10 @@ pub struct UnknownFormat(String);
 impl FromStr for LogFormat {
     type Err = UnknownFormat;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        LogFormat::ALL.into_iter().find(|f| f.name() == s).ok_or_else(|| UnknownFormat(s.to_owned()))
+        LogFormat::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFormat(s.to_owned()))
     }
 }
 
@@ -78,10 +81,18 @@ impl FromStr for LogFormat {
 /// copy named like one. `None` when the name says nothing.
 pub fn detect_from_name(name: &str) -> Option<LogFormat> {
     let base = name.rsplit('/').next().unwrap_or(name);
-    let base = base.strip_suffix(".gz").or_else(|| base.strip_suffix(".zst")).unwrap_or(base);
-    if base.contains("slowquery") || base.contains("slow-query") || base.contains("slow_query") || base.contains("-slow.log") {
+    let base = base
+        .strip_suffix(".gz")
+        .or_else(|| base.strip_suffix(".zst"))
+        .unwrap_or(base);
+    if base.contains("slowquery")
+        || base.contains("slow-query")
+        || base.contains("slow_query")
+        || base.contains("-slow.log")
+    {
         Some(LogFormat::MysqlSlow)
-    } else if base.starts_with("mysql-error") || base.contains("mysqld.err") || base == "error.log" {
+    } else if base.starts_with("mysql-error") || base.contains("mysqld.err") || base == "error.log"
+    {
         Some(LogFormat::MysqlError)
     } else if base.starts_with("mysql-general") || base.contains("general.log") {
         Some(LogFormat::MysqlGeneral)

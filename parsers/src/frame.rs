@@ -481,15 +481,36 @@ mod tests {
                         stats.skipped_lines += 1;
                         stats.skipped_bytes += line.len() as u64;
                     } else {
-                        cur = Some(Owned { offset: off, text: Vec::new(), truncated: false, rds: false });
-                        push_line(&mut cur, &mut out, &mut stats, &mut discarding, line, rds, max);
+                        cur = Some(Owned {
+                            offset: off,
+                            text: Vec::new(),
+                            truncated: false,
+                            rds: false,
+                        });
+                        push_line(
+                            &mut cur,
+                            &mut out,
+                            &mut stats,
+                            &mut discarding,
+                            line,
+                            rds,
+                            max,
+                        );
                     }
                 }
                 LineClass::Continue => {
                     if discarding {
                         stats.truncated_bytes += line.len() as u64;
                     } else {
-                        push_line(&mut cur, &mut out, &mut stats, &mut discarding, line, rds, max);
+                        push_line(
+                            &mut cur,
+                            &mut out,
+                            &mut stats,
+                            &mut discarding,
+                            line,
+                            rds,
+                            max,
+                        );
                     }
                 }
             }
@@ -532,8 +553,18 @@ mod tests {
     fn groups_lines_and_keeps_offsets() {
         let input = b"#a\nx\ny\n#b\n\n!banner\n#c";
         let (entries, stats) = frame(&[input], 1 << 20);
-        let texts: Vec<_> = entries.iter().map(|e| (e.offset, String::from_utf8_lossy(&e.text).into_owned())).collect();
-        assert_eq!(texts, vec![(0, "#a\nx\ny".into()), (7, "#b\n".into()), (19, "#c".into())]);
+        let texts: Vec<_> = entries
+            .iter()
+            .map(|e| (e.offset, String::from_utf8_lossy(&e.text).into_owned()))
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                (0, "#a\nx\ny".into()),
+                (7, "#b\n".into()),
+                (19, "#c".into())
+            ]
+        );
         assert_eq!(stats.skipped_lines, 1);
     }
 
@@ -580,7 +611,10 @@ mod tests {
 
     #[test]
     fn notes_the_rds_truncation_marker() {
-        let (entries, _) = frame(&[b"#a\nselect 1 [Your log message was truncated]\n#b\n"], 1 << 20);
+        let (entries, _) = frame(
+            &[b"#a\nselect 1 [Your log message was truncated]\n#b\n"],
+            1 << 20,
+        );
         assert!(entries[0].rds);
         assert!(!entries[1].rds);
     }

@@ -21,12 +21,19 @@ impl<'b> RecordWriter<'b> {
     /// Begin an object at the end of `buf`.
     pub fn begin(buf: &'b mut BytesMut) -> RecordWriter<'b> {
         buf.put_u8(b'{');
-        RecordWriter { buf, empty: true, lossy: false }
+        RecordWriter {
+            buf,
+            empty: true,
+            lossy: false,
+        }
     }
 
     fn key(&mut self, key: &'static str) {
         debug_assert!(
-            !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
             "field name {key:?} is not flat lowercase snake_case"
         );
         if !self.empty {
@@ -49,7 +56,12 @@ impl<'b> RecordWriter<'b> {
         self.buf.put_u8(b'"');
         for &b in key.iter().take(128) {
             let b = b.to_ascii_lowercase();
-            self.buf.put_u8(if b.is_ascii_lowercase() || b.is_ascii_digit() { b } else { b'_' });
+            self.buf
+                .put_u8(if b.is_ascii_lowercase() || b.is_ascii_digit() {
+                    b
+                } else {
+                    b'_'
+                });
         }
         self.buf.put_slice(b"\":");
         self.lossy |= write_json_string(self.buf, value);
@@ -71,7 +83,8 @@ impl<'b> RecordWriter<'b> {
     /// An unsigned integer field.
     pub fn u64(&mut self, key: &'static str, value: u64) {
         self.key(key);
-        self.buf.put_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.buf
+            .put_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 
     /// An unsigned integer field, written only when present.
@@ -84,7 +97,8 @@ impl<'b> RecordWriter<'b> {
     /// A signed integer field.
     pub fn i64(&mut self, key: &'static str, value: i64) {
         self.key(key);
-        self.buf.put_slice(itoa::Buffer::new().format(value).as_bytes());
+        self.buf
+            .put_slice(itoa::Buffer::new().format(value).as_bytes());
     }
 
     /// A signed integer field, written only when present.
@@ -184,7 +198,14 @@ fn escape_valid(buf: &mut BytesMut, s: &[u8]) {
         buf.put_slice(&s[start..i]);
         if esc == b'u' {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            buf.put_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+            buf.put_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
         } else {
             buf.put_slice(&[b'\\', esc]);
         }
@@ -206,7 +227,10 @@ mod tests {
 
     #[test]
     fn escapes_specials_and_controls() {
-        assert_eq!(render(b"a\"b\\c\n\t\x01\x7f").0, r#""a\"b\\c\n\t\u0001\u007f""#.replace("\\u007f", "\u{7f}"));
+        assert_eq!(
+            render(b"a\"b\\c\n\t\x01\x7f").0,
+            r#""a\"b\\c\n\t\u0001\u007f""#.replace("\\u007f", "\u{7f}")
+        );
     }
 
     #[test]

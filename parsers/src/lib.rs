@@ -30,4 +30,7 @@ pub mod time;
 
 pub use detect::{detect_from_content, detect_from_name, LogFormat};
 pub use frame::{Flow, RawEntry};
-pub use parser::{parse_to_ndjson, Entry, EntryKind, EntrySink, FormatEntry, Limits, LogParser, ParseStats, QuerySample};
+pub use parser::{
+    parse_to_ndjson, Entry, EntryKind, EntrySink, FormatEntry, Limits, LogParser, ParseStats,
+    QuerySample,
+};

@@ -21,7 +21,7 @@ impl<'a> Decimal<'a> {
             && int.len() + frac.len() <= 40
             && int.iter().all(u8::is_ascii_digit)
             && frac.iter().all(u8::is_ascii_digit)
-            && (frac.len() > 0 || text.last() != Some(&b'.'));
+            && (!frac.is_empty() || text.last() != Some(&b'.'));
         ok.then_some(Decimal { int, frac })
     }
 
@@ -45,12 +45,20 @@ impl<'a> Decimal<'a> {
 
     /// The integer part, if the number has no fractional part and fits.
     pub fn as_u64(&self) -> Option<u64> {
-        if self.frac.is_empty() { self.scaled(0) } else { None }
+        if self.frac.is_empty() {
+            self.scaled(0)
+        } else {
+            None
+        }
     }
 
     /// Write as a JSON number (leading zeros of the integer part dropped, as JSON requires).
     pub fn write_json(&self, buf: &mut BytesMut) {
-        let first = self.int.iter().position(|&d| d != b'0').unwrap_or(self.int.len() - 1);
+        let first = self
+            .int
+            .iter()
+            .position(|&d| d != b'0')
+            .unwrap_or(self.int.len() - 1);
         buf.put_slice(&self.int[first..]);
         if !self.frac.is_empty() {
             buf.put_u8(b'.');
@@ -89,7 +97,10 @@ mod tests {
         assert!(Decimal::parse(b".5").is_none());
         assert!(Decimal::parse(b"-1").is_none());
         assert!(Decimal::parse(b"1e5").is_none());
-        assert!(Decimal::parse(b"99999999999999999999").unwrap().micros().is_none());
+        assert!(Decimal::parse(b"99999999999999999999")
+            .unwrap()
+            .micros()
+            .is_none());
     }
 
     #[test]

@@ -22,7 +22,9 @@ impl Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_entry_bytes: Self::DEFAULT_MAX_ENTRY_BYTES }
+        Limits {
+            max_entry_bytes: Self::DEFAULT_MAX_ENTRY_BYTES,
+        }
     }
 }
 
@@ -37,6 +39,9 @@ pub struct ParseStats {
     pub bytes: u64,
     /// What framing skipped or cut.
     pub frame: FrameStats,
+    /// Remembered statements evicted before their `duration:` line came (PostgreSQL), so that
+    /// duration was shipped without its statement.
+    pub unpaired_evictions: u64,
 }
 
 /// What a format module provides: how lines group into entries and how an entry becomes fields.
@@ -49,6 +54,13 @@ pub(crate) trait FormatParser: Default {
         Self: 'a;
     /// Parse one complete entry; may keep state across entries (inherited timestamps, …).
     fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> Self::Entry<'a>;
+    /// Turn query fingerprinting on (the default) or off.
+    fn set_fingerprints(&mut self, _on: bool) {}
+    /// How many times bounded cross-entry state was evicted (PostgreSQL's remembered statements
+    /// for `log_statement` + `log_duration` pairs): a pairing that could not be made.
+    fn dropped_state(&self) -> u64 {
+        0
+    }
 }
 
 /// What every typed entry can tell.
@@ -199,12 +211,30 @@ impl<F: FnMut(&Entry<'_>) -> Flow> EntrySink for F {
 
 #[derive(Debug)]
 enum Inner {
-    MysqlSlow(<mysql::slow::Parser as FormatParser>::Classifier, mysql::slow::Parser),
-    MysqlError(<mysql::error::Parser as FormatParser>::Classifier, mysql::error::Parser),
-    MysqlGeneral(<mysql::general::Parser as FormatParser>::Classifier, mysql::general::Parser),
-    MysqlAudit(<mysql::audit::Parser as FormatParser>::Classifier, mysql::audit::Parser),
-    Postgresql(<postgres::stderr::Parser as FormatParser>::Classifier, postgres::stderr::Parser),
-    PostgresqlCsv(<postgres::csv::Parser as FormatParser>::Classifier, postgres::csv::Parser),
+    MysqlSlow(
+        <mysql::slow::Parser as FormatParser>::Classifier,
+        mysql::slow::Parser,
+    ),
+    MysqlError(
+        <mysql::error::Parser as FormatParser>::Classifier,
+        mysql::error::Parser,
+    ),
+    MysqlGeneral(
+        <mysql::general::Parser as FormatParser>::Classifier,
+        mysql::general::Parser,
+    ),
+    MysqlAudit(
+        <mysql::audit::Parser as FormatParser>::Classifier,
+        mysql::audit::Parser,
+    ),
+    Postgresql(
+        <postgres::stderr::Parser as FormatParser>::Classifier,
+        postgres::stderr::Parser,
+    ),
+    PostgresqlCsv(
+        <postgres::csv::Parser as FormatParser>::Classifier,
+        postgres::csv::Parser,
+    ),
 }
 
 /// A streaming parser for one input of one format. Feed it chunks; it calls the sink with every
@@ -253,9 +283,29 @@ impl LogParser {
             LogFormat::MysqlGeneral => Inner::MysqlGeneral(Default::default(), Default::default()),
             LogFormat::MysqlAudit => Inner::MysqlAudit(Default::default(), Default::default()),
             LogFormat::Postgresql => Inner::Postgresql(Default::default(), Default::default()),
-            LogFormat::PostgresqlCsv => Inner::PostgresqlCsv(Default::default(), Default::default()),
+            LogFormat::PostgresqlCsv => {
+                Inner::PostgresqlCsv(Default::default(), Default::default())
+            }
         };
-        LogParser { format, framer: Framer::new(limits.max_entry_bytes), inner, stats: ParseStats::default() }
+        LogParser {
+            format,
+            framer: Framer::new(limits.max_entry_bytes),
+            inner,
+            stats: ParseStats::default(),
+        }
+    }
+
+    /// Compute query fingerprints (on by default): off when only the fields are wanted.
+    pub fn with_fingerprints(mut self, on: bool) -> LogParser {
+        match &mut self.inner {
+            Inner::MysqlSlow(_, p) => p.set_fingerprints(on),
+            Inner::MysqlError(_, p) => p.set_fingerprints(on),
+            Inner::MysqlGeneral(_, p) => p.set_fingerprints(on),
+            Inner::MysqlAudit(_, p) => p.set_fingerprints(on),
+            Inner::Postgresql(_, p) => p.set_fingerprints(on),
+            Inner::PostgresqlCsv(_, p) => p.set_fingerprints(on),
+        }
+        self
     }
 
     /// The format this parser reads.
@@ -286,7 +336,19 @@ impl LogParser {
 
     /// Counters so far.
     pub fn stats(&self) -> ParseStats {
-        ParseStats { frame: self.framer.stats(), ..self.stats }
+        let unpaired_evictions = match &self.inner {
+            Inner::MysqlSlow(_, p) => p.dropped_state(),
+            Inner::MysqlError(_, p) => p.dropped_state(),
+            Inner::MysqlGeneral(_, p) => p.dropped_state(),
+            Inner::MysqlAudit(_, p) => p.dropped_state(),
+            Inner::Postgresql(_, p) => p.dropped_state(),
+            Inner::PostgresqlCsv(_, p) => p.dropped_state(),
+        };
+        ParseStats {
+            frame: self.framer.stats(),
+            unpaired_evictions,
+            ..self.stats
+        }
     }
 }
 

@@ -32,7 +32,10 @@ fn digits(s: &[u8], at: usize, n: usize) -> Option<u32> {
 fn civil_to_us(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
     let valid = (1..=12).contains(&mo) && (1..=31).contains(&d) && h < 24 && mi < 60 && s <= 60;
     valid.then(|| {
-        (days_from_civil(y, mo, d) * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60 + i64::from(s))
+        (days_from_civil(y, mo, d) * 86_400
+            + i64::from(h) * 3600
+            + i64::from(mi) * 60
+            + i64::from(s))
             * US_PER_SEC
     })
 }
@@ -63,7 +66,13 @@ fn fraction(s: &[u8], at: usize) -> (i64, usize) {
 /// `YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|±HH:MM|±HHMM|±HH]` at the start of `s`:
 /// (µs UTC, bytes consumed). Without a zone the time is taken as UTC.
 pub fn parse_iso(s: &[u8]) -> Option<(i64, usize)> {
-    if s.len() < 19 || s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b'T' | b' ') || s[13] != b':' || s[16] != b':' {
+    if s.len() < 19
+        || s[4] != b'-'
+        || s[7] != b'-'
+        || !matches!(s[10], b'T' | b' ')
+        || s[13] != b':'
+        || s[16] != b':'
+    {
         return None;
     }
     let y = digits(s, 0, 4)?;
@@ -157,7 +166,11 @@ pub fn parse_pg(s: &[u8]) -> Option<(i64, usize, bool)> {
     let consumed = n + 1 + zone_len;
     if let Some(&sign @ (b'+' | b'-')) = zone.first() {
         return match numeric_offset(&zone[1..]) {
-            Some((off, _)) => Some((if sign == b'+' { us - off } else { us + off }, consumed, true)),
+            Some((off, _)) => Some((
+                if sign == b'+' { us - off } else { us + off },
+                consumed,
+                true,
+            )),
             None => Some((us, consumed, false)),
         };
     }
@@ -215,7 +228,12 @@ pub fn format_rfc3339(us: i64) -> String {
     let frac = us.rem_euclid(US_PER_SEC);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z", sod / 3600, sod / 60 % 60, sod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
 }
 
 #[cfg(test)]
@@ -225,7 +243,22 @@ mod tests {
     /// Seconds since the epoch, counted day by day: the reference for `days_from_civil`.
     fn naive_days(y: i64, m: u32, d: u32) -> i64 {
         let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-        let mdays = |y: i64, m: u32| [31, if leap(y) { 29 } else { 28 }, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m as usize - 1];
+        let mdays = |y: i64, m: u32| {
+            [
+                31,
+                if leap(y) { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ][m as usize - 1]
+        };
         let mut days = 0i64;
         for yy in 1970..y {
             days += if leap(yy) { 366 } else { 365 };
@@ -249,18 +282,35 @@ mod tests {
 
     #[test]
     fn formats_and_parses_back() {
-        for us in [0i64, 1_481_543_656_601_172, 951_782_400_000_001, 4_102_444_800_000_000] {
+        for us in [
+            0i64,
+            1_481_543_656_601_172,
+            951_782_400_000_001,
+            4_102_444_800_000_000,
+        ] {
             let text = format_rfc3339(us);
             assert_eq!(parse_iso(text.as_bytes()).unwrap().0, us, "{text}");
         }
-        assert_eq!(format_rfc3339(1_481_543_656_601_172), "2016-12-12T11:54:16.601172Z");
+        assert_eq!(
+            format_rfc3339(1_481_543_656_601_172),
+            "2016-12-12T11:54:16.601172Z"
+        );
     }
 
     #[test]
     fn iso_forms() {
-        assert_eq!(parse_iso(b"2016-12-12T11:54:16.601172Z"), Some((1_481_543_656_601_172, 27)));
-        assert_eq!(parse_iso(b"2018-08-07T16:27:47.169604+08:00").unwrap().0, 1_533_630_467_169_604);
-        assert_eq!(parse_iso(b"2019-10-16 17:24:15 0 [Note]").unwrap(), (1_571_246_655_000_000, 19));
+        assert_eq!(
+            parse_iso(b"2016-12-12T11:54:16.601172Z"),
+            Some((1_481_543_656_601_172, 27))
+        );
+        assert_eq!(
+            parse_iso(b"2018-08-07T16:27:47.169604+08:00").unwrap().0,
+            1_533_630_467_169_604
+        );
+        assert_eq!(
+            parse_iso(b"2019-10-16 17:24:15 0 [Note]").unwrap(),
+            (1_571_246_655_000_000, 19)
+        );
         assert_eq!(parse_iso(b"2019-13-16 17:24:15"), None);
         assert_eq!(parse_iso(b"margdl 11:48:27"), None);
     }
@@ -268,20 +318,38 @@ mod tests {
     #[test]
     fn old_mysql_forms_are_yymmdd() {
         // 180613 = 2018-06-13, not honeytail's mm-dd-yy reading.
-        assert_eq!(parse_mysql_old(b"180613 11:04:36").unwrap().0, 1_528_887_876_000_000);
-        assert_eq!(parse_mysql_old(b"090127  1:23:34").unwrap(), (1_233_019_414_000_000, 15));
-        assert_eq!(parse_mysql_old(b"190227 9:46:00").unwrap().0, 1_551_260_760_000_000);
-        assert_eq!(parse_mysql_old(b"040116 00:31:09.817887").unwrap().0, 1_074_213_069_817_887);
+        assert_eq!(
+            parse_mysql_old(b"180613 11:04:36").unwrap().0,
+            1_528_887_876_000_000
+        );
+        assert_eq!(
+            parse_mysql_old(b"090127  1:23:34").unwrap(),
+            (1_233_019_414_000_000, 15)
+        );
+        assert_eq!(
+            parse_mysql_old(b"190227 9:46:00").unwrap().0,
+            1_551_260_760_000_000
+        );
+        assert_eq!(
+            parse_mysql_old(b"040116 00:31:09.817887").unwrap().0,
+            1_074_213_069_817_887
+        );
         assert_eq!(parse_mysql_old(b"2019-03-24"), None);
     }
 
     #[test]
     fn pg_forms() {
-        assert_eq!(parse_pg(b"2022-10-05 22:05:52 UTC:x").unwrap(), (1_665_007_552_000_000, 23, true));
+        assert_eq!(
+            parse_pg(b"2022-10-05 22:05:52 UTC:x").unwrap(),
+            (1_665_007_552_000_000, 23, true)
+        );
         let (cest, _, known) = parse_pg(b"2017-04-08 21:56:03.362 CEST [891]").unwrap();
         assert!(known);
         assert_eq!(cest, 1_491_681_363_362_000);
-        assert_eq!(parse_pg(b"2017-04-08 21:56:03 +02 x").unwrap().0, 1_491_681_363_000_000);
-        assert_eq!(parse_pg(b"2017-04-08 21:56:03 XYZT x").unwrap().2, false);
+        assert_eq!(
+            parse_pg(b"2017-04-08 21:56:03 +02 x").unwrap().0,
+            1_491_681_363_000_000
+        );
+        assert!(!parse_pg(b"2017-04-08 21:56:03 XYZT x").unwrap().2);
     }
 }

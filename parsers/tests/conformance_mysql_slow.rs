@@ -16,7 +16,11 @@ fn slow_records(input: &[u8]) -> Vec<Value> {
 fn queries(records: Vec<Value>) -> Vec<Value> {
     records
         .into_iter()
-        .filter(|r| r.get("statement").is_some() || r.get("admin_command").is_some() || r.get("query_time").is_some())
+        .filter(|r| {
+            r.get("statement").is_some()
+                || r.get("admin_command").is_some()
+                || r.get("query_time").is_some()
+        })
         .collect()
 }
 
@@ -32,7 +36,9 @@ fn num(v: &Value) -> f64 {
 }
 
 fn iso_us(s: &str) -> i64 {
-    parsers::time::parse_iso(s.as_bytes()).unwrap_or_else(|| panic!("bad time {s}")).0
+    parsers::time::parse_iso(s.as_bytes())
+        .unwrap_or_else(|| panic!("bad time {s}"))
+        .0
 }
 
 /// The query text as a peer shows it, normalised the way we write `statement`: no trailing `;`
@@ -73,8 +79,12 @@ fn filebeat_slowlog_expected_values() {
     let mut checked_events = 0;
     let mut checked_fields = 0;
     for file in FB_WITH_EXPECTED {
-        let Some(input) = common::corpus_bytes(&format!("{FB_DIR}/{file}")) else { return };
-        let Some(expected) = common::corpus_bytes(&format!("{FB_DIR}/{file}-expected.json")) else { return };
+        let Some(input) = common::corpus_bytes(&format!("{FB_DIR}/{file}")) else {
+            return;
+        };
+        let Some(expected) = common::corpus_bytes(&format!("{FB_DIR}/{file}-expected.json")) else {
+            return;
+        };
         let expected: Vec<Value> = serde_json::from_slice(&expected).unwrap();
         let ours = queries(slow_records(&input));
         assert_eq!(ours.len(), expected.len(), "{file}: entry count");
@@ -82,7 +92,10 @@ fn filebeat_slowlog_expected_values() {
             let ctx = format!("{file} @{}", fb["log.offset"]);
             let start = r["log_offset"].as_u64().unwrap();
             let fb_off = fb["log.offset"].as_u64().unwrap();
-            assert!(start <= fb_off && fb_off < start + 4096, "{ctx}: offset {start} vs filebeat {fb_off}");
+            assert!(
+                start <= fb_off && fb_off < start + 4096,
+                "{ctx}: offset {start} vs filebeat {fb_off}"
+            );
             assert!(r.get("parse_error").is_none(), "{ctx}: {r}");
             for (key, want) in fb.as_object().unwrap() {
                 if compare_filebeat_field(key, want, r, &ctx) {
@@ -99,7 +112,10 @@ fn filebeat_slowlog_expected_values() {
 /// Compare one Filebeat field with ours; false when the field has no counterpart (ECS
 /// bookkeeping such as `event.kind`).
 fn compare_filebeat_field(key: &str, want: &Value, r: &Value, ctx: &str) -> bool {
-    let field = |name: &str| r.get(name).unwrap_or_else(|| panic!("{ctx}: missing {name} (filebeat {key}={want}) in {r}"));
+    let field = |name: &str| {
+        r.get(name)
+            .unwrap_or_else(|| panic!("{ctx}: missing {name} (filebeat {key}={want}) in {r}"))
+    };
     match key {
         "@timestamp" => {
             let fb = iso_us(want.as_str().unwrap());
@@ -111,20 +127,38 @@ fn compare_filebeat_field(key: &str, want: &Value, r: &Value, ctx: &str) -> bool
         }
         "event.duration" => {
             let ns = num(want);
-            assert!((num(field("query_time")) * 1e9 - ns).abs() < 10_000.0, "{ctx}: duration {ns} vs {}", field("query_time"));
+            assert!(
+                (num(field("query_time")) * 1e9 - ns).abs() < 10_000.0,
+                "{ctx}: duration {ns} vs {}",
+                field("query_time")
+            );
         }
-        "event.start" => assert_eq!(field("query_start").as_i64().unwrap(), iso_us(want.as_str().unwrap()), "{ctx}"),
-        "event.end" => assert_eq!(field("query_end").as_i64().unwrap(), iso_us(want.as_str().unwrap()), "{ctx}"),
+        "event.start" => assert_eq!(
+            field("query_start").as_i64().unwrap(),
+            iso_us(want.as_str().unwrap()),
+            "{ctx}"
+        ),
+        "event.end" => assert_eq!(
+            field("query_end").as_i64().unwrap(),
+            iso_us(want.as_str().unwrap()),
+            "{ctx}"
+        ),
         "user.name" => assert_eq!(field("user"), want, "{ctx}"),
         "source.domain" => assert_eq!(field("host"), want, "{ctx}"),
         "source.ip" => assert_eq!(field("client_ip"), want, "{ctx}"),
-        "mysql.thread_id" | "mysql.slowlog.thread_id" => assert_eq!(num(field("thread_id")), num(want), "{ctx}"),
+        "mysql.thread_id" | "mysql.slowlog.thread_id" => {
+            assert_eq!(num(field("thread_id")), num(want), "{ctx}")
+        }
         "mysql.slowlog.query" => {
             let mut q = want.as_str().unwrap().to_string();
             if let Some(banner) = q.find("\n/usr/sbin/mysqld, Version:") {
                 q.truncate(banner); // Filebeat's banner bug, see the test doc.
             }
-            assert_eq!(field("statement").as_str().unwrap(), peer_query(&q), "{ctx}");
+            assert_eq!(
+                field("statement").as_str().unwrap(),
+                peer_query(&q),
+                "{ctx}"
+            );
         }
         "mysql.slowlog.schema" => assert_eq!(field("db"), want, "{ctx}"),
         "mysql.slowlog.timestamp" => assert_eq!(num(field("set_timestamp")), num(want), "{ctx}"),
@@ -138,7 +172,9 @@ fn compare_filebeat_field(key: &str, want: &Value, r: &Value, ctx: &str) -> bool
             assert_eq!(ours, want, "{ctx}");
         }
         k if k.starts_with("mysql.slowlog.") => {
-            let name = k["mysql.slowlog.".len()..].trim_end_matches(".sec").replace("innodb.", "innodb_");
+            let name = k["mysql.slowlog.".len()..]
+                .trim_end_matches(".sec")
+                .replace("innodb.", "innodb_");
             // Filebeat files MySQL 8's `Errno`, `Created_tmp_tables` and `Created_tmp_disk_tables`
             // under Percona's names; we keep MySQL's.
             let ours = match (name.as_str(), r.get(&name)) {
@@ -149,11 +185,18 @@ fn compare_filebeat_field(key: &str, want: &Value, r: &Value, ctx: &str) -> bool
             };
             match want {
                 // Older Filebeat kept `Yes`/`No` as text; ours are booleans.
-                Value::String(s) if ours.is_boolean() => assert_eq!(ours.as_bool(), Some(s == "Yes"), "{ctx}: {k}"),
-                Value::String(s) if ours.is_number() => assert_eq!(num(ours), s.parse::<f64>().unwrap(), "{ctx}: {k}"),
+                Value::String(s) if ours.is_boolean() => {
+                    assert_eq!(ours.as_bool(), Some(s == "Yes"), "{ctx}: {k}")
+                }
+                Value::String(s) if ours.is_number() => {
+                    assert_eq!(num(ours), s.parse::<f64>().unwrap(), "{ctx}: {k}")
+                }
                 Value::String(s) => assert_eq!(ours.as_str(), Some(s.as_str()), "{ctx}: {k}"),
                 Value::Bool(_) => assert_eq!(ours, want, "{ctx}: {k}"),
-                _ => assert!((num(ours) - num(want)).abs() < 1e-5, "{ctx}: {k} {ours} vs {want}"),
+                _ => assert!(
+                    (num(ours) - num(want)).abs() < 1e-5,
+                    "{ctx}: {k} {ours} vs {want}"
+                ),
             }
         }
         _ => return false,
@@ -171,20 +214,41 @@ fn compare_filebeat_field(key: &str, want: &Value, r: &Value, ctx: &str) -> bool
 ///   comments into attributes); we keep the comment in the statement and do not compare those.
 #[test]
 fn percona_slowlogparser_expected_events() {
-    let Some(spec) = common::corpus_bytes("percona-toolkit/SlowLogParser_expected.json") else { return };
+    let Some(spec) = common::corpus_bytes("percona-toolkit/SlowLogParser_expected.json") else {
+        return;
+    };
     let spec: Value = serde_json::from_slice(&spec).unwrap();
     let mut events = 0;
     for test in spec["tests"].as_array().unwrap() {
         let file = test["file"].as_str().unwrap();
-        let Some(input) = common::corpus_bytes(&format!("percona-toolkit/t/lib/samples/slowlogs/{file}")) else { return };
+        let Some(input) =
+            common::corpus_bytes(&format!("percona-toolkit/t/lib/samples/slowlogs/{file}"))
+        else {
+            return;
+        };
         let ours = queries(slow_records(&input));
         let Some(expected) = test["expected_events"].as_array() else {
             continue; // slow015: garbage; parsing it without a panic or hang is the test.
         };
-        assert_eq!(ours.len(), expected.len(), "{file}: event count; ours: {ours:#?}");
+        assert_eq!(
+            ours.len(),
+            expected.len(),
+            "{file}: event count; ours: {ours:#?}"
+        );
         for (pt, r) in expected.iter().zip(&ours) {
-            let ctx = format!("{file} @{} ({:?})", pt["pos_in_log"], ours.iter().map(|r| r["log_offset"].clone()).collect::<Vec<_>>());
-            assert_offset_after_banners(&input, num(&pt["pos_in_log"]) as u64, r["log_offset"].as_u64().unwrap(), &ctx);
+            let ctx = format!(
+                "{file} @{} ({:?})",
+                pt["pos_in_log"],
+                ours.iter()
+                    .map(|r| r["log_offset"].clone())
+                    .collect::<Vec<_>>()
+            );
+            assert_offset_after_banners(
+                &input,
+                num(&pt["pos_in_log"]) as u64,
+                r["log_offset"].as_u64().unwrap(),
+                &ctx,
+            );
             for (key, want) in pt.as_object().unwrap() {
                 compare_pt_field(key, want, r, &ctx);
             }
@@ -207,7 +271,10 @@ fn assert_offset_after_banners(input: &[u8], pt: u64, ours: u64, ctx: &str) {
         return;
     }
     if pt > 0 {
-        assert!(ours == pt || ours + 1 == pt, "{ctx}: offset {ours} vs pt's {pt}");
+        assert!(
+            ours == pt || ours + 1 == pt,
+            "{ctx}: offset {ours} vs pt's {pt}"
+        );
         return;
     }
     let between = String::from_utf8_lossy(&input[pt as usize..ours as usize]);
@@ -217,7 +284,10 @@ fn assert_offset_after_banners(input: &[u8], pt: u64, ours: u64, ctx: &str) {
             || line.starts_with("Tcp port:")
             || line.starts_with("TCP Port:")
             || (line.starts_with("Time") && line.ends_with("Argument"));
-        assert!(banner, "{ctx}: between pt's offset {pt} and ours {ours} stands {line:?}");
+        assert!(
+            banner,
+            "{ctx}: between pt's offset {pt} and ours {ours} stands {line:?}"
+        );
     }
 }
 
@@ -228,11 +298,18 @@ fn compare_pt_field(key: &str, want: &Value, r: &Value, ctx: &str) {
             let arg = s.unwrap();
             match arg.strip_prefix("administrator command: ") {
                 Some(cmd) => assert_eq!(r["admin_command"], cmd, "{ctx}"),
-                None if arg == "/* No query */" => assert!(r.get("statement").is_none() && r["fingerprint"] == arg, "{ctx}"),
+                None if arg == "/* No query */" => assert!(
+                    r.get("statement").is_none() && r["fingerprint"] == arg,
+                    "{ctx}"
+                ),
                 None => assert_eq!(r["statement"], arg, "{ctx}"),
             }
         }
-        "cmd" => assert_eq!(r.get("admin_command").is_some(), s == Some("Admin"), "{ctx}"),
+        "cmd" => assert_eq!(
+            r.get("admin_command").is_some(),
+            s == Some("Admin"),
+            "{ctx}"
+        ),
         // `[SQL_SLAVE] @ []` (a replication thread, no account): pt keeps the brackets in `user`;
         // we give the name alone.
         "user" => assert_eq!(
@@ -241,10 +318,18 @@ fn compare_pt_field(key: &str, want: &Value, r: &Value, ctx: &str) {
             "{ctx}"
         ),
         "host" => {
-            let ours = r.get("host").or(r.get("client_ip")).and_then(Value::as_str).unwrap_or("");
+            let ours = r
+                .get("host")
+                .or(r.get("client_ip"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             assert_eq!(ours, s.unwrap(), "{ctx}: host");
         }
-        "ip" => assert_eq!(r.get("client_ip").and_then(Value::as_str).unwrap_or(""), s.unwrap(), "{ctx}"),
+        "ip" => assert_eq!(
+            r.get("client_ip").and_then(Value::as_str).unwrap_or(""),
+            s.unwrap(),
+            "{ctx}"
+        ),
         "db" => assert_eq!(&r["db"], want, "{ctx}"),
         "timestamp" => assert_eq!(num(&r["set_timestamp"]), num(want), "{ctx}"),
         "ts" => {
@@ -254,10 +339,17 @@ fn compare_pt_field(key: &str, want: &Value, r: &Value, ctx: &str) {
                 .map(|t| t.0);
             if let Some(want_us) = want_us {
                 // pt's `ts` drops the microseconds.
-                assert_eq!(r["_timestamp"].as_i64().map(|t| t / 1_000_000), Some(want_us / 1_000_000), "{ctx}: ts {text}");
+                assert_eq!(
+                    r["_timestamp"].as_i64().map(|t| t / 1_000_000),
+                    Some(want_us / 1_000_000),
+                    "{ctx}: ts {text}"
+                );
             } else {
                 // slow022's garbled `# Time:` values: flagged, never guessed.
-                assert!(r.get("parse_error").is_some(), "{ctx}: garbled time {text} not flagged");
+                assert!(
+                    r.get("parse_error").is_some(),
+                    "{ctx}: garbled time {text} not flagged"
+                );
             }
         }
         "Thread_id" => assert_eq!(num(&r["thread_id"]), num(want), "{ctx}"),
@@ -269,8 +361,11 @@ fn compare_pt_field(key: &str, want: &Value, r: &Value, ctx: &str) {
         "pos_in_log" | "bytes" | "file" | "line" | "url" | "insert_id" => {}
         _ => {
             let field = key.to_ascii_lowercase();
-            let ours = r.get(&field).or_else(|| r.get(format!("slow_{field}").as_str()));
-            let ours = ours.unwrap_or_else(|| panic!("{ctx}: missing {field} ({key}={want}) in {r}"));
+            let ours = r
+                .get(&field)
+                .or_else(|| r.get(format!("slow_{field}").as_str()));
+            let ours =
+                ours.unwrap_or_else(|| panic!("{ctx}: missing {field} ({key}={want}) in {r}"));
             match (ours, s) {
                 (Value::Bool(b), Some(t)) => assert_eq!(*b, t == "Yes", "{ctx}: {key}"),
                 (Value::String(o), Some(t)) => assert_eq!(o, t, "{ctx}: {key}"),
@@ -293,17 +388,32 @@ fn compare_pt_field(key: &str, want: &Value, r: &Value, ctx: &str) {
 /// logged, so whitespace is compared folded.
 #[test]
 fn honeytail_process_lines_cases() {
-    let Some(spec) = common::corpus_bytes("honeytail/mysql_process_lines_cases.json") else { return };
+    let Some(spec) = common::corpus_bytes("honeytail/mysql_process_lines_cases.json") else {
+        return;
+    };
     let spec: Value = serde_json::from_slice(&spec).unwrap();
     let mut n = 0;
     for case in spec["cases"].as_array().unwrap() {
-        let input = case["input_lines"].as_array().unwrap().iter().map(|l| format!("{}\n", l.as_str().unwrap())).collect::<String>();
+        let input = case["input_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| format!("{}\n", l.as_str().unwrap()))
+            .collect::<String>();
         let ours: Vec<Value> = slow_records(input.as_bytes())
             .into_iter()
-            .filter(|r| r.get("parse_error").is_none() && (r.get("statement").is_some() || r.get("admin_command").is_some()))
+            .filter(|r| {
+                r.get("parse_error").is_none()
+                    && (r.get("statement").is_some() || r.get("admin_command").is_some())
+            })
             .collect();
         let expected = case["expected_events"].as_array().unwrap();
-        assert_eq!(ours.len(), expected.len(), "case {}: {ours:#?}", case["comment"]);
+        assert_eq!(
+            ours.len(),
+            expected.len(),
+            "case {}: {ours:#?}",
+            case["comment"]
+        );
         for (ht, r) in expected.iter().zip(&ours) {
             let ctx = format!("case {}", case["comment"]);
             if let Some(ts) = ht["timestamp"].as_str().filter(|t| t.ends_with('Z')) {
@@ -313,7 +423,11 @@ fn honeytail_process_lines_cases() {
                 match k.as_str() {
                     "query" => {
                         let fold = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-                        assert_eq!(fold(r["statement"].as_str().unwrap()), fold(v.as_str().unwrap()), "{ctx}")
+                        assert_eq!(
+                            fold(r["statement"].as_str().unwrap()),
+                            fold(v.as_str().unwrap()),
+                            "{ctx}"
+                        )
                     }
                     "user" => assert_eq!(r["user"], *v, "{ctx}"),
                     "query_time" | "lock_time" | "rows_sent" | "rows_examined" => {
@@ -333,21 +447,42 @@ fn honeytail_process_lines_cases() {
 /// and the same records under any chunking.
 #[test]
 fn every_sample_parses_identically_in_any_chunking() {
-    let Some(dir) = common::corpus("percona-toolkit/t/lib/samples/slowlogs") else { return };
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let Some(dir) = common::corpus("percona-toolkit/t/lib/samples/slowlogs") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     if let Some(fb) = common::corpus(FB_DIR) {
-        files.extend(std::fs::read_dir(fb).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "log")));
+        files.extend(
+            std::fs::read_dir(fb)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.extension().is_some_and(|e| e == "log")),
+        );
     }
     files.sort();
     let mut total = 0;
-    for path in files.iter().filter(|p| !p.to_string_lossy().ends_with(".gz")) {
+    for path in files
+        .iter()
+        .filter(|p| !p.to_string_lossy().ends_with(".gz"))
+    {
         let input = std::fs::read(path).unwrap();
         let whole = common::ndjson_chunked(LogFormat::MysqlSlow, &input, usize::MAX);
         for chunk in [1, 7, 64, 4096] {
             let split = common::ndjson_chunked(LogFormat::MysqlSlow, &input, chunk);
-            assert!(whole == split, "{}: chunk size {chunk} changes the records", path.display());
+            assert!(
+                whole == split,
+                "{}: chunk size {chunk} changes the records",
+                path.display()
+            );
         }
         total += slow_records(&input).len();
     }
-    assert!(total > 200, "only {total} records from {} files", files.len());
+    assert!(
+        total > 200,
+        "only {total} records from {} files",
+        files.len()
+    );
 }

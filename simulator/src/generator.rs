@@ -22,8 +22,13 @@ pub enum LogKind {
 
 impl LogKind {
     /// Every kind.
-    pub const ALL: [LogKind; 5] =
-        [LogKind::MysqlSlow, LogKind::MysqlError, LogKind::MysqlGeneral, LogKind::MysqlAudit, LogKind::Postgresql];
+    pub const ALL: [LogKind; 5] = [
+        LogKind::MysqlSlow,
+        LogKind::MysqlError,
+        LogKind::MysqlGeneral,
+        LogKind::MysqlAudit,
+        LogKind::Postgresql,
+    ];
 
     /// The parser format for this kind.
     pub fn format(self) -> parsers::LogFormat {
@@ -39,7 +44,15 @@ impl LogKind {
 
 const USERS: &[&str] = &["app", "reporting", "rdsadmin", "etl_writer", "api"];
 const DBS: &[&str] = &["shop", "billing", "analytics", "users"];
-const TABLES: &[&str] = &["orders", "customers", "line_items", "invoices", "sessions", "events", "products"];
+const TABLES: &[&str] = &[
+    "orders",
+    "customers",
+    "line_items",
+    "invoices",
+    "sessions",
+    "events",
+    "products",
+];
 
 /// A deterministic generator of one log stream.
 #[derive(Debug)]
@@ -55,7 +68,13 @@ impl LogGenerator {
     /// A generator of `kind` seeded with `seed`, whose first entry is at `start_us` (µs since
     /// the epoch).
     pub fn new(kind: LogKind, seed: u64, start_us: i64) -> LogGenerator {
-        LogGenerator { kind, rng: fastrand::Rng::with_seed(seed), now_us: start_us, entries: 0, pid_base: 1000 + (seed % 50_000) as u32 }
+        LogGenerator {
+            kind,
+            rng: fastrand::Rng::with_seed(seed),
+            now_us: start_us,
+            entries: 0,
+            pid_base: 1000 + (seed % 50_000) as u32,
+        }
     }
 
     /// Entries written so far.
@@ -105,7 +124,12 @@ impl LogGenerator {
     }
 
     fn ip(&mut self) -> String {
-        format!("10.{}.{}.{}", self.rng.u8(0..4), self.rng.u8(0..255), self.rng.u8(1..255))
+        format!(
+            "10.{}.{}.{}",
+            self.rng.u8(0..4),
+            self.rng.u8(0..255),
+            self.rng.u8(1..255)
+        )
     }
 
     fn query(&mut self) -> String {
@@ -142,7 +166,9 @@ impl LogGenerator {
         let admin = self.rng.u8(0..40) == 0;
         let q = self.query();
         out.extend_from_slice(format!("# Time: {}\n", iso(self.now_us)).as_bytes());
-        out.extend_from_slice(format!("# User@Host: {user}[{user}] @  [{ip}]  Id: {thread:>7}\n").as_bytes());
+        out.extend_from_slice(
+            format!("# User@Host: {user}[{user}] @  [{ip}]  Id: {thread:>7}\n").as_bytes(),
+        );
         out.extend_from_slice(
             format!(
                 "# Query_time: {}.{:06}  Lock_time: 0.{:06} Rows_sent: {}  Rows_examined: {}\n",
@@ -197,7 +223,10 @@ impl LogGenerator {
         match self.rng.u8(0..5) {
             0 => {
                 let ip = self.ip();
-                out.extend_from_slice(format!("{ts}\t{thread:>6} Connect\tapp@{ip} on shop using SSL/TLS\n").as_bytes())
+                out.extend_from_slice(
+                    format!("{ts}\t{thread:>6} Connect\tapp@{ip} on shop using SSL/TLS\n")
+                        .as_bytes(),
+                )
             }
             1 => out.extend_from_slice(format!("{ts}\t{thread:>6} Quit\t\n").as_bytes()),
             _ => {
@@ -213,12 +242,34 @@ impl LogGenerator {
         let conn = self.rng.u32(1..1_000_000);
         let db = self.pick(DBS);
         match self.rng.u8(0..5) {
-            0 => out.extend_from_slice(format!("{},ip-10-1-0-50,{user},{ip},{conn},0,CONNECT,,,0\n", self.now_us).as_bytes()),
-            1 => out.extend_from_slice(format!("{},ip-10-1-0-50,{user},{ip},{conn},0,DISCONNECT,,,0\n", self.now_us).as_bytes()),
+            0 => out.extend_from_slice(
+                format!(
+                    "{},ip-10-1-0-50,{user},{ip},{conn},0,CONNECT,,,0\n",
+                    self.now_us
+                )
+                .as_bytes(),
+            ),
+            1 => out.extend_from_slice(
+                format!(
+                    "{},ip-10-1-0-50,{user},{ip},{conn},0,DISCONNECT,,,0\n",
+                    self.now_us
+                )
+                .as_bytes(),
+            ),
             _ => {
-                let q = self.query().replace('\n', " ").replace('\\', "\\\\").replace('\'', "\\'");
+                let q = self
+                    .query()
+                    .replace('\n', " ")
+                    .replace('\\', "\\\\")
+                    .replace('\'', "\\'");
                 let qid = self.rng.u64(1..50_000_000_000_000);
-                out.extend_from_slice(format!("{},ip-10-1-0-50,{user},{ip},{conn},{qid},QUERY,{db},'{q}',0\n", self.now_us).as_bytes());
+                out.extend_from_slice(
+                    format!(
+                        "{},ip-10-1-0-50,{user},{ip},{conn},{qid},QUERY,{db},'{q}',0\n",
+                        self.now_us
+                    )
+                    .as_bytes(),
+                );
             }
         }
     }
@@ -256,7 +307,12 @@ fn pg_time(us: i64) -> String {
     let secs = us.div_euclid(1_000_000);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", sod / 3600, sod / 60 % 60, sod % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    )
 }
 
 #[cfg(test)]
@@ -304,8 +360,16 @@ mod tests {
                 g.write_entry(&mut out);
             }
             let (parsed, flagged) = parse(kind, &out);
-            assert_eq!(parsed, g.entries(), "{kind:?}: {n} generated before the banner");
-            assert!(flagged.is_empty(), "{kind:?}: {:#?}", &flagged[..flagged.len().min(3)]);
+            assert_eq!(
+                parsed,
+                g.entries(),
+                "{kind:?}: {n} generated before the banner"
+            );
+            assert!(
+                flagged.is_empty(),
+                "{kind:?}: {:#?}",
+                &flagged[..flagged.len().min(3)]
+            );
         }
     }
 }

@@ -254,6 +254,7 @@ fn timestamp(f: &[u8]) -> Option<i64> {
 pub struct Parser {
     unescaped: Vec<u8>,
     fingerprint: Vec<u8>,
+    no_fingerprints: bool,
 }
 
 /// One audit record; see the module docs for the fields.
@@ -300,6 +301,10 @@ impl FormatParser for Parser {
     type Classifier = Classifier;
     type Entry<'a> = AuditEntry<'a>;
 
+    fn set_fingerprints(&mut self, on: bool) {
+        self.no_fingerprints = !on;
+    }
+
     fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> AuditEntry<'a> {
         reuse(&mut self.unescaped);
         reuse(&mut self.fingerprint);
@@ -322,7 +327,8 @@ impl FormatParser for Parser {
         };
         let operation = spans[6].get(line, &self.unescaped);
         let object = spans[8].get(line, &self.unescaped);
-        let is_query = operation.starts_with(b"QUERY") && !object.is_empty();
+        let is_query =
+            operation.starts_with(b"QUERY") && !object.is_empty() && !self.no_fingerprints;
         let mut fingerprint_id = None;
         if is_query {
             crate::fingerprint::mysql::fingerprint(object, &mut self.fingerprint);

@@ -53,12 +53,20 @@ impl LineClassifier for Classifier {
                 // Stands in for the statement. After a statement it is an entry of its own
                 // (RDS writes one before the next header): it must not swallow the next query.
                 // After only `use db;` it is that entry's body (pt-query-digest's slow011).
-                let class = if self.body_has_statement { LineClass::Start } else { LineClass::Continue };
+                let class = if self.body_has_statement {
+                    LineClass::Start
+                } else {
+                    LineClass::Continue
+                };
                 self.after_body = true;
                 self.body_has_statement = true;
                 return class;
             }
-            let class = if self.after_body { LineClass::Start } else { LineClass::Continue };
+            let class = if self.after_body {
+                LineClass::Start
+            } else {
+                LineClass::Continue
+            };
             self.after_body = false;
             self.body_has_statement = false;
             return class;
@@ -71,7 +79,8 @@ impl LineClassifier for Classifier {
         self.after_body = true;
         if !self.body_has_statement {
             let l = trim(trim_cr(line));
-            self.body_has_statement = !(l.is_empty() || use_line(l).is_some() || set_timestamp_line(l).is_some());
+            self.body_has_statement =
+                !(l.is_empty() || use_line(l).is_some() || set_timestamp_line(l).is_some());
         }
         LineClass::Continue
     }
@@ -100,7 +109,9 @@ fn is_banner(line: &[u8]) -> bool {
 
 /// `Time                 Id Command    Argument` (spaces or tabs).
 fn is_column_header(line: &[u8]) -> bool {
-    let mut words = line.split(|b| b.is_ascii_whitespace()).filter(|w| !w.is_empty());
+    let mut words = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
     words.next() == Some(b"Time")
         && words.next() == Some(b"Id")
         && words.next() == Some(b"Command")
@@ -193,14 +204,35 @@ pub const KNOWN_KEYS: &[(&str, &str, ValueKind)] = {
 /// Field names our own code writes: an unknown header key that would collide gets a `slow_`
 /// prefix instead.
 const RESERVED: &[&str] = &[
-    "_timestamp", "log_type", "log_offset", "message", "parse_error", "truncated", "user", "host",
-    "client_ip", "current_user", "db", "statement", "admin_command", "fingerprint",
-    "fingerprint_id", "set_timestamp", "record_id", "log_file", "instance_id", "cluster_id",
-    "engine", "engine_version", "region",
+    "_timestamp",
+    "log_type",
+    "log_offset",
+    "message",
+    "parse_error",
+    "truncated",
+    "user",
+    "host",
+    "client_ip",
+    "current_user",
+    "db",
+    "statement",
+    "admin_command",
+    "fingerprint",
+    "fingerprint_id",
+    "set_timestamp",
+    "record_id",
+    "log_file",
+    "instance_id",
+    "cluster_id",
+    "engine",
+    "engine_version",
+    "region",
 ];
 
 fn known_key(key: &[u8]) -> Option<usize> {
-    KNOWN_KEYS.iter().position(|(k, _, _)| k.as_bytes().eq_ignore_ascii_case(key))
+    KNOWN_KEYS
+        .iter()
+        .position(|(k, _, _)| k.as_bytes().eq_ignore_ascii_case(key))
 }
 
 /// At most this many `Key: value` pairs are kept per entry; more are counted in the record.
@@ -263,6 +295,7 @@ pub struct SlowQueryEntry<'a> {
 pub struct Parser {
     last_time_us: Option<i64>,
     fingerprint: Vec<u8>,
+    no_fingerprints: bool,
 }
 
 impl FormatParser for Parser {
@@ -283,7 +316,8 @@ impl FormatParser for Parser {
         }
         body(&mut e, &text[pos..]);
         if !saw_header && e.error.is_none() {
-            e.error = Some("slow log entry without header lines (cut by a rotation or a partial read?)");
+            e.error =
+                Some("slow log entry without header lines (cut by a rotation or a partial read?)");
         }
         match (e.time_text.is_some(), e.timestamp_us) {
             (true, Some(t)) => self.last_time_us = Some(t),
@@ -293,15 +327,26 @@ impl FormatParser for Parser {
             (false, _) => e.timestamp_us = self.last_time_us,
         }
         if e.timestamp_us.is_none() {
-            e.timestamp_us = e.set_timestamp.and_then(|s| i64::try_from(s).ok()?.checked_mul(1_000_000));
+            e.timestamp_us = e
+                .set_timestamp
+                .and_then(|s| i64::try_from(s).ok()?.checked_mul(1_000_000));
         }
-        if e.statement.is_none() && e.admin_command.is_none() && e.query_time_us.is_none() && e.error.is_none() {
+        if e.statement.is_none()
+            && e.admin_command.is_none()
+            && e.query_time_us.is_none()
+            && e.error.is_none()
+        {
             // A header block with no query and no timing: a writer mid-flush, or a cut file.
             e.error = Some("slow log entry without a statement");
         }
         self.fingerprint.clear();
+        if self.no_fingerprints {
+            e.fingerprint = &self.fingerprint;
+            return e;
+        }
         if let Some(cmd) = e.admin_command {
-            self.fingerprint.extend_from_slice(b"administrator command: ");
+            self.fingerprint
+                .extend_from_slice(b"administrator command: ");
             self.fingerprint.extend_from_slice(cmd);
         } else if let Some(stmt) = e.statement {
             fingerprint::mysql::fingerprint(stmt, &mut self.fingerprint);
@@ -314,6 +359,10 @@ impl FormatParser for Parser {
         }
         e.fingerprint = &self.fingerprint;
         e
+    }
+
+    fn set_fingerprints(&mut self, on: bool) {
+        self.no_fingerprints = !on;
     }
 }
 
@@ -348,14 +397,17 @@ fn header_line<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
 /// `user[priv_user] @ host [ip]  Id: N` (each part optional).
 fn user_host<'a>(e: &mut SlowQueryEntry<'a>, rest: &'a [u8]) {
     let rest = trim_start(rest);
-    let Some(at) = memchr::memmem::find(rest, b" @ ").or_else(|| memchr::memmem::find(rest, b"@ ")) else {
+    let Some(at) = memchr::memmem::find(rest, b" @ ").or_else(|| memchr::memmem::find(rest, b"@ "))
+    else {
         e.error.get_or_insert("unparseable # User@Host: line");
         return;
     };
     let who = trim(&rest[..at]);
     let (user, current) = match memchr::memchr(b'[', who) {
         Some(open) => {
-            let close = memchr::memrchr(b']', who).filter(|&c| c > open).unwrap_or(who.len());
+            let close = memchr::memrchr(b']', who)
+                .filter(|&c| c > open)
+                .unwrap_or(who.len());
             (trim(&who[..open]), Some(&who[open + 1..close]))
         }
         None => (who, None),
@@ -363,7 +415,11 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, rest: &'a [u8]) {
     e.user = non_empty(user).or(current.and_then(non_empty));
     e.current_user = current.and_then(non_empty);
     let after = &rest[at + 2..];
-    let after = if after.first() == Some(&b' ') { &after[1..] } else { after };
+    let after = if after.first() == Some(&b' ') {
+        &after[1..]
+    } else {
+        after
+    };
     // host, then `[ip]`, then optional `Id: N` and other pairs.
     let (hostpart, tail) = match memchr::memchr(b'[', after) {
         Some(open) => {
@@ -384,7 +440,10 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, rest: &'a [u8]) {
 /// unless it is itself a key (an empty value, as in `Schema:   Last_errno: 0`). Values may hold
 /// colons (`Start: 2019-03-24T14:04:51.082107Z`).
 fn pairs<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
-    let mut tokens = line.split(|b| *b == b' ' || *b == b'\t').filter(|t| !t.is_empty()).peekable();
+    let mut tokens = line
+        .split(|b| *b == b' ' || *b == b'\t')
+        .filter(|t| !t.is_empty())
+        .peekable();
     while let Some(tok) = tokens.next() {
         let Some(key) = tok.strip_suffix(b":") else {
             // Free text (`No InnoDB statistics available for this query`, explain rows).
@@ -430,7 +489,10 @@ fn pair<'a>(e: &mut SlowQueryEntry<'a>, key: &'a [u8], value: &'a [u8]) {
 fn body<'a>(e: &mut SlowQueryEntry<'a>, mut rest: &'a [u8]) {
     let (mut got_db, mut got_set) = (false, false);
     loop {
-        let start = rest.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(rest.len());
+        let start = rest
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())
+            .unwrap_or(rest.len());
         let trimmed = &rest[start..];
         let end = memchr::memchr(b'\n', trimmed).unwrap_or(trimmed.len());
         let line = trim_cr(&trimmed[..end]);
@@ -467,7 +529,10 @@ fn use_line(line: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let db = trim(line[4..].strip_suffix(b";")?);
-    let db = db.strip_prefix(b"`").and_then(|d| d.strip_suffix(b"`")).unwrap_or(db);
+    let db = db
+        .strip_prefix(b"`")
+        .and_then(|d| d.strip_suffix(b"`"))
+        .unwrap_or(db);
     (!db.is_empty() && !db.contains(&b' ')).then_some(db)
 }
 
@@ -481,15 +546,21 @@ fn set_timestamp_line(line: &[u8]) -> Option<Option<u64>> {
     let mut ts = None;
     let mut only_session_vars = true;
     for part in assigns.split(|b| *b == b',') {
-        let Some(eq) = memchr::memchr(b'=', part) else { return None };
+        let eq = memchr::memchr(b'=', part)?;
         let (name, value) = (trim(&part[..eq]), trim(&part[eq + 1..]));
         if name.eq_ignore_ascii_case(b"timestamp") {
             ts = parse_u64(value);
-        } else if !(name.eq_ignore_ascii_case(b"insert_id") || name.eq_ignore_ascii_case(b"last_insert_id")) {
+        } else if !(name.eq_ignore_ascii_case(b"insert_id")
+            || name.eq_ignore_ascii_case(b"last_insert_id"))
+        {
             only_session_vars = false;
         }
     }
-    (only_session_vars && assigns.windows(9).any(|w| w.eq_ignore_ascii_case(b"timestamp"))).then_some(ts)
+    (only_session_vars
+        && assigns
+            .windows(9)
+            .any(|w| w.eq_ignore_ascii_case(b"timestamp")))
+    .then_some(ts)
 }
 
 fn non_empty(s: &[u8]) -> Option<&[u8]> {
@@ -497,12 +568,18 @@ fn non_empty(s: &[u8]) -> Option<&[u8]> {
 }
 
 fn trim_start(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
     &s[start..]
 }
 
 fn trim_end(s: &[u8]) -> &[u8] {
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |i| i + 1);
     &s[..end]
 }
 
@@ -580,7 +657,9 @@ fn write_pair(w: &mut RecordWriter<'_>, p: &Pair<'_>, seen: &mut [bool; KNOWN_KE
     }
     let ok = match kind {
         ValueKind::Int => parse_u64(p.value).map(|v| w.u64(field, v)).is_some(),
-        ValueKind::Seconds => Decimal::parse(p.value).map(|d| w.decimal(field, d)).is_some(),
+        ValueKind::Seconds => Decimal::parse(p.value)
+            .map(|d| w.decimal(field, d))
+            .is_some(),
         ValueKind::Bool => match p.value {
             v if v.eq_ignore_ascii_case(b"yes") => {
                 w.bool(field, true);
@@ -592,7 +671,9 @@ fn write_pair(w: &mut RecordWriter<'_>, p: &Pair<'_>, seen: &mut [bool; KNOWN_KE
             }
             _ => false,
         },
-        ValueKind::Time => time::parse_iso(p.value).map(|(us, _)| w.i64(field, us)).is_some(),
+        ValueKind::Time => time::parse_iso(p.value)
+            .map(|(us, _)| w.i64(field, us))
+            .is_some(),
         ValueKind::Text => {
             w.str(field, p.value);
             true
@@ -613,8 +694,8 @@ mod tests {
     use serde_json::Value;
 
     fn records(input: &str) -> Vec<Value> {
-        parse_to_ndjson(LogFormat::MysqlSlow, input.as_bytes())
-            .to_vec()
+        let out = parse_to_ndjson(LogFormat::MysqlSlow, input.as_bytes());
+        out[..]
             .split(|b| *b == b'\n')
             .filter(|l| !l.is_empty())
             .map(|l| serde_json::from_slice(l).unwrap())
@@ -755,8 +836,14 @@ SELECT 1;
 
     #[test]
     fn set_lines() {
-        assert_eq!(set_timestamp_line(b"SET timestamp=1197996507;"), Some(Some(1197996507)));
-        assert_eq!(set_timestamp_line(b"SET insert_id=34484549,timestamp=1197996507;"), Some(Some(1197996507)));
+        assert_eq!(
+            set_timestamp_line(b"SET timestamp=1197996507;"),
+            Some(Some(1197996507))
+        );
+        assert_eq!(
+            set_timestamp_line(b"SET insert_id=34484549,timestamp=1197996507;"),
+            Some(Some(1197996507))
+        );
         assert_eq!(set_timestamp_line(b"SET NAMES utf8;"), None);
         assert_eq!(use_line(b"USE `my-db`;"), Some(&b"my-db"[..]));
         assert_eq!(use_line(b"use db1;"), Some(&b"db1"[..]));

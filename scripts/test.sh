@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The project's one test command (README, .ci/run): sets up what a fresh machine lacks, then runs
+# every check and test. Safe to run again; it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aurora-logs/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export RUST_BACKTRACE=1
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain"
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
+  exit 1
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    rustup component add "$component"
+  fi
+done
+cargo --version
+
+step "corpora"
+# Conformance tests read ../shared/corpora in place. Without it they skip with a notice, except
+# under CI=true, where they fail: CI must check conformance.
+if [ -d ../shared/corpora ]; then echo "using $(cd ../shared/corpora && pwd)"; else echo "../shared/corpora absent: conformance tests will skip"; fi
+
+step "format"
+cargo fmt --all -- --check
+
+step "lint"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "tests"
+cargo test --workspace --locked
+
+step "the README's first command"
+cargo run --release --locked -q -- parse examples/mysql-slowquery.log > /dev/null
