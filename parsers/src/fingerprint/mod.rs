@@ -12,7 +12,11 @@
 pub mod mysql;
 pub mod postgres;
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
 use md5::{Digest, Md5};
+use rustc_hash::FxHasher;
 
 /// The class id of a fingerprint: uppercase hex MD5 (32 chars), as pt-query-digest 3.x prints.
 pub fn fingerprint_id(fingerprint: &[u8]) -> [u8; 32] {
@@ -26,9 +30,57 @@ pub fn fingerprint_id(fingerprint: &[u8]) -> [u8; 32] {
     id
 }
 
+/// Remembers the ids of recently seen fingerprints. Classes repeat (a busy log has a few hundred
+/// fingerprints), and a hash lookup costs a fraction of an MD5. Bounded: emptied when it holds
+/// [`IdCache::MAX_ENTRIES`] fingerprints or [`IdCache::MAX_BYTES`] of them.
+#[derive(Debug, Default)]
+pub struct IdCache {
+    map: HashMap<Box<[u8]>, [u8; 32], BuildHasherDefault<FxHasher>>,
+    bytes: usize,
+}
+
+impl IdCache {
+    /// Fingerprints kept at most.
+    pub const MAX_ENTRIES: usize = 4096;
+    /// Fingerprint bytes kept at most.
+    pub const MAX_BYTES: usize = 1 << 20;
+    /// Longer fingerprints are not kept (they are rare, and MD5 of them is cheap next to the
+    /// work of making them).
+    const MAX_KEY: usize = 4096;
+
+    /// The id of `fingerprint` ([`fingerprint_id`]), from the cache when it can.
+    pub fn id(&mut self, fingerprint: &[u8]) -> [u8; 32] {
+        if let Some(id) = self.map.get(fingerprint) {
+            return *id;
+        }
+        let id = fingerprint_id(fingerprint);
+        if fingerprint.len() <= Self::MAX_KEY {
+            if self.map.len() >= Self::MAX_ENTRIES
+                || self.bytes + fingerprint.len() > Self::MAX_BYTES
+            {
+                self.map.clear();
+                self.bytes = 0;
+            }
+            self.bytes += fingerprint.len();
+            self.map.insert(fingerprint.into(), id);
+        }
+        id
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::fingerprint_id;
+    use super::{fingerprint_id, IdCache};
+
+    #[test]
+    fn cache_agrees_and_stays_bounded() {
+        let mut cache = IdCache::default();
+        for i in 0..(IdCache::MAX_ENTRIES * 2 + 7) {
+            let fp = format!("select ? from t{}", i % (IdCache::MAX_ENTRIES + 3));
+            assert_eq!(cache.id(fp.as_bytes()), fingerprint_id(fp.as_bytes()));
+            assert!(cache.map.len() <= IdCache::MAX_ENTRIES);
+        }
+    }
 
     #[test]
     fn id_is_uppercase_md5_hex() {

@@ -44,7 +44,18 @@
 //!   gives up collapsing UNIONs for the rest of a query once it has compared more than a budget
 //!   proportional to the query length — only pathological inputs ever reach it.
 
+use std::sync::LazyLock;
+
 use memchr::{memchr, memchr2, memmem, memrchr};
+
+/// Searchers built once: building one per call cost more than the search itself.
+static NULL: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"null"));
+static UNION: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"union"));
+static SELECT: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"select"));
+static LIMIT: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"limit ?"));
+static ORDER_BY: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"order by "));
+static ASC: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"asc"));
 
 /// Write pt-query-digest's fingerprint of `query` into `out` (cleared first).
 ///
@@ -450,7 +461,7 @@ fn tokens(buf: &mut Vec<u8>) {
 
 /// pt's `s/\bnull\b/?/g`, in place (the text is lower-case by now).
 fn replace_null(buf: &mut Vec<u8>) {
-    let Some(first) = memmem::find(buf, b"null") else {
+    let Some(first) = NULL.find(buf) else {
         return;
     };
     let n = buf.len();
@@ -577,8 +588,7 @@ fn union_repeat_at(s: &[u8], p: usize, body: &[u8]) -> Option<(usize, usize)> {
 /// pt's `s/\b(select\s.*?)(?:(\sunion(?:\sall)?)\s\1)+/$1 \/*repeat$2*\//g` (see the module docs
 /// for the work budget).
 fn collapse_unions(buf: &mut Vec<u8>) {
-    let union = memmem::Finder::new(b"union");
-    if union.find(buf).is_none() {
+    if UNION.find(buf).is_none() {
         return;
     }
     let n = buf.len();
@@ -586,7 +596,7 @@ fn collapse_unions(buf: &mut Vec<u8>) {
     let mut copied = 0;
     let mut from = 0;
     let mut changed = false;
-    'scan: while let Some(k) = memmem::find(&buf[from..n], b"select") {
+    'scan: while let Some(k) = SELECT.find(&buf[from..n]) {
         let s = from + k;
         from = s + 1;
         if !word_start(buf, s) || !buf.get(s + 6).is_some_and(|&b| is_space(b)) {
@@ -594,7 +604,7 @@ fn collapse_unions(buf: &mut Vec<u8>) {
         }
         // Lazy `.*?`: try each `\sunion` after `select\s` in order.
         let mut u_from = s + 7;
-        while let Some(uk) = union.find(&buf[u_from..n]) {
+        while let Some(uk) = UNION.find(&buf[u_from..n]) {
             let u = u_from + uk;
             budget = budget.saturating_sub(uk + 1);
             u_from = u + 1;
@@ -638,9 +648,8 @@ fn collapse_unions(buf: &mut Vec<u8>) {
 
 /// pt's `s/\blimit \?(?:, ?\?| offset \?)?/limit ?/` (first occurrence only).
 fn collapse_limit(buf: &mut Vec<u8>) {
-    let finder = memmem::Finder::new(b"limit ?");
     let mut from = 0;
-    while let Some(k) = finder.find(&buf[from..]) {
+    while let Some(k) = LIMIT.find(&buf[from..]) {
         let i = from + k;
         if word_start(buf, i) {
             let j = i + 7;
@@ -664,10 +673,9 @@ fn collapse_limit(buf: &mut Vec<u8>) {
 /// pt's ORDER BY rule: after the first `\border by `, each `\s+asc` that follows at least one
 /// byte after the previous removal (or the anchor) is removed.
 fn strip_order_by_asc(buf: &mut Vec<u8>) {
-    let finder = memmem::Finder::new(b"order by ");
     let mut from = 0;
     let anchor = loop {
-        let Some(k) = finder.find(&buf[from..]) else {
+        let Some(k) = ORDER_BY.find(&buf[from..]) else {
             return;
         };
         let i = from + k;
@@ -676,7 +684,7 @@ fn strip_order_by_asc(buf: &mut Vec<u8>) {
         }
         from = i + 1;
     };
-    let asc = memmem::Finder::new(b"asc");
+    let asc = &*ASC;
     let n = buf.len();
     let (mut r, mut w) = (anchor, anchor);
     let mut q = anchor; // `\G`: where the previous match ended

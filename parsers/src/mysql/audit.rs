@@ -254,6 +254,7 @@ fn timestamp(f: &[u8]) -> Option<i64> {
 pub struct Parser {
     unescaped: Vec<u8>,
     fingerprint: Vec<u8>,
+    ids: crate::fingerprint::IdCache,
     no_fingerprints: bool,
 }
 
@@ -332,7 +333,7 @@ impl FormatParser for Parser {
         let mut fingerprint_id = None;
         if is_query {
             crate::fingerprint::mysql::fingerprint(object, &mut self.fingerprint);
-            fingerprint_id = Some(crate::fingerprint::fingerprint_id(&self.fingerprint));
+            fingerprint_id = Some(self.ids.id(&self.fingerprint));
         }
         let me: &'a Parser = self;
         let field = |i: usize| spans[i].get(line, &me.unescaped);

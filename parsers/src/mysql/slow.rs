@@ -78,9 +78,7 @@ impl LineClassifier for Classifier {
         }
         self.after_body = true;
         if !self.body_has_statement {
-            let l = trim(trim_cr(line));
-            self.body_has_statement =
-                !(l.is_empty() || use_line(l).is_some() || set_timestamp_line(l).is_some());
+            self.body_has_statement = !is_session_line(line);
         }
         LineClass::Continue
     }
@@ -229,10 +227,41 @@ const RESERVED: &[&str] = &[
     "region",
 ];
 
-fn known_key(key: &[u8]) -> Option<usize> {
-    KNOWN_KEYS
-        .iter()
-        .position(|(k, _, _)| k.as_bytes().eq_ignore_ascii_case(key))
+/// Index in [`KNOWN_KEYS`] of a header key, case-insensitively. This runs for every pair of
+/// every entry, so the key is lowercased into two 128-bit words and looked up by hash: no
+/// string comparisons.
+fn known_key(key: &[u8]) -> Option<u8> {
+    type Table = std::collections::HashMap<[u128; 2], u8, rustc_hash::FxBuildHasher>;
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        KNOWN_KEYS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (k, _, _))| Some((packed_lower(k.as_bytes())?, i as u8)))
+            .collect()
+    });
+    table.get(&packed_lower(key)?).copied()
+}
+
+/// `key` lowercased and zero-padded into 32 bytes, as two words; `None` if longer.
+fn packed_lower(key: &[u8]) -> Option<[u128; 2]> {
+    let mut buf = [0u8; 32];
+    buf.get_mut(..key.len())?
+        .iter_mut()
+        .zip(key)
+        .for_each(|(d, s)| *d = s.to_ascii_lowercase());
+    let (lo, hi) = buf.split_at(16);
+    Some([
+        u128::from_le_bytes(lo.try_into().ok()?),
+        u128::from_le_bytes(hi.try_into().ok()?),
+    ])
+}
+
+/// Where `needle` first occurs in `hay` (short needles, short haystacks: cheaper than building a
+/// memmem searcher per call).
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    memchr::memchr_iter(first, hay).find(|&i| hay[i + 1..].starts_with(rest))
 }
 
 /// At most this many `Key: value` pairs are kept per entry; more are counted in the record.
@@ -245,6 +274,8 @@ pub struct Pair<'a> {
     pub key: &'a [u8],
     /// The value (may be empty).
     pub value: &'a [u8],
+    /// Index of the key in [`KNOWN_KEYS`], if known.
+    pub known: Option<u8>,
 }
 
 /// One parsed slow log entry; every slice borrows from the raw entry.
@@ -295,6 +326,7 @@ pub struct SlowQueryEntry<'a> {
 pub struct Parser {
     last_time_us: Option<i64>,
     fingerprint: Vec<u8>,
+    ids: fingerprint::IdCache,
     no_fingerprints: bool,
 }
 
@@ -355,7 +387,7 @@ impl FormatParser for Parser {
             self.fingerprint.extend_from_slice(NO_QUERY);
         }
         if !self.fingerprint.is_empty() {
-            e.fingerprint_id = Some(fingerprint::fingerprint_id(&self.fingerprint));
+            e.fingerprint_id = Some(self.ids.id(&self.fingerprint));
         }
         e.fingerprint = &self.fingerprint;
         e
@@ -376,7 +408,7 @@ fn header_line<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
     if let Some(rest) = line.strip_prefix(b"Time:") {
         let rest = trim_start(rest);
         // `# Time: 071218 11:48:27 # User@Host: …` on one line.
-        let (value, more) = match memmem::find(rest, b"# User@Host:") {
+        let (value, more) = match find(rest, b"# User@Host:") {
             Some(i) => (trim_end(&rest[..i]), Some(&rest[i + 1..])),
             None => (trim_end(rest), None),
         };
@@ -397,8 +429,7 @@ fn header_line<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
 /// `user[priv_user] @ host [ip]  Id: N` (each part optional).
 fn user_host<'a>(e: &mut SlowQueryEntry<'a>, rest: &'a [u8]) {
     let rest = trim_start(rest);
-    let Some(at) = memchr::memmem::find(rest, b" @ ").or_else(|| memchr::memmem::find(rest, b"@ "))
-    else {
+    let Some(at) = find(rest, b" @ ").or_else(|| find(rest, b"@ ")) else {
         e.error.get_or_insert("unparseable # User@Host: line");
         return;
     };
@@ -428,7 +459,7 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, rest: &'a [u8]) {
             (&after[..open], &after[(close + 1).min(after.len())..])
         }
         None => {
-            let end = memchr::memmem::find(after, b"Id:").unwrap_or(after.len());
+            let end = find(after, b"Id:").unwrap_or(after.len());
             (&after[..end], &after[end..])
         }
     };
@@ -440,24 +471,37 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, rest: &'a [u8]) {
 /// unless it is itself a key (an empty value, as in `Schema:   Last_errno: 0`). Values may hold
 /// colons (`Start: 2019-03-24T14:04:51.082107Z`).
 fn pairs<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
-    let mut tokens = line
-        .split(|b| *b == b' ' || *b == b'\t')
-        .filter(|t| !t.is_empty())
-        .peekable();
-    while let Some(tok) = tokens.next() {
-        let Some(key) = tok.strip_suffix(b":") else {
-            // Free text (`No InnoDB statistics available for this query`, explain rows).
-            continue;
-        };
-        let value = match tokens.peek() {
-            Some(next) if !is_key(next) => tokens.next().unwrap_or_default(),
-            _ => &[],
-        };
-        if key.is_empty() {
-            continue;
+    let mut rest = line;
+    let mut pending: Option<&'a [u8]> = None;
+    while let Some((tok, after)) = next_token(rest) {
+        rest = after;
+        if let Some(key) = pending.take() {
+            if !is_key(tok) {
+                pair(e, key, tok);
+                continue;
+            }
+            pair(e, key, &[]);
         }
-        pair(e, key, value);
+        match tok.strip_suffix(b":") {
+            Some(key) if !key.is_empty() => pending = Some(key),
+            // Free text (`No InnoDB statistics available for this query`, explain rows).
+            _ => {}
+        }
     }
+    if let Some(key) = pending {
+        pair(e, key, &[]);
+    }
+}
+
+/// The next space- or tab-separated token of `s` and what follows it.
+fn next_token(s: &[u8]) -> Option<(&[u8], &[u8])> {
+    let start = s.iter().position(|&b| b != b' ' && b != b'\t')?;
+    let s = &s[start..];
+    let end = s
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(s.len());
+    Some((&s[..end], &s[end..]))
 }
 
 fn is_key(tok: &[u8]) -> bool {
@@ -465,8 +509,9 @@ fn is_key(tok: &[u8]) -> bool {
 }
 
 fn pair<'a>(e: &mut SlowQueryEntry<'a>, key: &'a [u8], value: &'a [u8]) {
-    if let Some(i) = known_key(key) {
-        let (_, field, _) = KNOWN_KEYS[i];
+    let known = known_key(key);
+    if let Some(i) = known {
+        let (_, field, _) = KNOWN_KEYS[usize::from(i)];
         match field {
             "query_time" => e.query_time_us = Decimal::parse(value).and_then(|d| d.micros()),
             "lock_time" => e.lock_time_us = Decimal::parse(value).and_then(|d| d.micros()),
@@ -477,7 +522,7 @@ fn pair<'a>(e: &mut SlowQueryEntry<'a>, key: &'a [u8], value: &'a [u8]) {
         }
     }
     if e.pairs.len() < MAX_PAIRS {
-        e.pairs.push(Pair { key, value });
+        e.pairs.push(Pair { key, value, known });
     } else {
         e.pairs_dropped += 1;
     }
@@ -523,6 +568,16 @@ fn body<'a>(e: &mut SlowQueryEntry<'a>, mut rest: &'a [u8]) {
     e.statement = non_empty(trim_end(stmt));
 }
 
+/// A blank line, or one that looks like `use …;` / `SET …;` (the lines before a statement; the
+/// body parser decides exactly): enough for the classifier, which runs on every body line.
+fn is_session_line(line: &[u8]) -> bool {
+    let l = trim(trim_cr(line));
+    l.is_empty()
+        || (l.len() > 4
+            && l.ends_with(b";")
+            && (l[..4].eq_ignore_ascii_case(b"use ") || l[..4].eq_ignore_ascii_case(b"set ")))
+}
+
 /// `use db;` (any case, maybe backticked): the database.
 fn use_line(line: &[u8]) -> Option<&[u8]> {
     if line.len() < 5 || !line[..4].eq_ignore_ascii_case(b"use ") {
@@ -543,24 +598,20 @@ fn set_timestamp_line(line: &[u8]) -> Option<Option<u64>> {
         return None;
     }
     let assigns = &line[4..line.len() - 1];
-    let mut ts = None;
-    let mut only_session_vars = true;
+    let (mut ts, mut has_ts) = (None, false);
     for part in assigns.split(|b| *b == b',') {
         let eq = memchr::memchr(b'=', part)?;
         let (name, value) = (trim(&part[..eq]), trim(&part[eq + 1..]));
         if name.eq_ignore_ascii_case(b"timestamp") {
             ts = parse_u64(value);
+            has_ts = true;
         } else if !(name.eq_ignore_ascii_case(b"insert_id")
             || name.eq_ignore_ascii_case(b"last_insert_id"))
         {
-            only_session_vars = false;
+            return None;
         }
     }
-    (only_session_vars
-        && assigns
-            .windows(9)
-            .any(|w| w.eq_ignore_ascii_case(b"timestamp")))
-    .then_some(ts)
+    has_ts.then_some(ts)
 }
 
 fn non_empty(s: &[u8]) -> Option<&[u8]> {
@@ -640,7 +691,7 @@ impl FormatEntry for SlowQueryEntry<'_> {
 /// text under `<field>_text` so the field's own type never changes. A key seen twice keeps its
 /// first value.
 fn write_pair(w: &mut RecordWriter<'_>, p: &Pair<'_>, seen: &mut [bool; KNOWN_KEYS.len()]) {
-    let Some(i) = known_key(p.key) else {
+    let Some(i) = p.known.map(usize::from) else {
         let lower: Vec<u8> = p.key.to_ascii_lowercase();
         if RESERVED.iter().any(|r| r.as_bytes() == lower.as_slice()) || lower == b"schema" {
             let mut prefixed = b"slow_".to_vec();

@@ -270,6 +270,7 @@ pub(crate) struct QueryBuffers {
     pub paired: Vec<u8>,
     pub fingerprint: Vec<u8>,
     pub fingerprint_id: [u8; 32],
+    pub ids: crate::fingerprint::IdCache,
     /// Skip fingerprinting (`LogParser::with_fingerprints(false)`).
     pub no_fingerprints: bool,
 }
@@ -316,6 +317,7 @@ pub(crate) fn query_fields<'a>(
         fingerprint,
         fingerprint_id,
         no_fingerprints,
+        ids,
         ..
     } = bufs;
     let pbuf: &'a [u8] = pbuf;
@@ -339,7 +341,7 @@ pub(crate) fn query_fields<'a>(
         .filter(|s| !*no_fingerprints && !s.iter().all(u8::is_ascii_whitespace))
     {
         crate::fingerprint::postgres::normalize(stmt, fingerprint);
-        *fingerprint_id = crate::fingerprint::fingerprint_id(fingerprint);
+        *fingerprint_id = ids.id(fingerprint);
         out.fingerprint = Some(&fingerprint[..]);
         out.fingerprint_id = Some(&*fingerprint_id);
     }

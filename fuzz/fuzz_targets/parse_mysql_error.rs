@@ -1,0 +1,4 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    aurora_logs_fuzz::check_format(parsers::LogFormat::MysqlError, data);
+});
