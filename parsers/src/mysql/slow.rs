@@ -16,7 +16,7 @@
 //!   `yymmdd hh:mm:ss` times carry no zone and are taken as UTC, as Aurora runs.
 //! - `query_start`, `query_end` (µs) from `log_slow_extra`'s `Start:`/`End:`; `set_timestamp`
 //!   (seconds) from `SET timestamp=N;`.
-//! - `user`, `current_user` (the bracketed effective user, when given), `host`, `client_ip`,
+//! - `user`, `current_user` (the bracketed user, when it differs from `user`), `host`, `client_ip`,
 //!   `thread_id` (from `Id:`, `# Thread_id:` or `log_slow_extra`).
 //! - `query_time`, `lock_time` (seconds, JSON numbers written exactly as logged), `rows_sent`,
 //!   `rows_examined`, and every other `Key: value` pair of the headers under its snake_case name:
@@ -199,6 +199,13 @@ pub const KNOWN_KEYS: &[(&str, &str, ValueKind)] = {
     ]
 };
 
+/// Indices in [`KNOWN_KEYS`] that the parser reads itself.
+const QUERY_TIME: u8 = 0;
+const LOCK_TIME: u8 = 1;
+const ROWS_SENT: u8 = 2;
+const ROWS_EXAMINED: u8 = 3;
+const SCHEMA: u8 = 8;
+
 /// Field names our own code writes: an unknown header key that would collide gets a `slow_`
 /// prefix instead.
 const RESERVED: &[&str] = &[
@@ -278,6 +285,46 @@ pub struct Pair<'a> {
     pub known: Option<u8>,
 }
 
+/// Where a [`Pair`] lies in its entry: offsets, so that the parser can keep every entry's pairs
+/// in one reused buffer instead of allocating per entry.
+#[derive(Clone, Copy, Debug)]
+pub struct PairSpan {
+    key: (u32, u32),
+    value: (u32, u32),
+    known: Option<u8>,
+}
+
+impl PairSpan {
+    fn new(text: &[u8], key: &[u8], value: &[u8], known: Option<u8>) -> PairSpan {
+        let at = |s: &[u8]| {
+            if s.is_empty() {
+                return (0, 0);
+            }
+            let start = (s.as_ptr() as usize).wrapping_sub(text.as_ptr() as usize);
+            debug_assert!(start + s.len() <= text.len(), "pair outside its entry");
+            (start as u32, s.len() as u32)
+        };
+        PairSpan {
+            key: at(key),
+            value: at(value),
+            known,
+        }
+    }
+
+    /// The pair in `text`, the entry it was taken from.
+    fn resolve<'a>(&self, text: &'a [u8]) -> Pair<'a> {
+        let get = |(start, len): (u32, u32)| {
+            text.get(start as usize..(start + len) as usize)
+                .unwrap_or_default()
+        };
+        Pair {
+            key: get(self.key),
+            value: get(self.value),
+            known: self.known,
+        }
+    }
+}
+
 /// One parsed slow log entry; every slice borrows from the raw entry.
 #[derive(Debug, Default)]
 pub struct SlowQueryEntry<'a> {
@@ -295,8 +342,10 @@ pub struct SlowQueryEntry<'a> {
     pub host: Option<&'a [u8]>,
     /// Client address.
     pub client_ip: Option<&'a [u8]>,
-    /// The header pairs, in order.
-    pub pairs: Vec<Pair<'a>>,
+    /// The raw entry the pairs point into.
+    pub text: &'a [u8],
+    /// The header pairs, in order (see [`SlowQueryEntry::pairs`]).
+    pub pair_spans: &'a [PairSpan],
     /// Pairs beyond [`MAX_PAIRS`].
     pub pairs_dropped: usize,
     /// Default database (`use db;`), else `Schema:`.
@@ -328,6 +377,7 @@ pub struct Parser {
     fingerprint: Vec<u8>,
     ids: fingerprint::IdCache,
     no_fingerprints: bool,
+    spans: Vec<PairSpan>,
 }
 
 impl FormatParser for Parser {
@@ -335,14 +385,19 @@ impl FormatParser for Parser {
     type Entry<'a> = SlowQueryEntry<'a>;
 
     fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> SlowQueryEntry<'a> {
-        let mut e = SlowQueryEntry::default();
         let text = raw.text;
+        let mut e = SlowQueryEntry {
+            text,
+            ..SlowQueryEntry::default()
+        };
+        let spans = &mut self.spans;
+        spans.clear();
         let mut pos = 0;
         let mut saw_header = false;
         // Header lines.
         while pos < text.len() && text[pos] == b'#' && !text[pos..].starts_with(ADMIN_PREFIX) {
             let end = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
-            header_line(&mut e, trim_cr(&text[pos + 1..end]));
+            header_line(&mut e, spans, trim_cr(&text[pos + 1..end]));
             saw_header = true;
             pos = (end + 1).min(text.len());
         }
@@ -371,6 +426,7 @@ impl FormatParser for Parser {
             // A header block with no query and no timing: a writer mid-flush, or a cut file.
             e.error = Some("slow log entry without a statement");
         }
+        e.pair_spans = &self.spans;
         self.fingerprint.clear();
         if self.no_fingerprints {
             e.fingerprint = &self.fingerprint;
@@ -403,7 +459,7 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 /// One header line, without its leading `#`.
-fn header_line<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
+fn header_line<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, line: &'a [u8]) {
     let line = trim_start(line);
     if let Some(rest) = line.strip_prefix(b"Time:") {
         let rest = trim_start(rest);
@@ -416,18 +472,18 @@ fn header_line<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
         let parsed = time::parse_iso(value).or_else(|| time::parse_mysql_old(value));
         e.timestamp_us = parsed.filter(|&(_, n)| n == value.len()).map(|(us, _)| us);
         if let Some(uh) = more {
-            header_line(e, uh);
+            header_line(e, spans, uh);
         }
         return;
     }
     if let Some(rest) = line.strip_prefix(b"User@Host:") {
-        return user_host(e, rest);
+        return user_host(e, spans, rest);
     }
-    pairs(e, line);
+    pairs(e, spans, line);
 }
 
 /// `user[priv_user] @ host [ip]  Id: N` (each part optional).
-fn user_host<'a>(e: &mut SlowQueryEntry<'a>, rest: &'a [u8]) {
+fn user_host<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, rest: &'a [u8]) {
     let rest = trim_start(rest);
     let Some(at) = find(rest, b" @ ").or_else(|| find(rest, b"@ ")) else {
         e.error.get_or_insert("unparseable # User@Host: line");
@@ -464,23 +520,23 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, rest: &'a [u8]) {
         }
     };
     e.host = non_empty(trim(hostpart));
-    pairs(e, tail);
+    pairs(e, spans, tail);
 }
 
 /// `Key: value  Key2: value2 …`. A token ending in `:` is a key; the next token is its value
 /// unless it is itself a key (an empty value, as in `Schema:   Last_errno: 0`). Values may hold
 /// colons (`Start: 2019-03-24T14:04:51.082107Z`).
-fn pairs<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
+fn pairs<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, line: &'a [u8]) {
     let mut rest = line;
     let mut pending: Option<&'a [u8]> = None;
     while let Some((tok, after)) = next_token(rest) {
         rest = after;
         if let Some(key) = pending.take() {
             if !is_key(tok) {
-                pair(e, key, tok);
+                pair(e, spans, key, tok);
                 continue;
             }
-            pair(e, key, &[]);
+            pair(e, spans, key, &[]);
         }
         match tok.strip_suffix(b":") {
             Some(key) if !key.is_empty() => pending = Some(key),
@@ -489,7 +545,7 @@ fn pairs<'a>(e: &mut SlowQueryEntry<'a>, line: &'a [u8]) {
         }
     }
     if let Some(key) = pending {
-        pair(e, key, &[]);
+        pair(e, spans, key, &[]);
     }
 }
 
@@ -508,21 +564,18 @@ fn is_key(tok: &[u8]) -> bool {
     tok.len() > 1 && tok.ends_with(b":") && tok[0].is_ascii_alphabetic()
 }
 
-fn pair<'a>(e: &mut SlowQueryEntry<'a>, key: &'a [u8], value: &'a [u8]) {
+fn pair<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, key: &'a [u8], value: &'a [u8]) {
     let known = known_key(key);
-    if let Some(i) = known {
-        let (_, field, _) = KNOWN_KEYS[usize::from(i)];
-        match field {
-            "query_time" => e.query_time_us = Decimal::parse(value).and_then(|d| d.micros()),
-            "lock_time" => e.lock_time_us = Decimal::parse(value).and_then(|d| d.micros()),
-            "rows_sent" => e.rows_sent = parse_u64(value),
-            "rows_examined" => e.rows_examined = parse_u64(value),
-            "schema" if e.db.is_none() => e.db = non_empty(value),
-            _ => {}
-        }
+    match known {
+        Some(QUERY_TIME) => e.query_time_us = Decimal::parse(value).and_then(|d| d.micros()),
+        Some(LOCK_TIME) => e.lock_time_us = Decimal::parse(value).and_then(|d| d.micros()),
+        Some(ROWS_SENT) => e.rows_sent = parse_u64(value),
+        Some(ROWS_EXAMINED) => e.rows_examined = parse_u64(value),
+        Some(SCHEMA) if e.db.is_none() => e.db = non_empty(value),
+        _ => {}
     }
-    if e.pairs.len() < MAX_PAIRS {
-        e.pairs.push(Pair { key, value, known });
+    if spans.len() < MAX_PAIRS {
+        spans.push(PairSpan::new(e.text, key, value, known));
     } else {
         e.pairs_dropped += 1;
     }
@@ -638,6 +691,13 @@ fn trim(s: &[u8]) -> &[u8] {
     trim_end(trim_start(s))
 }
 
+impl<'a> SlowQueryEntry<'a> {
+    /// The header `Key: value` pairs, in order.
+    pub fn pairs(&self) -> impl Iterator<Item = Pair<'a>> + '_ {
+        self.pair_spans.iter().map(|s| s.resolve(self.text))
+    }
+}
+
 impl FormatEntry for SlowQueryEntry<'_> {
     fn timestamp_us(&self) -> Option<i64> {
         self.timestamp_us
@@ -653,13 +713,17 @@ impl FormatEntry for SlowQueryEntry<'_> {
 
     fn write_fields(&self, w: &mut RecordWriter<'_>) {
         w.opt_str("user", self.user);
-        w.opt_str("current_user", self.current_user);
+        // The bracketed user only when it says something `user` does not.
+        w.opt_str(
+            "current_user",
+            self.current_user.filter(|c| Some(*c) != self.user),
+        );
         w.opt_str("host", self.host);
         w.opt_str("client_ip", self.client_ip);
         w.opt_u64("set_timestamp", self.set_timestamp);
         let mut seen = [false; KNOWN_KEYS.len()];
-        for p in &self.pairs {
-            write_pair(w, p, &mut seen);
+        for p in self.pairs() {
+            write_pair(w, &p, &mut seen);
         }
         if self.pairs_dropped > 0 {
             w.u64("header_pairs_dropped", self.pairs_dropped as u64);
@@ -703,7 +767,7 @@ fn write_pair(w: &mut RecordWriter<'_>, p: &Pair<'_>, seen: &mut [bool; KNOWN_KE
         return;
     };
     let (_, field, kind) = KNOWN_KEYS[i];
-    if std::mem::replace(&mut seen[i], true) || field == "schema" {
+    if std::mem::replace(&mut seen[i], true) || i == usize::from(SCHEMA) {
         return;
     }
     let ok = match kind {
@@ -883,6 +947,74 @@ SELECT 1;
                 serde_json::from_slice::<Value>(line).unwrap();
             }
         }
+    }
+
+    /// Lines real slow logs are made of, to build random logs from.
+    const LINES: &[&str] = &[
+        "# Time: 2019-03-24T14:04:53.714053Z\n",
+        "# Time: 090127  1:23:34\n",
+        "# User@Host: root[root] @ localhost []  Id:     8\n",
+        "# User@Host: a @  [10.0.1.76]\n",
+        "# Query_time: 2.631884  Lock_time: 0.000182 Rows_sent: 1  Rows_examined: 8 Start: 2019-03-24T14:04:51.082107Z\n",
+        "# Schema:   Last_errno: 0  Killed: 0\n",
+        "# administrator command: Quit;\n",
+        "use db1;\n",
+        "SET timestamp=1553436291;\n",
+        "select * from t where a = '#' and b = 0x3F;\n",
+        "  FROM x\n",
+        "\n",
+        "/usr/sbin/mysqld, Version: 8.0.15 (x). started with:\n",
+        "Tcp port: 0  Unix socket: /tmp/s\n",
+        "Time                 Id Command    Argument\n",
+        "caf\u{e9} \u{1F600}\n",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// Any chunking of any mix of slow log lines gives byte-identical records.
+        #[test]
+        fn chunking_is_invisible(
+            picks in proptest::collection::vec(0..LINES.len(), 0..60),
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
+            cuts in proptest::collection::vec(proptest::prelude::any::<proptest::sample::Index>(), 0..6),
+        ) {
+            let mut input: Vec<u8> = picks.iter().flat_map(|&i| LINES[i].bytes()).collect();
+            input.extend_from_slice(&junk);
+            let whole = parse_to_ndjson(LogFormat::MysqlSlow, &input);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+            points.sort_unstable();
+            let mut parser = crate::LogParser::new(LogFormat::MysqlSlow, crate::Limits::default());
+            let mut out = bytes::BytesMut::new();
+            let mut sink = |e: &crate::Entry<'_>| {
+                e.write_record(&mut out, &[]);
+                out.extend_from_slice(b"\n");
+                crate::Flow::Continue
+            };
+            let mut last = 0;
+            for p in points {
+                parser.feed(&input[last..p], &mut sink);
+                last = p;
+            }
+            parser.feed(&input[last..], &mut sink);
+            parser.finish(&mut sink);
+            proptest::prop_assert_eq!(&whole[..], &out[..]);
+        }
+    }
+
+    #[test]
+    fn key_indices_name_their_keys() {
+        for (i, name) in [
+            (QUERY_TIME, "Query_time"),
+            (LOCK_TIME, "Lock_time"),
+            (ROWS_SENT, "Rows_sent"),
+            (ROWS_EXAMINED, "Rows_examined"),
+            (SCHEMA, "Schema"),
+        ] {
+            assert_eq!(KNOWN_KEYS[usize::from(i)].0, name);
+            assert_eq!(known_key(name.to_ascii_uppercase().as_bytes()), Some(i));
+        }
+        assert_eq!(known_key(b"Nope"), None);
+        assert_eq!(known_key(&[b'x'; 40]), None);
     }
 
     #[test]
