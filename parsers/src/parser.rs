@@ -366,3 +366,17 @@ pub fn parse_to_ndjson(format: LogFormat, input: &[u8]) -> BytesMut {
     parser.finish(&mut sink);
     out
 }
+
+/// Records of a whole input as JSON values: the helper every format's unit tests share.
+#[cfg(test)]
+pub(crate) fn test_records(format: LogFormat, input: &[u8]) -> Vec<serde_json::Value> {
+    parse_to_ndjson(format, input)[..]
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            serde_json::from_slice(l).unwrap_or_else(|e| {
+                panic!("record is not JSON ({e}): {}", String::from_utf8_lossy(l))
+            })
+        })
+        .collect()
+}

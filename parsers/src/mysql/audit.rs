@@ -418,15 +418,9 @@ impl FormatEntry for AuditEntry<'_> {
 mod tests {
     use super::*;
     use crate::detect::LogFormat;
-    use crate::parse_to_ndjson;
 
     fn records(input: &[u8]) -> Vec<serde_json::Value> {
-        let out = parse_to_ndjson(LogFormat::MysqlAudit, input);
-        out[..]
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect()
+        crate::parser::test_records(LogFormat::MysqlAudit, input)
     }
 
     #[test]

@@ -808,13 +808,8 @@ mod tests {
     use crate::parser::parse_to_ndjson;
     use serde_json::Value;
 
-    fn records(input: &str) -> Vec<Value> {
-        let out = parse_to_ndjson(LogFormat::MysqlSlow, input.as_bytes());
-        out[..]
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect()
+    fn records(input: &str) -> Vec<serde_json::Value> {
+        crate::parser::test_records(LogFormat::MysqlSlow, input.as_bytes())
     }
 
     const MYSQL8_EXTRA: &str = "# Time: 2019-03-24T14:04:53.714053Z

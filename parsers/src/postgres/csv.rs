@@ -20,9 +20,8 @@
 //! is kept in `message`.
 
 use crate::frame::{LineClass, LineClassifier, RawEntry};
-use crate::json::RecordWriter;
 use crate::num::parse_u64;
-use crate::parser::{FormatEntry, FormatParser, QuerySample};
+use crate::parser::FormatParser;
 use crate::postgres::{parse_i64, query_fields, PgRecord, QueryBuffers, Span, StatementMemory};
 
 /// The most columns a row has (PostgreSQL 14+).
@@ -161,12 +160,8 @@ impl Parser {
     }
 }
 
-/// One csvlog row.
-#[derive(Debug)]
-pub struct CsvEntry<'a> {
-    /// The record's fields.
-    pub record: PgRecord<'a>,
-}
+/// One entry: its fields (the same record type for stderr and csvlog).
+pub type CsvEntry<'a> = PgRecord<'a>;
 
 impl FormatParser for Parser {
     type Classifier = Classifier;
@@ -249,7 +244,7 @@ impl FormatParser for Parser {
             rec.severity,
             &mut self.query,
         );
-        CsvEntry { record: rec }
+        rec
     }
 }
 
@@ -264,36 +259,13 @@ fn connection_from<'a>(from: &'a [u8], rec: &mut PgRecord<'a>) {
     }
 }
 
-impl FormatEntry for CsvEntry<'_> {
-    fn timestamp_us(&self) -> Option<i64> {
-        self.record.timestamp_us
-    }
-
-    fn parse_error(&self) -> Option<&'static str> {
-        self.record.error
-    }
-
-    fn write_fields(&self, w: &mut RecordWriter<'_>) {
-        self.record.write(w);
-    }
-
-    fn query_sample(&self) -> Option<QuerySample<'_>> {
-        self.record.query_sample()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use crate::{parse_to_ndjson, Entry, Flow, Limits, LogFormat, LogParser};
     use proptest::prelude::*;
-    use serde_json::Value;
 
-    fn records(input: &[u8]) -> Vec<Value> {
-        parse_to_ndjson(LogFormat::PostgresqlCsv, input)[..]
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect()
+    fn records(input: &[u8]) -> Vec<serde_json::Value> {
+        crate::parser::test_records(LogFormat::PostgresqlCsv, input)
     }
 
     const PARSE: &str = "2021-01-04 00:51:56.837 UTC,\"postgres\",\"postgres\",105,\"172.24.0.1:44618\",5ff26691.69,6,\"PARSE\",2021-01-04 00:51:29 UTC,3/135,0,LOG,00000,\"duration: 7.775 ms  parse py:0x7fde12d61b80: SELECT * from t WHERE n = $1\",,,,,,,,,\"\"\n";

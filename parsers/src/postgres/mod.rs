@@ -46,6 +46,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::json::RecordWriter;
 use crate::num::{parse_u64, Decimal};
+use crate::parser::FormatEntry;
 use crate::parser::QuerySample;
 
 /// How many backends the `log_statement`/`log_duration` pairing remembers at most.
@@ -415,9 +416,18 @@ impl<'a> PgRecord<'a> {
     fn parameters(&self) -> Option<&'a [u8]> {
         self.detail.and_then(|d| d.strip_prefix(b"parameters: "))
     }
+}
 
-    /// Write the fields.
-    pub(crate) fn write(&self, w: &mut RecordWriter<'_>) {
+impl FormatEntry for PgRecord<'_> {
+    fn timestamp_us(&self) -> Option<i64> {
+        self.timestamp_us
+    }
+
+    fn parse_error(&self) -> Option<&'static str> {
+        self.error
+    }
+
+    fn write_fields(&self, w: &mut RecordWriter<'_>) {
         w.opt_str("severity", self.severity);
         w.opt_str("sqlstate", self.sqlstate);
         w.opt_str("user", self.user);
@@ -454,8 +464,7 @@ impl<'a> PgRecord<'a> {
         w.opt_str("fingerprint_id", self.query.fingerprint_id.map(|b| &b[..]));
     }
 
-    /// The timed query, for `digest`.
-    pub(crate) fn query_sample(&self) -> Option<QuerySample<'_>> {
+    fn query_sample(&self) -> Option<QuerySample<'_>> {
         let q = &self.query;
         let stmt = q.statement?;
         Some(QuerySample {

@@ -32,9 +32,8 @@
 //! flagged.
 
 use crate::frame::{LineClass, LineClassifier, RawEntry};
-use crate::json::RecordWriter;
 use crate::num::parse_u64;
-use crate::parser::{FormatEntry, FormatParser, QuerySample};
+use crate::parser::FormatParser;
 use crate::postgres::{
     level, parse_i64, query_fields, sqlstate_prefix, Level, PgRecord, QueryBuffers, Secondary,
     Span, StatementMemory, MAX_PREFIX_BYTES,
@@ -365,12 +364,8 @@ fn section_index(kind: Secondary) -> usize {
     }
 }
 
-/// One stderr entry: a message with its grouped DETAIL/HINT/… lines.
-#[derive(Debug)]
-pub struct PgEntry<'a> {
-    /// The record's fields.
-    pub record: PgRecord<'a>,
-}
+/// One entry: its fields (the same record type for stderr and csvlog).
+pub type PgEntry<'a> = PgRecord<'a>;
 
 impl FormatParser for Parser {
     type Classifier = Classifier;
@@ -454,7 +449,7 @@ impl FormatParser for Parser {
             rec.severity,
             &mut self.query,
         );
-        PgEntry { record: rec }
+        rec
     }
 }
 
@@ -497,37 +492,16 @@ fn fill_prefix<'a>(rec: &mut PgRecord<'a>, p: &Prefix<'a>) {
     rec.query_id = p.query_id;
 }
 
-impl FormatEntry for PgEntry<'_> {
-    fn timestamp_us(&self) -> Option<i64> {
-        self.record.timestamp_us
-    }
-
-    fn parse_error(&self) -> Option<&'static str> {
-        self.record.error
-    }
-
-    fn write_fields(&self, w: &mut RecordWriter<'_>) {
-        self.record.write(w);
-    }
-
-    fn query_sample(&self) -> Option<QuerySample<'_>> {
-        self.record.query_sample()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parser::FormatEntry;
     use crate::{parse_to_ndjson, Entry, Flow, Limits, LogFormat, LogParser};
     use proptest::prelude::*;
     use serde_json::Value;
 
-    fn records(input: &[u8]) -> Vec<Value> {
-        parse_to_ndjson(LogFormat::Postgresql, input)[..]
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect()
+    fn records(input: &[u8]) -> Vec<serde_json::Value> {
+        crate::parser::test_records(LogFormat::Postgresql, input)
     }
 
     fn one(input: &str) -> Value {
