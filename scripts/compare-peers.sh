@@ -84,10 +84,13 @@ python3 - "$work/ours-pg.json" "$work/pgbadger.json" "$ours_s" "$pgb_s" <<'PY'
 import json, sys
 ours = json.load(open(sys.argv[1]))
 pgb = json.load(open(sys.argv[2]))
-stat = pgb.get("overall_stat", {})
-pq = int(stat.get("queries_number", 0)); pt = float(stat.get("queries_duration", {}).get("execute", 0) if isinstance(stat.get("queries_duration"), dict) else stat.get("queries_duration", 0)) / 1000.0
+norm = pgb.get("normalyzed_info", {})  # {db: {normalised query: {count, duration (ms)}}}
+pq = int(pgb.get("overall_stat", {}).get("queries_number", 0))
+p_count = sum(q.get("count", 0) for db in norm.values() for q in db.values())
+p_ms = sum(float(q.get("duration", 0)) for db in norm.values() for q in db.values())
 oq = ours["summary"]["queries"]; ot = ours["summary"]["query_time_sum"]
-print(f"queries: ours {oq}, pgbadger {pq}; total duration: ours {ot:.3f} s, pgbadger {pt:.3f} s")
+print(f"queries: ours {oq}, pgbadger {pq} (its normalised classes hold {p_count})")
+print(f"total duration: ours {ot:.3f} s, pgbadger {p_ms / 1000:.3f} s; classes: ours {len(ours['classes'])}, pgbadger {sum(len(db) for db in norm.values())}")
 o_s, p_s = float(sys.argv[3]), float(sys.argv[4])
 print(f"time: aurora-logs {o_s:.2f} s, pgbadger {p_s:.2f} s, ratio {p_s / o_s:.0f}x")
 PY

@@ -5,7 +5,7 @@
 //! one "other" class), each with a sparse log-scale histogram (buckets 5% wide, as
 //! pt-query-digest's) for the 95th percentile, and an example capped at [`MAX_EXAMPLE_BYTES`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 
 use parsers::fingerprint::fingerprint_id;
@@ -29,7 +29,10 @@ struct Metric {
     min: u64,
     max: u64,
     n: u64,
-    buckets: BTreeMap<u16, u64>,
+    /// Counts of buckets `first_bucket..first_bucket + counts.len()`: a window that grows to
+    /// the range a class really spans (a few hundred buckets at most), no tree per value.
+    first_bucket: u16,
+    counts: Vec<u64>,
 }
 
 impl Metric {
@@ -38,7 +41,19 @@ impl Metric {
         self.min = if self.n == 0 { v } else { self.min.min(v) };
         self.max = self.max.max(v);
         self.n += 1;
-        *self.buckets.entry(bucket(v)).or_default() += 1;
+        let b = bucket(v);
+        if self.counts.is_empty() {
+            self.first_bucket = b;
+        } else if b < self.first_bucket {
+            let grow = usize::from(self.first_bucket - b);
+            self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+            self.first_bucket = b;
+        }
+        let i = usize::from(b - self.first_bucket);
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
     }
 
     /// The 95th percentile: the upper edge of the bucket holding it, never above the max.
@@ -48,10 +63,10 @@ impl Metric {
         }
         let rank = (self.n as f64 * 0.95).ceil() as u64;
         let mut seen = 0;
-        for (&b, &count) in &self.buckets {
+        for (i, &count) in self.counts.iter().enumerate() {
             seen += count;
             if seen >= rank {
-                return bucket_upper(b).min(self.max);
+                return bucket_upper(self.first_bucket + i as u16).min(self.max);
             }
         }
         self.max

@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod ascii;
 pub mod detect;
 pub mod fingerprint;
 pub mod frame;

@@ -30,6 +30,21 @@ enum Prev {
     SignKeyword,
 }
 
+/// Whether `word` is one of [`SIGN_KEYWORDS`] (any case): runs for every identifier.
+fn is_sign_keyword(word: &[u8]) -> bool {
+    const fn packed() -> [u128; SIGN_KEYWORDS.len()] {
+        let mut out = [0u128; SIGN_KEYWORDS.len()];
+        let mut i = 0;
+        while i < out.len() {
+            out[i] = crate::ascii::pack16(SIGN_KEYWORDS[i]);
+            i += 1;
+        }
+        out
+    }
+    const PACKED: [u128; SIGN_KEYWORDS.len()] = packed();
+    crate::ascii::pack16_lower(word).is_some_and(|w| PACKED.contains(&w))
+}
+
 /// Keywords after which `-1` is a negative constant, not a subtraction.
 const SIGN_KEYWORDS: &[&[u8]] = &[
     b"select",
@@ -215,7 +230,7 @@ impl<'a> Lexer<'a> {
                     return Some(Tok::List(start, j, self.next_number));
                 }
             }
-            self.prev = if SIGN_KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k)) {
+            self.prev = if is_sign_keyword(word) {
                 Prev::SignKeyword
             } else {
                 Prev::Operand

@@ -204,6 +204,8 @@ const QUERY_TIME: u8 = 0;
 const LOCK_TIME: u8 = 1;
 const ROWS_SENT: u8 = 2;
 const ROWS_EXAMINED: u8 = 3;
+const THREAD_ID: u8 = 6;
+const ID: u8 = 7;
 const SCHEMA: u8 = 8;
 
 /// Field names our own code writes: an unknown header key that would collide gets a `slow_`
@@ -238,6 +240,22 @@ const RESERVED: &[&str] = &[
 /// every entry, so the key is lowercased into two 128-bit words and looked up by hash: no
 /// string comparisons.
 fn known_key(key: &[u8]) -> Option<u8> {
+    // The keys of every entry's `# Query_time:` and `# User@Host:` lines, as MySQL spells them:
+    // integer compares, before any hashing.
+    use crate::ascii::{pack16, pack16_exact};
+    const HOT: [(u128, u8); 6] = [
+        (pack16(b"Query_time"), QUERY_TIME),
+        (pack16(b"Lock_time"), LOCK_TIME),
+        (pack16(b"Rows_sent"), ROWS_SENT),
+        (pack16(b"Rows_examined"), ROWS_EXAMINED),
+        (pack16(b"Id"), ID),
+        (pack16(b"Thread_id"), THREAD_ID),
+    ];
+    if let Some(x) = pack16_exact(key) {
+        if let Some(&(_, i)) = HOT.iter().find(|(k, _)| *k == x) {
+            return Some(i);
+        }
+    }
     type Table = std::collections::HashMap<[u128; 2], u8, rustc_hash::FxBuildHasher>;
     static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {

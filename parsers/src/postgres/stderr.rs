@@ -171,7 +171,9 @@ fn rds_middle<'a>(line: &'a [u8], s: usize, p: &mut Prefix<'a>) -> Option<usize>
     let mut i = s;
     // Find `:[digits]:SEVERITY:` — the first one is ours.
     let (mid_end, sev_at) = loop {
-        let rel = memchr::memmem::find(line.get(i..limit)?, b":[")?;
+        // `:[`: a `[` after a `:` (memchr, not a memmem searcher built per line).
+        let hay = line.get(i..limit)?;
+        let rel = memchr::memchr_iter(b'[', hay).find(|&k| k > 0 && hay[k - 1] == b':')? - 1;
         let open = i + rel;
         let digits = line[open + 2..]
             .iter()
