@@ -5,7 +5,6 @@
 //! one "other" class), each with a sparse log-scale histogram (buckets 5% wide, as
 //! pt-query-digest's) for the 95th percentile, and an example capped at [`MAX_EXAMPLE_BYTES`].
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use parsers::fingerprint::fingerprint_id;
@@ -54,6 +53,36 @@ impl Metric {
             self.counts.resize(i + 1, 0);
         }
         self.counts[i] += 1;
+    }
+
+    /// Fold `other` (the same metric over other queries) into this one.
+    fn merge(&mut self, other: &Metric) {
+        if other.n == 0 {
+            return;
+        }
+        self.min = if self.n == 0 {
+            other.min
+        } else {
+            self.min.min(other.min)
+        };
+        self.max = self.max.max(other.max);
+        self.sum += other.sum;
+        self.n += other.n;
+        for (i, &count) in other.counts.iter().enumerate() {
+            let b = other.first_bucket + i as u16;
+            if self.counts.is_empty() {
+                self.first_bucket = b;
+            } else if b < self.first_bucket {
+                let grow = usize::from(self.first_bucket - b);
+                self.counts.splice(0..0, std::iter::repeat_n(0, grow));
+                self.first_bucket = b;
+            }
+            let j = usize::from(b - self.first_bucket);
+            if j >= self.counts.len() {
+                self.counts.resize(j + 1, 0);
+            }
+            self.counts[j] += count;
+        }
     }
 
     /// The 95th percentile: the upper edge of the bucket holding it, never above the max.
@@ -122,6 +151,26 @@ struct Class {
 }
 
 impl Class {
+    fn merge(&mut self, other: Class) {
+        self.count += other.count;
+        self.query_time.merge(&other.query_time);
+        self.lock_time.merge(&other.lock_time);
+        self.rows_sent += other.rows_sent;
+        self.rows_examined += other.rows_examined;
+        if self.example.is_empty() || other.example_time > self.example_time {
+            self.example = other.example;
+            self.example_time = other.example_time;
+        }
+        self.first_seen = match (self.first_seen, other.first_seen) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_seen = match (self.last_seen, other.last_seen) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
     fn new(fingerprint: &[u8]) -> Class {
         Class {
             id: fingerprint_id(fingerprint),
@@ -162,7 +211,7 @@ impl Class {
 /// The aggregation.
 #[derive(Debug)]
 pub struct Digest {
-    classes: HashMap<Vec<u8>, Class>,
+    classes: rustc_hash::FxHashMap<Vec<u8>, Class>,
     max_classes: usize,
     /// Entries seen that carried no timed query (errors, connections, …).
     pub untimed_entries: u64,
@@ -172,9 +221,17 @@ impl Digest {
     /// An empty digest keeping at most `max_classes` classes.
     pub fn new(max_classes: usize) -> Digest {
         Digest {
-            classes: HashMap::new(),
+            classes: rustc_hash::FxHashMap::default(),
             max_classes: max_classes.max(1),
             untimed_entries: 0,
+        }
+    }
+
+    /// Count one entry: its timed query, or as untimed.
+    pub fn add_entry(&mut self, entry: &parsers::Entry<'_>) {
+        match entry.query_sample() {
+            Some(q) => self.add(&q),
+            None => self.untimed_entries += 1,
         }
     }
 
@@ -192,6 +249,25 @@ impl Digest {
             .entry(key.to_vec())
             .or_insert_with(|| Class::new(key))
             .add(q);
+    }
+
+    /// Fold a digest of other queries (another part of the same input) into this one; the
+    /// class bound still holds.
+    pub fn merge(&mut self, other: Digest) {
+        self.untimed_entries += other.untimed_entries;
+        for (fp, class) in other.classes {
+            if let Some(mine) = self.classes.get_mut(&fp) {
+                mine.merge(class);
+            } else if self.classes.len() < self.max_classes {
+                self.classes.insert(fp, class);
+            } else {
+                let other = self
+                    .classes
+                    .entry(OTHER_CLASS.to_vec())
+                    .or_insert_with(|| Class::new(OTHER_CLASS));
+                other.merge(class);
+            }
+        }
     }
 
     /// Classes ranked by total query time (then count, then fingerprint, for a stable order).
@@ -398,6 +474,28 @@ mod tests {
         d.write_table(&mut table, 10).unwrap();
         let table = String::from_utf8(table).unwrap();
         assert!(table.contains("3 queries in 2 classes"), "{table}");
+    }
+
+    #[test]
+    fn merging_parts_equals_one_pass() {
+        let samples: Vec<(String, u64, i64)> = (0..500u64)
+            .map(|i| (format!("q{}", i % 7), (i * 7919) % 100_000 + 1, i as i64))
+            .collect();
+        let mut whole = Digest::new(100);
+        for (fp, qt, ts) in &samples {
+            whole.add(&sample(fp.as_bytes(), fp.as_bytes(), *qt, *ts));
+        }
+        let (a, b) = samples.split_at(211);
+        let mut left = Digest::new(100);
+        let mut right = Digest::new(100);
+        for (fp, qt, ts) in a {
+            left.add(&sample(fp.as_bytes(), fp.as_bytes(), *qt, *ts));
+        }
+        for (fp, qt, ts) in b {
+            right.add(&sample(fp.as_bytes(), fp.as_bytes(), *qt, *ts));
+        }
+        left.merge(right);
+        assert_eq!(left.to_json(100), whole.to_json(100));
     }
 
     #[test]

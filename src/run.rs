@@ -24,7 +24,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn add(&mut self, s: ParseStats) {
+    /// Add one input's (or one part's) counters.
+    pub fn add(&mut self, s: ParseStats) {
         self.stats.entries += s.entries;
         self.stats.parse_errors += s.parse_errors;
         self.stats.bytes += s.bytes;
@@ -55,7 +56,7 @@ impl Summary {
 }
 
 /// The format of one input: given, else from its name, else from its first bytes.
-fn pick_format(given: Option<LogFormat>, name: &str, head: &[u8]) -> Result<LogFormat> {
+pub fn pick_format(given: Option<LogFormat>, name: &str, head: &[u8]) -> Result<LogFormat> {
     if let Some(f) = given {
         return Ok(f);
     }

@@ -24,7 +24,7 @@ fn ndjson(format: LogFormat, chunks: &[&[u8]]) -> BytesMut {
 /// The check shared by the parser targets.
 pub fn check_format(format: LogFormat, data: &[u8]) {
     let whole = ndjson(format, &[data]);
-    for line in whole.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+    for line in whole[..].split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
         if let Err(e) = serde_json::from_slice::<serde_json::Value>(line) {
             panic!("invalid JSON record ({e}): {}", String::from_utf8_lossy(line));
         }

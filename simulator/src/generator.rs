@@ -153,7 +153,7 @@ impl LogGenerator {
             6 => format!("SELECT /* app:checkout */ p.sku, p.price FROM products p WHERE p.price BETWEEN {} AND {}", self.rng.u16(..), self.rng.u16(..)),
             7 => "COMMIT".to_string(),
             8 => format!("CALL refresh_stats({}, 'daily')", self.rng.u16(..)),
-            _ => format!("SELECT id FROM {t} WHERE token = 0x{:X} AND flag = true", self.rng.u64(..)),
+            _ => format!("SELECT id FROM {t} WHERE token = 0x{:x} AND flag = true", self.rng.u64(..)),
         }
     }
 

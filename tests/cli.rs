@@ -1,0 +1,155 @@
+//! The `aurora-logs` binary as a user runs it: `parse` and `digest` on files, stdin and
+//! compressed input, and the errors a user meets.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_aurora-logs"))
+}
+
+fn sample() -> String {
+    format!(
+        "{}/examples/mysql-slowquery.log",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each stdout line is a JSON record"))
+        .collect()
+}
+
+#[test]
+fn parse_writes_one_record_per_entry_and_a_summary() {
+    let out = bin().args(["parse", &sample()]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = json_lines(&out.stdout);
+    let text = std::fs::read_to_string(sample()).unwrap();
+    assert_eq!(records.len(), text.matches("# Time: ").count());
+    assert!(records
+        .iter()
+        .all(|r| r["log_type"] == "mysql_slow" && r["_timestamp"].is_i64()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{} entries", records.len())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn parse_reads_gzip_from_stdin_with_a_given_format() {
+    let text = std::fs::read(sample()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&text).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut child = bin()
+        .args(["parse", "--format", "mysql-slow", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&gz).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let plain = bin().args(["parse", &sample()]).output().unwrap();
+    assert_eq!(out.stdout, plain.stdout);
+}
+
+#[test]
+fn digest_json_has_the_documented_shape() {
+    let out = bin()
+        .args(["digest", "--format", "json", &sample()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let classes = report["classes"].as_array().unwrap();
+    assert!(!classes.is_empty());
+    for c in classes {
+        for key in [
+            "fingerprint",
+            "fingerprint_id",
+            "count",
+            "query_time",
+            "lock_time",
+            "rows_sent",
+            "rows_examined",
+            "example",
+            "first_seen",
+            "last_seen",
+        ] {
+            assert!(c.get(key).is_some(), "class lacks {key}: {c}");
+        }
+        for key in ["sum", "min", "max", "avg", "p95"] {
+            assert!(c["query_time"][key].is_number(), "query_time.{key}");
+        }
+        assert_eq!(c["fingerprint_id"].as_str().unwrap().len(), 32);
+    }
+    let total: u64 = classes.iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, report["summary"]["queries"].as_u64().unwrap());
+    let table = bin().args(["digest", &sample()]).output().unwrap();
+    assert!(String::from_utf8_lossy(&table.stdout).contains("# Query 1: ID 0x"));
+}
+
+#[test]
+fn errors_say_what_failed_and_what_to_do() {
+    let out = bin()
+        .args(["parse", "/nonexistent/slow.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("check the path"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let unknown = dir.path().join("notes.txt");
+    std::fs::write(&unknown, "hello\nworld\n").unwrap();
+    let out = bin()
+        .args(["parse", unknown.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pass --format"));
+
+    let error_log = dir.path().join("mysql-error.log");
+    std::fs::write(
+        &error_log,
+        "2019-03-24T13:44:25.484123Z 0 [System] [MY-013169] [Server] starting\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["digest", error_log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("digest reads MySQL slow logs and PostgreSQL logs"));
+}
+
+#[test]
+fn garbage_input_is_flagged_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("slowquery.log");
+    let mut bytes: Vec<u8> = (0..=255u8).cycle().take(200_000).collect();
+    bytes.extend_from_slice(b"\n# Time: 2019-03-24T14:04:53.714053Z\n# Query_time: 1.5  Lock_time: 0 Rows_sent: 0  Rows_examined: 0\nselect 1;\n");
+    std::fs::write(&junk, &bytes).unwrap();
+    let out = bin()
+        .args(["parse", "--max-entry-bytes", "4096", junk.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let records = json_lines(&out.stdout);
+    assert!(records.iter().any(|r| r["parse_error"].is_string()));
+    assert_eq!(records.last().unwrap()["statement"], "select 1");
+}
