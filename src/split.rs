@@ -144,7 +144,10 @@ mod tests {
         assert_eq!(ranges.len(), 3);
         assert_eq!(ranges.first().unwrap().start, 0);
         assert_eq!(ranges.last().unwrap().end, size);
-        assert_eq!(records(&path, &ranges), records(&path, &[0..size]));
+        assert_eq!(
+            records(&path, &ranges),
+            records(&path, std::slice::from_ref(&(0..size)))
+        );
         assert!(
             slow_log_ranges(&path, 3, size + 1).unwrap().is_none(),
             "small files are not cut"
