@@ -545,7 +545,7 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, rest: &'
 /// unless it is itself a key (an empty value, as in `Schema:   Last_errno: 0`). Values may hold
 /// colons (`Start: 2019-03-24T14:04:51.082107Z`).
 fn pairs<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, line: &'a [u8]) {
-    let mut rest = line;
+    let mut rest = stats_prefix(e, spans, line);
     let mut pending: Option<&'a [u8]> = None;
     while let Some((tok, after)) = next_token(rest) {
         rest = after;
@@ -582,8 +582,62 @@ fn is_key(tok: &[u8]) -> bool {
     tok.len() > 1 && tok.ends_with(b":") && tok[0].is_ascii_alphabetic()
 }
 
+/// The line every entry has, `Query_time: a  Lock_time: b Rows_sent: c  Rows_examined: d`, read
+/// key by key without tokenizing or looking keys up; returns what is left for the generic loop
+/// (the `log_slow_extra` pairs, or the whole line if it is not of this shape). Reads exactly
+/// what [`pairs`] would.
+fn stats_prefix<'a>(
+    e: &mut SlowQueryEntry<'a>,
+    spans: &mut Vec<PairSpan>,
+    line: &'a [u8],
+) -> &'a [u8] {
+    const STATS: [(&[u8], u8); 4] = [
+        (b"Query_time:", QUERY_TIME),
+        (b"Lock_time:", LOCK_TIME),
+        (b"Rows_sent:", ROWS_SENT),
+        (b"Rows_examined:", ROWS_EXAMINED),
+    ];
+    let blanks = |s: &'a [u8]| {
+        &s[s.iter()
+            .position(|&b| b != b' ' && b != b'\t')
+            .unwrap_or(s.len())..]
+    };
+    let mut rest = line;
+    for (key, known) in STATS {
+        let at = blanks(rest);
+        let Some(after) = at
+            .strip_prefix(key)
+            .filter(|a| matches!(a.first(), Some(b' ' | b'\t')))
+        else {
+            return rest;
+        };
+        let after = blanks(after);
+        let end = after
+            .iter()
+            .position(|&b| b == b' ' || b == b'\t')
+            .unwrap_or(after.len());
+        let value = &after[..end];
+        if value.is_empty() || is_key(value) {
+            return rest;
+        }
+        record(e, spans, &at[..key.len() - 1], value, Some(known));
+        rest = &after[end..];
+    }
+    rest
+}
+
 fn pair<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, key: &'a [u8], value: &'a [u8]) {
-    let known = known_key(key);
+    record(e, spans, key, value, known_key(key));
+}
+
+/// Keep one pair, and the fields the parser itself reads from it.
+fn record<'a>(
+    e: &mut SlowQueryEntry<'a>,
+    spans: &mut Vec<PairSpan>,
+    key: &'a [u8],
+    value: &'a [u8],
+    known: Option<u8>,
+) {
     match known {
         Some(QUERY_TIME) => e.query_time_us = Decimal::parse(value).and_then(|d| d.micros()),
         Some(LOCK_TIME) => e.lock_time_us = Decimal::parse(value).and_then(|d| d.micros()),
@@ -1011,6 +1065,45 @@ SELECT 1;
             parser.feed(&input[last..], &mut sink);
             parser.finish(&mut sink);
             proptest::prop_assert_eq!(&whole[..], &out[..]);
+        }
+    }
+
+    #[test]
+    fn stats_fast_path_reads_what_the_generic_loop_reads() {
+        for line in [
+            &b"Query_time: 2.631884  Lock_time: 0.000182 Rows_sent: 1  Rows_examined: 8 Thread_id: 8"[..],
+            b"Query_time:0.5 Lock_time: 1",
+            b"Query_time: Lock_time: 1 Rows_sent: 2",
+            b"Query_time: 1  Lock_time:",
+            b"Query_time:\t3\tLock_time:\t0",
+            b"Lock_time: 1 Query_time: 2",
+            b"",
+        ] {
+            let text: &[u8] = line;
+            let (mut fast, mut generic) = (SlowQueryEntry { text, ..Default::default() }, SlowQueryEntry { text, ..Default::default() });
+            let (mut fs, mut gs) = (Vec::new(), Vec::new());
+            pairs(&mut fast, &mut fs, text);
+            let mut rest = text;
+            let mut pending: Option<&[u8]> = None;
+            while let Some((tok, after)) = next_token(rest) {
+                rest = after;
+                if let Some(key) = pending.take() {
+                    if !is_key(tok) {
+                        pair(&mut generic, &mut gs, key, tok);
+                        continue;
+                    }
+                    pair(&mut generic, &mut gs, key, &key[key.len()..]);
+                }
+                if let Some(key) = tok.strip_suffix(b":").filter(|k| !k.is_empty()) {
+                    pending = Some(key);
+                }
+            }
+            if let Some(key) = pending {
+                pair(&mut generic, &mut gs, key, &key[key.len()..]);
+            }
+            let show = |v: &[PairSpan]| v.iter().map(|p| { let p = p.resolve(text); (p.key.to_vec(), p.value.to_vec(), p.known) }).collect::<Vec<_>>();
+            assert_eq!(show(&fs), show(&gs), "{}", String::from_utf8_lossy(text));
+            assert_eq!((fast.query_time_us, fast.lock_time_us, fast.rows_sent), (generic.query_time_us, generic.lock_time_us, generic.rows_sent));
         }
     }
 
