@@ -67,6 +67,33 @@ impl<'a> Decimal<'a> {
     }
 }
 
+/// `digits[.digits]` (the whole of `text`) in millionths, truncated: seconds → µs, ms → ns. One
+/// pass, for the per-entry fields; [`Decimal`] keeps the text for writing.
+#[inline]
+pub fn parse_micros(text: &[u8]) -> Option<u64> {
+    let mut v: u64 = 0;
+    let mut frac_digits: Option<u32> = None;
+    if text.first().is_none_or(|c| !c.is_ascii_digit()) || text.last() == Some(&b'.') {
+        return None;
+    }
+    for &c in text {
+        match c {
+            b'0'..=b'9' => {
+                if frac_digits == Some(6) {
+                    continue; // beyond µs: truncated, still validated
+                }
+                v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+                if let Some(f) = frac_digits.as_mut() {
+                    *f += 1;
+                }
+            }
+            b'.' if frac_digits.is_none() => frac_digits = Some(0),
+            _ => return None,
+        }
+    }
+    v.checked_mul(10u64.pow(6 - frac_digits.unwrap_or(0)))
+}
+
 /// Parse an unsigned decimal integer that must make up all of `text`.
 pub fn parse_u64(text: &[u8]) -> Option<u64> {
     if text.is_empty() || text.len() > 20 {
@@ -113,6 +140,13 @@ mod tests {
     }
 
     proptest! {
+        /// The one-pass reader agrees with the Decimal path on any text.
+        #[test]
+        fn parse_micros_agrees(text in "[0-9.]{0,12}|[0-9]{1,25}\\.[0-9]{0,9}") {
+            let want = Decimal::parse(text.as_bytes()).and_then(|d| d.micros());
+            prop_assert_eq!(parse_micros(text.as_bytes()), want, "{}", text);
+        }
+
         /// Scaling agrees with a naive string computation, and the JSON text parses back equal.
         #[test]
         fn agrees_with_reference(int in 0u64..10_000_000, frac in "[0-9]{0,9}") {

@@ -33,7 +33,7 @@ use memchr::memmem;
 use crate::fingerprint;
 use crate::frame::{LineClass, LineClassifier, RawEntry};
 use crate::json::RecordWriter;
-use crate::num::{parse_u64, Decimal};
+use crate::num::{parse_micros, parse_u64, Decimal};
 use crate::parser::{FormatEntry, FormatParser, QuerySample};
 use crate::time;
 
@@ -612,10 +612,7 @@ fn stats_prefix<'a>(
             return rest;
         };
         let after = blanks(after);
-        let end = after
-            .iter()
-            .position(|&b| b == b' ' || b == b'\t')
-            .unwrap_or(after.len());
+        let end = memchr::memchr2(b' ', b'\t', after).unwrap_or(after.len());
         let value = &after[..end];
         if value.is_empty() || is_key(value) {
             return rest;
@@ -639,8 +636,8 @@ fn record<'a>(
     known: Option<u8>,
 ) {
     match known {
-        Some(QUERY_TIME) => e.query_time_us = Decimal::parse(value).and_then(|d| d.micros()),
-        Some(LOCK_TIME) => e.lock_time_us = Decimal::parse(value).and_then(|d| d.micros()),
+        Some(QUERY_TIME) => e.query_time_us = parse_micros(value),
+        Some(LOCK_TIME) => e.lock_time_us = parse_micros(value),
         Some(ROWS_SENT) => e.rows_sent = parse_u64(value),
         Some(ROWS_EXAMINED) => e.rows_examined = parse_u64(value),
         Some(SCHEMA) if e.db.is_none() => e.db = non_empty(value),

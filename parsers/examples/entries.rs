@@ -1,0 +1,27 @@
+//! Parse a file to entries only (no fingerprints, no JSON) and print the count: the "entries"
+//! path of the benches, as a plain program for profilers (`perf`, `valgrind --tool=callgrind`).
+//!
+//! `cargo run --release -p parsers --example entries -- mysql-slow FILE`
+
+use parsers::{Entry, Flow, Limits, LogParser};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(format), Some(path)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: entries FORMAT FILE");
+        std::process::exit(2);
+    };
+    let format = format.parse().unwrap_or_else(|e| panic!("{e}"));
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let mut parser = LogParser::new(format, Limits::default()).with_fingerprints(false);
+    let mut n = 0u64;
+    let mut sink = |_: &Entry<'_>| {
+        n += 1;
+        Flow::Continue
+    };
+    for chunk in data.chunks(1 << 20) {
+        parser.feed(chunk, &mut sink);
+    }
+    parser.finish(&mut sink);
+    println!("{n} entries");
+}
