@@ -42,7 +42,7 @@ run() {
   mkdir -p "fuzz/artifacts/$t"
   if (cd fuzz && cargo fuzz run -O "$t" -- -max_total_time="$secs" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="artifacts/$t/" >"../$log" 2>&1); then
-    echo "$t: $(grep -Eo '#[0-9]+' "$log" | tail -1 | tr -d '#') executions in ${secs}s, no crash"
+    echo "$t: $(grep -Eo '^#[0-9]+' "$log" | tail -1 | tr -d '#') executions in ${secs}s, no crash"
   else
     echo "$t: FAILED, see $log and fuzz/artifacts/$t/"
   fi
