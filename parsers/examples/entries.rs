@@ -1,7 +1,7 @@
 //! Parse a file to entries only (no fingerprints, no JSON) and print the count: the "entries"
 //! path of the benches, as a plain program for profilers (`perf`, `valgrind --tool=callgrind`).
 //!
-//! `cargo run --release -p parsers --example entries -- mysql-slow FILE`
+//! `cargo run --release -p parsers --example entries -- mysql-slow FILE [framed|entries|records]`
 
 use parsers::{Entry, Flow, Limits, LogParser};
 
@@ -13,10 +13,30 @@ fn main() {
     };
     let format = format.parse().unwrap_or_else(|e| panic!("{e}"));
     let data = std::fs::read(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
-    let mut parser = LogParser::new(format, Limits::default()).with_fingerprints(false);
+    let level = args.get(3).map_or("entries", String::as_str);
+    if level == "framed" {
+        let mut framer = parsers::frame::Framer::new(Limits::DEFAULT_MAX_ENTRY_BYTES);
+        let mut classifier = parsers::mysql::slow::Classifier::default();
+        let mut n = 0u64;
+        for chunk in data.chunks(1 << 20) {
+            framer.feed(chunk, &mut classifier, |_| {
+                n += 1;
+                Flow::Continue
+            });
+        }
+        println!("{n} framed slow log entries");
+        return;
+    }
+    let mut parser =
+        LogParser::new(format, Limits::default()).with_fingerprints(level == "records");
     let mut n = 0u64;
-    let mut sink = |_: &Entry<'_>| {
+    let mut out = bytes::BytesMut::with_capacity(1 << 20);
+    let mut sink = |e: &Entry<'_>| {
         n += 1;
+        if level == "records" {
+            e.write_record(&mut out, &[]);
+            out.clear();
+        }
         Flow::Continue
     };
     for chunk in data.chunks(1 << 20) {
