@@ -40,7 +40,11 @@ impl Metric {
         self.min = if self.n == 0 { v } else { self.min.min(v) };
         self.max = self.max.max(v);
         self.n += 1;
-        let b = bucket(v);
+        self.count_in_bucket(bucket(v), 1);
+    }
+
+    /// Add `count` to bucket `b`, growing the window to hold it.
+    fn count_in_bucket(&mut self, b: u16, count: u64) {
         if self.counts.is_empty() {
             self.first_bucket = b;
         } else if b < self.first_bucket {
@@ -52,7 +56,7 @@ impl Metric {
         if i >= self.counts.len() {
             self.counts.resize(i + 1, 0);
         }
-        self.counts[i] += 1;
+        self.counts[i] += count;
     }
 
     /// Fold `other` (the same metric over other queries) into this one.
@@ -69,19 +73,7 @@ impl Metric {
         self.sum += other.sum;
         self.n += other.n;
         for (i, &count) in other.counts.iter().enumerate() {
-            let b = other.first_bucket + i as u16;
-            if self.counts.is_empty() {
-                self.first_bucket = b;
-            } else if b < self.first_bucket {
-                let grow = usize::from(self.first_bucket - b);
-                self.counts.splice(0..0, std::iter::repeat_n(0, grow));
-                self.first_bucket = b;
-            }
-            let j = usize::from(b - self.first_bucket);
-            if j >= self.counts.len() {
-                self.counts.resize(j + 1, 0);
-            }
-            self.counts[j] += count;
+            self.count_in_bucket(other.first_bucket + i as u16, count);
         }
     }
 

@@ -224,7 +224,7 @@ pub fn parse_entry(text: &[u8]) -> ErrorLogEntry<'_> {
         error_code: None,
         subsystem: None,
         thread_id: None,
-        msg: trim_end(text),
+        msg: text.trim_ascii_end(),
         user: None,
         client_ip: None,
         error: None,
@@ -253,7 +253,7 @@ pub fn parse_entry(text: &[u8]) -> ErrorLogEntry<'_> {
             }
         }
     }
-    e.msg = trim_end(&text[at..]);
+    e.msg = text[at..].trim_ascii_end();
     enrich(&first[at..], &mut e);
     e
 }
@@ -296,14 +296,6 @@ fn is_ip(s: &[u8]) -> bool {
         && s.iter()
             .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.'));
     (s.len() <= 45) && (v4 || v6)
-}
-
-fn trim_end(s: &[u8]) -> &[u8] {
-    let n = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |p| p + 1);
-    &s[..n]
 }
 
 impl FormatEntry for ErrorLogEntry<'_> {

@@ -226,7 +226,7 @@ impl FormatParser for Parser {
             timestamp_us: None,
             thread_id: None,
             command: None,
-            argument: trim_end(text),
+            argument: text.trim_ascii_end(),
             user: None,
             client_host: None,
             db: None,
@@ -243,7 +243,7 @@ impl FormatParser for Parser {
         e.thread_id = Some(h.thread_id);
         let command = &text[h.command.0..h.command.1];
         e.command = Some(command);
-        e.argument = trim_end(&text[h.argument..]);
+        e.argument = text[h.argument..].trim_ascii_end();
         if command == b"Connect" {
             connect_fields(e.argument, &mut e);
         }
@@ -268,16 +268,8 @@ fn connect_fields<'a>(arg: &'a [u8], e: &mut GeneralLogEntry<'a>) {
     if let Some(p) = memmem::find(rest, b" on ") {
         let db = &rest[p + 4..];
         let db = &db[..memchr(b' ', db).unwrap_or(db.len())];
-        e.db = Some(trim_end(db)).filter(|d| !d.is_empty());
+        e.db = Some(db.trim_ascii_end()).filter(|d| !d.is_empty());
     }
-}
-
-fn trim_end(s: &[u8]) -> &[u8] {
-    let n = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |p| p + 1);
-    &s[..n]
 }
 
 impl FormatEntry for GeneralLogEntry<'_> {

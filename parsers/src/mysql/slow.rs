@@ -478,13 +478,13 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 
 /// One header line, without its leading `#`.
 fn header_line<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, line: &'a [u8]) {
-    let line = trim_start(line);
+    let line = line.trim_ascii_start();
     if let Some(rest) = line.strip_prefix(b"Time:") {
-        let rest = trim_start(rest);
+        let rest = rest.trim_ascii_start();
         // `# Time: 071218 11:48:27 # User@Host: …` on one line.
         let (value, more) = match find(rest, b"# User@Host:") {
-            Some(i) => (trim_end(&rest[..i]), Some(&rest[i + 1..])),
-            None => (trim_end(rest), None),
+            Some(i) => (rest[..i].trim_ascii_end(), Some(&rest[i + 1..])),
+            None => (rest.trim_ascii_end(), None),
         };
         e.time_text = Some(value);
         let parsed = time::parse_iso(value).or_else(|| time::parse_mysql_old(value));
@@ -502,18 +502,18 @@ fn header_line<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, line: 
 
 /// `user[priv_user] @ host [ip]  Id: N` (each part optional).
 fn user_host<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, rest: &'a [u8]) {
-    let rest = trim_start(rest);
+    let rest = rest.trim_ascii_start();
     let Some(at) = find(rest, b" @ ").or_else(|| find(rest, b"@ ")) else {
         e.error.get_or_insert("unparseable # User@Host: line");
         return;
     };
-    let who = trim(&rest[..at]);
+    let who = rest[..at].trim_ascii();
     let (user, current) = match memchr::memchr(b'[', who) {
         Some(open) => {
             let close = memchr::memrchr(b']', who)
                 .filter(|&c| c > open)
                 .unwrap_or(who.len());
-            (trim(&who[..open]), Some(&who[open + 1..close]))
+            (who[..open].trim_ascii(), Some(&who[open + 1..close]))
         }
         None => (who, None),
     };
@@ -537,7 +537,7 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, rest: &'
             (&after[..end], &after[end..])
         }
     };
-    e.host = non_empty(trim(hostpart));
+    e.host = non_empty(hostpart.trim_ascii());
     pairs(e, spans, tail);
 }
 
@@ -681,19 +681,19 @@ fn body<'a>(e: &mut SlowQueryEntry<'a>, mut rest: &'a [u8]) {
     }
     if let Some(cmd) = rest.strip_prefix(ADMIN_PREFIX) {
         let line = trim_cr(&cmd[..memchr::memchr(b'\n', cmd).unwrap_or(cmd.len())]);
-        let cmd = trim(line);
+        let cmd = line.trim_ascii();
         e.admin_command = Some(cmd.strip_suffix(b";").unwrap_or(cmd));
         return;
     }
-    let stmt = trim_end(rest);
+    let stmt = rest.trim_ascii_end();
     let stmt = stmt.strip_suffix(b";").unwrap_or(stmt);
-    e.statement = non_empty(trim_end(stmt));
+    e.statement = non_empty(stmt.trim_ascii_end());
 }
 
 /// A blank line, or one that looks like `use …;` / `SET …;` (the lines before a statement; the
 /// body parser decides exactly): enough for the classifier, which runs on every body line.
 fn is_session_line(line: &[u8]) -> bool {
-    let l = trim(trim_cr(line));
+    let l = trim_cr(line).trim_ascii();
     l.is_empty()
         || (l.len() > 4
             && l.ends_with(b";")
@@ -705,7 +705,7 @@ fn use_line(line: &[u8]) -> Option<&[u8]> {
     if line.len() < 5 || !line[..4].eq_ignore_ascii_case(b"use ") {
         return None;
     }
-    let db = trim(line[4..].strip_suffix(b";")?);
+    let db = (line[4..].strip_suffix(b";")?).trim_ascii();
     let db = db
         .strip_prefix(b"`")
         .and_then(|d| d.strip_suffix(b"`"))
@@ -723,7 +723,7 @@ fn set_timestamp_line(line: &[u8]) -> Option<Option<u64>> {
     let (mut ts, mut has_ts) = (None, false);
     for part in assigns.split(|b| *b == b',') {
         let eq = memchr::memchr(b'=', part)?;
-        let (name, value) = (trim(&part[..eq]), trim(&part[eq + 1..]));
+        let (name, value) = (part[..eq].trim_ascii(), part[eq + 1..].trim_ascii());
         if name.eq_ignore_ascii_case(b"timestamp") {
             ts = parse_u64(value);
             has_ts = true;
@@ -738,26 +738,6 @@ fn set_timestamp_line(line: &[u8]) -> Option<Option<u64>> {
 
 fn non_empty(s: &[u8]) -> Option<&[u8]> {
     (!s.is_empty()).then_some(s)
-}
-
-fn trim_start(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    &s[start..]
-}
-
-fn trim_end(s: &[u8]) -> &[u8] {
-    let end = s
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(0, |i| i + 1);
-    &s[..end]
-}
-
-fn trim(s: &[u8]) -> &[u8] {
-    trim_end(trim_start(s))
 }
 
 impl<'a> SlowQueryEntry<'a> {
