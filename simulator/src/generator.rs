@@ -62,6 +62,8 @@ pub struct LogGenerator {
     now_us: i64,
     entries: u64,
     pid_base: u32,
+    /// The next entry's time was set by [`LogGenerator::set_now`].
+    pinned: bool,
 }
 
 impl LogGenerator {
@@ -74,6 +76,7 @@ impl LogGenerator {
             now_us: start_us,
             entries: 0,
             pid_base: 1000 + (seed % 50_000) as u32,
+            pinned: false,
         }
     }
 
@@ -87,9 +90,17 @@ impl LogGenerator {
         self.now_us
     }
 
+    /// Write the next entry at `at_us` instead of a random step after the last one.
+    pub fn set_now(&mut self, at_us: i64) {
+        self.now_us = at_us;
+        self.pinned = true;
+    }
+
     /// Append one entry to `out`.
     pub fn write_entry(&mut self, out: &mut Vec<u8>) {
-        self.now_us += self.rng.i64(50..200_000);
+        if !std::mem::take(&mut self.pinned) {
+            self.now_us += self.rng.i64(50..200_000);
+        }
         self.entries += 1;
         match self.kind {
             LogKind::MysqlSlow => self.slow(out),

@@ -4,11 +4,15 @@
 //! - [`generator`]: deterministic Aurora-like log streams of every kind (MySQL slow, error,
 //!   general, audit; PostgreSQL with the RDS prefix), counted so that tests can tell whether every
 //!   entry arrived.
+//! - [`instance`]: one instance's log files as RDS lists them — Aurora's names, hourly rotation,
+//!   retention — under a clock the caller moves.
 //!
 //! The RDS API simulator and the OpenObserve stand-in join this crate with the data plane.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod generator;
+pub mod instance;
 
 pub use generator::{LogGenerator, LogKind};
+pub use instance::{Engine, InstanceLogs, LogFile};
