@@ -188,13 +188,22 @@ static ESCAPE: [u8; 256] = {
 pub fn write_json_string(buf: &mut BytesMut, value: &[u8]) -> bool {
     buf.reserve(value.len() + 2);
     buf.put_u8(b'"');
-    if std::str::from_utf8(value).is_ok() {
-        escape_valid(buf, value);
+    // ASCII (most of any log) is escaped in one pass; UTF-8 is validated only from the first
+    // non-ASCII byte on, which starts a character, so the split keeps both halves whole.
+    let rest = match escape_ascii(buf, value) {
+        None => {
+            buf.put_u8(b'"');
+            return false;
+        }
+        Some(at) => &value[at..],
+    };
+    if std::str::from_utf8(rest).is_ok() {
+        escape_valid(buf, rest);
         buf.put_u8(b'"');
         return false;
     }
     let mut lossy = false;
-    for chunk in value.utf8_chunks() {
+    for chunk in rest.utf8_chunks() {
         escape_valid(buf, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
             buf.put_slice("\u{FFFD}".as_bytes());
@@ -223,24 +232,60 @@ fn escape_valid(buf: &mut BytesMut, s: &[u8]) {
         let esc = ESCAPE[b as usize];
         if esc != 0 {
             buf.put_slice(&s[start..i]);
-            if esc == b'u' {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                buf.put_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[(b >> 4) as usize],
-                    HEX[(b & 0xf) as usize],
-                ]);
-            } else {
-                buf.put_slice(&[b'\\', esc]);
-            }
+            put_escape(buf, b, esc);
             start = i + 1;
         }
         i += 1;
     }
     buf.put_slice(&s[start..]);
+}
+
+/// Escape the ASCII prefix of `s`; return where the first non-ASCII byte is, if any (nothing
+/// from there on is written).
+fn escape_ascii(buf: &mut BytesMut, s: &[u8]) -> Option<usize> {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut start = 0;
+    let mut i = 0;
+    while i < s.len() {
+        if let Some(word) = s.get(i..i + 8) {
+            let x = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+            if x & HI == 0 && !needs_escape(x) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = s[i];
+        if b >= 0x80 {
+            buf.put_slice(&s[start..i]);
+            return Some(i);
+        }
+        let esc = ESCAPE[b as usize];
+        if esc != 0 {
+            buf.put_slice(&s[start..i]);
+            put_escape(buf, b, esc);
+            start = i + 1;
+        }
+        i += 1;
+    }
+    buf.put_slice(&s[start..]);
+    None
+}
+
+#[inline]
+fn put_escape(buf: &mut BytesMut, b: u8, esc: u8) {
+    if esc == b'u' {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        buf.put_slice(&[
+            b'\\',
+            b'u',
+            b'0',
+            b'0',
+            HEX[(b >> 4) as usize],
+            HEX[(b & 0xf) as usize],
+        ]);
+    } else {
+        buf.put_slice(&[b'\\', esc]);
+    }
 }
 
 /// Whether any byte of the word is below 0x20, `"` or `\\` (SWAR: "has a zero byte" on the

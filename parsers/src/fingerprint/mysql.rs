@@ -55,7 +55,6 @@ static SELECT: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Find
 static LIMIT: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"limit ?"));
 static ORDER_BY: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b"order by "));
-static DASH_DASH: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"--"));
 static ASC: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"asc"));
 
 /// Write pt-query-digest's fingerprint of `query` into `out` (cleared first).
@@ -279,7 +278,8 @@ fn strip_block_comments(src: &[u8], out: &mut Vec<u8>) {
 /// pt's `s/(?:--|#)[^'"\r\n]*(?=[\r\n]|\Z)//g`, in place.
 fn strip_line_comments(buf: &mut Vec<u8>) {
     // Only `#` or `--` can open one; a lone `-` (dates, negative numbers) is common and cannot.
-    if memchr(b'#', buf).is_none() && DASH_DASH.find(buf).is_none() {
+    let dash_dash = || memchr::memchr_iter(b'-', buf).any(|i| buf.get(i + 1) == Some(&b'-'));
+    if memchr(b'#', buf).is_none() && !dash_dash() {
         return;
     }
     let n = buf.len();
