@@ -23,7 +23,13 @@ pub fn corpus(rel: &str) -> Option<PathBuf> {
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("corpus file {} is missing and CI=true: the conformance corpora must be present (../shared/corpora)", path.display());
     }
-    eprintln!("SKIPPED: corpus file {} not found (clone the project beside shared/ to run conformance tests)", path.display());
+    // Straight to stderr, past the test harness's capture, so the skip is seen.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: corpus file {} not found (clone the project beside shared/ to run conformance tests)",
+        path.display()
+    );
     None
 }
 
