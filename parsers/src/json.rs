@@ -190,7 +190,7 @@ pub fn write_json_string(buf: &mut BytesMut, value: &[u8]) -> bool {
     buf.put_u8(b'"');
     // ASCII (most of any log) is escaped in one pass; UTF-8 is validated only from the first
     // non-ASCII byte on, which starts a character, so the split keeps both halves whole.
-    let rest = match escape_ascii(buf, value) {
+    let rest = match escape::<true>(buf, value) {
         None => {
             buf.put_u8(b'"');
             return false;
@@ -198,13 +198,13 @@ pub fn write_json_string(buf: &mut BytesMut, value: &[u8]) -> bool {
         Some(at) => &value[at..],
     };
     if std::str::from_utf8(rest).is_ok() {
-        escape_valid(buf, rest);
+        escape::<false>(buf, rest);
         buf.put_u8(b'"');
         return false;
     }
     let mut lossy = false;
     for chunk in rest.utf8_chunks() {
-        escape_valid(buf, chunk.valid().as_bytes());
+        escape::<false>(buf, chunk.valid().as_bytes());
         if !chunk.invalid().is_empty() {
             buf.put_slice("\u{FFFD}".as_bytes());
             lossy = true;
@@ -214,48 +214,25 @@ pub fn write_json_string(buf: &mut BytesMut, value: &[u8]) -> bool {
     lossy
 }
 
-/// Escape UTF-8 text: copy runs that need nothing, escape the rest. Eight bytes at a time are
-/// checked for anything needing attention (a control byte, `"` or `\\`), so clean ASCII and
-/// UTF-8 runs cost a few instructions per word.
-fn escape_valid(buf: &mut BytesMut, s: &[u8]) {
-    let mut start = 0;
-    let mut i = 0;
-    while i < s.len() {
-        if let Some(word) = s.get(i..i + 8) {
-            let x = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-            if !needs_escape(x) {
-                i += 8;
-                continue;
-            }
-        }
-        let b = s[i];
-        let esc = ESCAPE[b as usize];
-        if esc != 0 {
-            buf.put_slice(&s[start..i]);
-            put_escape(buf, b, esc);
-            start = i + 1;
-        }
-        i += 1;
-    }
-    buf.put_slice(&s[start..]);
-}
-
-/// Escape the ASCII prefix of `s`; return where the first non-ASCII byte is, if any (nothing
-/// from there on is written).
-fn escape_ascii(buf: &mut BytesMut, s: &[u8]) -> Option<usize> {
+/// Escape `s` into `buf`, copying runs that need nothing. Eight bytes at a time are checked for
+/// anything needing attention (a control byte, `"` or `\\`; with `STOP_AT_NON_ASCII`, also a
+/// byte ≥ 0x80), so clean runs cost a few instructions per word. With `STOP_AT_NON_ASCII` it
+/// stops before the first non-ASCII byte and returns its position (nothing from there on is
+/// written); without, such bytes pass through (the caller has validated the UTF-8).
+fn escape<const STOP_AT_NON_ASCII: bool>(buf: &mut BytesMut, s: &[u8]) -> Option<usize> {
     const HI: u64 = 0x8080_8080_8080_8080;
     let mut start = 0;
     let mut i = 0;
     while i < s.len() {
         if let Some(word) = s.get(i..i + 8) {
             let x = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
-            if x & HI == 0 && !needs_escape(x) {
+            if !(needs_escape(x) || (STOP_AT_NON_ASCII && x & HI != 0)) {
                 i += 8;
                 continue;
             }
         }
         let b = s[i];
-        if b >= 0x80 {
+        if STOP_AT_NON_ASCII && b >= 0x80 {
             buf.put_slice(&s[start..i]);
             return Some(i);
         }
