@@ -237,6 +237,20 @@ enum Inner {
     ),
 }
 
+/// Run `$body` on the format parser inside an [`Inner`], whichever format it is.
+macro_rules! each_parser {
+    ($inner:expr, $p:ident => $body:expr) => {
+        match $inner {
+            Inner::MysqlSlow(_, $p) => $body,
+            Inner::MysqlError(_, $p) => $body,
+            Inner::MysqlGeneral(_, $p) => $body,
+            Inner::MysqlAudit(_, $p) => $body,
+            Inner::Postgresql(_, $p) => $body,
+            Inner::PostgresqlCsv(_, $p) => $body,
+        }
+    };
+}
+
 /// A streaming parser for one input of one format. Feed it chunks; it calls the sink with every
 /// complete entry, in order.
 #[derive(Debug)]
@@ -297,14 +311,7 @@ impl LogParser {
 
     /// Compute query fingerprints (on by default): off when only the fields are wanted.
     pub fn with_fingerprints(mut self, on: bool) -> LogParser {
-        match &mut self.inner {
-            Inner::MysqlSlow(_, p) => p.set_fingerprints(on),
-            Inner::MysqlError(_, p) => p.set_fingerprints(on),
-            Inner::MysqlGeneral(_, p) => p.set_fingerprints(on),
-            Inner::MysqlAudit(_, p) => p.set_fingerprints(on),
-            Inner::Postgresql(_, p) => p.set_fingerprints(on),
-            Inner::PostgresqlCsv(_, p) => p.set_fingerprints(on),
-        }
+        each_parser!(&mut self.inner, p => p.set_fingerprints(on));
         self
     }
 
@@ -336,14 +343,7 @@ impl LogParser {
 
     /// Counters so far.
     pub fn stats(&self) -> ParseStats {
-        let unpaired_evictions = match &self.inner {
-            Inner::MysqlSlow(_, p) => p.dropped_state(),
-            Inner::MysqlError(_, p) => p.dropped_state(),
-            Inner::MysqlGeneral(_, p) => p.dropped_state(),
-            Inner::MysqlAudit(_, p) => p.dropped_state(),
-            Inner::Postgresql(_, p) => p.dropped_state(),
-            Inner::PostgresqlCsv(_, p) => p.dropped_state(),
-        };
+        let unpaired_evictions = each_parser!(&self.inner, p => p.dropped_state());
         ParseStats {
             frame: self.framer.stats(),
             unpaired_evictions,

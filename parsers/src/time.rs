@@ -222,17 +222,49 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// A UTC calendar time, broken down from µs since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CivilTime {
+    /// Year.
+    pub year: i64,
+    /// Month, 1–12.
+    pub month: u32,
+    /// Day of the month, 1–31.
+    pub day: u32,
+    /// Hour, 0–23.
+    pub hour: i64,
+    /// Minute, 0–59.
+    pub minute: i64,
+    /// Second, 0–59.
+    pub second: i64,
+    /// Microseconds within the second.
+    pub micros: i64,
+}
+
+impl CivilTime {
+    /// The calendar time of `us` µs since the epoch, UTC.
+    pub fn from_us(us: i64) -> CivilTime {
+        let secs = us.div_euclid(US_PER_SEC);
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        let sod = secs.rem_euclid(86_400);
+        CivilTime {
+            year,
+            month,
+            day,
+            hour: sod / 3600,
+            minute: sod / 60 % 60,
+            second: sod % 60,
+            micros: us.rem_euclid(US_PER_SEC),
+        }
+    }
+}
+
 /// µs since the epoch as RFC 3339 UTC with microseconds: `2019-03-24T14:04:53.714053Z`.
 pub fn format_rfc3339(us: i64) -> String {
-    let secs = us.div_euclid(US_PER_SEC);
-    let frac = us.rem_euclid(US_PER_SEC);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
+    let t = CivilTime::from_us(us);
     format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{frac:06}Z",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year, t.month, t.day, t.hour, t.minute, t.second, t.micros
     )
 }
 

@@ -3,7 +3,7 @@
 //! have (multi-line SQL, admin commands, restart banners, errors with DETAIL/STATEMENT lines,
 //! quoted CSV). It counts what it writes, so tests can check that every entry arrived.
 
-use parsers::time::civil_from_days;
+use parsers::time::CivilTime;
 
 /// The log kinds the generator writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -315,14 +315,10 @@ fn iso(us: i64) -> String {
 
 /// PostgreSQL's `%t`: `2024-01-04 09:00:01 UTC`.
 fn pg_time(us: i64) -> String {
-    let secs = us.div_euclid(1_000_000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
+    let t = CivilTime::from_us(us);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }
 

@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use parsers::time::civil_from_days;
+use parsers::time::CivilTime;
 
 use crate::generator::{LogGenerator, LogKind};
 
@@ -272,10 +272,12 @@ fn archived_name(kind: LogKind, name: &str, hour_us: i64) -> Option<String> {
 
 /// (`YYYY-MM-DD`, hour, minute) of a time, UTC.
 fn date_hour(us: i64) -> (String, i64, i64) {
-    let secs = us.div_euclid(1_000_000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    (format!("{y:04}-{m:02}-{d:02}"), sod / 3600, sod / 60 % 60)
+    let t = CivilTime::from_us(us);
+    (
+        format!("{:04}-{:02}-{:02}", t.year, t.month, t.day),
+        t.hour,
+        t.minute,
+    )
 }
 
 #[cfg(test)]
