@@ -1,0 +1,224 @@
+//! Batches: the records of one HTTP request, bounded by bytes, record count and age.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use serde::{Deserialize, Serialize};
+
+/// Bounds of one batch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// Uncompressed bytes of records after which a batch is sent. A single record larger than
+    /// this is sent alone.
+    pub max_bytes: usize,
+    /// Records after which a batch is sent.
+    pub max_records: usize,
+    /// Age after which a batch is sent even if small (checked as data arrives and at the end of
+    /// every download).
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_bytes: 4 << 20,
+            max_records: 10_000,
+            max_age: Duration::from_secs(1),
+        }
+    }
+}
+
+/// The records of one request, all of one stream and one file, in file order.
+#[derive(Debug)]
+pub struct Batch {
+    /// The OpenObserve stream.
+    pub stream: Arc<str>,
+    /// Records, each followed by `\n`.
+    pub data: BytesMut,
+    /// End of each record in `data` (after its newline).
+    pub ends: Vec<u32>,
+    /// File offset to resume from once this batch and all before it are acknowledged.
+    pub resume_offset: u64,
+}
+
+impl Batch {
+    /// An empty batch for `stream`.
+    pub fn new(stream: Arc<str>) -> Batch {
+        Batch {
+            stream,
+            data: BytesMut::new(),
+            ends: Vec::new(),
+            resume_offset: 0,
+        }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Record `i` without its newline.
+    pub fn record(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.data[start..self.ends[i] as usize - 1]
+    }
+
+    /// The `record_id` of record `i`, found at its first `"record_id":"` (the data plane
+    /// writes it before any field taken from the log).
+    pub fn record_id(&self, i: usize) -> Option<&str> {
+        record_id_of(self.record(i))
+    }
+}
+
+/// The `record_id` inside one rendered record.
+pub fn record_id_of(record: &[u8]) -> Option<&str> {
+    const KEY: &[u8] = b"\"record_id\":\"";
+    let at = memchr::memmem::find(record, KEY)? + KEY.len();
+    std::str::from_utf8(record.get(at..at + 32)?).ok()
+}
+
+/// Fills batches and says when one is due.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    config: BatchConfig,
+    current: Batch,
+    started: Option<Instant>,
+}
+
+impl BatchBuilder {
+    /// A builder for `stream` within `config`.
+    pub fn new(stream: Arc<str>, config: BatchConfig) -> BatchBuilder {
+        BatchBuilder {
+            current: Batch::new(stream),
+            config,
+            started: None,
+        }
+    }
+
+    /// Append one record: `write` renders it into the batch buffer; `resume_offset` is where
+    /// reading resumes after it. Returns a batch when this record filled one.
+    pub fn push(&mut self, write: impl FnOnce(&mut BytesMut), resume_offset: u64) -> Option<Batch> {
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
+        write(&mut self.current.data);
+        self.current.data.extend_from_slice(b"\n");
+        let end = u32::try_from(self.current.data.len()).expect("batch buffer over 4 GiB");
+        self.current.ends.push(end);
+        self.current.resume_offset = resume_offset;
+        let full = self.current.data.len() >= self.config.max_bytes
+            || self.current.ends.len() >= self.config.max_records;
+        full.then(|| self.take_current())
+    }
+
+    /// The open batch, if it is older than the age bound.
+    pub fn due(&mut self) -> Option<Batch> {
+        let old = self
+            .started
+            .is_some_and(|t| t.elapsed() >= self.config.max_age);
+        (old && !self.current.is_empty()).then(|| self.take_current())
+    }
+
+    /// The open batch, if any, with its resume offset moved to `resume_offset` (the parser's
+    /// safe resume point after a whole chunk, past skipped lines too).
+    pub fn flush(&mut self, resume_offset: u64) -> Option<Batch> {
+        if self.current.is_empty() {
+            return None;
+        }
+        self.current.resume_offset = self.current.resume_offset.max(resume_offset);
+        Some(self.take_current())
+    }
+
+    /// Bytes held in the open batch.
+    pub fn open_bytes(&self) -> usize {
+        self.current.data.len()
+    }
+
+    fn take_current(&mut self) -> Batch {
+        self.started = None;
+        let next = Batch {
+            stream: self.current.stream.clone(),
+            data: BytesMut::with_capacity(self.config.max_bytes.min(1 << 20)),
+            ends: Vec::new(),
+            resume_offset: self.current.resume_offset,
+        };
+        std::mem::replace(&mut self.current, next)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder(max_bytes: usize, max_records: usize) -> BatchBuilder {
+        BatchBuilder::new(
+            "s".into(),
+            BatchConfig {
+                max_bytes,
+                max_records,
+                max_age: Duration::from_secs(3600),
+            },
+        )
+    }
+
+    #[test]
+    fn batches_close_on_bytes_and_on_count_and_keep_records_apart() {
+        let mut b = builder(20, 100);
+        assert!(b.push(|d| d.extend_from_slice(b"{\"a\":1}"), 10).is_none());
+        let full = b
+            .push(|d| d.extend_from_slice(b"{\"b\":22222}"), 25)
+            .unwrap();
+        assert_eq!(full.len(), 2);
+        assert_eq!(full.record(0), b"{\"a\":1}");
+        assert_eq!(full.record(1), b"{\"b\":22222}");
+        assert_eq!(full.resume_offset, 25);
+        let mut c = builder(1 << 20, 2);
+        assert!(c.push(|d| d.extend_from_slice(b"1"), 1).is_none());
+        assert_eq!(c.push(|d| d.extend_from_slice(b"2"), 2).unwrap().len(), 2);
+        assert!(c.flush(5).is_none());
+    }
+
+    #[test]
+    fn a_record_over_the_byte_bound_goes_alone() {
+        let mut b = builder(4, 100);
+        let big = b.push(|d| d.extend_from_slice(b"0123456789"), 10).unwrap();
+        assert_eq!(big.len(), 1);
+    }
+
+    #[test]
+    fn flush_moves_the_resume_point_past_skipped_bytes() {
+        let mut b = builder(1 << 20, 100);
+        b.push(|d| d.extend_from_slice(b"{}"), 10);
+        let batch = b.flush(30).unwrap();
+        assert_eq!(batch.resume_offset, 30);
+    }
+
+    #[test]
+    fn age_bound() {
+        let mut b = BatchBuilder::new(
+            "s".into(),
+            BatchConfig {
+                max_age: Duration::ZERO,
+                ..Default::default()
+            },
+        );
+        assert!(b.due().is_none());
+        b.push(|d| d.extend_from_slice(b"{}"), 3);
+        assert_eq!(b.due().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn record_ids_are_found_in_rendered_records() {
+        let rec = br#"{"_timestamp":1,"log_type":"x","log_offset":0,"record_id":"0123456789abcdef0123456789abcdef","message":"\"record_id\":\"zz"}"#;
+        assert_eq!(record_id_of(rec), Some("0123456789abcdef0123456789abcdef"));
+        assert_eq!(record_id_of(b"{}"), None);
+    }
+}

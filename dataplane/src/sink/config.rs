@@ -1,0 +1,76 @@
+//! Configuration of the OpenObserve sink.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Request body compression.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// zstd; falls back to gzip, once and logged, if the server answers 415 (every axum-era
+    /// OpenObserve release v0.60–v0.92 does).
+    #[default]
+    Zstd,
+    /// gzip: every OpenObserve version takes it.
+    Gzip,
+    /// No compression.
+    None,
+}
+
+/// Where and how records are sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OpenObserveConfig {
+    /// Base URL of OpenObserve, e.g. `http://openobserve:5080`.
+    pub url: String,
+    /// Organization.
+    pub org: String,
+    /// User (email) for basic auth.
+    pub user: String,
+    /// Password or ingestion passcode (better given by `AURORA_LOGS_OPENOBSERVE__PASSWORD`).
+    pub password: String,
+    /// Body compression.
+    pub compression: Compression,
+    /// zstd level (1 is fastest; 3 compresses logs about 10% smaller at half the speed).
+    pub zstd_level: i32,
+    /// Requests in flight at once, for the whole process.
+    pub concurrency: usize,
+    /// Timeout of one request, answer included.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// First retry delay; doubles per retry, with jitter.
+    #[serde(with = "humantime_serde")]
+    pub retry_initial: Duration,
+    /// Longest delay between retries.
+    #[serde(with = "humantime_serde")]
+    pub retry_max_delay: Duration,
+    /// Retries of one request before the file's job gives up (it is retried later from its
+    /// checkpoint; nothing is lost).
+    pub max_retries: usize,
+    /// Dead-letter file: records OpenObserve refused for good, with the reason, as NDJSON.
+    /// Relative paths are under the state directory.
+    pub dead_letter_path: String,
+    /// Bound of the dead-letter file; when full, shipping stops with an error rather than drop.
+    pub dead_letter_max_bytes: u64,
+}
+
+impl Default for OpenObserveConfig {
+    fn default() -> Self {
+        OpenObserveConfig {
+            url: "http://127.0.0.1:5080".into(),
+            org: "default".into(),
+            user: "root@example.com".into(),
+            password: String::new(),
+            compression: Compression::Zstd,
+            zstd_level: 1,
+            concurrency: 4,
+            request_timeout: Duration::from_secs(30),
+            retry_initial: Duration::from_millis(200),
+            retry_max_delay: Duration::from_secs(30),
+            max_retries: 12,
+            dead_letter_path: "dead-letter.ndjson".into(),
+            dead_letter_max_bytes: 1 << 30,
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Reading OpenObserve's `_bulk` answer: which records it took, refused, or silently dropped.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct BulkResponse {
+    #[serde(default)]
+    items: Vec<HashMap<String, BulkItem>>,
+}
+
+#[derive(Deserialize)]
+struct BulkItem {
+    #[serde(default)]
+    status: u16,
+    #[serde(default)]
+    error: Option<BulkError>,
+    #[serde(default, rename = "originalRecord")]
+    original_record: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct BulkError {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// One record OpenObserve refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refused {
+    /// Its `record_id`, when the answer carried the record.
+    pub record_id: Option<String>,
+    /// Short reason class for metrics: `too_old`, `too_far`, `type_conflict`, `rejected`.
+    pub reason: &'static str,
+    /// The server's words.
+    pub detail: String,
+    /// The record as the server echoed it.
+    pub record: Option<serde_json::Value>,
+    /// Worth sending again (a 5xx inside the answer).
+    pub retryable: bool,
+}
+
+/// What one `_bulk` answer said.
+#[derive(Debug, Default)]
+pub struct BulkOutcome {
+    /// Items with a 2xx status.
+    pub accepted: usize,
+    /// Items with another status.
+    pub refused: Vec<Refused>,
+    /// `record_id`s of every item the answer mentions (accepted or not), when it echoed them.
+    pub seen_ids: Vec<String>,
+    /// Items in the answer.
+    pub items: usize,
+}
+
+/// The class of a refusal, from OpenObserve's message.
+pub fn classify_reason(detail: &str) -> &'static str {
+    let d = detail.to_ascii_lowercase();
+    if d.contains("too old") {
+        "too_old"
+    } else if d.contains("too far") {
+        "too_far"
+    } else if d.contains("type")
+        && (d.contains("conflict") || d.contains("mismatch") || d.contains("schema"))
+    {
+        "type_conflict"
+    } else if d.contains("column") || d.contains("field") && d.contains("limit") {
+        "column_limit"
+    } else {
+        "rejected"
+    }
+}
+
+/// Parse a `_bulk` answer body.
+pub fn parse_bulk(body: &[u8]) -> Result<BulkOutcome, serde_json::Error> {
+    let resp: BulkResponse = serde_json::from_slice(body)?;
+    let mut out = BulkOutcome::default();
+    for item in resp.items {
+        for (_, it) in item {
+            out.items += 1;
+            let id = it
+                .original_record
+                .as_ref()
+                .and_then(|r| r.get("record_id"))
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
+            if let Some(id) = &id {
+                out.seen_ids.push(id.clone());
+            }
+            if (200..300).contains(&it.status) {
+                out.accepted += 1;
+                continue;
+            }
+            let detail = it
+                .error
+                .as_ref()
+                .map(|e| {
+                    format!(
+                        "{}: {}",
+                        e.kind.as_deref().unwrap_or("error"),
+                        e.reason.as_deref().unwrap_or("")
+                    )
+                })
+                .unwrap_or_else(|| format!("status {}", it.status));
+            out.refused.push(Refused {
+                record_id: id,
+                reason: classify_reason(&detail),
+                detail,
+                record: it.original_record,
+                retryable: it.status >= 500,
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_are_counted_and_refusals_classified() {
+        let body = br#"{"took":1,"errors":true,"items":[
+            {"index":{"_index":"s","status":200,"originalRecord":{"record_id":"a"}}},
+            {"index":{"_index":"s","status":422,"error":{"type":"ingest","reason":"Too old data, only last 24 hours data can be ingested"},"originalRecord":{"record_id":"b"}}},
+            {"create":{"_index":"s","status":503,"error":{"type":"x","reason":"busy"}}}]}"#;
+        let o = parse_bulk(body).unwrap();
+        assert_eq!(o.items, 3);
+        assert_eq!(o.accepted, 1);
+        assert_eq!(o.refused.len(), 2);
+        assert_eq!(o.refused[0].reason, "too_old");
+        assert_eq!(o.refused[0].record_id.as_deref(), Some("b"));
+        assert!(o.refused[1].retryable);
+        assert_eq!(o.seen_ids, vec!["a", "b"]);
+        assert!(parse_bulk(b"not json").is_err());
+        assert_eq!(
+            classify_reason("field type conflict: x was Utf8"),
+            "type_conflict"
+        );
+    }
+}

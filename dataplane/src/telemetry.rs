@@ -1,0 +1,125 @@
+//! Every metric of the data plane, named in one place, and the events that both log and count.
+//!
+//! Names follow Prometheus conventions (`_total` counters, `_bytes` units). Records are counted
+//! as shipped only after OpenObserve acknowledged them; bytes are counted before and after
+//! compression.
+
+use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
+
+/// Raw log bytes downloaded from RDS, by `log_type`.
+pub const RDS_BYTES_IN: &str = "aurora_logs_rds_bytes_in_total";
+/// RDS API calls, by `call` and `outcome` (`ok`, `throttled`, `error`).
+pub const RDS_CALLS: &str = "aurora_logs_rds_calls_total";
+/// Portion-API anomalies handled, by `kind` (truncated, early_end, zero_marker, echoed_marker, gap, not_found, binary).
+pub const RDS_ANOMALIES: &str = "aurora_logs_rds_anomalies_total";
+/// Entries parsed, by `log_type`.
+pub const ENTRIES_PARSED: &str = "aurora_logs_entries_parsed_total";
+/// Entries flagged with a parse error, by `log_type`.
+pub const PARSE_ERRORS: &str = "aurora_logs_parse_errors_total";
+/// Lines or bytes the framer skipped or cut, by `what`.
+pub const FRAME_SKIPS: &str = "aurora_logs_frame_skipped_total";
+/// Request body bytes before compression.
+pub const BYTES_OUT_RAW: &str = "aurora_logs_sink_bytes_uncompressed_total";
+/// Request body bytes after compression, by `encoding`.
+pub const BYTES_OUT_COMPRESSED: &str = "aurora_logs_sink_bytes_compressed_total";
+/// Records acknowledged by OpenObserve, by `stream`.
+pub const RECORDS_SHIPPED: &str = "aurora_logs_records_shipped_total";
+/// Records OpenObserve refused, by `stream` and `reason`; all went to the dead-letter file.
+pub const RECORDS_FAILED: &str = "aurora_logs_records_failed_total";
+/// Sink requests, by `status` (the HTTP status or `timeout`, `connect`).
+pub const SINK_REQUESTS: &str = "aurora_logs_sink_requests_total";
+/// Sink retries, by `reason`.
+pub const SINK_RETRIES: &str = "aurora_logs_sink_retries_total";
+/// Switches from zstd to gzip after a 415.
+pub const COMPRESSION_FALLBACKS: &str = "aurora_logs_sink_compression_fallbacks_total";
+/// Bytes held per pipeline stage (`download`, `parse`, `send`).
+pub const IN_FLIGHT_BYTES: &str = "aurora_logs_in_flight_bytes";
+/// Checkpoint commits.
+pub const CHECKPOINTS: &str = "aurora_logs_checkpoints_total";
+/// Bytes of a file not yet shipped, by `instance` and `file`, as of its last listing.
+pub const CHECKPOINT_LAG: &str = "aurora_logs_checkpoint_lag_bytes";
+/// File jobs finished, by `outcome`.
+pub const JOBS: &str = "aurora_logs_jobs_total";
+
+/// Describe every metric to the recorder (call once after installing it).
+pub fn describe() {
+    describe_counter!(
+        RDS_BYTES_IN,
+        Unit::Bytes,
+        "raw log bytes downloaded from RDS"
+    );
+    describe_counter!(RDS_CALLS, "RDS API calls by call and outcome");
+    describe_counter!(RDS_ANOMALIES, "portion-API anomalies detected and handled");
+    describe_counter!(ENTRIES_PARSED, "log entries parsed");
+    describe_counter!(PARSE_ERRORS, "entries shipped flagged with parse_error");
+    describe_counter!(
+        FRAME_SKIPS,
+        "lines skipped or bytes cut while framing entries"
+    );
+    describe_counter!(
+        BYTES_OUT_RAW,
+        Unit::Bytes,
+        "request bytes before compression"
+    );
+    describe_counter!(
+        BYTES_OUT_COMPRESSED,
+        Unit::Bytes,
+        "request bytes after compression"
+    );
+    describe_counter!(RECORDS_SHIPPED, "records acknowledged by OpenObserve");
+    describe_counter!(
+        RECORDS_FAILED,
+        "records refused by OpenObserve (dead-lettered)"
+    );
+    describe_counter!(SINK_REQUESTS, "requests to OpenObserve by status");
+    describe_counter!(SINK_RETRIES, "requests to OpenObserve retried, by reason");
+    describe_counter!(
+        COMPRESSION_FALLBACKS,
+        "zstd refused with 415: fell back to gzip"
+    );
+    describe_gauge!(
+        IN_FLIGHT_BYTES,
+        Unit::Bytes,
+        "bytes held per pipeline stage"
+    );
+    describe_counter!(CHECKPOINTS, "checkpoint commits");
+    describe_gauge!(
+        CHECKPOINT_LAG,
+        Unit::Bytes,
+        "bytes of a file not yet shipped"
+    );
+    describe_counter!(JOBS, "file jobs finished by outcome");
+}
+
+/// Bytes held by one pipeline stage, as a gauge that follows its own lifetime.
+#[derive(Debug)]
+pub struct InFlight {
+    stage: &'static str,
+    bytes: f64,
+}
+
+impl InFlight {
+    /// Count `bytes` as held by `stage` until this is dropped.
+    pub fn new(stage: &'static str, bytes: usize) -> InFlight {
+        let bytes = bytes as f64;
+        gauge!(IN_FLIGHT_BYTES, "stage" => stage).increment(bytes);
+        InFlight { stage, bytes }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        gauge!(IN_FLIGHT_BYTES, "stage" => self.stage).decrement(self.bytes);
+    }
+}
+
+/// One RDS call finished.
+pub fn rds_call(call: &'static str, outcome: &'static str) {
+    counter!(RDS_CALLS, "call" => call, "outcome" => outcome).increment(1);
+}
+
+/// A portion-API anomaly was seen and handled.
+pub fn rds_anomaly(kind: &'static str, instance: &str, file: &str) {
+    tracing::warn!(kind, instance, file, "rds log download anomaly handled");
+    counter!(RDS_ANOMALIES, "kind" => kind).increment(1);
+}
