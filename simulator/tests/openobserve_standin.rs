@@ -933,3 +933,36 @@ async fn the_binary_prints_its_url_and_serves_the_control_api() {
     let records = http.get("/_standin/records?stream=s").await.text();
     assert_eq!(records.lines().count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_lose_nothing_and_waiters_wake() {
+    let (oo, _) = start_default().await;
+    let waiter = {
+        let oo = oo.clone();
+        tokio::spawn(async move { oo.wait_for_count("s", 80, Duration::from_secs(5)).await })
+    };
+    let mut senders = Vec::new();
+    for task in 0..8 {
+        let http = Http::new(&oo);
+        senders.push(tokio::spawn(async move {
+            for batch in 0..5 {
+                let docs: Vec<Value> = (0..2)
+                    .map(|i| json!({"task": task, "batch": batch, "i": i}))
+                    .collect();
+                let r = http
+                    .post_json("/api/default/s/_json", &Value::Array(docs))
+                    .await;
+                assert_eq!(r.json()["status"][0]["successful"], 2);
+            }
+        }));
+    }
+    for s in senders {
+        s.await.unwrap();
+    }
+    assert_eq!(waiter.await.unwrap(), 80);
+    assert_eq!(
+        oo.wait_for_count("s", 81, Duration::from_millis(50)).await,
+        80,
+        "times out with the count"
+    );
+}

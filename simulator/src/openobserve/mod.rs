@@ -50,7 +50,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use faults::{FaultCommand, Faults};
@@ -194,6 +194,8 @@ pub(crate) struct Shared {
     faults: Faults,
     /// The test's "now" in µs, or [`REAL_TIME`].
     now_override: AtomicI64,
+    /// Woken after every ingestion request that reached the store.
+    arrived: Notify,
 }
 
 const REAL_TIME: i64 = i64::MIN;
@@ -258,6 +260,7 @@ impl OpenObserveStandIn {
             stats: Mutex::default(),
             faults: Faults::default(),
             now_override: AtomicI64::new(REAL_TIME),
+            arrived: Notify::new(),
         });
         let (stop, stopped) = watch::channel(false);
         let server = tokio::spawn(serve(listener, Arc::clone(&shared), stopped));
@@ -312,6 +315,20 @@ impl OpenObserveStandIn {
     pub fn count(&self, stream: &str) -> usize {
         let org = &self.inner.shared.config.org;
         lock(&self.inner.shared.store).with_records(org, &normalize_stream_name(stream), <[_]>::len)
+    }
+
+    /// Waits until `stream` of the configured org holds at least `n` records or `timeout` has
+    /// passed, and returns its count then: for tests whose client sends in the background.
+    pub async fn wait_for_count(&self, stream: &str, n: usize, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            // Created before the count is read, so an ingest in between still wakes it.
+            let arrived = self.inner.shared.arrived.notified();
+            let count = self.count(stream);
+            if count >= n || tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return self.count(stream);
+            }
+        }
     }
 
     /// Names of the configured org's streams holding records, sorted.

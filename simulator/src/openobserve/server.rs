@@ -380,8 +380,7 @@ fn process(shared: &Shared, batch: RawBatch) -> Answer {
         batch
             .into_iter()
             .map(|(name, entries)| {
-                let docs: Vec<Value> = entries.iter().map(|e| e.doc.clone()).collect();
-                let outcomes = store.ingest(org, &name, &docs, checks);
+                let outcomes = store.ingest(org, &name, entries.iter().map(|e| &e.doc), checks);
                 StreamResult {
                     name,
                     entries,
@@ -391,6 +390,7 @@ fn process(shared: &Shared, batch: RawBatch) -> Answer {
             .collect()
     };
     lock(&shared.stats).count_outcomes(results.iter().flat_map(|r| r.outcomes.iter()));
+    shared.arrived.notify_waiters();
     match kind {
         IngestKind::Bulk => bulk_answer(&results, started),
         IngestKind::Json | IngestKind::Multi => status_answer(&results),

@@ -71,11 +71,11 @@ pub(crate) struct Store {
 
 impl Store {
     /// Checks and keeps one stream's records of one request; one outcome per input, in order.
-    pub(crate) fn ingest(
+    pub(crate) fn ingest<'a>(
         &mut self,
         org: &str,
         stream: &str,
-        docs: &[Value],
+        docs: impl ExactSizeIterator<Item = &'a Value>,
         checks: Checks,
     ) -> Vec<Outcome> {
         let data = self
@@ -85,7 +85,7 @@ impl Store {
         let mut request_cols: HashSet<String> = HashSet::new();
         let mut outcomes = Vec::with_capacity(docs.len());
         let mut kept = Vec::with_capacity(docs.len());
-        for (i, doc) in docs.iter().enumerate() {
+        for (i, doc) in docs.enumerate() {
             match check_record(doc, &data.schema, &request_cols, checks) {
                 Ok(record) => {
                     for (name, value) in &record {
@@ -277,7 +277,7 @@ mod tests {
             json!([1]),
             json!({"n": 2}),
         ];
-        let outcomes = store.ingest("default", "s", &docs, checks());
+        let outcomes = store.ingest("default", "s", docs.iter(), checks());
         use FailureKind::*;
         assert_eq!(
             kinds(&outcomes),
@@ -317,13 +317,13 @@ mod tests {
             json!({"a": 1, "b": 2}),
         ];
         // _timestamp counts: {_timestamp, a, b} = 3, then c would make 4.
-        let outcomes = store.ingest("default", "s", &docs, c);
+        let outcomes = store.ingest("default", "s", docs.iter(), c);
         assert_eq!(
             kinds(&outcomes),
             vec![None, Some(FailureKind::TooManyColumns), None]
         );
         // A new request starts a new union.
-        let outcomes = store.ingest("default", "s", &[json!({"c": 1})], c);
+        let outcomes = store.ingest("default", "s", [json!({"c": 1})].iter(), c);
         assert_eq!(kinds(&outcomes), vec![None]);
     }
 
@@ -339,7 +339,7 @@ mod tests {
             json!({"@timestamp": "not a time", "m": "a"}),
             json!({"m": "b"}),
         ];
-        let outcomes = store.ingest("default", "s", &docs, c);
+        let outcomes = store.ingest("default", "s", docs.iter(), c);
         assert_eq!(outcomes, vec![Outcome::Accepted, Outcome::Dropped]);
         let records = store.records("default", "s");
         assert_eq!(records.len(), 1);
