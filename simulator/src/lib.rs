@@ -6,13 +6,16 @@
 //!   entry arrived.
 //! - [`instance`]: one instance's log files as RDS lists them — Aurora's names, hourly rotation,
 //!   retention — under a clock the caller moves.
+//! - [`openobserve`]: an HTTP stand-in for OpenObserve's ingestion API (auth, encodings, limits,
+//!   per-record failures, injectable faults) that keeps every record it accepts.
 //!
-//! The RDS API simulator and the OpenObserve stand-in join this crate with the data plane.
+//! The RDS API simulator joins this crate with the data plane.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod generator;
 pub mod instance;
+pub mod openobserve;
 
 pub use generator::{LogGenerator, LogKind};
 pub use instance::{Engine, InstanceLogs, LogFile};
