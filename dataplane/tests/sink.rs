@@ -1,0 +1,181 @@
+//! The OpenObserve sink against the stand-in: every answer the contract allows.
+
+use std::time::Duration;
+
+use dataplane::batch::{Batch, BatchBuilder, BatchConfig};
+use dataplane::record::record_id;
+use dataplane::sink::{http_client, Compression, OpenObserveConfig, OpenObserveSink, SinkError};
+use simulator::openobserve::{OpenObserveConfig as StandInConfig, OpenObserveStandIn};
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+/// `n` records with ids `record_id("i", "f", k)`, the first `old` of them two days old.
+fn batch(n: usize, old: usize) -> Batch {
+    let mut b = BatchBuilder::new("aurora_test".into(), BatchConfig { max_records: usize::MAX, max_bytes: usize::MAX, ..Default::default() });
+    for k in 0..n {
+        let ts = if k < old { now_us() - 48 * 3_600_000_000 } else { now_us() };
+        let rec = format!(
+            r#"{{"_timestamp":{ts},"log_type":"t","log_offset":{k},"record_id":"{}","message":"entry {k} {}"}}"#,
+            record_id("i", "f", k as u64),
+            "x".repeat(200)
+        );
+        b.push(|d| d.extend_from_slice(rec.as_bytes()), k as u64 + 1);
+    }
+    b.flush(n as u64).unwrap()
+}
+
+async fn setup(standin: StandInConfig, compression: Compression) -> (OpenObserveStandIn, OpenObserveSink, tempfile::TempDir) {
+    let oo = OpenObserveStandIn::start(standin.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = OpenObserveConfig {
+        url: oo.url(),
+        user: standin.user.clone(),
+        password: standin.password.clone(),
+        compression,
+        retry_initial: Duration::from_millis(5),
+        retry_max_delay: Duration::from_millis(20),
+        request_timeout: Duration::from_millis(500),
+        ..Default::default()
+    };
+    let sink = OpenObserveSink::new(config, dir.path(), http_client()).unwrap();
+    (oo, sink, dir)
+}
+
+fn ids(oo: &OpenObserveStandIn) -> Vec<String> {
+    let mut v: Vec<String> = oo.records("aurora_test").iter().map(|r| r["record_id"].as_str().unwrap().to_string()).collect();
+    v.sort();
+    v
+}
+
+fn expected(n: usize, from: usize) -> Vec<String> {
+    let mut v: Vec<String> = (from..n).map(|k| record_id("i", "f", k as u64)).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn zstd_refused_with_415_falls_back_to_gzip_and_everything_arrives() {
+    let (oo, sink, _dir) = setup(StandInConfig { accept_zstd: false, ..Default::default() }, Compression::Zstd).await;
+    let ack = sink.send(&batch(50, 0)).await.unwrap();
+    assert_eq!(ack.accepted, 50);
+    assert_eq!(sink.compression(), Compression::Gzip);
+    assert_eq!(ids(&oo), expected(50, 0));
+    let stats = oo.stats();
+    assert_eq!(stats.requests_by_status.get(&415), Some(&1), "{stats:?}");
+    // The next batch goes straight to gzip.
+    sink.send(&batch(5, 0)).await.unwrap();
+    assert_eq!(oo.stats().requests_by_status.get(&415), Some(&1));
+}
+
+#[tokio::test]
+async fn zstd_is_kept_where_the_server_takes_it() {
+    let (oo, sink, _dir) = setup(StandInConfig { accept_zstd: true, ..Default::default() }, Compression::Zstd).await;
+    sink.send(&batch(20, 0)).await.unwrap();
+    assert_eq!(oo.stats().requests_by_encoding.get("zstd"), Some(&1));
+    assert_eq!(ids(&oo).len(), 20);
+}
+
+#[tokio::test]
+async fn a_503_storm_and_429s_and_a_stall_are_retried_until_accepted() {
+    let (oo, sink, _dir) = setup(StandInConfig::default(), Compression::Gzip).await;
+    oo.faults().fail_next(503, 4);
+    oo.faults().fail_next(429, 2);
+    let ack = sink.send(&batch(30, 0)).await.unwrap();
+    assert_eq!(ack.accepted, 30);
+    assert_eq!(ids(&oo), expected(30, 0));
+    assert_eq!(oo.stats().requests_by_status.get(&503), Some(&4));
+    // A stall past the timeout: the stand-in keeps the records and the retry sends them again,
+    // so duplicates appear, recognisable by record_id.
+    oo.reset();
+    oo.faults().stall_next(Duration::from_millis(800), 1);
+    sink.send(&batch(10, 0)).await.unwrap();
+    let got = ids(&oo);
+    let mut unique = got.clone();
+    unique.dedup();
+    assert_eq!(unique, expected(10, 0));
+    assert_eq!(got.len(), 20, "the stalled request was kept and sent again");
+}
+
+#[tokio::test]
+async fn a_storm_longer_than_the_retries_fails_the_batch_as_retryable() {
+    let (oo, sink, _dir) = setup(StandInConfig::default(), Compression::Gzip).await;
+    oo.faults().fail_next(503, 100);
+    let err = sink.send(&batch(3, 0)).await.unwrap_err();
+    assert!(matches!(err, SinkError::Unavailable { .. }), "{err}");
+    assert!(err.is_retryable());
+}
+
+#[tokio::test]
+async fn payload_too_large_splits_down_to_single_records_and_dead_letters_what_never_fits() {
+    // Each record is ~330 bytes with its action line: 1000 bytes takes 3 at most.
+    let (oo, sink, dir) = setup(StandInConfig { payload_limit_bytes: 1000, ..Default::default() }, Compression::Gzip).await;
+    let mut b = batch(12, 0);
+    // One record alone over the limit.
+    let big = format!(r#"{{"log_offset":99,"record_id":"{}","message":"{}"}}"#, record_id("i", "f", 99), "y".repeat(2000));
+    let mut builder = BatchBuilder::new("aurora_test".into(), BatchConfig { max_records: usize::MAX, max_bytes: usize::MAX, ..Default::default() });
+    for i in 0..b.len() {
+        let r = b.record(i).to_vec();
+        builder.push(|d| d.extend_from_slice(&r), i as u64);
+    }
+    builder.push(|d| d.extend_from_slice(big.as_bytes()), 100);
+    b = builder.flush(100).unwrap();
+    let ack = sink.send(&b).await.unwrap();
+    assert_eq!(ack.accepted, 12);
+    assert_eq!(ack.dead_lettered, 1);
+    assert_eq!(ids(&oo), expected(12, 0));
+    let dl = std::fs::read_to_string(dir.path().join("dead-letter.ndjson")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(dl.lines().next().unwrap()).unwrap();
+    assert_eq!(line["reason"], "too_large");
+    assert_eq!(line["record_id"], record_id("i", "f", 99));
+    assert_eq!(line["record"]["message"].as_str().unwrap().len(), 2000);
+}
+
+#[tokio::test]
+async fn records_refused_inside_a_200_are_dead_lettered_with_their_reason() {
+    let (oo, sink, dir) = setup(StandInConfig::default(), Compression::Gzip).await;
+    let ack = sink.send(&batch(10, 3)).await.unwrap();
+    assert_eq!(ack.accepted, 7);
+    assert_eq!(ack.dead_lettered, 3);
+    assert_eq!(ids(&oo), expected(10, 3));
+    let dl = std::fs::read_to_string(dir.path().join("dead-letter.ndjson")).unwrap();
+    let mut dead: Vec<String> = dl
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["reason"], "too_old", "{l}");
+            v["record_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    dead.sort();
+    let mut want: Vec<String> = (0..3).map(|k| record_id("i", "f", k)).collect();
+    want.sort();
+    assert_eq!(dead, want);
+}
+
+#[tokio::test]
+async fn records_an_answer_leaves_out_are_sent_again() {
+    let (oo, sink, _dir) = setup(StandInConfig::default(), Compression::Gzip).await;
+    oo.faults().drop_silently_next(1);
+    let ack = sink.send(&batch(8, 0)).await.unwrap();
+    let got = ids(&oo);
+    let mut unique = got.clone();
+    unique.dedup();
+    assert_eq!(unique, expected(8, 0), "every record arrived");
+    assert!(ack.accepted >= 8);
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_loudly_and_are_not_retried() {
+    let (oo, _sink, dir) = setup(StandInConfig::default(), Compression::Gzip).await;
+    let config = OpenObserveConfig { url: oo.url(), password: "wrong".into(), compression: Compression::Gzip, ..Default::default() };
+    let sink = OpenObserveSink::new(config, dir.path(), http_client()).unwrap();
+    let err = sink.send(&batch(2, 0)).await.unwrap_err();
+    assert!(matches!(err, SinkError::Refused { status: 401, .. }), "{err}");
+    assert!(!err.is_retryable());
+    assert_eq!(oo.stats().requests_by_status.get(&401), Some(&1));
+}
