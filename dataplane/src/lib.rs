@@ -17,6 +17,9 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod file;
+pub mod pipeline;
 pub mod record;
 pub mod sink;
+pub mod source;
+pub mod standalone;
 pub mod telemetry;

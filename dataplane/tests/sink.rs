@@ -16,9 +16,20 @@ fn now_us() -> i64 {
 
 /// `n` records with ids `record_id("i", "f", k)`, the first `old` of them two days old.
 fn batch(n: usize, old: usize) -> Batch {
-    let mut b = BatchBuilder::new("aurora_test".into(), BatchConfig { max_records: usize::MAX, max_bytes: usize::MAX, ..Default::default() });
+    let mut b = BatchBuilder::new(
+        "aurora_test".into(),
+        BatchConfig {
+            max_records: usize::MAX,
+            max_bytes: usize::MAX,
+            ..Default::default()
+        },
+    );
     for k in 0..n {
-        let ts = if k < old { now_us() - 48 * 3_600_000_000 } else { now_us() };
+        let ts = if k < old {
+            now_us() - 48 * 3_600_000_000
+        } else {
+            now_us()
+        };
         let rec = format!(
             r#"{{"_timestamp":{ts},"log_type":"t","log_offset":{k},"record_id":"{}","message":"entry {k} {}"}}"#,
             record_id("i", "f", k as u64),
@@ -29,7 +40,10 @@ fn batch(n: usize, old: usize) -> Batch {
     b.flush(n as u64).unwrap()
 }
 
-async fn setup(standin: StandInConfig, compression: Compression) -> (OpenObserveStandIn, OpenObserveSink, tempfile::TempDir) {
+async fn setup(
+    standin: StandInConfig,
+    compression: Compression,
+) -> (OpenObserveStandIn, OpenObserveSink, tempfile::TempDir) {
     let oo = OpenObserveStandIn::start(standin.clone()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let config = OpenObserveConfig {
@@ -47,7 +61,11 @@ async fn setup(standin: StandInConfig, compression: Compression) -> (OpenObserve
 }
 
 fn ids(oo: &OpenObserveStandIn) -> Vec<String> {
-    let mut v: Vec<String> = oo.records("aurora_test").iter().map(|r| r["record_id"].as_str().unwrap().to_string()).collect();
+    let mut v: Vec<String> = oo
+        .records("aurora_test")
+        .iter()
+        .map(|r| r["record_id"].as_str().unwrap().to_string())
+        .collect();
     v.sort();
     v
 }
@@ -60,7 +78,14 @@ fn expected(n: usize, from: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn zstd_refused_with_415_falls_back_to_gzip_and_everything_arrives() {
-    let (oo, sink, _dir) = setup(StandInConfig { accept_zstd: false, ..Default::default() }, Compression::Zstd).await;
+    let (oo, sink, _dir) = setup(
+        StandInConfig {
+            accept_zstd: false,
+            ..Default::default()
+        },
+        Compression::Zstd,
+    )
+    .await;
     let ack = sink.send(&batch(50, 0)).await.unwrap();
     assert_eq!(ack.accepted, 50);
     assert_eq!(sink.compression(), Compression::Gzip);
@@ -74,7 +99,14 @@ async fn zstd_refused_with_415_falls_back_to_gzip_and_everything_arrives() {
 
 #[tokio::test]
 async fn zstd_is_kept_where_the_server_takes_it() {
-    let (oo, sink, _dir) = setup(StandInConfig { accept_zstd: true, ..Default::default() }, Compression::Zstd).await;
+    let (oo, sink, _dir) = setup(
+        StandInConfig {
+            accept_zstd: true,
+            ..Default::default()
+        },
+        Compression::Zstd,
+    )
+    .await;
     sink.send(&batch(20, 0)).await.unwrap();
     assert_eq!(oo.stats().requests_by_encoding.get("zstd"), Some(&1));
     assert_eq!(ids(&oo).len(), 20);
@@ -113,11 +145,29 @@ async fn a_storm_longer_than_the_retries_fails_the_batch_as_retryable() {
 #[tokio::test]
 async fn payload_too_large_splits_down_to_single_records_and_dead_letters_what_never_fits() {
     // Each record is ~330 bytes with its action line: 1000 bytes takes 3 at most.
-    let (oo, sink, dir) = setup(StandInConfig { payload_limit_bytes: 1000, ..Default::default() }, Compression::Gzip).await;
+    let (oo, sink, dir) = setup(
+        StandInConfig {
+            payload_limit_bytes: 1000,
+            ..Default::default()
+        },
+        Compression::Gzip,
+    )
+    .await;
     let mut b = batch(12, 0);
     // One record alone over the limit.
-    let big = format!(r#"{{"log_offset":99,"record_id":"{}","message":"{}"}}"#, record_id("i", "f", 99), "y".repeat(2000));
-    let mut builder = BatchBuilder::new("aurora_test".into(), BatchConfig { max_records: usize::MAX, max_bytes: usize::MAX, ..Default::default() });
+    let big = format!(
+        r#"{{"log_offset":99,"record_id":"{}","message":"{}"}}"#,
+        record_id("i", "f", 99),
+        "y".repeat(2000)
+    );
+    let mut builder = BatchBuilder::new(
+        "aurora_test".into(),
+        BatchConfig {
+            max_records: usize::MAX,
+            max_bytes: usize::MAX,
+            ..Default::default()
+        },
+    );
     for i in 0..b.len() {
         let r = b.record(i).to_vec();
         builder.push(|d| d.extend_from_slice(&r), i as u64);
@@ -172,10 +222,18 @@ async fn records_an_answer_leaves_out_are_sent_again() {
 #[tokio::test]
 async fn wrong_credentials_fail_loudly_and_are_not_retried() {
     let (oo, _sink, dir) = setup(StandInConfig::default(), Compression::Gzip).await;
-    let config = OpenObserveConfig { url: oo.url(), password: "wrong".into(), compression: Compression::Gzip, ..Default::default() };
+    let config = OpenObserveConfig {
+        url: oo.url(),
+        password: "wrong".into(),
+        compression: Compression::Gzip,
+        ..Default::default()
+    };
     let sink = OpenObserveSink::new(config, dir.path(), http_client()).unwrap();
     let err = sink.send(&batch(2, 0)).await.unwrap_err();
-    assert!(matches!(err, SinkError::Refused { status: 401, .. }), "{err}");
+    assert!(
+        matches!(err, SinkError::Refused { status: 401, .. }),
+        "{err}"
+    );
     assert!(!err.is_retryable());
     assert_eq!(oo.stats().requests_by_status.get(&401), Some(&1));
 }

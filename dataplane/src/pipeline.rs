@@ -1,0 +1,472 @@
+//! Shipping one file: download → parse → batch → sink → checkpoint, joined by bounded channels.
+//!
+//! The download runs on the I/O runtime and hands chunks to a parse thread (blocking pool: CPU
+//! work stays off the reactor), which writes records straight into batches. Batches go to the
+//! sink a few at a time, and the checkpoint advances strictly in file order, each time to the
+//! resume point of the newest batch whose predecessors are all acknowledged.
+//!
+//! Memory per file job is bounded by `chunk_queue` chunks (≤ 1 MiB each), the open batch,
+//! `batch_queue` sealed batches and `send_concurrency` batches in flight.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use metrics::{counter, gauge};
+use parsers::{detect_from_name, Entry, Flow, Limits, LogFormat, LogParser};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use crate::batch::{Batch, BatchBuilder, BatchConfig};
+use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, FileKey, MarkerAt};
+use crate::file::RemoteFile;
+use crate::record::{FileContext, RecordEnricher};
+use crate::sink::{Ack, OpenObserveSink, SinkError};
+use crate::source::{Chunk, InstanceInfo, RdsSource, SourceError};
+use crate::telemetry;
+
+/// OpenObserve stream per log type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StreamsConfig {
+    /// MySQL slow query log.
+    pub mysql_slow: String,
+    /// MySQL error log.
+    pub mysql_error: String,
+    /// MySQL general log.
+    pub mysql_general: String,
+    /// Aurora MySQL audit log.
+    pub mysql_audit: String,
+    /// PostgreSQL log (stderr and csvlog).
+    pub postgresql: String,
+}
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig {
+            mysql_slow: "aurora_mysql_slowquery".into(),
+            mysql_error: "aurora_mysql_error".into(),
+            mysql_general: "aurora_mysql_general".into(),
+            mysql_audit: "aurora_mysql_audit".into(),
+            postgresql: "aurora_postgresql".into(),
+        }
+    }
+}
+
+impl StreamsConfig {
+    /// The stream for `format`.
+    pub fn stream(&self, format: LogFormat) -> &str {
+        match format {
+            LogFormat::MysqlSlow => &self.mysql_slow,
+            LogFormat::MysqlError => &self.mysql_error,
+            LogFormat::MysqlGeneral => &self.mysql_general,
+            LogFormat::MysqlAudit => &self.mysql_audit,
+            LogFormat::Postgresql | LogFormat::PostgresqlCsv => &self.postgresql,
+        }
+    }
+}
+
+/// Tuning of one file job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// Batch bounds.
+    pub batch: BatchConfig,
+    /// Longest entry kept whole; longer ones are cut and flagged.
+    pub max_entry_bytes: usize,
+    /// Downloaded chunks queued for the parser, per job.
+    pub chunk_queue: usize,
+    /// Sealed batches queued for the sink, per job.
+    pub batch_queue: usize,
+    /// Batches of one file sent at once.
+    pub send_concurrency: usize,
+    /// Ship the last entry of a file still being written when the download ends on a line end
+    /// (otherwise it waits until the next entry or the rotation, up to an hour on MySQL).
+    pub flush_tail_at_eof: bool,
+    /// Query fingerprints for slow query and PostgreSQL statements.
+    pub fingerprints: bool,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            batch: BatchConfig::default(),
+            max_entry_bytes: Limits::DEFAULT_MAX_ENTRY_BYTES,
+            chunk_queue: 4,
+            batch_queue: 4,
+            send_concurrency: 2,
+            flush_tail_at_eof: true,
+            fingerprints: true,
+        }
+    }
+}
+
+/// Everything a file job needs; one per process.
+pub struct ShipContext {
+    /// RDS.
+    pub source: Arc<RdsSource>,
+    /// OpenObserve.
+    pub sink: Arc<OpenObserveSink>,
+    /// Checkpoints.
+    pub checkpoints: Arc<dyn CheckpointStore>,
+    /// Tuning.
+    pub pipeline: PipelineConfig,
+    /// Stream names.
+    pub streams: StreamsConfig,
+    /// Static tags added to every record.
+    pub tags: Vec<(String, String)>,
+}
+
+/// Why a file job stopped early. Nothing past the checkpoint is lost: the job runs again.
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    /// Reading RDS failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// OpenObserve failed.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    /// The checkpoint store failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// The parse thread died (a bug).
+    #[error("parse thread failed: {0}")]
+    Parse(String),
+}
+
+/// What a file job did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ShipOutcome {
+    /// Raw bytes read past the old checkpoint.
+    pub bytes: u64,
+    /// Records acknowledged.
+    pub records: u64,
+    /// Records dead-lettered.
+    pub dead_lettered: u64,
+    /// The checkpoint after the job.
+    pub offset: u64,
+    /// The file is finished and fully shipped.
+    pub done: bool,
+}
+
+/// Input of the parse thread.
+enum ParseInput {
+    Chunk(Chunk),
+    /// The download reached the end it knows of at this offset.
+    End {
+        offset: u64,
+        finish: bool,
+        done: bool,
+    },
+}
+
+/// Output of the parse thread.
+enum ParseOutput {
+    Batch {
+        batch: Batch,
+        marker: Option<MarkerAt>,
+    },
+    /// Nothing more; the final resume point.
+    End {
+        offset: u64,
+        marker: Option<MarkerAt>,
+        done: bool,
+        stats: parsers::ParseStats,
+    },
+}
+
+/// The format of a file, from its name.
+pub fn format_of(file: &RemoteFile) -> Option<LogFormat> {
+    detect_from_name(&file.canonical)
+}
+
+/// Ship `file` of `instance` from its checkpoint to as far as RDS has it.
+pub async fn ship_file(
+    ctx: &ShipContext,
+    instance: &InstanceInfo,
+    file: &RemoteFile,
+) -> Result<ShipOutcome, ShipError> {
+    let key = FileKey {
+        instance_id: instance.instance_id.clone(),
+        log_file: file.canonical.clone(),
+    };
+    let cp = ctx.checkpoints.load(&key).await?.unwrap_or_default();
+    let mut outcome = ShipOutcome {
+        offset: cp.offset,
+        done: cp.done,
+        ..Default::default()
+    };
+    if cp.done || (cp.offset >= file.size && !file.finished) {
+        return Ok(outcome);
+    }
+    let Some(format) = format_of(file) else {
+        tracing::debug!(file = %file.name, "not a log kind aurora-logs ships; skipped");
+        return Ok(outcome);
+    };
+    let fctx = FileContext {
+        cluster_id: instance.cluster_id.clone(),
+        instance_id: instance.instance_id.clone(),
+        engine: instance.engine.clone(),
+        engine_version: instance.engine_version.clone(),
+        region: ctx.source.config().region.clone(),
+        log_file: file.canonical.clone(),
+        tags: ctx.tags.clone(),
+    };
+    let p = &ctx.pipeline;
+    let (chunk_tx, chunk_rx) = mpsc::channel::<ParseInput>(p.chunk_queue.max(1));
+    let (batch_tx, mut batch_rx) = mpsc::channel::<ParseOutput>(p.batch_queue.max(1));
+    let mut parser = LogParser::new(
+        format,
+        Limits {
+            max_entry_bytes: p.max_entry_bytes,
+        },
+    )
+    .with_fingerprints(p.fingerprints);
+    parser.set_offset(cp.offset);
+    let builder = BatchBuilder::new(ctx.streams.stream(format).into(), p.batch.clone());
+    let enricher = RecordEnricher::new(&fctx);
+    let parse = tokio::task::spawn_blocking(move || {
+        parse_loop(chunk_rx, batch_tx, parser, enricher, builder)
+    });
+
+    // Download into the parse thread while batches flow to the sink below.
+    let download = {
+        let source = ctx.source.clone();
+        let instance_id = instance.instance_id.clone();
+        let file = file.clone();
+        let cp = cp.clone();
+        let flush_tail = p.flush_tail_at_eof;
+        tokio::spawn(async move {
+            let (tx, mut rx) = mpsc::channel::<Chunk>(1);
+            let forward = {
+                let chunk_tx = chunk_tx.clone();
+                async move {
+                    let mut last_byte = None;
+                    while let Some(c) = rx.recv().await {
+                        last_byte = c.data.last().copied();
+                        let _held = telemetry::InFlight::new("download", c.data.len());
+                        if chunk_tx.send(ParseInput::Chunk(c)).await.is_err() {
+                            break;
+                        }
+                    }
+                    last_byte
+                }
+            };
+            let fetch = async {
+                let r = source.download(&instance_id, &file, &cp, &tx).await;
+                drop(tx);
+                r
+            };
+            let (result, last_byte) = tokio::join!(fetch, forward);
+            let end = result?;
+            let ends_clean = last_byte.is_none_or(|b| b == b'\n');
+            let done = !end.partial && file.finished && end.offset >= file.size;
+            let finish = done || (!end.partial && flush_tail && ends_clean);
+            let _ = chunk_tx
+                .send(ParseInput::End {
+                    offset: end.offset,
+                    finish,
+                    done,
+                })
+                .await;
+            Ok::<_, SourceError>(())
+        })
+    };
+
+    let mut in_flight = FuturesOrdered::new();
+    let mut records_done = cp.records;
+    let mut finished_parse = false;
+    let mut marker = cp.marker.clone();
+    let mut end: Option<(u64, Option<MarkerAt>, bool)> = None;
+    loop {
+        tokio::select! {
+            biased;
+            Some(acked) = in_flight.next(), if !in_flight.is_empty() => {
+                let (resume, m, ack): (u64, Option<MarkerAt>, Result<Ack, SinkError>) = acked;
+                let ack = ack?;
+                outcome.records += ack.accepted;
+                outcome.dead_lettered += ack.dead_lettered;
+                records_done += ack.accepted + ack.dead_lettered;
+                if m.is_some() { marker = m; }
+                commit(ctx, &key, resume, &marker, false, file.size, records_done).await?;
+                outcome.offset = resume;
+            }
+            msg = batch_rx.recv(), if !finished_parse && in_flight.len() < p.send_concurrency.max(1) => {
+                match msg {
+                    Some(ParseOutput::Batch { batch, marker: m }) => {
+                        let sink = ctx.sink.clone();
+                        in_flight.push_back(async move {
+                            let ack = sink.send(&batch).await;
+                            (batch.resume_offset, m, ack)
+                        });
+                    }
+                    Some(ParseOutput::End { offset, marker: m, done, stats }) => {
+                        record_parse_stats(format, &stats);
+                        end = Some((offset, m, done));
+                        finished_parse = true;
+                    }
+                    None => finished_parse = true,
+                }
+            }
+            else => break,
+        }
+        if finished_parse && in_flight.is_empty() {
+            break;
+        }
+    }
+    // The download's error (if any) explains a parse that ended without its End.
+    match download.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e.into()),
+        Err(e) => return Err(ShipError::Parse(format!("download task: {e}"))),
+    }
+    parse.await.map_err(|e| ShipError::Parse(e.to_string()))?;
+    if let Some((offset, m, done)) = end {
+        if m.is_some() {
+            marker = m;
+        }
+        if offset > outcome.offset || done {
+            commit(
+                ctx,
+                &key,
+                offset.max(outcome.offset),
+                &marker,
+                done,
+                file.size,
+                records_done,
+            )
+            .await?;
+            outcome.offset = offset.max(outcome.offset);
+        }
+        outcome.done = done;
+    }
+    outcome.bytes = outcome.offset.saturating_sub(cp.offset);
+    gauge!(telemetry::CHECKPOINT_LAG, "instance" => instance.instance_id.clone(), "file" => family_label(file))
+        .set(file.size.saturating_sub(outcome.offset) as f64);
+    Ok(outcome)
+}
+
+/// The lag gauge's file label: the family, so that the label set stays bounded over rotations.
+fn family_label(file: &RemoteFile) -> String {
+    crate::file::family(&file.canonical)
+}
+
+async fn commit(
+    ctx: &ShipContext,
+    key: &FileKey,
+    offset: u64,
+    marker: &Option<MarkerAt>,
+    done: bool,
+    size: u64,
+    records: u64,
+) -> Result<(), CheckpointError> {
+    let cp = Checkpoint {
+        offset,
+        marker: marker.clone().filter(|m| m.offset <= offset),
+        done,
+        size_seen: size,
+        records,
+    };
+    ctx.checkpoints.commit(key, &cp).await?;
+    counter!(telemetry::CHECKPOINTS).increment(1);
+    Ok(())
+}
+
+fn record_parse_stats(format: LogFormat, s: &parsers::ParseStats) {
+    let t = format.log_type();
+    counter!(telemetry::ENTRIES_PARSED, "log_type" => t).increment(s.entries);
+    counter!(telemetry::PARSE_ERRORS, "log_type" => t).increment(s.parse_errors);
+    counter!(telemetry::FRAME_SKIPS, "what" => "lines").increment(s.frame.skipped_lines);
+    counter!(telemetry::FRAME_SKIPS, "what" => "cut_bytes").increment(s.frame.truncated_bytes);
+}
+
+/// The parse thread: chunks in, batches out.
+fn parse_loop(
+    mut rx: mpsc::Receiver<ParseInput>,
+    tx: mpsc::Sender<ParseOutput>,
+    mut parser: LogParser,
+    mut enricher: RecordEnricher,
+    mut builder: BatchBuilder,
+) {
+    // Markers seen, oldest first; a batch carries the newest one at or before its resume point.
+    let mut markers: VecDeque<MarkerAt> = VecDeque::with_capacity(16);
+    let best_marker = |markers: &VecDeque<MarkerAt>, resume: u64| {
+        markers.iter().rev().find(|m| m.offset <= resume).cloned()
+    };
+    let send =
+        |tx: &mpsc::Sender<ParseOutput>, batch: Batch, markers: &VecDeque<MarkerAt>| -> bool {
+            let marker = best_marker(markers, batch.resume_offset);
+            tx.blocking_send(ParseOutput::Batch { batch, marker })
+                .is_ok()
+        };
+    while let Some(input) = rx.blocking_recv() {
+        match input {
+            ParseInput::Chunk(chunk) => {
+                let _held = telemetry::InFlight::new("parse", chunk.data.len());
+                let mut full: Vec<Batch> = Vec::new();
+                parser.feed(&chunk.data, &mut |e: &Entry<'_>| {
+                    let end = e.raw.offset + e.raw.text.len() as u64;
+                    if let Some(b) = builder.push(|d| enricher.write(e, d), end) {
+                        full.push(b);
+                    }
+                    Flow::Continue
+                });
+                if let Some(m) = chunk.next {
+                    if markers.len() == 16 {
+                        markers.pop_front();
+                    }
+                    markers.push_back(m);
+                }
+                if let Some(b) = builder.due() {
+                    full.push(b);
+                }
+                for b in full {
+                    if !send(&tx, b, &markers) {
+                        return;
+                    }
+                }
+            }
+            ParseInput::End {
+                offset,
+                finish,
+                done,
+            } => {
+                let mut tail: Vec<Batch> = Vec::new();
+                if finish {
+                    parser.finish(&mut |e: &Entry<'_>| {
+                        let end = e.raw.offset + e.raw.text.len() as u64;
+                        if let Some(b) = builder.push(|d| enricher.write(e, d), end) {
+                            tail.push(b);
+                        }
+                        Flow::Continue
+                    });
+                }
+                let resume = if finish {
+                    offset
+                } else {
+                    parser.pending_offset()
+                };
+                if let Some(b) = builder.flush(resume) {
+                    tail.push(b);
+                }
+                for b in tail {
+                    if !send(&tx, b, &markers) {
+                        return;
+                    }
+                }
+                let marker = best_marker(&markers, resume);
+                let _ = tx.blocking_send(ParseOutput::End {
+                    offset: resume,
+                    marker,
+                    done,
+                    stats: parser.stats(),
+                });
+                return;
+            }
+        }
+    }
+    // The download failed: ship what is complete, up to the parser's safe resume point.
+    if let Some(b) = builder.flush(parser.pending_offset()) {
+        send(&tx, b, &markers);
+    }
+}

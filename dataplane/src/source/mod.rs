@@ -1,0 +1,163 @@
+//! Where log bytes come from: the RDS API.
+//!
+//! [`RdsSource`] lists Aurora instances and their log files and downloads a file from a
+//! checkpoint as [`Chunk`]s into a bounded channel, by either path:
+//! - the portion API, through a hand-written loop (the SDK's paginator stops early, or starts
+//!   over on a `"0"` marker): it honours `AdditionalDataPending` but checks it against the
+//!   listed size, retries a page cut by the 1 MB cap with fewer lines, and switches to the
+//!   complete download when markers show a gap;
+//! - the complete-file REST download, signed with SigV4, streamed with no size cap.
+//!
+//! Every RDS call of the process passes one rate limiter.
+
+mod complete;
+mod rds;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+pub use rds::{InstanceInfo, RdsSource};
+
+use crate::checkpoint::MarkerAt;
+
+/// How files are downloaded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadMode {
+    /// `DownloadDBLogFilePortion` (IAM `rds:DownloadDBLogFilePortion`), falling back to the
+    /// complete download for binary files and marker gaps.
+    #[default]
+    Portion,
+    /// The streamed `downloadCompleteLogFile` REST call (IAM `rds:DownloadCompleteDBLogFile`):
+    /// no 1 MB cap, one request a file.
+    Complete,
+}
+
+/// How to reach RDS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RdsConfig {
+    /// AWS region.
+    pub region: String,
+    /// Endpoint override (a simulator, a VPC endpoint); empty means the public endpoint.
+    pub endpoint_url: String,
+    /// Static credentials (for simulators and tests); empty means the default AWS chain
+    /// (environment, EKS Pod Identity, IRSA, instance profile).
+    pub access_key_id: String,
+    /// Secret of `access_key_id`.
+    pub secret_access_key: String,
+    /// Download path.
+    pub download: DownloadMode,
+    /// Path version of the complete download (`v13`; AWS announced `v19` for after 2027-03-01).
+    pub complete_path_version: String,
+    /// Lines asked per portion (RDS's maximum and default is 10000).
+    pub portion_lines: i32,
+    /// Sustained RDS calls per second for this process (the account's whole budget is 12/s,
+    /// shared with every other RDS client).
+    pub calls_per_second: u32,
+    /// Burst of RDS calls.
+    pub burst: u32,
+    /// Engines to ship (`aurora-mysql`, `aurora-postgresql`).
+    pub engines: Vec<String>,
+    /// Only these cluster ids (empty: all).
+    pub include_clusters: Vec<String>,
+    /// Never these cluster ids.
+    pub exclude_clusters: Vec<String>,
+    /// Retries of a throttled call (after the SDK's own) before the job gives up.
+    pub throttle_retries: usize,
+    /// Timeout of one call (a complete download: of each read).
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+}
+
+impl Default for RdsConfig {
+    fn default() -> Self {
+        RdsConfig {
+            region: "us-east-1".into(),
+            endpoint_url: String::new(),
+            access_key_id: String::new(),
+            secret_access_key: String::new(),
+            download: DownloadMode::Portion,
+            complete_path_version: "v13".into(),
+            portion_lines: 10_000,
+            calls_per_second: 8,
+            burst: 40,
+            engines: vec!["aurora-mysql".into(), "aurora-postgresql".into()],
+            include_clusters: Vec::new(),
+            exclude_clusters: Vec::new(),
+            throttle_retries: 8,
+            call_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A piece of a file.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    /// File offset of `data[0]`.
+    pub offset: u64,
+    /// The bytes.
+    pub data: Bytes,
+    /// A marker that resumes right after this chunk (portion API only).
+    pub next: Option<MarkerAt>,
+}
+
+/// How a download ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DownloadEnd {
+    /// File offset after the last byte delivered.
+    pub offset: u64,
+    /// The download stopped before the end RDS knows of (a `"0"` marker mid-file): try again
+    /// later from the checkpoint.
+    pub partial: bool,
+}
+
+/// Why RDS could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The file is gone (rotated away or deleted): re-list.
+    #[error("log file {file} of {instance} not found (rotated or deleted); it will be re-listed")]
+    FileNotFound {
+        /// Instance.
+        instance: String,
+        /// File.
+        file: String,
+    },
+    /// The instance does not exist (or is being created).
+    #[error("instance {0} not found")]
+    InstanceNotFound(String),
+    /// RDS kept throttling.
+    #[error("rds throttled {call} {retries} times in a row; lower rds.calls_per_second or add a processor later")]
+    Throttled {
+        /// The call.
+        call: &'static str,
+        /// Retries made.
+        retries: usize,
+    },
+    /// Any other RDS failure.
+    #[error("rds {call} failed: {message}")]
+    Api {
+        /// The call.
+        call: &'static str,
+        /// What RDS or the connection said.
+        message: String,
+    },
+    /// The receiving side went away (shutdown).
+    #[error("download cancelled")]
+    Cancelled,
+}
+
+impl SourceError {
+    /// Whether the file is gone, so the job should re-list instead of retrying.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            SourceError::FileNotFound { .. } | SourceError::InstanceNotFound(_)
+        )
+    }
+}
+
+/// The literal suffix RDS puts on a portion cut by its 1 MB cap.
+pub const TRUNCATION_SUFFIX: &str = " [Your log message was truncated]";

@@ -1,0 +1,531 @@
+//! The RDS Query API side: listing and the portion download loop.
+
+use std::num::NonZeroU32;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::types::Filter;
+use bytes::Bytes;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::mpsc;
+
+use super::{Chunk, DownloadEnd, DownloadMode, RdsConfig, SourceError, TRUNCATION_SUFFIX};
+use crate::checkpoint::{Checkpoint, MarkerAt};
+use crate::file::RemoteFile;
+use crate::sink::HttpClient;
+use crate::telemetry;
+
+/// One Aurora instance to ship logs from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceInfo {
+    /// `DBClusterIdentifier`.
+    pub cluster_id: String,
+    /// `DBInstanceIdentifier`.
+    pub instance_id: String,
+    /// `aurora-mysql` or `aurora-postgresql`.
+    pub engine: String,
+    /// `EngineVersion`.
+    pub engine_version: String,
+}
+
+/// The RDS API client of the process; see the module docs of [`crate::source`].
+#[derive(Debug)]
+pub struct RdsSource {
+    pub(super) config: RdsConfig,
+    client: aws_sdk_rds::Client,
+    limiter: DefaultDirectRateLimiter,
+    pub(super) http: HttpClient,
+    pub(super) credentials: SharedCredentialsProvider,
+    pub(super) base_url: String,
+}
+
+/// Classify an SDK error of `call`.
+fn sdk_error<E, R>(call: &'static str, e: SdkError<E, R>) -> (bool, SourceError)
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let code = e.code().unwrap_or_default().to_string();
+    let message = e.message().map(str::to_string).unwrap_or_else(|| {
+        let mut s = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(inner) = src {
+            s.push_str(": ");
+            s.push_str(&inner.to_string());
+            src = inner.source();
+        }
+        s
+    });
+    let throttled = matches!(
+        code.as_str(),
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+    );
+    (
+        throttled,
+        SourceError::Api {
+            call,
+            message: if code.is_empty() {
+                message
+            } else {
+                format!("{code}: {message}")
+            },
+        },
+    )
+}
+
+impl RdsSource {
+    /// A source for `config`, sharing `http` for the complete download.
+    pub async fn new(config: RdsConfig, http: HttpClient) -> Result<RdsSource, SourceError> {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(config.region.clone()));
+        if !config.endpoint_url.is_empty() {
+            loader = loader.endpoint_url(&config.endpoint_url);
+        }
+        if !config.access_key_id.is_empty() {
+            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+                &config.access_key_id,
+                &config.secret_access_key,
+                None,
+                None,
+                "aurora-logs-config",
+            ));
+        }
+        let sdk = loader.load().await;
+        let credentials = sdk.credentials_provider().ok_or_else(|| SourceError::Api {
+            call: "credentials",
+            message: "no AWS credentials found (environment, Pod Identity, IRSA, profile)".into(),
+        })?;
+        let base_url = if config.endpoint_url.is_empty() {
+            format!("https://rds.{}.amazonaws.com", config.region)
+        } else {
+            config.endpoint_url.trim_end_matches('/').to_string()
+        };
+        let rate = NonZeroU32::new(config.calls_per_second.max(1)).expect("max(1)");
+        let burst = NonZeroU32::new(config.burst.max(1)).expect("max(1)");
+        Ok(RdsSource {
+            client: aws_sdk_rds::Client::new(&sdk),
+            limiter: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            http,
+            credentials,
+            base_url,
+            config,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RdsConfig {
+        &self.config
+    }
+
+    /// Wait for the process-wide rate limiter.
+    pub(super) async fn permit(&self) {
+        self.limiter.until_ready().await;
+    }
+
+    /// Run `call` under the rate limiter, retrying throttles with backoff.
+    async fn call<T, E, R, F, Fut>(
+        &self,
+        name: &'static str,
+        mut call: F,
+    ) -> Result<T, SdkErrorOr<E, R>>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let mut delays = backon::BackoffBuilder::build(
+            backon::ExponentialBuilder::default()
+                .with_min_delay(std::time::Duration::from_millis(250))
+                .with_max_delay(std::time::Duration::from_secs(20))
+                .with_jitter()
+                .with_max_times(self.config.throttle_retries),
+        );
+        let mut retries = 0;
+        loop {
+            self.permit().await;
+            let out = tokio::time::timeout(self.config.call_timeout, call()).await;
+            let result = match out {
+                Ok(r) => r,
+                Err(_) => {
+                    telemetry::rds_call(name, "timeout");
+                    match delays.next() {
+                        Some(d) => {
+                            tokio::time::sleep(d).await;
+                            continue;
+                        }
+                        None => {
+                            return Err(SdkErrorOr::Other(SourceError::Api {
+                                call: name,
+                                message: "timed out".into(),
+                            }))
+                        }
+                    }
+                }
+            };
+            match result {
+                Ok(v) => {
+                    telemetry::rds_call(name, "ok");
+                    return Ok(v);
+                }
+                Err(e) => {
+                    let code = e.code().unwrap_or_default();
+                    if matches!(
+                        code,
+                        "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
+                    ) {
+                        telemetry::rds_call(name, "throttled");
+                        retries += 1;
+                        match delays.next() {
+                            Some(d) => {
+                                tracing::debug!(
+                                    call = name,
+                                    delay_ms = d.as_millis() as u64,
+                                    "rds throttled; backing off"
+                                );
+                                tokio::time::sleep(d).await;
+                                continue;
+                            }
+                            None => {
+                                return Err(SdkErrorOr::Other(SourceError::Throttled {
+                                    call: name,
+                                    retries,
+                                }))
+                            }
+                        }
+                    }
+                    telemetry::rds_call(name, "error");
+                    return Err(SdkErrorOr::Sdk(e));
+                }
+            }
+        }
+    }
+
+    /// Aurora instances of the configured engines and clusters.
+    pub async fn list_instances(&self) -> Result<Vec<InstanceInfo>, SourceError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        // A bound on pages: 1000 pages of 100 is far beyond any account's instance quota.
+        for _ in 0..1000 {
+            let engines = Filter::builder()
+                .name("engine")
+                .set_values(Some(self.config.engines.clone()))
+                .build();
+            let m = marker.clone();
+            let resp = self
+                .call("DescribeDBInstances", || {
+                    self.client
+                        .describe_db_instances()
+                        .filters(engines.clone())
+                        .max_records(100)
+                        .set_marker(m.clone())
+                        .send()
+                })
+                .await
+                .map_err(|e| e.into_source("DescribeDBInstances"))?;
+            for i in resp.db_instances() {
+                let engine = i.engine().unwrap_or_default();
+                // The filter is applied here too: Neptune and DocumentDB come back otherwise.
+                if !self.config.engines.iter().any(|e| e == engine) {
+                    continue;
+                }
+                let cluster = i.db_cluster_identifier().unwrap_or_default();
+                if !self.config.include_clusters.is_empty()
+                    && !self.config.include_clusters.iter().any(|c| c == cluster)
+                {
+                    continue;
+                }
+                if self.config.exclude_clusters.iter().any(|c| c == cluster) {
+                    continue;
+                }
+                out.push(InstanceInfo {
+                    cluster_id: cluster.to_string(),
+                    instance_id: i.db_instance_identifier().unwrap_or_default().to_string(),
+                    engine: engine.to_string(),
+                    engine_version: i.engine_version().unwrap_or_default().to_string(),
+                });
+            }
+            marker = resp.marker().filter(|m| !m.is_empty()).map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        out.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+        Ok(out)
+    }
+
+    /// `(LogFileName, LastWritten ms, Size)` of every log file of `instance_id`, all pages. An
+    /// instance RDS does not know (yet) has no files.
+    pub async fn list_files(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<(String, i64, u64)>, SourceError> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        for _ in 0..10_000 {
+            let m = marker.clone();
+            let resp = self
+                .call("DescribeDBLogFiles", || {
+                    self.client
+                        .describe_db_log_files()
+                        .db_instance_identifier(instance_id)
+                        .set_marker(m.clone())
+                        .send()
+                })
+                .await;
+            let resp = match resp {
+                Ok(r) => r,
+                Err(SdkErrorOr::Sdk(e))
+                    if matches!(
+                        e.code(),
+                        Some(
+                            "DBInstanceNotFound" | "DBInstanceNotFoundFault" | "DBInstanceNotReady"
+                        )
+                    ) =>
+                {
+                    return Ok(Vec::new())
+                }
+                Err(e) => return Err(e.into_source("DescribeDBLogFiles")),
+            };
+            for f in resp.describe_db_log_files() {
+                if let Some(name) = f.log_file_name() {
+                    out.push((
+                        name.to_string(),
+                        f.last_written().unwrap_or(0),
+                        f.size().unwrap_or(0).max(0) as u64,
+                    ));
+                }
+            }
+            marker = resp.marker().filter(|m| !m.is_empty()).map(str::to_string);
+            if marker.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Download `file` from `cp` into `tx`, by the configured path.
+    pub async fn download(
+        &self,
+        instance_id: &str,
+        file: &RemoteFile,
+        cp: &Checkpoint,
+        tx: &mpsc::Sender<Chunk>,
+    ) -> Result<DownloadEnd, SourceError> {
+        match self.config.download {
+            DownloadMode::Complete => {
+                self.download_complete(instance_id, file, cp.offset, tx)
+                    .await
+            }
+            DownloadMode::Portion => match self.download_portions(instance_id, file, cp, tx).await?
+            {
+                PortionEnd::Done(end) => Ok(end),
+                PortionEnd::Fallback { at } => {
+                    // Binary data or a marker gap: the complete download has neither problem.
+                    self.download_complete(instance_id, file, at, tx).await
+                }
+            },
+        }
+    }
+
+    /// The hand-written portion loop (see the module docs of [`crate::source`]).
+    async fn download_portions(
+        &self,
+        instance_id: &str,
+        file: &RemoteFile,
+        cp: &Checkpoint,
+        tx: &mpsc::Sender<Chunk>,
+    ) -> Result<PortionEnd, SourceError> {
+        // Resume from the stored marker when it was issued for this very name.
+        let (mut marker, mut offset) = match &cp.marker {
+            Some(m) if m.name == file.name && m.offset <= cp.offset => (m.marker.clone(), m.offset),
+            _ => ("0".to_string(), 0),
+        };
+        let max_lines = self.config.portion_lines.clamp(1, 10_000);
+        let mut lines = max_lines;
+        // A bound on calls for one file: a 10 GB file at 1 MB a page, with room for retries.
+        for _ in 0..100_000 {
+            let m = marker.clone();
+            let resp = self
+                .call("DownloadDBLogFilePortion", || {
+                    self.client
+                        .download_db_log_file_portion()
+                        .db_instance_identifier(instance_id)
+                        .log_file_name(&file.name)
+                        .marker(m.clone())
+                        .number_of_lines(lines)
+                        .send()
+                })
+                .await;
+            let resp = match resp {
+                Ok(r) => r,
+                Err(SdkErrorOr::Sdk(e)) => {
+                    let code = e.code().unwrap_or_default().to_string();
+                    let msg = e.message().unwrap_or_default().to_string();
+                    if code.starts_with("DBLogFileNotFound") {
+                        telemetry::rds_anomaly("not_found", instance_id, &file.name);
+                        return Err(SourceError::FileNotFound {
+                            instance: instance_id.into(),
+                            file: file.name.clone(),
+                        });
+                    }
+                    if code.starts_with("DBInstanceNotFound") {
+                        return Err(SourceError::InstanceNotFound(instance_id.into()));
+                    }
+                    if code == "InvalidParameterValue" && msg.contains("binary") {
+                        telemetry::rds_anomaly("binary", instance_id, &file.name);
+                        return Ok(PortionEnd::Fallback { at: cp.offset });
+                    }
+                    return Err(sdk_error("DownloadDBLogFilePortion", e).1);
+                }
+                Err(e) => return Err(e.into_source("DownloadDBLogFilePortion")),
+            };
+            let data = resp.log_file_data().unwrap_or_default();
+            let next = resp.marker().unwrap_or_default().to_string();
+            let pending = resp.additional_data_pending().unwrap_or(false);
+            if data.ends_with(TRUNCATION_SUFFIX) && lines > 1 {
+                // Cut by the 1 MB cap: the rest of a line would be lost. Same marker, fewer lines.
+                telemetry::rds_anomaly("truncated", instance_id, &file.name);
+                lines = (lines / 2).max(1);
+                continue;
+            }
+            if let Some(gap) = marker_gap(&marker, &next, data.len() as u64) {
+                telemetry::rds_anomaly("gap", instance_id, &file.name);
+                tracing::warn!(instance = instance_id, file = %file.name, gap, "portion markers skipped bytes; switching this file to the complete download");
+                return Ok(PortionEnd::Fallback {
+                    at: cp.offset.max(offset.min(cp.offset)),
+                });
+            }
+            let got = data.len() as u64;
+            if got > 0 {
+                let data = Bytes::copy_from_slice(data.as_bytes());
+                let chunk_offset = offset;
+                offset += got;
+                let resume = (next != "0" && !next.is_empty()).then(|| MarkerAt {
+                    name: file.name.clone(),
+                    marker: next.clone(),
+                    offset,
+                });
+                deliver(tx, chunk_offset, data, cp.offset, resume).await?;
+                metrics::counter!(telemetry::RDS_BYTES_IN).increment(got);
+            }
+            if next == "0" && marker != "0" {
+                // A "0" marker mid-file would restart from the top: stop this pass here and
+                // resume from the last good marker next time.
+                telemetry::rds_anomaly("zero_marker", instance_id, &file.name);
+                return Ok(PortionEnd::Done(DownloadEnd {
+                    offset,
+                    partial: true,
+                }));
+            }
+            if marker != "0" && segment(&next) != segment(&marker) {
+                // The live file's markers run on into the next hour's segment: that is the
+                // successor file's data, shipped under its own name.
+                return Ok(PortionEnd::Done(DownloadEnd {
+                    offset,
+                    partial: false,
+                }));
+            }
+            if next.is_empty() || (next == marker && got == 0) {
+                return Ok(PortionEnd::Done(DownloadEnd {
+                    offset,
+                    partial: false,
+                }));
+            }
+            marker = next;
+            lines = (lines * 2).min(max_lines);
+            if !pending {
+                if offset < file.size {
+                    // RDS said "no more" below the size it listed: keep asking.
+                    telemetry::rds_anomaly("early_end", instance_id, &file.name);
+                    continue;
+                }
+                return Ok(PortionEnd::Done(DownloadEnd {
+                    offset,
+                    partial: false,
+                }));
+            }
+        }
+        Ok(PortionEnd::Done(DownloadEnd {
+            offset,
+            partial: true,
+        }))
+    }
+}
+
+/// Send the part of `data` (at file offset `at`) from `skip_to` on.
+pub(super) async fn deliver(
+    tx: &mpsc::Sender<Chunk>,
+    at: u64,
+    data: Bytes,
+    skip_to: u64,
+    next: Option<MarkerAt>,
+) -> Result<(), SourceError> {
+    let end = at + data.len() as u64;
+    if end <= skip_to {
+        return Ok(());
+    }
+    let from = skip_to.saturating_sub(at) as usize;
+    let chunk = Chunk {
+        offset: at + from as u64,
+        data: data.slice(from..),
+        next,
+    };
+    tx.send(chunk).await.map_err(|_| SourceError::Cancelled)
+}
+
+/// Bytes skipped between two markers of the `segment:offset` shape, when both have it and the
+/// second is further than the data returned. Other shapes are opaque: no check.
+fn marker_gap(prev: &str, next: &str, got: u64) -> Option<u64> {
+    let split = |m: &str| -> Option<(String, u64)> {
+        let (seg, off) = m.rsplit_once(':')?;
+        Some((seg.to_string(), off.parse().ok()?))
+    };
+    let (ps, po) = split(prev)?;
+    let (ns, no) = split(next)?;
+    (ps == ns && no > po + got).then(|| no - po - got)
+}
+
+/// The segment part of a `segment:offset` marker (the whole marker otherwise).
+fn segment(marker: &str) -> &str {
+    marker.rsplit_once(':').map_or(marker, |(s, _)| s)
+}
+
+enum PortionEnd {
+    Done(DownloadEnd),
+    Fallback { at: u64 },
+}
+
+/// An SDK error, or one of ours (throttled too long, timed out).
+pub(super) enum SdkErrorOr<E, R> {
+    Sdk(SdkError<E, R>),
+    Other(SourceError),
+}
+
+impl<E, R> SdkErrorOr<E, R>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    fn into_source(self, call: &'static str) -> SourceError {
+        match self {
+            SdkErrorOr::Sdk(e) => sdk_error(call, e).1,
+            SdkErrorOr::Other(e) => e,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marker_gaps_are_seen_only_in_the_segment_offset_shape() {
+        assert_eq!(marker_gap("9:0", "9:100", 100), None);
+        assert_eq!(marker_gap("9:0", "9:150", 100), Some(50));
+        assert_eq!(marker_gap("0", "9:150", 100), None);
+        assert_eq!(marker_gap("9:0", "10:0", 100), None);
+        assert_eq!(marker_gap("2024-01-04.9:0", "2024-01-04.9:10", 10), None);
+        assert_eq!(marker_gap("abc", "def", 10), None);
+    }
+}

@@ -1,0 +1,288 @@
+//! Standalone mode: a discovery loop and a pool of file workers in one process, with an
+//! in-process bounded job queue and local checkpoints.
+//!
+//! Each pass lists the instances and their files, and queues one job per file family that has
+//! unshipped bytes; a family's files are shipped oldest first, so a rotated file is finished
+//! before its successor. The queue needs no durability: jobs are derived again from RDS and the
+//! checkpoints on every pass, also after a restart.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use metrics::counter;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+
+use crate::checkpoint::FileKey;
+use crate::file::{classify, RemoteFile};
+use crate::pipeline::{ship_file, ShipContext, ShipError};
+use crate::source::InstanceInfo;
+use crate::telemetry;
+
+/// Scheduling of the standalone mode.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Time between discovery passes.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// File families shipped at once.
+    pub workers: usize,
+    /// Jobs queued beyond those being worked on.
+    pub queue: usize,
+    /// On SIGTERM: time allowed to finish the files being shipped before exiting.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            poll_interval: Duration::from_secs(10),
+            workers: 4,
+            queue: 64,
+            shutdown_grace: Duration::from_secs(25),
+        }
+    }
+}
+
+/// A job: the files of one family of one instance that have unshipped bytes, oldest first.
+#[derive(Clone, Debug)]
+pub struct FamilyJob {
+    /// The instance.
+    pub instance: InstanceInfo,
+    /// The family (see [`crate::file::family`]).
+    pub family: String,
+    /// Its files needing work.
+    pub files: Vec<RemoteFile>,
+}
+
+/// Totals of a scheduler's work so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Records acknowledged.
+    pub records: u64,
+    /// Records dead-lettered.
+    pub dead_lettered: u64,
+    /// Raw bytes shipped.
+    pub bytes: u64,
+    /// File jobs that failed (to be retried).
+    pub failures: u64,
+    /// Discovery passes completed.
+    pub passes: u64,
+}
+
+/// The standalone scheduler.
+pub struct Scheduler {
+    ctx: Arc<ShipContext>,
+    config: SchedulerConfig,
+    busy: Arc<Mutex<HashSet<(String, String)>>>,
+    progress: Arc<Mutex<Progress>>,
+    ready: watch::Sender<bool>,
+}
+
+impl Scheduler {
+    /// A scheduler over `ctx`.
+    pub fn new(ctx: Arc<ShipContext>, config: SchedulerConfig) -> Scheduler {
+        Scheduler {
+            ctx,
+            config,
+            busy: Arc::default(),
+            progress: Arc::default(),
+            ready: watch::channel(false).0,
+        }
+    }
+
+    /// Totals so far.
+    pub fn progress(&self) -> Progress {
+        *self.progress.lock().expect("progress lock")
+    }
+
+    /// Becomes true after the first successful discovery pass (for `/readyz`).
+    pub fn ready(&self) -> watch::Receiver<bool> {
+        self.ready.subscribe()
+    }
+
+    /// The jobs one discovery pass finds.
+    pub async fn discover(&self) -> Result<Vec<FamilyJob>, ShipError> {
+        let mut jobs = Vec::new();
+        for instance in self.ctx.source.list_instances().await? {
+            let listing = self.ctx.source.list_files(&instance.instance_id).await?;
+            let done: HashSet<String> = self
+                .ctx
+                .checkpoints
+                .instance(&instance.instance_id)
+                .await?
+                .into_iter()
+                .filter(|(_, cp)| cp.done)
+                .map(|(k, _)| k.log_file)
+                .collect();
+            let mut offsets = std::collections::HashMap::new();
+            for (k, cp) in self.ctx.checkpoints.instance(&instance.instance_id).await? {
+                offsets.insert(k.log_file, cp.offset);
+            }
+            for (family, files) in classify(listing) {
+                let todo: Vec<RemoteFile> = files
+                    .into_iter()
+                    .filter(|f| !done.contains(&f.canonical))
+                    .filter(|f| {
+                        f.finished || offsets.get(&f.canonical).copied().unwrap_or(0) < f.size
+                    })
+                    .collect();
+                if !todo.is_empty() {
+                    jobs.push(FamilyJob {
+                        instance: instance.clone(),
+                        family,
+                        files: todo,
+                    });
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Ship one family's files in order; stops at the first failure (retried next pass).
+    pub async fn run_job(&self, job: &FamilyJob) -> Result<(), ShipError> {
+        run_job(&self.ctx, &self.progress, job).await
+    }
+
+    /// One discovery pass and every job it finds, `workers` families at a time; returns when
+    /// all are done. The first error of the pass is returned after the others finished.
+    pub async fn drain_once(&self) -> Result<Progress, ShipError> {
+        let jobs = self.discover().await?;
+        let sem = Arc::new(tokio::sync::Semaphore::new(self.config.workers.max(1)));
+        let mut tasks = tokio::task::JoinSet::new();
+        for job in jobs {
+            let ctx = self.ctx.clone();
+            let progress = self.progress.clone();
+            let permit = sem.clone().acquire_owned().await.expect("never closed");
+            tasks.spawn(async move {
+                let _permit = permit;
+                run_job(&ctx, &progress, &job).await
+            });
+        }
+        let mut first_err = None;
+        while let Some(r) = tasks.join_next().await {
+            if let Err(e) = r
+                .map_err(|e| ShipError::Parse(e.to_string()))
+                .and_then(|r| r)
+            {
+                first_err.get_or_insert(e);
+            }
+        }
+        self.progress.lock().expect("progress lock").passes += 1;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(self.progress()),
+        }
+    }
+
+    /// Run until `shutdown` turns true: discovery every `poll_interval`, jobs through a
+    /// bounded queue to `workers` workers. On shutdown, stop taking jobs, let the files being
+    /// shipped finish (their checkpoints advance), and return within the grace period.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let (tx, rx) = mpsc::channel::<FamilyJob>(self.config.queue.max(1));
+        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let mut workers = tokio::task::JoinSet::new();
+        for _ in 0..self.config.workers.max(1) {
+            let rx = rx.clone();
+            let ctx = self.ctx.clone();
+            let progress = self.progress.clone();
+            let busy = self.busy.clone();
+            let mut stop = shutdown.clone();
+            workers.spawn(async move {
+                loop {
+                    let job = tokio::select! {
+                        job = async { rx.lock().await.recv().await } => job,
+                        _ = stop.wait_for(|s| *s) => None,
+                    };
+                    let Some(job) = job else { break };
+                    let _ = run_job(&ctx, &progress, &job).await;
+                    busy.lock()
+                        .expect("busy lock")
+                        .remove(&(job.instance.instance_id.clone(), job.family.clone()));
+                }
+            });
+        }
+        loop {
+            match self.discover().await {
+                Ok(jobs) => {
+                    let _ = self.ready.send(true);
+                    for job in jobs {
+                        let key = (job.instance.instance_id.clone(), job.family.clone());
+                        if !self.busy.lock().expect("busy lock").insert(key.clone()) {
+                            continue;
+                        }
+                        tokio::select! {
+                            r = tx.send(job) => if r.is_err() { break },
+                            _ = shutdown.wait_for(|s| *s) => break,
+                        }
+                    }
+                    self.progress.lock().expect("progress lock").passes += 1;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "discovery pass failed; retrying at the next interval")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = shutdown.wait_for(|s| *s) => break,
+            }
+        }
+        drop(tx);
+        tracing::info!(
+            grace_s = self.config.shutdown_grace.as_secs(),
+            "shutting down: finishing files in flight"
+        );
+        if tokio::time::timeout(self.config.shutdown_grace, async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("grace period over: exiting with files in flight (they resume from their checkpoints)");
+            workers.abort_all();
+        }
+    }
+}
+
+async fn run_job(
+    ctx: &ShipContext,
+    progress: &Mutex<Progress>,
+    job: &FamilyJob,
+) -> Result<(), ShipError> {
+    for file in &job.files {
+        let r = ship_file(ctx, &job.instance, file).await;
+        let mut p = progress.lock().expect("progress lock");
+        match r {
+            Ok(o) => {
+                p.records += o.records;
+                p.dead_lettered += o.dead_lettered;
+                p.bytes += o.bytes;
+                counter!(telemetry::JOBS, "outcome" => "ok").increment(1);
+            }
+            Err(e) => {
+                p.failures += 1;
+                drop(p);
+                let outcome = if e_is_not_found(&e) {
+                    "file_gone"
+                } else {
+                    "error"
+                };
+                counter!(telemetry::JOBS, "outcome" => outcome).increment(1);
+                let key = FileKey {
+                    instance_id: job.instance.instance_id.clone(),
+                    log_file: file.canonical.clone(),
+                };
+                tracing::warn!(instance = %key.instance_id, file = %key.log_file, error = %e, "file job stopped; it resumes from its checkpoint next pass");
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn e_is_not_found(e: &ShipError) -> bool {
+    matches!(e, ShipError::Source(s) if s.is_not_found())
+}
