@@ -6,13 +6,16 @@
 //!   entry arrived.
 //! - [`instance`]: one instance's log files as RDS lists them — Aurora's names, hourly rotation,
 //!   retention — under a clock the caller moves.
+//! - [`rds`]: an RDS API simulator over simulated Aurora clusters — the Query API and the REST
+//!   complete-file download as the real SDK speaks them, with RDS's faults switchable at runtime.
 //!
-//! The RDS API simulator and the OpenObserve stand-in join this crate with the data plane.
+//! The OpenObserve stand-in joins this crate with the data plane.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod generator;
 pub mod instance;
+pub mod rds;
 
 pub use generator::{LogGenerator, LogKind};
 pub use instance::{Engine, InstanceLogs, LogFile};
