@@ -90,6 +90,11 @@ impl LogFile {
     pub fn size(&self) -> u64 {
         self.data.len() as u64
     }
+
+    /// Start of the hour it covers, µs since the epoch (the hour segment of RDS markers).
+    pub fn hour_us(&self) -> i64 {
+        self.hour_us
+    }
 }
 
 /// The files of one instance; see the module docs.
@@ -117,7 +122,7 @@ impl InstanceLogs {
     /// An instance of `engine` whose logs start at `start_us`, each kind writing
     /// `entries_per_second` entries a second (at least one an hour), seeded by `seed`.
     pub fn new(engine: Engine, seed: u64, start_us: i64, entries_per_second: f64) -> InstanceLogs {
-        let interval_us = ((1e6 / entries_per_second.max(1.0 / 3600.0)) as i64).max(1);
+        let interval_us = interval_us(entries_per_second);
         let mut logs = InstanceLogs {
             engine,
             retention_us: engine.default_retention_us(),
@@ -148,6 +153,15 @@ impl InstanceLogs {
     /// Keep rotated files this long after their hour ended (the default is the engine's).
     pub fn with_retention_us(mut self, retention_us: i64) -> InstanceLogs {
         self.retention_us = retention_us;
+        self
+    }
+
+    /// Write `kind` at `entries_per_second` instead of the rate given to [`InstanceLogs::new`]
+    /// (a kind the engine does not write is ignored).
+    pub fn with_rate(mut self, kind: LogKind, entries_per_second: f64) -> InstanceLogs {
+        for w in self.writers.iter_mut().filter(|w| w.kind == kind) {
+            w.interval_us = interval_us(entries_per_second);
+        }
         self
     }
 
@@ -231,6 +245,11 @@ impl LogFile {
             hour_us: hour_start_us.div_euclid(HOUR_US) * HOUR_US,
         }
     }
+}
+
+/// µs between entries at a rate (at least one an hour).
+fn interval_us(entries_per_second: f64) -> i64 {
+    ((1e6 / entries_per_second.max(1.0 / 3600.0)) as i64).max(1)
 }
 
 /// End the writer's current file and start the one for `hour`.

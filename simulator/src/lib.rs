@@ -8,14 +8,15 @@
 //!   retention — under a clock the caller moves.
 //! - [`openobserve`]: an HTTP stand-in for OpenObserve's ingestion API (auth, encodings, limits,
 //!   per-record failures, injectable faults) that keeps every record it accepts.
-//!
-//! The RDS API simulator joins this crate with the data plane.
+//! - [`rds`]: an RDS API simulator over simulated Aurora clusters — the Query API and the REST
+//!   complete-file download as the real SDK speaks them, with RDS's faults switchable at runtime.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod generator;
 pub mod instance;
 pub mod openobserve;
+pub mod rds;
 
 pub use generator::{LogGenerator, LogKind};
 pub use instance::{Engine, InstanceLogs, LogFile};
