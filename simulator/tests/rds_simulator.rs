@@ -915,6 +915,18 @@ async fn query_calls_with_a_wrong_secret_are_refused() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Some("SignatureDoesNotMatch"));
+
+    // Unsigned, and too large: refused before anything is parsed.
+    let endpoint = sim.endpoint_url();
+    let query = "Action=DescribeDBClusters&Version=2014-10-31";
+    let (status, body) = control(&endpoint, "POST", "/", query.into()).await;
+    assert_eq!(status, 403);
+    assert!(String::from_utf8_lossy(&body).contains("MissingAuthenticationToken"));
+    let huge = format!("{query}&Pad={}", "x".repeat(100_000));
+    let (status, _) = control(&endpoint, "POST", "/", huge).await;
+    assert_eq!(status, 413);
+    let (status, _) = control(&endpoint, "GET", "/_sim/state", String::new()).await;
+    assert_eq!(status, 404, "the control API is off unless configured");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

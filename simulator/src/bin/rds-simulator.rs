@@ -38,6 +38,10 @@ struct Args {
     /// Instances per cluster (the first is the writer).
     #[arg(long, default_value_t = 2)]
     instances_per_cluster: usize,
+    /// Hours rotated files are kept (default: the engine's, 24 h MySQL, 72 h PostgreSQL; files
+    /// are held in memory, so keep rate × speed × retention modest).
+    #[arg(long)]
+    retention_hours: Option<u64>,
     /// Minutes of logs already written at the start (rotated files included).
     #[arg(long, default_value_t = 0)]
     history_minutes: u64,
@@ -88,11 +92,11 @@ fn config(args: &Args) -> SimConfig {
             .map(|i| format!("{id}-instance-{i}"))
             .collect();
         let names: Vec<&str> = instances.iter().map(String::as_str).collect();
-        config.clusters.push(
-            ClusterConfig::new(&id, engine, &names)
-                .with_rate(args.rate)
-                .with_seed(args.seed.wrapping_add(n as u64)),
-        );
+        let mut cluster = ClusterConfig::new(&id, engine, &names)
+            .with_rate(args.rate)
+            .with_seed(args.seed.wrapping_add(n as u64));
+        cluster.retention = args.retention_hours.map(|h| Duration::from_secs(h * 3600));
+        config.clusters.push(cluster);
     }
     if !args.no_docdb {
         config = config.with_docdb("docdb-0");
