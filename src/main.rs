@@ -1,9 +1,12 @@
 //! `aurora-logs`: ships the database logs of Aurora MySQL and PostgreSQL into OpenObserve as
 //! structured records. This binary only wires and configures; the work lives in the crates.
 
+mod config;
+mod demo;
 mod digest;
 mod input;
 mod run;
+mod service;
 mod split;
 
 use std::io::{self, Write};
@@ -60,6 +63,39 @@ enum Command {
         /// Files to read, in order.
         #[arg(required = true)]
         files: Vec<String>,
+    },
+    /// Standalone mode: discover Aurora instances and ship their logs into OpenObserve, with
+    /// checkpoints under the state directory. Runs until SIGTERM.
+    Run {
+        /// TOML configuration (see config/aurora-logs.example.toml); AURORA_LOGS_* variables
+        /// override it.
+        #[arg(long, short, env = "AURORA_LOGS_CONFIG")]
+        config: Option<std::path::PathBuf>,
+        /// Overrides `state_dir`.
+        #[arg(long)]
+        state_dir: Option<std::path::PathBuf>,
+        /// Overrides `openobserve.url`.
+        #[arg(long)]
+        openobserve_url: Option<String>,
+    },
+    /// The whole pipeline against built-in simulators of RDS (two Aurora clusters writing logs)
+    /// and OpenObserve, with a verdict by record_id. Exits non-zero if any entry was lost.
+    Demo {
+        /// Seconds of live logs to ship.
+        #[arg(long, default_value_t = 15)]
+        seconds: u64,
+        /// Print the summary as JSON on the last stdout line.
+        #[arg(long)]
+        json: bool,
+        /// Ship into this real OpenObserve instead of the stand-in.
+        #[arg(long, requires_all = ["openobserve_user", "openobserve_password"])]
+        openobserve_url: Option<String>,
+        /// User for --openobserve-url.
+        #[arg(long)]
+        openobserve_user: Option<String>,
+        /// Password for --openobserve-url.
+        #[arg(long, env = "AURORA_LOGS_DEMO_OPENOBSERVE_PASSWORD")]
+        openobserve_password: Option<String>,
     },
 }
 
@@ -124,6 +160,28 @@ fn main() -> ExitCode {
                 &files,
             )
         }
+        Command::Run {
+            config,
+            state_dir,
+            openobserve_url,
+        } => run_service(config, state_dir, openobserve_url),
+        Command::Demo {
+            seconds,
+            json,
+            openobserve_url,
+            openobserve_user,
+            openobserve_password,
+        } => run_demo(
+            seconds,
+            json,
+            openobserve_url.map(|u| {
+                (
+                    u,
+                    openobserve_user.unwrap_or_default(),
+                    openobserve_password.unwrap_or_default(),
+                )
+            }),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,6 +190,38 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn run_service(
+    file: Option<std::path::PathBuf>,
+    state_dir: Option<std::path::PathBuf>,
+    openobserve_url: Option<String>,
+) -> Result<()> {
+    let mut config = config::Config::load(file.as_deref())?;
+    if let Some(d) = state_dir {
+        config.state_dir = d;
+    }
+    if let Some(u) = openobserve_url {
+        config.openobserve.url = u;
+    }
+    config.validate()?;
+    runtime()?.block_on(service::run(config))
+}
+
+fn run_demo(seconds: u64, json: bool, openobserve: Option<(String, String, String)>) -> Result<()> {
+    let summary =
+        runtime()?.block_on(demo::run(seconds, demo::DemoTarget { openobserve }, json))?;
+    if summary.records_lost > 0 {
+        bail!("{} entries were lost", summary.records_lost);
+    }
+    Ok(())
 }
 
 /// The parts `name` can be digested in on `threads` cores, if it is a large plain MySQL slow log

@@ -115,6 +115,20 @@ pub struct ShipContext {
     pub streams: StreamsConfig,
     /// Static tags added to every record.
     pub tags: Vec<(String, String)>,
+    /// Totals of every job of the process, as acknowledged.
+    pub totals: ShipTotals,
+}
+
+/// Totals over all file jobs, updated at every acknowledgement (so a job that fails later still
+/// counts what it shipped).
+#[derive(Debug, Default)]
+pub struct ShipTotals {
+    /// Records acknowledged.
+    pub records: std::sync::atomic::AtomicU64,
+    /// Records dead-lettered.
+    pub dead_lettered: std::sync::atomic::AtomicU64,
+    /// Raw bytes behind advanced checkpoints.
+    pub bytes: std::sync::atomic::AtomicU64,
 }
 
 /// Why a file job stopped early. Nothing past the checkpoint is lost: the job runs again.
@@ -197,6 +211,15 @@ pub async fn ship_file(
         ..Default::default()
     };
     if cp.done || (cp.offset >= file.size && !file.finished) {
+        return Ok(outcome);
+    }
+    if file.finished && cp.offset >= file.size {
+        // Shipped to the end while it was live (its last entry flushed): nothing to read.
+        commit(
+            ctx, &key, cp.offset, &cp.marker, true, file.size, cp.records,
+        )
+        .await?;
+        outcome.done = true;
         return Ok(outcome);
     }
     let Some(format) = format_of(file) else {
@@ -286,6 +309,9 @@ pub async fn ship_file(
                 let ack = ack?;
                 outcome.records += ack.accepted;
                 outcome.dead_lettered += ack.dead_lettered;
+                ctx.totals.records.fetch_add(ack.accepted, std::sync::atomic::Ordering::Relaxed);
+                ctx.totals.dead_lettered.fetch_add(ack.dead_lettered, std::sync::atomic::Ordering::Relaxed);
+                ctx.totals.bytes.fetch_add(resume.saturating_sub(outcome.offset), std::sync::atomic::Ordering::Relaxed);
                 records_done += ack.accepted + ack.dead_lettered;
                 if m.is_some() { marker = m; }
                 commit(ctx, &key, resume, &marker, false, file.size, records_done).await?;

@@ -96,7 +96,15 @@ impl Scheduler {
 
     /// Totals so far.
     pub fn progress(&self) -> Progress {
-        *self.progress.lock().expect("progress lock")
+        use std::sync::atomic::Ordering::Relaxed;
+        let p = *self.progress.lock().expect("progress lock");
+        let t = &self.ctx.totals;
+        Progress {
+            records: t.records.load(Relaxed),
+            dead_lettered: t.dead_lettered.load(Relaxed),
+            bytes: t.bytes.load(Relaxed),
+            ..p
+        }
     }
 
     /// Becomes true after the first successful discovery pass (for `/readyz`).
@@ -254,17 +262,12 @@ async fn run_job(
 ) -> Result<(), ShipError> {
     for file in &job.files {
         let r = ship_file(ctx, &job.instance, file).await;
-        let mut p = progress.lock().expect("progress lock");
         match r {
-            Ok(o) => {
-                p.records += o.records;
-                p.dead_lettered += o.dead_lettered;
-                p.bytes += o.bytes;
+            Ok(_) => {
                 counter!(telemetry::JOBS, "outcome" => "ok").increment(1);
             }
             Err(e) => {
-                p.failures += 1;
-                drop(p);
+                progress.lock().expect("progress lock").failures += 1;
                 let outcome = if e_is_not_found(&e) {
                     "file_gone"
                 } else {

@@ -317,6 +317,15 @@ impl RdsSource {
                 self.download_complete(instance_id, file, cp.offset, tx)
                     .await
             }
+            DownloadMode::Portion
+                if cp.offset > 0 && cp.marker.as_ref().is_none_or(|m| m.name != file.name) =>
+            {
+                // No marker for this name (the file was read under its live name before it
+                // was renamed): one streamed request skips to the checkpoint, where portions
+                // would page through everything before it again.
+                self.download_complete(instance_id, file, cp.offset, tx)
+                    .await
+            }
             DownloadMode::Portion => match self.download_portions(instance_id, file, cp, tx).await?
             {
                 PortionEnd::Done(end) => Ok(end),
@@ -374,7 +383,9 @@ impl RdsSource {
                     }
                     if code == "InvalidParameterValue" && msg.contains("binary") {
                         telemetry::rds_anomaly("binary", instance_id, &file.name);
-                        return Ok(PortionEnd::Fallback { at: cp.offset });
+                        return Ok(PortionEnd::Fallback {
+                            at: offset.max(cp.offset),
+                        });
                     }
                     return Err(sdk_error("DownloadDBLogFilePortion", e).1);
                 }
@@ -383,11 +394,30 @@ impl RdsSource {
             let data = resp.log_file_data().unwrap_or_default();
             let next = resp.marker().unwrap_or_default().to_string();
             let pending = resp.additional_data_pending().unwrap_or(false);
-            if data.ends_with(TRUNCATION_SUFFIX) && lines > 1 {
-                // Cut by the 1 MB cap: the rest of a line would be lost. Same marker, fewer lines.
+            if data.ends_with(TRUNCATION_SUFFIX) {
+                // Cut by the 1 MB cap: the rest of a line would be lost. Same marker, fewer
+                // lines; a single line over 1 MB comes whole only by the complete download.
                 telemetry::rds_anomaly("truncated", instance_id, &file.name);
+                if lines == 1 {
+                    return Ok(PortionEnd::Fallback {
+                        at: offset.max(cp.offset),
+                    });
+                }
                 lines = (lines / 2).max(1);
                 continue;
+            }
+            if marker != "0"
+                && next.contains(':')
+                && segment(&next) != segment(&marker)
+                && marker_offset(&next) != Some(0)
+            {
+                // The marker was issued before the hourly rotation and RDS applied it to the new
+                // file: this data is the successor's. Re-list: the old hour is under its new name.
+                telemetry::rds_anomaly("stale_marker", instance_id, &file.name);
+                return Err(SourceError::FileNotFound {
+                    instance: instance_id.into(),
+                    file: file.name.clone(),
+                });
             }
             if let Some(gap) = marker_gap(&marker, &next, data.len() as u64) {
                 telemetry::rds_anomaly("gap", instance_id, &file.name);
@@ -481,9 +511,19 @@ fn marker_gap(prev: &str, next: &str, got: u64) -> Option<u64> {
         let (seg, off) = m.rsplit_once(':')?;
         Some((seg.to_string(), off.parse().ok()?))
     };
-    let (ps, po) = split(prev)?;
     let (ns, no) = split(next)?;
+    // "0" is the start of the file: offset 0 of whichever segment comes first.
+    let (ps, po) = if prev == "0" {
+        (ns.clone(), 0)
+    } else {
+        split(prev)?
+    };
     (ps == ns && no > po + got).then(|| no - po - got)
+}
+
+/// The offset part of a `segment:offset` marker.
+fn marker_offset(marker: &str) -> Option<u64> {
+    marker.rsplit_once(':')?.1.parse().ok()
 }
 
 /// The segment part of a `segment:offset` marker (the whole marker otherwise).
@@ -523,7 +563,8 @@ mod tests {
     fn marker_gaps_are_seen_only_in_the_segment_offset_shape() {
         assert_eq!(marker_gap("9:0", "9:100", 100), None);
         assert_eq!(marker_gap("9:0", "9:150", 100), Some(50));
-        assert_eq!(marker_gap("0", "9:150", 100), None);
+        assert_eq!(marker_gap("0", "9:100", 100), None);
+        assert_eq!(marker_gap("0", "9:150", 100), Some(50));
         assert_eq!(marker_gap("9:0", "10:0", 100), None);
         assert_eq!(marker_gap("2024-01-04.9:0", "2024-01-04.9:10", 10), None);
         assert_eq!(marker_gap("abc", "def", 10), None);

@@ -1,0 +1,198 @@
+//! The world of the end-to-end tests: the RDS simulator, the OpenObserve stand-in, and a
+//! standalone scheduler between them; plus what every test asserts: by record_id, every entry
+//! the simulator wrote arrived, and how many arrived twice.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use dataplane::checkpoint::LocalCheckpoints;
+use dataplane::file::canonical_name;
+use dataplane::pipeline::{PipelineConfig, ShipContext, StreamsConfig};
+use dataplane::record::record_id;
+use dataplane::sink::{http_client, Compression, OpenObserveConfig, OpenObserveSink};
+use dataplane::source::{DownloadMode, RdsConfig, RdsSource};
+use dataplane::standalone::{Scheduler, SchedulerConfig};
+use parsers::{detect_from_name, Entry, Flow, Limits, LogParser};
+use simulator::instance::Engine;
+use simulator::openobserve::{OpenObserveConfig as StandInConfig, OpenObserveStandIn};
+use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
+
+pub struct World {
+    pub rds: RdsSimulator,
+    pub oo: OpenObserveStandIn,
+    pub state: tempfile::TempDir,
+}
+
+pub fn two_clusters(rate: f64) -> SimConfig {
+    SimConfig {
+        history: Duration::from_secs(90 * 60),
+        ..Default::default()
+    }
+    .with_cluster(
+        ClusterConfig::new("shop-mysql", Engine::AuroraMysql, &["shop-mysql-1"])
+            .with_rate(rate)
+            .with_seed(7),
+    )
+    .with_cluster(
+        ClusterConfig::new("billing-pg", Engine::AuroraPostgresql, &["billing-pg-1"])
+            .with_rate(rate)
+            .with_seed(9),
+    )
+}
+
+impl World {
+    pub async fn start(sim: SimConfig, standin: StandInConfig) -> World {
+        World {
+            rds: RdsSimulator::start(sim).await.expect("rds simulator"),
+            oo: OpenObserveStandIn::start(standin)
+                .await
+                .expect("openobserve stand-in"),
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn rds_config(&self, download: DownloadMode) -> RdsConfig {
+        let (ak, sk) = self.rds.credentials();
+        RdsConfig {
+            region: self.rds.region().to_string(),
+            endpoint_url: self.rds.endpoint_url(),
+            access_key_id: ak.to_string(),
+            secret_access_key: sk.to_string(),
+            download,
+            calls_per_second: 10_000,
+            burst: 10_000,
+            ..Default::default()
+        }
+    }
+
+    pub fn sink_config(&self) -> OpenObserveConfig {
+        let c = self.oo.config();
+        OpenObserveConfig {
+            url: self.oo.url(),
+            user: c.user.clone(),
+            password: c.password.clone(),
+            compression: Compression::Zstd,
+            retry_initial: Duration::from_millis(5),
+            retry_max_delay: Duration::from_millis(50),
+            request_timeout: Duration::from_secs(60),
+            ..Default::default()
+        }
+    }
+
+    pub async fn scheduler(&self, rds: RdsConfig, pipeline: PipelineConfig) -> Scheduler {
+        let http = http_client();
+        let source = RdsSource::new(rds, http.clone()).await.expect("rds source");
+        let sink = OpenObserveSink::new(self.sink_config(), self.state.path(), http).unwrap();
+        let checkpoints = LocalCheckpoints::open(self.state.path()).unwrap();
+        let ctx = ShipContext {
+            source: Arc::new(source),
+            sink: Arc::new(sink),
+            checkpoints: Arc::new(checkpoints),
+            pipeline,
+            streams: StreamsConfig::default(),
+            tags: vec![("team".into(), "dba".into())],
+            totals: Default::default(),
+        };
+        Scheduler::new(
+            Arc::new(ctx),
+            SchedulerConfig {
+                workers: 3,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// The record id of every entry in every file the simulator has now.
+    pub fn expected_ids(&self) -> BTreeSet<String> {
+        let mut ids = BTreeSet::new();
+        for instance in self.rds.instance_ids() {
+            for f in self.rds.files(&instance).unwrap_or_default() {
+                let canonical = canonical_name(&f.name, f.last_written_ms);
+                let Some(format) = detect_from_name(&canonical) else {
+                    continue;
+                };
+                let mut parser = LogParser::new(format, Limits::default()).with_fingerprints(false);
+                let mut add = |e: &Entry<'_>| {
+                    ids.insert(record_id(&instance, &canonical, e.raw.offset));
+                    Flow::Continue
+                };
+                parser.feed(&f.data, &mut add);
+                parser.finish(&mut add);
+            }
+        }
+        ids
+    }
+
+    /// Every record id the stand-in holds, with how many times it arrived.
+    pub fn received(&self) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for stream in self.oo.streams() {
+            for r in self.oo.records(&stream) {
+                let id = r
+                    .get("record_id")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("<none>")
+                    .to_string();
+                *out.entry(id).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
+    /// Assert every expected entry arrived; return how many arrived more than once.
+    pub fn assert_all_arrived(&self) -> usize {
+        let expected = self.expected_ids();
+        let received = self.received();
+        let got: BTreeSet<String> = received.keys().cloned().collect();
+        let missing: Vec<_> = expected.difference(&got).take(5).collect();
+        let extra: Vec<_> = got.difference(&expected).take(5).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "expected {} records, got {}; missing e.g. {missing:?}; unexpected e.g. {extra:?}",
+            expected.len(),
+            got.len()
+        );
+        assert!(
+            expected.len() > 100,
+            "the world wrote too little to test: {}",
+            expected.len()
+        );
+        let dups: Vec<&String> = received
+            .iter()
+            .filter(|(_, &n)| n > 1)
+            .map(|(k, _)| k)
+            .collect();
+        if !dups.is_empty() {
+            let mut shown = 0;
+            for stream in self.oo.streams() {
+                for r in self.oo.records(&stream) {
+                    let id = r
+                        .get("record_id")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_string();
+                    if shown < 6 && dups.first().is_some_and(|d| **d == id) {
+                        eprintln!("duplicate: {}", serde_json::to_string(&r).unwrap());
+                        shown += 1;
+                    }
+                }
+            }
+        }
+        dups.len()
+    }
+}
+
+/// Drain passes until one ships nothing new (bounded).
+pub async fn drain(s: &Scheduler) {
+    for _ in 0..20 {
+        let before = s.progress();
+        s.drain_once().await.expect("drain pass");
+        let after = s.progress();
+        if after.records == before.records && after.bytes == before.bytes {
+            return;
+        }
+    }
+    panic!("still shipping after 20 passes");
+}

@@ -1,0 +1,163 @@
+//! The configuration of `aurora-logs run`: a TOML file, overridden by `AURORA_LOGS_*`
+//! environment variables (`__` separates levels: `AURORA_LOGS_OPENOBSERVE__PASSWORD`), then by
+//! flags. Every component's section is its own serde struct with defaults; unknown keys are
+//! errors, so a typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use dataplane::pipeline::{PipelineConfig, StreamsConfig};
+use dataplane::sink::OpenObserveConfig;
+use dataplane::source::RdsConfig;
+use dataplane::standalone::SchedulerConfig;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStyle {
+    /// One JSON object per line (for log collectors).
+    #[default]
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Everything `aurora-logs run` is configured by.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where checkpoints and the dead-letter file live.
+    pub state_dir: PathBuf,
+    /// Address of `/metrics`, `/healthz`, `/readyz`.
+    pub listen: SocketAddr,
+    /// Log output format.
+    pub log_format: LogStyle,
+    /// Log filter (tracing's EnvFilter syntax); `RUST_LOG` wins when set.
+    pub log_level: String,
+    /// RDS access and download.
+    pub rds: RdsConfig,
+    /// OpenObserve.
+    pub openobserve: OpenObserveConfig,
+    /// Per-file pipeline tuning.
+    pub pipeline: PipelineConfig,
+    /// Stream name per log type.
+    pub streams: StreamsConfig,
+    /// Discovery and workers.
+    pub scheduler: SchedulerConfig,
+    /// Static fields added to every record (lowercase snake_case keys).
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            state_dir: PathBuf::from("/var/lib/aurora-logs"),
+            listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            log_format: LogStyle::Json,
+            log_level: "info".into(),
+            rds: RdsConfig::default(),
+            openobserve: OpenObserveConfig::default(),
+            pipeline: PipelineConfig::default(),
+            streams: StreamsConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            tags: BTreeMap::new(),
+        }
+    }
+}
+
+/// Fields the data plane writes itself; a tag may not take their names.
+const RESERVED: &[&str] = &[
+    "_timestamp",
+    "log_type",
+    "log_offset",
+    "record_id",
+    "engine",
+    "engine_version",
+    "cluster_id",
+    "instance_id",
+    "region",
+    "log_file",
+    "message",
+    "parse_error",
+    "truncated",
+];
+
+impl Config {
+    /// Load `file` (if given) over the defaults, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                bail!("config file {} does not exist", f.display());
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        let config: Config = fig
+            .merge(Env::prefixed("AURORA_LOGS_").split("__"))
+            .extract()
+            .context("reading the configuration (file and AURORA_LOGS_* variables)")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check what serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        for k in self.tags.keys() {
+            let ok = !k.is_empty()
+                && k.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            if !ok {
+                bail!("tag key {k:?}: use lowercase letters, digits and _ (OpenObserve rewrites anything else)");
+            }
+            if RESERVED.contains(&k.as_str()) {
+                bail!("tag key {k:?} is a field aurora-logs writes itself; pick another name");
+            }
+        }
+        if self.openobserve.url.parse::<http::Uri>().is_err() {
+            bail!("openobserve.url {:?} is not a URL", self.openobserve.url);
+        }
+        if self.pipeline.batch.max_bytes == 0 || self.pipeline.batch.max_records == 0 {
+            bail!("pipeline.batch.max_bytes and max_records must be above 0");
+        }
+        if !matches!(self.rds.complete_path_version.as_str(), "v13" | "v19") {
+            bail!("rds.complete_path_version must be v13 or v19");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_annotated_example_loads_as_is_and_differs_from_defaults_only_where_it_says() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/aurora-logs.example.toml");
+        let c = Config::load(Some(&path)).expect("example config loads");
+        assert_eq!(c.openobserve.url, "http://openobserve:5080");
+        assert_eq!(
+            c.tags.get("environment").map(String::as_str),
+            Some("production")
+        );
+        assert_eq!(c.scheduler.workers, 4);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_tags_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "[openobserve]\nurll = \"x\"\n").unwrap();
+        let e = Config::load(Some(&f)).unwrap_err();
+        assert!(format!("{e:#}").contains("urll"), "{e:#}");
+        std::fs::write(&f, "[tags]\nTeam = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&f)).is_err());
+        std::fs::write(&f, "[tags]\nrecord_id = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&f)).is_err());
+        assert!(Config::load(Some(&dir.path().join("missing.toml"))).is_err());
+    }
+}
