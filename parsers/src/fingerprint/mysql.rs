@@ -7,12 +7,19 @@
 //! are removed *before* strings are recognised, `-` starts a "number", `x?`/`b?` leftovers are
 //! folded, `\b` is evaluated on intermediate strings...), and pt-query-digest's class ids depend on
 //! every one of those quirks. So this module reproduces the *same chain of stages*, but each stage
-//! is a hand-written, linear, allocation-free loop over bytes, most of them in place in `out`
-//! (`memchr` skips the bytes a stage does not care about, and a stage whose trigger byte is absent
-//! costs one `memchr`). The per-character stages (booleans, numbers, leftovers, whitespace
-//! trimming/collapsing and lower-casing) are fused into one pass. Only the two stages that can make
-//! the text longer (IN/VALUES lists, UNION repeats) write behind the current text and then shift it
-//! down; they run only when a candidate is present.
+//! is a hand-written, linear, allocation-free loop over bytes (`memchr` skips the bytes a stage
+//! does not care about). [`fingerprint`] then shortcuts the chain where it provably changes
+//! nothing, and [`fingerprint_reference`] runs it plainly (the reference of the property tests and
+//! the fuzz target):
+//! * the comment, escaped-quote and `"…"` stages run only when the query holds a `/`, `#`, `--`,
+//!   `\` or `"`; otherwise the token pass reads the query itself (no copy);
+//! * one token pass, dispatching on a byte class table, does the `'…'` strings, booleans,
+//!   numbers, leftovers, whitespace trimming/collapsing and lower-casing, copying the letters of a
+//!   word 8 at a time; it also notes which keywords of the last rules (`null`, `in`/`value`,
+//!   `union`, `limit`, `order`) start a word, and only those rules run.
+//!
+//! Only the two stages that can make the text longer (IN/VALUES lists, UNION repeats) write
+//! behind the current text and then shift it down.
 //!
 //! Stages, in pt's order:
 //! 1. special cases on the raw query: mysqldump's `SELECT /*!40001 SQL_NO_CACHE */ * FROM \``
@@ -46,7 +53,7 @@
 
 use std::sync::LazyLock;
 
-use memchr::{memchr, memchr2, memmem, memrchr};
+use memchr::{memchr, memchr2, memchr3, memmem, memrchr};
 
 /// Searchers built once: building one per call cost more than the search itself.
 static NULL: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"null"));
@@ -63,37 +70,134 @@ static ASC: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder:
 /// rules and the few deliberate differences from pt.
 pub fn fingerprint(query: &[u8], out: &mut Vec<u8>) {
     out.clear();
-    if query.starts_with(b"SELECT /*!40001 SQL_NO_CACHE */ * FROM `") {
-        out.extend_from_slice(b"mysqldump");
+    let Some(text) = special_cases(query, out) else {
+        return;
+    };
+    let (len, seen) = if has_rewrite_trigger(text) {
+        // Comments, escaped quotes or `"…"` strings: rewrite a copy first, then run the token
+        // pass from it into the space after it.
+        if rewrites(text, out) {
+            return;
+        }
+        let n = out.len();
+        out.resize(2 * n + TOKENS_SLACK, 0);
+        let (src, dst) = out.split_at_mut(n);
+        let (len, seen) = tokens_fused(src, dst);
+        out.copy_within(n..n + len, 0);
+        (len, seen)
+    } else {
+        // The common case: those stages would change nothing, so the token pass reads the
+        // query itself.
+        if let Some(nl) = use_statement(text) {
+            write_use(out, nl);
+            return;
+        }
+        out.resize(text.len() + TOKENS_SLACK, 0);
+        tokens_fused(text, out)
+    };
+    out.truncate(len);
+    late_stages(out, seen);
+}
+
+/// The stage-by-stage chain that [`fingerprint`] shortcuts: every stage runs, in pt's order,
+/// each over the whole text. The naive reference of the property tests and the fuzz target;
+/// not for production use.
+#[doc(hidden)]
+pub fn fingerprint_reference(query: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let Some(text) = special_cases(query, out) else {
+        return;
+    };
+    if rewrites(text, out) {
         return;
     }
-    if has_toolkit_comment(query) {
+    replace_quoted(out, b'\'');
+    tokens(out);
+    late_stages(out, Keywords::ALL);
+}
+
+/// Stages 1 and 2: the special cases that are the whole fingerprint (written to `out`, `None`
+/// returned), else the query with a multi-row INSERT cut after its first row.
+fn special_cases<'q>(query: &'q [u8], out: &mut Vec<u8>) -> Option<&'q [u8]> {
+    if query.starts_with(b"SELECT /*!40001 SQL_NO_CACHE */ * FROM `") {
+        out.extend_from_slice(b"mysqldump");
+        return None;
+    }
+    if memchr(b'/', query).is_some() && has_toolkit_comment(query) {
         out.extend_from_slice(b"percona-toolkit");
-        return;
+        return None;
     }
     if query.starts_with(b"administrator command: ") {
         out.extend_from_slice(query);
-        return;
+        return None;
     }
     if let Some((start, end)) = call_prefix(query) {
         out.extend(query[start..end].iter().map(u8::to_ascii_lowercase));
-        return;
+        return None;
     }
-    let query = &query[..insert_first_row_end(query).unwrap_or(query.len())];
-    strip_block_comments(query, out);
+    Some(&query[..insert_first_row_end(query).unwrap_or(query.len())])
+}
+
+/// Whether any of stages 3–5 up to the `"…"` strings could change `text` (a `/`, `#`, `--`,
+/// `\` or `"` in it); `use db` aside.
+fn has_rewrite_trigger(text: &[u8]) -> bool {
+    memchr3(b'/', b'#', b'\\', text).is_some()
+        || memchr(b'"', text).is_some()
+        || memchr::memchr_iter(b'-', text).any(|i| text.get(i + 1) == Some(&b'-'))
+}
+
+/// Stages 3–5 up to the `"…"` strings, from `text` into `out` (the `'…'` strings are left to
+/// the token pass); true when the fingerprint is then final (`use ?`).
+fn rewrites(text: &[u8], out: &mut Vec<u8>) -> bool {
+    strip_block_comments(text, out);
     strip_line_comments(out);
-    if abstract_use(out) {
-        return;
+    if let Some(nl) = use_statement(out) {
+        write_use(out, nl);
+        return true;
     }
     strip_escaped_quotes(out);
     replace_quoted(out, b'"');
-    replace_quoted(out, b'\'');
-    tokens(out);
-    replace_null(out);
-    collapse_lists(out);
-    collapse_unions(out);
-    collapse_limit(out);
-    strip_order_by_asc(out);
+    false
+}
+
+/// Room [`tokens_fused`] needs after its output (it stores 8 bytes at a time).
+const TOKENS_SLACK: usize = 8;
+
+/// Stage 7 after the token pass: each rule runs only if its keyword was seen at a word start.
+fn late_stages(out: &mut Vec<u8>, seen: Keywords) {
+    if seen.has(Keywords::NULL) {
+        replace_null(out);
+    }
+    if seen.has(Keywords::LIST) {
+        collapse_lists(out);
+    }
+    if seen.has(Keywords::UNION) {
+        collapse_unions(out);
+    }
+    if seen.has(Keywords::LIMIT) {
+        collapse_limit(out);
+    }
+    if seen.has(Keywords::ORDER) {
+        strip_order_by_asc(out);
+    }
+}
+
+/// The keywords of the stage-7 rules that the token pass saw at a word start of its output (a
+/// superset of where the rules can match: they check exactly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Keywords(u8);
+
+impl Keywords {
+    const NULL: u8 = 1;
+    const LIST: u8 = 2;
+    const UNION: u8 = 4;
+    const LIMIT: u8 = 8;
+    const ORDER: u8 = 16;
+    const ALL: Keywords = Keywords(31);
+
+    fn has(self, k: u8) -> bool {
+        self.0 & k != 0
+    }
 }
 
 /// Perl's `\s` (byte semantics, Perl ≥ 5.18: includes vertical tab).
@@ -311,22 +415,24 @@ fn strip_line_comments(buf: &mut Vec<u8>) {
     buf.truncate(w);
 }
 
-/// pt's `s/\Ause \S+\Z/use ?/i`; true when it applied (the fingerprint is then final).
-fn abstract_use(buf: &mut Vec<u8>) -> bool {
-    if buf.len() < 5 || !buf[..3].eq_ignore_ascii_case(b"use") || buf[3] != b' ' {
-        return false;
+/// pt's `s/\Ause \S+\Z/use ?/i`: `Some(ends with a newline)` when it applies (the fingerprint
+/// is then `use ?`, and that newline).
+fn use_statement(text: &[u8]) -> Option<bool> {
+    if text.len() < 5 || !text[..3].eq_ignore_ascii_case(b"use") || text[3] != b' ' {
+        return None;
     }
-    let nl = buf.last() == Some(&b'\n');
-    let name = &buf[4..buf.len() - usize::from(nl)];
-    if name.is_empty() || name.iter().any(|&b| is_space(b)) {
-        return false;
-    }
-    buf.clear();
-    buf.extend_from_slice(b"use ?");
+    let nl = text.last() == Some(&b'\n');
+    let name = &text[4..text.len() - usize::from(nl)];
+    (!name.is_empty() && !name.iter().any(|&b| is_space(b))).then_some(nl)
+}
+
+/// Replace `out` with the fingerprint of a `use` statement.
+fn write_use(out: &mut Vec<u8>, nl: bool) {
+    out.clear();
+    out.extend_from_slice(b"use ?");
     if nl {
-        buf.push(b'\n');
+        out.push(b'\n');
     }
-    true
 }
 
 /// pt's `s/\\["']//g`, in place.
@@ -459,6 +565,258 @@ fn tokens(buf: &mut Vec<u8>) {
         r += 1;
     }
     buf.truncate(w);
+}
+
+/// Byte classes of [`tokens_fused`].
+mod class {
+    /// Punctuation and every other byte written as is (none of them a word byte).
+    pub const OTHER: u8 = 0;
+    /// Letters other than those below, and `_`: word bytes, lower-cased.
+    pub const LETTER: u8 = 1;
+    /// `t`, `f` (any case): may start a boolean.
+    pub const TF: u8 = 2;
+    /// `x`, `b` (any case): a leftover prefix (upper-case only before a `?` at a word start).
+    pub const XB: u8 = 3;
+    /// `[0-9+-]`: starts a number run.
+    pub const NUM: u8 = 4;
+    /// `.`: a leftover prefix.
+    pub const DOT: u8 = 5;
+    /// `?`.
+    pub const QMARK: u8 = 6;
+    /// `'`: opens a string.
+    pub const QUOTE: u8 = 7;
+    /// `[ \n\t\r\f]`, collapsed.
+    pub const SPACE: u8 = 8;
+}
+
+static CLASS: [u8; 256] = {
+    let mut t = [class::OTHER; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = match c {
+            b't' | b'f' | b'T' | b'F' => class::TF,
+            b'x' | b'b' | b'X' | b'B' => class::XB,
+            b'a'..=b'z' | b'A'..=b'Z' | b'_' => class::LETTER,
+            b'0'..=b'9' | b'+' | b'-' => class::NUM,
+            b'.' => class::DOT,
+            b'?' => class::QMARK,
+            b'\'' => class::QUOTE,
+            b' ' | b'\n' | b'\t' | b'\r' | 0x0c => class::SPACE,
+            _ => class::OTHER,
+        };
+        b += 1;
+    }
+    t
+};
+
+/// Whether `b` is a letter or `_` (a word byte other than a digit: digits never reach a word's
+/// continuation, they start number runs).
+#[inline]
+fn is_alpha_(b: u8) -> bool {
+    matches!(CLASS[usize::from(b)], class::LETTER | class::TF | class::XB)
+}
+
+/// Which stage-7 keyword the word at `r` of the text may start (its letters are the output's,
+/// lower-cased, as long as they are letters).
+#[inline]
+fn keyword_at(s: &[u8], r: usize) -> u8 {
+    let rest = &s[r..];
+    match rest[0] | 0x20 {
+        b'n' if starts_ci(rest, b"null") => Keywords::NULL,
+        // `in` must be followed by `[\s,(]` in the output: a word byte (or a `?` folded in after
+        // one) never is.
+        b'i' if starts_ci(rest, b"in") && !rest.get(2).is_some_and(|&b| is_word(b)) => {
+            Keywords::LIST
+        }
+        b'v' if starts_ci(rest, b"value") => Keywords::LIST,
+        b'u' if starts_ci(rest, b"union") => Keywords::UNION,
+        b'l' if starts_ci(rest, b"limit") => Keywords::LIMIT,
+        b'o' if starts_ci(rest, b"order") => Keywords::ORDER,
+        _ => 0,
+    }
+}
+
+/// [`tokens`] fused with the `'…'` → `?` stage before it, from `src` into `dst` (at least
+/// [`TOKENS_SLACK`] bytes longer than `src`): returns the length written and which stage-7
+/// keywords start a word of the output. One pass dispatching on a byte class table; the letters
+/// of a word are copied lower-cased 8 at a time ([`word_run`]).
+///
+/// The rules see the text after `'…'` replacement: an opening quote that a later one closes
+/// reads as `?` wherever they look (at the current byte and ahead). [`tokens`] after
+/// `replace_quoted(buf, b'\'')` is the reference (property tests and the fuzz target compare
+/// the two).
+fn tokens_fused(src: &[u8], dst: &mut [u8]) -> (usize, Keywords) {
+    debug_assert!(dst.len() >= src.len() + TOKENS_SLACK);
+    let n = src.len();
+    let start = src.iter().position(|&b| !is_space(b)).unwrap_or(n);
+    // A final `\n` is never inside a string (its closing quote would come after it).
+    let end = if n > start && src[n - 1] == b'\n' {
+        n - 1
+    } else {
+        n
+    };
+    let mut seen = 0u8;
+    let mut w = 0;
+    let mut r = start;
+    // The last byte written is one of pt's leftover prefixes `[xb.+-]` (folded into a next `?`).
+    let mut leftover = false;
+    let mut space = false;
+    // The byte before `r`, in the text the rules see, is a word byte (`\b` of the booleans).
+    let mut prev_word = false;
+    // No `'` so far lacked a closing one: quotes still pair up.
+    let mut quotes = true;
+    // Invariant: w <= r (the output is never longer than what it was made from).
+    while r < end {
+        let c = src[r];
+        let cls = CLASS[usize::from(c)];
+        // A `?` of the rules' text ends at `q_end`: a boolean, a number run or a string.
+        let q_end = match cls {
+            class::LETTER | class::TF | class::XB => {
+                if cls == class::TF && !prev_word {
+                    if let Some(len) = boolean_at(src, r) {
+                        prev_word = true;
+                        fold_question_mark(dst, &mut w, leftover);
+                        leftover = false;
+                        space = false;
+                        r += len;
+                        continue;
+                    }
+                }
+                if w == 0 || !is_word(dst[w - 1]) {
+                    seen |= keyword_at(src, r);
+                }
+                let len = word_run(&src[r..end], &mut dst[w..]);
+                // Only the word's last byte may be a leftover prefix; an upper-case one only
+                // if the word is that one letter (at a word start, before a `?`).
+                leftover = match src[r + len - 1] {
+                    b'x' | b'b' => true,
+                    b'X' | b'B' => {
+                        len == 1 && !prev_word && question_mark_at(src, r + 1, end, quotes)
+                    }
+                    _ => false,
+                };
+                w += len;
+                r += len;
+                space = false;
+                prev_word = true;
+                continue;
+            }
+            class::NUM => number_end(src, r, end),
+            class::QUOTE if quotes => match memchr(b'\'', &src[r + 1..end]) {
+                Some(k) => r + 1 + k + 1,
+                None => {
+                    quotes = false;
+                    r
+                }
+            },
+            class::SPACE => {
+                if !space {
+                    dst[w] = b' ';
+                    w += 1;
+                    space = true;
+                }
+                leftover = false;
+                prev_word = false;
+                r += 1;
+                continue;
+            }
+            _ => r,
+        };
+        space = false;
+        if q_end > r {
+            // A string reads as `?`, not a word byte.
+            prev_word = cls == class::NUM && is_word(src[q_end - 1]);
+            fold_question_mark(dst, &mut w, leftover);
+            leftover = false;
+            r = q_end;
+            continue;
+        }
+        // `?`, `.`, an unpaired `'` or other punctuation: written as is.
+        if cls == class::QMARK && leftover {
+            w -= 1;
+        }
+        leftover = cls == class::DOT;
+        prev_word = false;
+        dst[w] = c;
+        w += 1;
+        r += 1;
+    }
+    (w, Keywords(seen))
+}
+
+/// Copy the run of `[A-Za-z_]` that `src` starts with to `dst`, lower-cased; return its length.
+/// Eight bytes at a time (SWAR: per byte, "is a letter" by two range tests on the byte with
+/// bit 5 set, "is `_`" by an exact zero-byte test); may write up to 7 bytes past the run.
+/// [`is_alpha_`] byte by byte is the reference (unit property test).
+#[inline]
+fn word_run(src: &[u8], dst: &mut [u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = ONES * 0x80;
+    const LO7: u64 = !HI;
+    let mut i = 0;
+    while let (Some(s), Some(d)) = (src.get(i..i + 8), dst.get_mut(i..i + 8)) {
+        let Ok(bytes) = <[u8; 8]>::try_from(s) else {
+            break;
+        };
+        let x = u64::from_le_bytes(bytes);
+        let y = x | (ONES * 0x20);
+        let low = y & LO7;
+        // `low` >= b'a' and not >= b'{' (no carry crosses a byte: low <= 0x7f), and ASCII.
+        let letter = (low + ONES * (0x80 - 0x61)) & !(low + ONES * (0x80 - 0x7b)) & !y & HI;
+        let u = x ^ (ONES * u64::from(b'_'));
+        let underscore = !(((u & LO7) + LO7) | u) & HI;
+        d.copy_from_slice(&(x | (letter >> 2)).to_le_bytes());
+        let stop = !(letter | underscore) & HI;
+        if stop != 0 {
+            return i + (stop.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < src.len() && is_alpha_(src[i]) {
+        dst[i] = src[i].to_ascii_lowercase();
+        i += 1;
+    }
+    i
+}
+
+/// Write a `?` at `*w`, over the leftover prefix before it if there is one.
+#[inline]
+fn fold_question_mark(dst: &mut [u8], w: &mut usize, leftover: bool) {
+    if leftover {
+        *w -= 1;
+    }
+    dst[*w] = b'?';
+    *w += 1;
+}
+
+/// Whether the rules' text has a `?` at `i`: a `?`, or a `'` that a later one closes.
+#[inline]
+fn question_mark_at(buf: &[u8], i: usize, end: usize, quotes: bool) -> bool {
+    match buf.get(i) {
+        Some(b'?') => true,
+        Some(b'\'') => quotes && i < end && memchr(b'\'', &buf[i + 1..end]).is_some(),
+        _ => false,
+    }
+}
+
+/// The end of pt's number run `[0-9+-][0-9a-f.xb+-]*` that starts at `r` (with upper-case hex
+/// digits after `0x`, and stopping before a `false` word, which the boolean rule took first).
+#[inline]
+fn number_end(buf: &[u8], r: usize, end: usize) -> usize {
+    let hex = buf[r] == b'0' && buf.get(r + 1) == Some(&b'x');
+    let mut j = r + 1;
+    while j < end {
+        let d = buf[j];
+        if !(in_number(d) || (hex && matches!(d, b'A'..=b'F'))) {
+            break;
+        }
+        if d | 0x20 == b'f' && !is_word(buf[j - 1]) && boolean_at(buf, j).is_some() {
+            break;
+        }
+        j += 1;
+    }
+    j
 }
 
 /// pt's `s/\bnull\b/?/g`, in place (the text is lower-case by now).
@@ -714,6 +1072,42 @@ fn strip_order_by_asc(buf: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::fingerprint;
+    use proptest::prelude::*;
+
+    /// Bytes that steer the token pass, and a few others.
+    fn token_bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop::sample::select(
+                b"aAzZ_tTfFxXbBnNuUlLiIvVoO019+-.?'\" \n\t\r\x0b\x0c(),*\xc3\x80@[`{".to_vec(),
+            ),
+            0..64,
+        )
+    }
+
+    proptest! {
+        /// The fused token pass against `'…'` replacement and then the plain token pass.
+        #[test]
+        fn fused_tokens_match_the_two_stages(text in token_bytes()) {
+            let mut dst = vec![0; text.len() + super::TOKENS_SLACK];
+            let (len, _) = super::tokens_fused(&text, &mut dst);
+            let mut staged = text.clone();
+            super::replace_quoted(&mut staged, b'\'');
+            super::tokens(&mut staged);
+            prop_assert_eq!(&dst[..len], &staged[..]);
+        }
+
+        /// The 8-at-a-time word copy against the byte loop.
+        #[test]
+        fn word_run_matches_byte_loop(src in prop::collection::vec(any::<u8>(), 0..40),
+                                      word in "[A-Za-z_]{0,30}") {
+            let src = [word.as_bytes(), &src].concat();
+            let mut dst = vec![0; src.len() + 8];
+            let len = super::word_run(&src, &mut dst);
+            let want = src.iter().position(|&b| !super::is_alpha_(b)).unwrap_or(src.len());
+            prop_assert_eq!(len, want);
+            prop_assert_eq!(&dst[..len], &src[..len].to_ascii_lowercase()[..]);
+        }
+    }
 
     fn fp(q: &str) -> String {
         fp_bytes(q.as_bytes())

@@ -508,9 +508,12 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, rest: &'
         return;
     };
     let who = rest[..at].trim_ascii();
-    let (user, current) = match memchr::memchr(b'[', who) {
+    // Short fields: byte loops, not memchr (whose setup costs more than these scans).
+    let (user, current) = match who.iter().position(|&b| b == b'[') {
         Some(open) => {
-            let close = memchr::memrchr(b']', who)
+            let close = who
+                .iter()
+                .rposition(|&b| b == b']')
                 .filter(|&c| c > open)
                 .unwrap_or(who.len());
             (who[..open].trim_ascii(), Some(&who[open + 1..close]))
@@ -526,9 +529,12 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, rest: &'
         after
     };
     // host, then `[ip]`, then optional `Id: N` and other pairs.
-    let (hostpart, tail) = match memchr::memchr(b'[', after) {
+    let (hostpart, tail) = match after.iter().position(|&b| b == b'[') {
         Some(open) => {
-            let close = memchr::memchr(b']', &after[open..]).map_or(after.len(), |c| open + c);
+            let close = after[open..]
+                .iter()
+                .position(|&b| b == b']')
+                .map_or(after.len(), |c| open + c);
             e.client_ip = non_empty(&after[open + 1..close]);
             (&after[..open], &after[(close + 1).min(after.len())..])
         }
@@ -612,7 +618,11 @@ fn stats_prefix<'a>(
             return rest;
         };
         let after = blanks(after);
-        let end = memchr::memchr2(b' ', b'\t', after).unwrap_or(after.len());
+        // A value is a few bytes: a byte loop beats memchr's setup here.
+        let end = after
+            .iter()
+            .position(|&b| b == b' ' || b == b'\t')
+            .unwrap_or(after.len());
         let value = &after[..end];
         if value.is_empty() || is_key(value) {
             return rest;
