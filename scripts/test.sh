@@ -40,6 +40,7 @@ cargo test --workspace --locked 2>&1 | tee "$log"
 
 step "the README's first command"
 cargo run --release --locked -q -- parse examples/mysql-slowquery.log > /dev/null
+cargo run --release --locked -q -- demo --seconds 5 --json | tail -n 1 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["records_lost"]==0 and s["entries_generated"]>0, s; print("demo:", s)'
 
 # One closing line over every test binary (cargo prints one `test result:` per binary, and the
 # last of them is a doc-test run with nothing in it).
