@@ -12,10 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use dataplane::file::canonical_name;
-use dataplane::record::record_id;
+use dataplane::record::file_record_ids;
 use dataplane::standalone::{Scheduler, SchedulerConfig};
-use parsers::{detect_from_name, Entry, Flow, Limits, LogParser};
 use serde::Serialize;
 use simulator::instance::Engine;
 use simulator::openobserve::{OpenObserveConfig as StandInConfig, OpenObserveStandIn};
@@ -57,17 +55,12 @@ fn expected_ids(rds: &RdsSimulator) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     for instance in rds.instance_ids() {
         for f in rds.files(&instance).unwrap_or_default() {
-            let canonical = canonical_name(&f.name, f.last_written_ms);
-            let Some(format) = detect_from_name(&canonical) else {
-                continue;
-            };
-            let mut parser = LogParser::new(format, Limits::default()).with_fingerprints(false);
-            let mut add = |e: &Entry<'_>| {
-                ids.insert(record_id(&instance, &canonical, e.raw.offset));
-                Flow::Continue
-            };
-            parser.feed(&f.data, &mut add);
-            parser.finish(&mut add);
+            ids.extend(file_record_ids(
+                &instance,
+                &f.name,
+                f.last_written_ms,
+                &f.data,
+            ));
         }
     }
     ids

@@ -36,6 +36,30 @@ pub fn record_id(instance_id: &str, log_file: &str, offset: u64) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&key))
 }
 
+/// The `record_id` of every entry of a whole file, as the data plane ships them: what a test or
+/// the demo looks for at the other end. `name` and `last_written_ms` are as RDS lists the file.
+pub fn file_record_ids(
+    instance_id: &str,
+    name: &str,
+    last_written_ms: i64,
+    data: &[u8],
+) -> Vec<String> {
+    let canonical = crate::file::canonical_name(name, last_written_ms);
+    let Some(format) = parsers::detect_from_name(&canonical) else {
+        return Vec::new();
+    };
+    let mut ids = Vec::new();
+    let mut parser =
+        parsers::LogParser::new(format, parsers::Limits::default()).with_fingerprints(false);
+    let mut add = |e: &Entry<'_>| {
+        ids.push(record_id(instance_id, &canonical, e.raw.offset));
+        parsers::Flow::Continue
+    };
+    parser.feed(data, &mut add);
+    parser.finish(&mut add);
+    ids
+}
+
 /// Writes the records of one file: the entry's own fields plus the file's enrichment.
 #[derive(Debug)]
 pub struct RecordEnricher {

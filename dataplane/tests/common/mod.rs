@@ -8,13 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::checkpoint::LocalCheckpoints;
-use dataplane::file::canonical_name;
 use dataplane::pipeline::{PipelineConfig, ShipContext, StreamsConfig};
-use dataplane::record::record_id;
+use dataplane::record::file_record_ids;
 use dataplane::sink::{http_client, Compression, OpenObserveConfig, OpenObserveSink};
 use dataplane::source::{DownloadMode, RdsConfig, RdsSource};
 use dataplane::standalone::{Scheduler, SchedulerConfig};
-use parsers::{detect_from_name, Entry, Flow, Limits, LogParser};
 use simulator::instance::Engine;
 use simulator::openobserve::{OpenObserveConfig as StandInConfig, OpenObserveStandIn};
 use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
@@ -109,17 +107,12 @@ impl World {
         let mut ids = BTreeSet::new();
         for instance in self.rds.instance_ids() {
             for f in self.rds.files(&instance).unwrap_or_default() {
-                let canonical = canonical_name(&f.name, f.last_written_ms);
-                let Some(format) = detect_from_name(&canonical) else {
-                    continue;
-                };
-                let mut parser = LogParser::new(format, Limits::default()).with_fingerprints(false);
-                let mut add = |e: &Entry<'_>| {
-                    ids.insert(record_id(&instance, &canonical, e.raw.offset));
-                    Flow::Continue
-                };
-                parser.feed(&f.data, &mut add);
-                parser.finish(&mut add);
+                ids.extend(file_record_ids(
+                    &instance,
+                    &f.name,
+                    f.last_written_ms,
+                    &f.data,
+                ));
             }
         }
         ids
