@@ -15,7 +15,7 @@ use futures_util::stream::{FuturesOrdered, StreamExt};
 use metrics::{counter, gauge};
 use parsers::{detect_from_name, Entry, Flow, Limits, LogFormat, LogParser};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{Batch, BatchBuilder, BatchConfig};
 use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, FileKey, MarkerAt};
@@ -163,15 +163,14 @@ pub struct ShipOutcome {
     pub done: bool,
 }
 
-/// Input of the parse thread.
-enum ParseInput {
-    Chunk(Chunk),
-    /// The download reached the end it knows of at this offset.
-    End {
-        offset: u64,
-        finish: bool,
-        done: bool,
-    },
+/// How a download ended, for the parse thread to decide about the last entry.
+struct DownloadEnded {
+    /// File offset after the last byte delivered.
+    offset: u64,
+    /// Finish the parser (emit the open entry) and mark the file done.
+    done: bool,
+    /// Finish the parser if the data ends on a line end (`flush_tail_at_eof`).
+    flush_tail: bool,
 }
 
 /// Output of the parse thread.
@@ -236,7 +235,8 @@ pub async fn ship_file(
         tags: ctx.tags.clone(),
     };
     let p = &ctx.pipeline;
-    let (chunk_tx, chunk_rx) = mpsc::channel::<ParseInput>(p.chunk_queue.max(1));
+    let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(p.chunk_queue.max(1));
+    let (end_tx, end_rx) = oneshot::channel::<DownloadEnded>();
     let (batch_tx, mut batch_rx) = mpsc::channel::<ParseOutput>(p.batch_queue.max(1));
     let mut parser = LogParser::new(
         format,
@@ -249,52 +249,28 @@ pub async fn ship_file(
     let builder = BatchBuilder::new(ctx.streams.stream(format).into(), p.batch.clone());
     let enricher = RecordEnricher::new(&fctx);
     let parse = tokio::task::spawn_blocking(move || {
-        parse_loop(chunk_rx, batch_tx, parser, enricher, builder)
+        parse_loop(chunk_rx, end_rx, batch_tx, parser, enricher, builder)
     });
 
-    // Download into the parse thread while batches flow to the sink below.
-    let download = {
+    // Download straight into the parse thread while batches flow to the sink below. Dropped
+    // early (a sink error), the guard stops the download.
+    let mut download = AbortOnDrop(tokio::spawn({
         let source = ctx.source.clone();
         let instance_id = instance.instance_id.clone();
         let file = file.clone();
         let cp = cp.clone();
         let flush_tail = p.flush_tail_at_eof;
-        tokio::spawn(async move {
-            let (tx, mut rx) = mpsc::channel::<Chunk>(1);
-            let forward = {
-                let chunk_tx = chunk_tx.clone();
-                async move {
-                    let mut last_byte = None;
-                    while let Some(c) = rx.recv().await {
-                        last_byte = c.data.last().copied();
-                        let _held = telemetry::InFlight::new("download", c.data.len());
-                        if chunk_tx.send(ParseInput::Chunk(c)).await.is_err() {
-                            break;
-                        }
-                    }
-                    last_byte
-                }
-            };
-            let fetch = async {
-                let r = source.download(&instance_id, &file, &cp, &tx).await;
-                drop(tx);
-                r
-            };
-            let (result, last_byte) = tokio::join!(fetch, forward);
-            let end = result?;
-            let ends_clean = last_byte.is_none_or(|b| b == b'\n');
+        async move {
+            let end = source.download(&instance_id, &file, &cp, &chunk_tx).await?;
             let done = !end.partial && file.finished && end.offset >= file.size;
-            let finish = done || (!end.partial && flush_tail && ends_clean);
-            let _ = chunk_tx
-                .send(ParseInput::End {
-                    offset: end.offset,
-                    finish,
-                    done,
-                })
-                .await;
+            let _ = end_tx.send(DownloadEnded {
+                offset: end.offset,
+                done,
+                flush_tail: !end.partial && flush_tail,
+            });
             Ok::<_, SourceError>(())
-        })
-    };
+        }
+    }));
 
     let mut in_flight = FuturesOrdered::new();
     let mut records_done = cp.records;
@@ -341,7 +317,7 @@ pub async fn ship_file(
         }
     }
     // The download's error (if any) explains a parse that ended without its End.
-    match download.await {
+    match (&mut download.0).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e.into()),
         Err(e) => return Err(ShipError::Parse(format!("download task: {e}"))),
@@ -408,14 +384,15 @@ fn record_parse_stats(format: LogFormat, s: &parsers::ParseStats) {
 
 /// The parse thread: chunks in, batches out.
 fn parse_loop(
-    mut rx: mpsc::Receiver<ParseInput>,
+    mut rx: mpsc::Receiver<Chunk>,
+    end: oneshot::Receiver<DownloadEnded>,
     tx: mpsc::Sender<ParseOutput>,
     mut parser: LogParser,
     mut enricher: RecordEnricher,
     mut builder: BatchBuilder,
 ) {
     // Markers seen, oldest first; a batch carries the newest one at or before its resume point.
-    let mut markers: VecDeque<MarkerAt> = VecDeque::with_capacity(16);
+    let mut markers: VecDeque<MarkerAt> = VecDeque::with_capacity(MARKERS_KEPT);
     let best_marker = |markers: &VecDeque<MarkerAt>, resume: u64| {
         markers.iter().rev().find(|m| m.offset <= resume).cloned()
     };
@@ -425,74 +402,79 @@ fn parse_loop(
             tx.blocking_send(ParseOutput::Batch { batch, marker })
                 .is_ok()
         };
-    while let Some(input) = rx.blocking_recv() {
-        match input {
-            ParseInput::Chunk(chunk) => {
-                let _held = telemetry::InFlight::new("parse", chunk.data.len());
-                let mut full: Vec<Batch> = Vec::new();
-                parser.feed(&chunk.data, &mut |e: &Entry<'_>| {
-                    let end = e.raw.offset + e.raw.text.len() as u64;
-                    if let Some(b) = builder.push(|d| enricher.write(e, d), end) {
-                        full.push(b);
-                    }
-                    Flow::Continue
-                });
-                if let Some(m) = chunk.next {
-                    if markers.len() == 16 {
-                        markers.pop_front();
-                    }
-                    markers.push_back(m);
-                }
-                if let Some(b) = builder.due() {
-                    full.push(b);
-                }
-                for b in full {
-                    if !send(&tx, b, &markers) {
-                        return;
-                    }
-                }
+    let mut last_byte = None;
+    while let Some(chunk) = rx.blocking_recv() {
+        let mut full: Vec<Batch> = Vec::new();
+        parser.feed(&chunk.data, &mut |e: &Entry<'_>| {
+            let end = e.raw.offset + e.raw.text.len() as u64;
+            if let Some(b) = builder.push(|d| enricher.write(e, d), end) {
+                full.push(b);
             }
-            ParseInput::End {
-                offset,
-                finish,
-                done,
-            } => {
-                let mut tail: Vec<Batch> = Vec::new();
-                if finish {
-                    parser.finish(&mut |e: &Entry<'_>| {
-                        let end = e.raw.offset + e.raw.text.len() as u64;
-                        if let Some(b) = builder.push(|d| enricher.write(e, d), end) {
-                            tail.push(b);
-                        }
-                        Flow::Continue
-                    });
-                }
-                let resume = if finish {
-                    offset
-                } else {
-                    parser.pending_offset()
-                };
-                if let Some(b) = builder.flush(resume) {
-                    tail.push(b);
-                }
-                for b in tail {
-                    if !send(&tx, b, &markers) {
-                        return;
-                    }
-                }
-                let marker = best_marker(&markers, resume);
-                let _ = tx.blocking_send(ParseOutput::End {
-                    offset: resume,
-                    marker,
-                    done,
-                    stats: parser.stats(),
-                });
+            Flow::Continue
+        });
+        last_byte = chunk.data.last().copied().or(last_byte);
+        if let Some(m) = chunk.next {
+            if markers.len() == MARKERS_KEPT {
+                markers.pop_front();
+            }
+            markers.push_back(m);
+        }
+        if let Some(b) = builder.due() {
+            full.push(b);
+        }
+        for b in full {
+            if !send(&tx, b, &markers) {
                 return;
             }
         }
     }
-    // The download failed: ship what is complete, up to the parser's safe resume point.
-    if let Some(b) = builder.flush(parser.pending_offset()) {
-        send(&tx, b, &markers);
+    let Ok(ended) = end.blocking_recv() else {
+        // The download failed: ship what is complete, up to the parser's safe resume point.
+        if let Some(b) = builder.flush(parser.pending_offset()) {
+            send(&tx, b, &markers);
+        }
+        return;
+    };
+    let finish = ended.done || (ended.flush_tail && last_byte.is_none_or(|b| b == b'\n'));
+    let mut tail: Vec<Batch> = Vec::new();
+    if finish {
+        parser.finish(&mut |e: &Entry<'_>| {
+            let end = e.raw.offset + e.raw.text.len() as u64;
+            if let Some(b) = builder.push(|d| enricher.write(e, d), end) {
+                tail.push(b);
+            }
+            Flow::Continue
+        });
+    }
+    let resume = if finish {
+        ended.offset
+    } else {
+        parser.pending_offset()
+    };
+    if let Some(b) = builder.flush(resume) {
+        tail.push(b);
+    }
+    for b in tail {
+        if !send(&tx, b, &markers) {
+            return;
+        }
+    }
+    let _ = tx.blocking_send(ParseOutput::End {
+        offset: resume,
+        marker: best_marker(&markers, resume),
+        done: ended.done,
+        stats: parser.stats(),
+    });
+}
+
+/// Markers remembered per job: enough to find one at or before any open batch's resume point.
+const MARKERS_KEPT: usize = 16;
+
+/// Aborts a task when dropped, so an early return does not leave it running.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

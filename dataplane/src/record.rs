@@ -27,13 +27,24 @@ pub struct FileContext {
 /// The `record_id` of the entry at byte `offset` of `log_file` on `instance_id`: 32 lowercase hex
 /// digits of XXH3-128 over the three, so a record shipped twice (after a crash) has the same id.
 pub fn record_id(instance_id: &str, log_file: &str, offset: u64) -> String {
-    let mut key = Vec::with_capacity(instance_id.len() + log_file.len() + 10);
-    key.extend_from_slice(instance_id.as_bytes());
-    key.push(0);
-    key.extend_from_slice(log_file.as_bytes());
-    key.push(0);
-    key.extend_from_slice(&offset.to_le_bytes());
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&key))
+    let mut hex = [0u8; 32];
+    record_id_into(&mut hex, instance_id, log_file, offset);
+    String::from_utf8(hex.to_vec()).expect("hex digits are ASCII")
+}
+
+/// [`record_id`] written into `out` without allocating (the per-record path).
+fn record_id_into(out: &mut [u8; 32], instance_id: &str, log_file: &str, offset: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(instance_id.as_bytes());
+    h.update(&[0]);
+    h.update(log_file.as_bytes());
+    h.update(&[0]);
+    h.update(&offset.to_le_bytes());
+    let v = h.digest128();
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = HEX[((v >> (124 - 4 * i)) & 0xf) as usize];
+    }
 }
 
 /// The `record_id` of every entry of a whole file, as the data plane ships them: what a test or
@@ -105,8 +116,10 @@ impl RecordEnricher {
 
     /// Append `entry`'s record (no newline) to `out`.
     pub fn write(&mut self, entry: &Entry<'_>, out: &mut BytesMut) {
-        let id = record_id(&self.instance_id, &self.log_file, entry.raw.offset);
-        self.extra[ID_AT..ID_AT + 32].copy_from_slice(id.as_bytes());
+        let id: &mut [u8; 32] = (&mut self.extra[ID_AT..ID_AT + 32])
+            .try_into()
+            .expect("the id slot is 32 bytes");
+        record_id_into(id, &self.instance_id, &self.log_file, entry.raw.offset);
         entry.write_record(out, &self.extra);
     }
 }
@@ -152,6 +165,14 @@ mod tests {
         assert_eq!(v["team"], "db \"core\"");
         assert_eq!(v["log_file"], ctx().log_file);
         assert_eq!(v["query_time"], 1.5);
+    }
+
+    #[test]
+    fn ids_are_the_hex_of_xxh3_128_over_the_three_parts() {
+        let mut key = b"i1\0f\0".to_vec();
+        key.extend_from_slice(&10u64.to_le_bytes());
+        let want = format!("{:032x}", xxhash_rust::xxh3::xxh3_128(&key));
+        assert_eq!(record_id("i1", "f", 10), want);
     }
 
     #[test]

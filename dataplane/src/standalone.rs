@@ -117,25 +117,22 @@ impl Scheduler {
         let mut jobs = Vec::new();
         for instance in self.ctx.source.list_instances().await? {
             let listing = self.ctx.source.list_files(&instance.instance_id).await?;
-            let done: HashSet<String> = self
+            // One read of the instance's checkpoints: (offset, done) per lasting name.
+            let shipped: std::collections::HashMap<String, (u64, bool)> = self
                 .ctx
                 .checkpoints
                 .instance(&instance.instance_id)
                 .await?
                 .into_iter()
-                .filter(|(_, cp)| cp.done)
-                .map(|(k, _)| k.log_file)
+                .map(|(k, cp)| (k.log_file, (cp.offset, cp.done)))
                 .collect();
-            let mut offsets = std::collections::HashMap::new();
-            for (k, cp) in self.ctx.checkpoints.instance(&instance.instance_id).await? {
-                offsets.insert(k.log_file, cp.offset);
-            }
             for (family, files) in classify(listing) {
                 let todo: Vec<RemoteFile> = files
                     .into_iter()
-                    .filter(|f| !done.contains(&f.canonical))
-                    .filter(|f| {
-                        f.finished || offsets.get(&f.canonical).copied().unwrap_or(0) < f.size
+                    .filter(|f| match shipped.get(&f.canonical) {
+                        Some(&(_, true)) => false,
+                        Some(&(offset, false)) => f.finished || offset < f.size,
+                        None => f.finished || f.size > 0,
                     })
                     .collect();
                 if !todo.is_empty() {

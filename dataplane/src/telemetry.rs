@@ -32,7 +32,8 @@ pub const SINK_REQUESTS: &str = "aurora_logs_sink_requests_total";
 pub const SINK_RETRIES: &str = "aurora_logs_sink_retries_total";
 /// Switches from zstd to gzip after a 415.
 pub const COMPRESSION_FALLBACKS: &str = "aurora_logs_sink_compression_fallbacks_total";
-/// Bytes held per pipeline stage (`download`, `parse`, `send`).
+/// Bytes held per pipeline stage: `download` (downloaded, not yet parsed), `send` (request
+/// bodies on the wire).
 pub const IN_FLIGHT_BYTES: &str = "aurora_logs_in_flight_bytes";
 /// Checkpoint commits.
 pub const CHECKPOINTS: &str = "aurora_logs_checkpoints_total";

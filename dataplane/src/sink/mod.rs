@@ -260,10 +260,8 @@ impl OpenObserveSink {
             error: e.to_string(),
             body: String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned(),
         })?;
-        ack.accepted += outcome.accepted as u64;
-        counter!(telemetry::RECORDS_SHIPPED, "stream" => batch.stream.to_string())
-            .increment(outcome.accepted as u64);
         if outcome.refused.is_empty() && outcome.items == range.len() {
+            count_shipped(batch, outcome.accepted, ack);
             return Ok(Vec::new());
         }
         let index: HashMap<&str, usize> = range
@@ -317,10 +315,14 @@ impl OpenObserveSink {
                 );
             } else {
                 tracing::warn!("openobserve omitted records and does not echo them: resending the whole request (duplicates possible)");
-                ack.accepted -= outcome.accepted as u64;
                 resend.extend(range);
+                resend.sort_unstable();
+                resend.dedup();
+                // Nothing of this request counts as shipped: all of it goes again.
+                return Ok(resend);
             }
         }
+        count_shipped(batch, outcome.accepted, ack);
         resend.sort_unstable();
         resend.dedup();
         Ok(resend)
@@ -508,6 +510,13 @@ impl OpenObserveSink {
             _ => Attempt::Answer(status, text),
         })
     }
+}
+
+/// Count records OpenObserve took, in the batch's acknowledgement and the metric.
+fn count_shipped(batch: &Batch, accepted: usize, ack: &mut Ack) {
+    ack.accepted += accepted as u64;
+    counter!(telemetry::RECORDS_SHIPPED, "stream" => batch.stream.to_string())
+        .increment(accepted as u64);
 }
 
 /// Split sorted indices into contiguous ranges.

@@ -93,8 +93,9 @@ impl Default for RdsConfig {
     }
 }
 
-/// A piece of a file.
-#[derive(Clone, Debug)]
+/// A piece of a file. Its bytes count as in flight in the `download` stage until it is dropped
+/// (after parsing).
+#[derive(Debug)]
 pub struct Chunk {
     /// File offset of `data[0]`.
     pub offset: u64,
@@ -102,6 +103,19 @@ pub struct Chunk {
     pub data: Bytes,
     /// A marker that resumes right after this chunk (portion API only).
     pub next: Option<MarkerAt>,
+    _held: crate::telemetry::InFlight,
+}
+
+impl Chunk {
+    /// A chunk of `data` at file offset `offset`.
+    pub fn new(offset: u64, data: Bytes, next: Option<MarkerAt>) -> Chunk {
+        Chunk {
+            _held: crate::telemetry::InFlight::new("download", data.len()),
+            offset,
+            data,
+            next,
+        }
+    }
 }
 
 /// How a download ended.

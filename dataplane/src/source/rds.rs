@@ -39,8 +39,8 @@ pub struct RdsSource {
     pub(super) base_url: String,
 }
 
-/// Classify an SDK error of `call`.
-fn sdk_error<E, R>(call: &'static str, e: SdkError<E, R>) -> (bool, SourceError)
+/// An SDK error of `call`, with RDS's code and message.
+fn sdk_error<E, R>(call: &'static str, e: SdkError<E, R>) -> SourceError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -56,20 +56,21 @@ where
         }
         s
     });
-    let throttled = matches!(
-        code.as_str(),
-        "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
-    );
-    (
-        throttled,
-        SourceError::Api {
-            call,
-            message: if code.is_empty() {
-                message
-            } else {
-                format!("{code}: {message}")
-            },
+    SourceError::Api {
+        call,
+        message: if code.is_empty() {
+            message
+        } else {
+            format!("{code}: {message}")
         },
+    }
+}
+
+/// Whether an RDS error code means "slow down".
+fn is_throttle(code: &str) -> bool {
+    matches!(
+        code,
+        "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
     )
 }
 
@@ -170,10 +171,7 @@ impl RdsSource {
                 }
                 Err(e) => {
                     let code = e.code().unwrap_or_default();
-                    if matches!(
-                        code,
-                        "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
-                    ) {
+                    if is_throttle(code) {
                         telemetry::rds_call(name, "throttled");
                         retries += 1;
                         match delays.next() {
@@ -387,7 +385,7 @@ impl RdsSource {
                             at: offset.max(cp.offset),
                         });
                     }
-                    return Err(sdk_error("DownloadDBLogFilePortion", e).1);
+                    return Err(sdk_error("DownloadDBLogFilePortion", e));
                 }
                 Err(e) => return Err(e.into_source("DownloadDBLogFilePortion")),
             };
@@ -496,11 +494,7 @@ pub(super) async fn deliver(
         return Ok(());
     }
     let from = skip_to.saturating_sub(at) as usize;
-    let chunk = Chunk {
-        offset: at + from as u64,
-        data: data.slice(from..),
-        next,
-    };
+    let chunk = Chunk::new(at + from as u64, data.slice(from..), next);
     tx.send(chunk).await.map_err(|_| SourceError::Cancelled)
 }
 
@@ -549,7 +543,7 @@ where
 {
     fn into_source(self, call: &'static str) -> SourceError {
         match self {
-            SdkErrorOr::Sdk(e) => sdk_error(call, e).1,
+            SdkErrorOr::Sdk(e) => sdk_error(call, e),
             SdkErrorOr::Other(e) => e,
         }
     }
