@@ -177,7 +177,28 @@ impl InstanceLogs {
 
     /// Write every entry due up to `to_us`, rotating at hour boundaries and deleting files past
     /// retention. Moving the clock backwards does nothing.
+    ///
+    /// A long jump goes one hour at a time, deleting by retention after each hour, so that what
+    /// it holds at any moment is bounded by the retention period, not by the length of the jump.
     pub fn advance_to(&mut self, to_us: i64) {
+        loop {
+            let hour_end = self
+                .now_us
+                .div_euclid(HOUR_US)
+                .saturating_add(1)
+                .saturating_mul(HOUR_US);
+            let step = hour_end.min(to_us);
+            self.write_until(step);
+            self.now_us = self.now_us.max(step);
+            self.expire();
+            if step >= to_us {
+                return;
+            }
+        }
+    }
+
+    /// Write every entry due up to `to_us`.
+    fn write_until(&mut self, to_us: i64) {
         for w in &mut self.writers {
             while w.next_us <= to_us {
                 let at = w.next_us;
@@ -194,15 +215,25 @@ impl InstanceLogs {
                 w.generator.write_entry(&mut file.data);
                 file.entries += 1;
                 file.last_written_ms = at / 1000;
-                w.next_us += w.interval_us;
+                match w.next_us.checked_add(w.interval_us) {
+                    Some(next) => w.next_us = next,
+                    // The end of time: nothing is ever due again.
+                    None => {
+                        w.next_us = i64::MAX;
+                        break;
+                    }
+                }
             }
         }
-        self.now_us = self.now_us.max(to_us);
-        let horizon = self.now_us - self.retention_us;
+    }
+
+    /// Delete the rotated files past retention.
+    fn expire(&mut self) {
+        let horizon = self.now_us.saturating_sub(self.retention_us);
         let expired: Vec<String> = self
             .files
             .values()
-            .filter(|f| !f.active && f.hour_us + HOUR_US <= horizon)
+            .filter(|f| !f.active && f.hour_us.saturating_add(HOUR_US) <= horizon)
             .map(|f| f.name.clone())
             .collect();
         for name in expired {
@@ -387,5 +418,32 @@ mod tests {
             .is_some());
         let kept: u64 = logs.files().map(|f| f.entries).sum();
         assert_eq!(kept + logs.entries_deleted(), logs.entries_written());
+    }
+
+    #[test]
+    fn a_long_jump_equals_small_steps_and_ends_in_time() {
+        let new = || {
+            InstanceLogs::new(Engine::AuroraMysql, 3, START, 0.05).with_retention_us(2 * HOUR_US)
+        };
+        let mut jumped = new();
+        jumped.advance_to(START + 7 * 24 * HOUR_US + 123);
+        let mut stepped = new();
+        for minutes in (0..=7 * 24 * 60).step_by(17) {
+            stepped.advance_to(START + minutes * 60_000_000);
+        }
+        stepped.advance_to(START + 7 * 24 * HOUR_US + 123);
+        let names = |l: &InstanceLogs| l.files().map(|f| f.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&jumped), names(&stepped));
+        assert_eq!(jumped.entries_written(), stepped.entries_written());
+        assert_eq!(jumped.entries_deleted(), stepped.entries_deleted());
+        assert_eq!(
+            jumped.files().count(),
+            4 * 3,
+            "retention holds 3 hours of 4 kinds"
+        );
+        // The end of time: no overflow, no endless loop.
+        let mut end = InstanceLogs::new(Engine::AuroraPostgresql, 1, i64::MAX - 3 * HOUR_US, 0.001);
+        end.advance_to(i64::MAX);
+        assert_eq!(end.now_us(), i64::MAX);
     }
 }

@@ -17,6 +17,7 @@ pub mod generator;
 pub mod instance;
 pub mod openobserve;
 pub mod rds;
+mod util;
 
 pub use generator::{LogGenerator, LogKind};
 pub use instance::{Engine, InstanceLogs, LogFile};

@@ -420,6 +420,72 @@ async fn zstd_is_415_before_auth_in_the_released_mode() {
 }
 
 #[tokio::test]
+async fn unknown_encodings_count_as_other_and_accept_encoding_is_counted() {
+    let (oo, http) = start_default().await;
+    // Whatever a client sends as Content-Encoding, the counter map stays bounded.
+    for i in 0..20 {
+        let r = http
+            .post("/api/default/s/_json", Some(&format!("made-up-{i}")), "[]")
+            .await;
+        assert_eq!(r.status, 415);
+    }
+    let r = http
+        .post("/api/default/s/_json", Some("X-GZIP"), gzip(b"[{\"a\":1}]"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let stats = oo.stats();
+    assert_eq!(stats.requests_by_encoding["other"], 20);
+    assert_eq!(stats.requests_by_encoding["gzip"], 1);
+    assert_eq!(stats.requests_by_encoding.len(), 2, "{stats:?}");
+    assert_eq!(
+        stats.requests_with_accept_encoding, 0,
+        "this client sends none"
+    );
+
+    // A request with Accept-Encoding is counted, whatever its route and answer.
+    let auth = http.auth.clone();
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("accept-encoding", "gzip, br"),
+    ];
+    let r = http
+        .send(
+            Method::POST,
+            "/api/default/s/_json",
+            &headers,
+            "[{\"a\":2}]",
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let r = http
+        .send(
+            Method::POST,
+            "/api/default/s/_json",
+            &[("accept-encoding", "zstd")],
+            "[]",
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    let r = http
+        .send(
+            Method::GET,
+            "/_standin/stats",
+            &[("accept-encoding", "gzip")],
+            "",
+        )
+        .await;
+    assert_eq!(r.status, 200, "the control API is not counted");
+    assert_eq!(oo.stats().requests_with_accept_encoding, 2);
+    assert_eq!(
+        r.json()["requests_with_accept_encoding"],
+        2,
+        "served by the control API too"
+    );
+    oo.reset();
+    assert_eq!(oo.stats().requests_with_accept_encoding, 0);
+}
+
+#[tokio::test]
 async fn the_payload_limit_applies_to_the_decompressed_size() {
     let (oo, http) = start(OpenObserveConfig {
         payload_limit_bytes: 10_000,
@@ -883,21 +949,24 @@ impl Drop for Child {
     }
 }
 
-#[tokio::test]
-async fn the_binary_prints_its_url_and_serves_the_control_api() {
+/// Runs the `openobserve-standin` binary with user `u@x`, password `pw`, the clock at [`NOW`]
+/// and `extra` arguments; returns the child and a client for the URL it printed.
+async fn spawn_binary(extra: &[&str]) -> (Child, Http) {
+    let now = NOW.to_string();
+    let mut args = vec![
+        "--port",
+        "0",
+        "--user",
+        "u@x",
+        "--password",
+        "pw",
+        "--now-us",
+        &now,
+    ];
+    args.extend_from_slice(extra);
     let mut child = Child(
         std::process::Command::new(env!("CARGO_BIN_EXE_openobserve-standin"))
-            .args([
-                "--port",
-                "0",
-                "--user",
-                "u@x",
-                "--password",
-                "pw",
-                "--reject-zstd",
-                "--now-us",
-                &NOW.to_string(),
-            ])
+            .args(&args)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap(),
@@ -915,10 +984,17 @@ async fn the_binary_prints_its_url_and_serves_the_control_api() {
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("{line:?}"))
         .to_owned();
-    let http = Http::with_base(url, "u@x", "pw");
+    (child, Http::with_base(url, "u@x", "pw"))
+}
+
+#[tokio::test]
+async fn the_binary_prints_its_url_and_serves_the_control_api() {
+    // No flag: zstd is refused, as by every release v0.60–v0.92.
+    let (_child, http) = spawn_binary(&[]).await;
     assert_eq!(http.get("/healthz").await.status, 200);
+    let zstd = zstd::encode_all(&b"[{\"a\":1}]"[..], 3).unwrap();
     assert_eq!(
-        http.post("/api/default/s/_json", Some("zstd"), "x")
+        http.post("/api/default/s/_json", Some("zstd"), zstd.clone())
             .await
             .status,
         415
@@ -932,6 +1008,12 @@ async fn the_binary_prints_its_url_and_serves_the_control_api() {
     assert_eq!(r.json()["status"][0]["successful"], 1);
     let records = http.get("/_standin/records?stream=s").await.text();
     assert_eq!(records.lines().count(), 1);
+
+    // --accept-zstd: zstd bodies decode, as on actix-era releases and main after 2026-08-11.
+    let (_child, http) = spawn_binary(&["--accept-zstd"]).await;
+    let r = http.post("/api/default/s/_json", Some("zstd"), zstd).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"][0]["successful"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

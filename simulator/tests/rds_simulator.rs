@@ -607,6 +607,7 @@ async fn portion_faults_are_observable_through_the_sdk() {
     let p = portion(&c, "orders-1", SLOW, Some(&end.marker), Some(2))
         .await
         .expect("stale");
+    assert!(!p.data.is_empty(), "the stale marker serves data");
     assert!(
         current[file.len()..].starts_with(p.data.as_bytes()),
         "read in the new file at the old offset"
@@ -657,7 +658,7 @@ async fn portion_faults_are_observable_through_the_sdk() {
             .expect("mid-rotation");
         assert_eq!(code.as_deref(), Some("DBLogFileNotFoundFault"), "{name}");
     }
-    portion(
+    let (code, message) = portion(
         &c,
         "orders-1",
         "slowquery/mysql-slowquery.log.2024-01-04.09",
@@ -667,6 +668,11 @@ async fn portion_faults_are_observable_through_the_sdk() {
     .await
     .err()
     .expect("still binary");
+    assert_eq!(code.as_deref(), Some("InvalidParameterValue"));
+    assert_eq!(
+        message.as_deref(),
+        Some("This file contains binary data and should be downloaded instead of viewed.")
+    );
     sim.advance_to(START + 2 * HOUR_US + 3 * MINUTE_US);
     portion(&c, "orders-1", SLOW, None, None)
         .await
@@ -742,6 +748,7 @@ async fn throttling_reaches_the_sdk_as_throttling() {
     assert_eq!(sim.stats().fired(Fault::Throttle), 3 + 2);
 
     // With the SDK's standard retries, forced throttles are retried away.
+    let before = sim.stats();
     sim.faults().fail_next(Fault::Throttle, 1);
     let retrying = client_with(
         &sim,
@@ -755,6 +762,17 @@ async fn throttling_reaches_the_sdk_as_throttling() {
         .send()
         .await
         .expect("retried");
+    let after = sim.stats();
+    assert_eq!(
+        after.fired(Fault::Throttle),
+        before.fired(Fault::Throttle) + 1,
+        "the forced throttle fired once"
+    );
+    assert_eq!(
+        after.calls("DescribeDBClusters"),
+        before.calls("DescribeDBClusters") + 2,
+        "one throttled call, one retry"
+    );
 }
 
 async fn futures_lite(c: &Client) -> Vec<bool> {
@@ -977,6 +995,26 @@ async fn the_binary_serves_the_control_api() {
         assert!(state["entries_written"].as_u64().unwrap_or(0) > 3600);
         let (s, _) = post("/_sim/faults", r#"{"nonsense": 1}"#).await;
         assert_eq!(s, 400);
+        // Bounded and checked: no jump past 7 days, no overflow, no absurd file times.
+        for body in [
+            r#"{"by_ms": 604800001}"#,
+            r#"{"by_ms": 18446744073709551615}"#,
+            r#"{"to_us": 9223372036854775807, "by_ms": 1}"#,
+        ] {
+            let (s, _) = post("/_sim/advance", body).await;
+            assert_eq!(s, 400, "{body}");
+        }
+        for (ms, want) in [("-1", 400), ("9223372036854775807", 400), ("1704358800000", 200)] {
+            let body = format!(
+                r#"{{"instance": "aurora-mysql-0-instance-1", "name": "x.log", "data": "a\n", "last_written_ms": {ms}}}"#
+            );
+            let (s, _) = control(&endpoint, "POST", "/_sim/files", body).await;
+            assert_eq!(s, want, "{ms}");
+        }
+        let (s, body) = control(&endpoint, "GET", "/_sim/state", String::new()).await;
+        assert_eq!(s, 200, "still serving");
+        let state: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(state["now_us"], START + HOUR_US, "the clock did not move");
     }
     .await;
 }
@@ -1001,4 +1039,60 @@ async fn control(endpoint: &str, method: &str, path: &str, body: String) -> (u16
         status,
         resp.into_body().collect().await.expect("body").to_bytes(),
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_actions_are_counted_as_other() {
+    let sim = start(base_config()).await;
+    let endpoint = sim.endpoint_url();
+    for i in 0..20 {
+        let query = format!("Action=MadeUp{i}&Version=2014-10-31");
+        let (status, _) = control(&endpoint, "POST", "/", query).await;
+        assert_eq!(status, 403, "unsigned");
+    }
+    client(&sim)
+        .await
+        .describe_db_clusters()
+        .send()
+        .await
+        .expect("clusters");
+    let stats = sim.stats();
+    assert_eq!(stats.calls(simulator::rds::OTHER_ACTION), 20);
+    assert_eq!(stats.calls("DescribeDBClusters"), 1);
+    assert_eq!(stats.calls.len(), 2, "{:?}", stats.calls);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_simulator_closes_keep_alive_connections() {
+    use hyper_util::client::legacy::Client as HttpClient;
+    use hyper_util::rt::TokioExecutor;
+    let sim = start(base_config()).await;
+    let http: HttpClient<_, Empty<Bytes>> = HttpClient::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build_http();
+    let uri: http::Uri = format!("{}/no-such-route", sim.endpoint_url())
+        .parse()
+        .expect("uri");
+    let get = || {
+        let req = http::Request::get(uri.clone())
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        http.request(req)
+    };
+    for _ in 0..2 {
+        let resp = get().await.expect("served");
+        assert_eq!(resp.status(), 404);
+        resp.into_body().collect().await.expect("body");
+    }
+    drop(sim);
+    // The pooled connection is closed and nothing listens any more.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after = tokio::time::timeout(Duration::from_secs(5), get())
+        .await
+        .expect("answers or fails at once");
+    assert!(
+        after.is_err(),
+        "a dropped simulator still served: {:?}",
+        after.map(|r| r.status())
+    );
 }

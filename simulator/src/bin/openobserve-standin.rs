@@ -39,11 +39,11 @@ struct Args {
     /// Ingestion passcode accepted in place of the password.
     #[arg(long)]
     passcode: Option<String>,
-    /// Answer 415 to zstd bodies, as every release v0.60–v0.92 does (without it zstd is
-    /// accepted, as by actix-era releases and main after 2026-08-11; the library's default is to
-    /// reject).
+    /// Accept zstd bodies, as actix-era releases (<= v0.50) and main after 2026-08-11 do
+    /// (without it zstd is answered 415 before auth, as by every release v0.60–v0.92, the Helm
+    /// default; the library's default too).
     #[arg(long)]
-    reject_zstd: bool,
+    accept_zstd: bool,
     /// ZO_INGEST_ALLOWED_UPTO: hours into the past a record may be.
     #[arg(long, default_value_t = 24)]
     allowed_upto_hours: i64,
@@ -53,7 +53,7 @@ struct Args {
     /// ZO_PAYLOAD_LIMIT in bytes, on the decompressed body.
     #[arg(long, default_value_t = DEFAULT_PAYLOAD_LIMIT_BYTES)]
     payload_limit: usize,
-    /// ZO_COLS_PER_RECORD_LIMIT.
+    /// ZO_COLS_PER_RECORD_LIMIT (1000 is the binary's default; Helm and Cloud set 200).
     #[arg(long, default_value_t = 1000)]
     cols_limit: usize,
     /// Fixed "now" in µs since the epoch (default: real time; also settable via /_standin/clock).
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         user: args.user,
         password: args.password,
         ingestion_passcode: args.passcode,
-        accept_zstd: !args.reject_zstd,
+        accept_zstd: args.accept_zstd,
         allowed_upto_hours: args.allowed_upto_hours,
         allowed_in_future_hours: args.allowed_in_future_hours,
         payload_limit_bytes: args.payload_limit,

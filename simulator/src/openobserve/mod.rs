@@ -41,7 +41,7 @@ mod store;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hyper::server::conn::http1;
@@ -57,12 +57,17 @@ pub use faults::{FaultCommand, Faults};
 pub use records::{normalize_field_name, normalize_stream_name};
 pub use store::FailureKind;
 
+use crate::util::lock;
 use store::{Outcome, Store};
 
 /// OpenObserve's default `ZO_PAYLOAD_LIMIT`: 200 MiB.
 pub const DEFAULT_PAYLOAD_LIMIT_BYTES: usize = 200 << 20;
 
-/// How the stand-in behaves; `Default` is the Helm-deployed released server.
+/// How the stand-in behaves.
+///
+/// `Default` is a released server (v0.60–v0.92: zstd refused) with Helm's time window
+/// (`ZO_INGEST_ALLOWED_UPTO=24`), but the binary's own column limit (1000; Helm and Cloud set
+/// 200, see [`cols_per_record_limit`](Self::cols_per_record_limit)).
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenObserveConfig {
     /// Address to listen on (127.0.0.1).
@@ -98,6 +103,12 @@ pub struct OpenObserveConfig {
 }
 
 impl Default for OpenObserveConfig {
+    /// 127.0.0.1 on a free port, org `default` (any org accepted), `root@example.com` /
+    /// `Complexpass#123`, no passcode, zstd refused with 415 (every release v0.60–v0.92),
+    /// records accepted from 24 h in the past (Helm's `ZO_INGEST_ALLOWED_UPTO`; the binary's is
+    /// 5) to 24 h in the future, a 200 MiB payload limit, a column limit of 1000 (the binary's
+    /// `ZO_COLS_PER_RECORD_LIMIT` default; Helm and Cloud set 200: set it for a Helm-like
+    /// server), and the control API on.
     fn default() -> Self {
         OpenObserveConfig {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -144,9 +155,13 @@ pub struct Stats {
     pub requests_by_status: BTreeMap<u16, u64>,
     /// Requests by route.
     pub requests_by_endpoint: BTreeMap<Endpoint, u64>,
-    /// `/api` requests by Content-Encoding (`identity`, `gzip`, `deflate`, `br`, `zstd`, or the
-    /// refused value as sent, lowercased).
+    /// `/api` requests by Content-Encoding: `identity`, `gzip` (`x-gzip` too), `deflate`, `br`,
+    /// `zstd` (accepted or refused), and `other` for any other value, so that what clients send
+    /// cannot grow the map.
     pub requests_by_encoding: BTreeMap<String, u64>,
+    /// Requests that carried an `Accept-Encoding` header (the `/_standin/` control API is not
+    /// counted). A client should send none: OpenObserve may then compress its answer.
+    pub requests_with_accept_encoding: u64,
     /// Ingestion body bytes as received (compressed when encoded).
     pub compressed_bytes: u64,
     /// Ingestion body bytes after decoding.
@@ -165,8 +180,17 @@ impl Stats {
         *self.requests_by_endpoint.entry(endpoint).or_default() += 1;
     }
 
-    fn count_encoding(&mut self, encoding: String) {
-        *self.requests_by_encoding.entry(encoding).or_default() += 1;
+    /// Counts a Content-Encoding by its [`ENCODING_LABELS`] label; anything else is `other`.
+    fn count_encoding(&mut self, encoding: &str) {
+        let label = ENCODING_LABELS
+            .iter()
+            .find(|&&known| known == encoding)
+            .copied()
+            .unwrap_or(OTHER_ENCODING);
+        *self
+            .requests_by_encoding
+            .entry(label.to_owned())
+            .or_default() += 1;
     }
 
     fn count_outcomes<'a>(&mut self, outcomes: impl Iterator<Item = &'a Outcome>) {
@@ -184,6 +208,11 @@ impl Stats {
         self.records_failed.values().sum()
     }
 }
+
+/// The Content-Encoding labels [`Stats::requests_by_encoding`] counts under their own name.
+const ENCODING_LABELS: [&str; 5] = ["identity", "gzip", "deflate", "br", "zstd"];
+/// The label of every other Content-Encoding.
+const OTHER_ENCODING: &str = "other";
 
 /// Everything the request handlers share.
 #[derive(Debug)]
@@ -220,11 +249,6 @@ impl Shared {
         *lock(&self.stats) = Stats::default();
         self.faults.clear();
     }
-}
-
-/// A mutex guard even after a panic elsewhere: the stand-in's state stays readable.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A running stand-in. Cloning is cheap and every clone drives the same server; it stops on

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{
     HeaderMap, HeaderValue, ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE,
@@ -22,6 +22,7 @@ use super::faults::FaultPlan;
 use super::records::normalize_stream_name;
 use super::store::{Checks, Outcome};
 use super::{control, lock, search, Endpoint, Shared};
+use crate::util::{percent_decode_lossy, read_body_bounded, BodyError};
 
 pub(crate) type Answer = Response<Full<Bytes>>;
 
@@ -32,6 +33,7 @@ pub(crate) async fn handle(
 ) -> Result<Answer, Infallible> {
     let route = Route::parse(req.method(), req.uri().path());
     let endpoint = route.endpoint();
+    let accept_encoding = req.headers().contains_key(ACCEPT_ENCODING);
     let answer = match route {
         Route::Healthz => json_answer(StatusCode::OK, &json!({"status": "ok"})),
         Route::Ingest { org, stream, kind } => ingest(&shared, org, stream, kind, req).await,
@@ -42,7 +44,12 @@ pub(crate) async fn handle(
         Route::WrongMethod => text_answer(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
         Route::Control(_) | Route::Unknown => text_answer(StatusCode::NOT_FOUND, "Not Found"),
     };
-    lock(&shared.stats).count_request(endpoint, answer.status().as_u16());
+    let mut stats = lock(&shared.stats);
+    stats.count_request(endpoint, answer.status().as_u16());
+    if accept_encoding && endpoint != Endpoint::Control {
+        stats.requests_with_accept_encoding += 1;
+    }
+    drop(stats);
     Ok(answer)
 }
 
@@ -134,22 +141,7 @@ impl Route {
 
 /// Percent-decodes one path segment; a malformed escape is kept as written.
 pub(crate) fn decode_segment(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_lossy(s)
 }
 
 /// A request body's Content-Encoding.
@@ -183,8 +175,8 @@ pub(crate) fn admit(
 ) -> Result<Encoding, Rejection> {
     let encoding = content_encoding(headers, shared.config.accept_zstd);
     let label = match &encoding {
-        Ok(e) => e.name().to_owned(),
-        Err(raw) => raw.clone(),
+        Ok(e) => e.name(),
+        Err(raw) => raw.as_str(),
     };
     lock(&shared.stats).count_encoding(label);
     let Ok(encoding) = encoding else {
@@ -242,13 +234,10 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
 
 /// Reads the raw body, never more than the payload limit.
 pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, Rejection> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(Rejection::PayloadTooLarge),
-        Err(_) => Err(Rejection::BadRequest(
-            "failed to read the request body".to_owned(),
-        )),
-    }
+    read_body_bounded(body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge => Rejection::PayloadTooLarge,
+        BodyError::Read(_) => Rejection::BadRequest("failed to read the request body".to_owned()),
+    })
 }
 
 /// Decompresses into at most `limit` bytes: a body that inflates past it is a 413, found after

@@ -1,9 +1,12 @@
 //! The control API under `/_sim/`, for a simulator run as a separate process (served only when
 //! [`super::SimConfig::control_api`] is on; not counted, never throttled or faulted):
 //! - `GET /_sim/state`: the clock, entry counts, every instance's files, the stats.
-//! - `POST /_sim/advance` `{"to_us": N}` or `{"by_ms": N}`: move the clock.
+//! - `POST /_sim/advance` `{"to_us": N}` or `{"by_ms": N}` (or both: `by_ms` after `to_us`):
+//!   move the clock, at most [`MAX_ADVANCE_US`] (7 days) ahead of now; a target further ahead,
+//!   or one that overflows, is a 400. A target in the past leaves the clock as it is.
 //! - `POST /_sim/faults` (see [`FaultsPatch`]): switch faults.
-//! - `POST /_sim/files` `{"instance", "name", "data", "repeat"?, "last_written_ms"?}`: add a file.
+//! - `POST /_sim/files` `{"instance", "name", "data", "repeat"?, "last_written_ms"?}`: add a file
+//!   (at most 512 MiB; `last_written_ms` between the epoch and the end of year 9999, else 400).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -21,6 +24,11 @@ use super::{snapshots, Shared};
 const MAX_CONTROL_BODY: usize = 16 * 1024 * 1024;
 /// Largest file `/_sim/files` builds.
 const MAX_ADDED_FILE: usize = 512 * 1024 * 1024;
+/// Furthest `/_sim/advance` moves the clock in one call: 7 days. Generating is CPU work under
+/// the world's lock; a longer jump is a series of calls.
+pub(crate) const MAX_ADVANCE_US: i64 = 7 * 24 * 3_600_000_000;
+/// Latest `last_written_ms` `/_sim/files` takes: 9999-12-31T23:59:59.999Z.
+const MAX_LAST_WRITTEN_MS: i64 = 253_402_300_799_999;
 
 /// The body of `POST /_sim/faults`; absent fields leave things as they are.
 #[derive(Debug, Default, Deserialize)]
@@ -167,7 +175,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
         (Method::POST, "/_sim/advance") => match serde_json::from_slice::<Advance>(&body) {
             Ok(a) => {
                 let now = shared.world().now_us;
-                let to = a.to_us.unwrap_or(now) + a.by_ms.map_or(0, |ms| ms as i64 * 1000);
+                let to = match advance_target(now, &a) {
+                    Ok(to) => to,
+                    Err(message) => return bad(message),
+                };
                 tokio::task::spawn_blocking(move || shared.advance_to(to))
                     .await
                     .map_or_else(bad, |()| ok())
@@ -190,6 +201,30 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Respo
             &serde_json::json!({ "error": "no such control route" }),
         ),
     }
+}
+
+/// Where `/_sim/advance` moves the clock from `now`: checked, and at most [`MAX_ADVANCE_US`]
+/// ahead.
+fn advance_target(now: i64, a: &Advance) -> Result<i64, String> {
+    let by_us = match a.by_ms {
+        None => 0,
+        Some(ms) => i64::try_from(ms)
+            .ok()
+            .and_then(|ms| ms.checked_mul(1000))
+            .ok_or_else(|| format!("by_ms {ms} is too large"))?,
+    };
+    let to = a
+        .to_us
+        .unwrap_or(now)
+        .checked_add(by_us)
+        .ok_or_else(|| "the target time overflows".to_string())?;
+    if to.saturating_sub(now) > MAX_ADVANCE_US {
+        return Err(format!(
+            "the target {to} is more than 7 days ({MAX_ADVANCE_US} µs) after now ({now}): \
+             advance in steps"
+        ));
+    }
+    Ok(to)
 }
 
 fn state(shared: &Shared) -> State {
@@ -267,6 +302,13 @@ fn add_file(shared: &Shared, f: AddFile) -> Response<SimBody> {
     if f.data.len().saturating_mul(repeat) > MAX_ADDED_FILE {
         return bad(format!("file over {MAX_ADDED_FILE} bytes"));
     }
+    if let Some(ms) = f.last_written_ms {
+        if !(0..=MAX_LAST_WRITTEN_MS).contains(&ms) {
+            return bad(format!(
+                "last_written_ms {ms} is not between 0 and {MAX_LAST_WRITTEN_MS} (year 9999)"
+            ));
+        }
+    }
     let data = f.data.repeat(repeat).into_bytes();
     let last_written_ms = f
         .last_written_ms
@@ -302,5 +344,33 @@ mod tests {
         assert!(p.binary[0].on);
         assert_eq!(p.rotation_not_found.unwrap().side, RotationSide::Active);
         assert!(serde_json::from_str::<FaultsPatch>(r#"{"nope": 1}"#).is_err());
+    }
+
+    #[test]
+    fn advance_targets_are_checked_and_bounded() {
+        let now = 1_704_358_800_000_000;
+        let adv = |to_us, by_ms| advance_target(now, &Advance { to_us, by_ms });
+        assert_eq!(adv(None, Some(3_600_000)), Ok(now + 3_600_000_000));
+        assert_eq!(adv(Some(now + 5), Some(1)), Ok(now + 1005));
+        assert_eq!(
+            adv(Some(now - 5), None),
+            Ok(now - 5),
+            "the past is left to advance_to"
+        );
+        assert_eq!(
+            adv(None, Some(7 * 24 * 3_600_000)),
+            Ok(now + MAX_ADVANCE_US)
+        );
+        assert!(adv(None, Some(7 * 24 * 3_600_000 + 1)).is_err());
+        assert!(adv(Some(now + MAX_ADVANCE_US + 1), None).is_err());
+        assert!(adv(None, Some(u64::MAX)).is_err());
+        assert!(adv(None, Some(i64::MAX as u64 / 1000 + 1)).is_err());
+        assert!(adv(Some(i64::MAX), Some(1)).is_err());
+        assert!(adv(Some(i64::MAX), None).is_err());
+        let far = Advance {
+            to_us: Some(i64::MAX),
+            by_ms: None,
+        };
+        assert!(advance_target(i64::MIN, &far).is_err());
     }
 }

@@ -124,6 +124,16 @@ impl ApiError {
         )
     }
 
+    /// `AuthorizationQueryParametersError` (400): a presigned URL's query parameters are
+    /// invalid, e.g. `X-Amz-Expires` over a week (AWS's wording).
+    pub fn authorization_query_parameters(message: impl Into<String>) -> ApiError {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "AuthorizationQueryParametersError",
+            message,
+        )
+    }
+
     /// `RequestEntityTooLarge` (413): a request body over the simulator's limit.
     pub fn body_too_large(limit: usize) -> ApiError {
         ApiError::new(

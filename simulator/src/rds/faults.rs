@@ -9,6 +9,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::util::lock;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -25,6 +27,13 @@ pub enum Fault {
     SkipLines,
     /// At the end of a finished hour segment (a rotated file, or the old hour read through the
     /// active file's name) the returned marker is `"0"`.
+    ///
+    /// Only the marker changes: `AdditionalDataPending` is what it would have been without the
+    /// fault — `false` at the end of a finished file (a rotated or added one: nothing follows),
+    /// `true` at the end of an old hour read through the active file's name (the next hour
+    /// follows). A client that trusts the marker restarts from the start of the file (the SDK
+    /// paginator's failure) or, through the active name, jumps to the start of the current hour (any hours in between
+    /// are lost).
     ZeroMarkerAtSegmentEnd,
     /// At the end of a file, the request's marker comes back with `AdditionalDataPending=true`
     /// and no data: a client that loops on `AdditionalDataPending` alone never stops.
@@ -83,11 +92,26 @@ pub struct RotationNotFound {
     pub side: RotationSide,
 }
 
+/// The actions [`SimStats::calls`] counts by name: the four Query API actions served and the
+/// REST complete-file download.
+pub const KNOWN_ACTIONS: [&str; 5] = [
+    "DescribeDBClusters",
+    "DescribeDBInstances",
+    "DescribeDBLogFiles",
+    "DownloadDBLogFilePortion",
+    "DownloadCompleteLogFile",
+];
+
+/// What [`SimStats::calls`] counts every action outside [`KNOWN_ACTIONS`] under.
+pub const OTHER_ACTION: &str = "other";
+
 /// Calls by action and faults fired, since the start.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SimStats {
     /// Calls by action (`DescribeDBLogFiles`, …, `DownloadCompleteLogFile`), counted before any
-    /// fault or error.
+    /// fault or error. Only the actions in [`KNOWN_ACTIONS`] are counted by name; any other
+    /// `Action` a request names is counted under [`OTHER_ACTION`], so that unauthenticated
+    /// requests cannot grow the map.
     pub calls: BTreeMap<String, u64>,
     /// Faults that changed an answer.
     pub faults: BTreeMap<Fault, u64>,
@@ -178,8 +202,15 @@ impl FaultState {
         self.stats.fired(fault)
     }
 
+    /// Counts a call of `action` (any string a client sent): by name when it is one of
+    /// [`KNOWN_ACTIONS`], under [`OTHER_ACTION`] otherwise.
     pub(crate) fn count_call(&mut self, action: &str) {
-        *self.stats.calls.entry(action.to_string()).or_default() += 1;
+        let name = KNOWN_ACTIONS
+            .iter()
+            .find(|&&known| known == action)
+            .copied()
+            .unwrap_or(OTHER_ACTION);
+        *self.stats.calls.entry(name.to_string()).or_default() += 1;
     }
 
     pub(crate) fn count(&mut self, fault: Fault) {
@@ -245,8 +276,7 @@ pub struct Faults {
 
 impl Faults {
     pub(crate) fn lock(&self) -> MutexGuard<'_, FaultState> {
-        // A panic while holding the lock leaves plain counters behind: still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Make `fault` fire on the next `n` calls where it applies (in addition to its
@@ -370,6 +400,22 @@ mod tests {
         assert_eq!(draws(9), draws(9));
         let n = draws(9).iter().filter(|&&b| b).count();
         assert!((16..48).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn only_known_actions_are_counted_by_name() {
+        let f = faults(1);
+        let mut s = f.lock();
+        for i in 0..100 {
+            s.count_call(&format!("MadeUp{i}"));
+        }
+        s.count_call("DescribeDBLogFiles");
+        s.count_call("DownloadCompleteLogFile");
+        s.count_call("describedblogfiles");
+        assert_eq!(s.stats.calls(OTHER_ACTION), 101);
+        assert_eq!(s.stats.calls("DescribeDBLogFiles"), 1);
+        assert_eq!(s.stats.calls("DownloadCompleteLogFile"), 1);
+        assert_eq!(s.stats.calls.len(), 3, "{:?}", s.stats.calls);
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! files grow, rotate and expire under one clock the test moves.
 //!
 //! # Brief overview
-//! - [`RdsSimulator::start`] binds `127.0.0.1:0` (by default) and serves HTTP/1.1 until dropped.
+//! - [`RdsSimulator::start`] binds `127.0.0.1:0` (by default) and serves HTTP/1.1 until dropped
+//!   (which also closes the open connections).
 //!   Point a client at [`RdsSimulator::endpoint_url`] with the [`TEST_ACCESS_KEY_ID`] /
 //!   [`TEST_SECRET_ACCESS_KEY`] credentials and the configured region.
 //! - The clock: [`RdsSimulator::advance_to`] / [`RdsSimulator::advance_by`] write every entry
@@ -24,6 +25,21 @@
 //!
 //! The protocol internals (parsing, XML, SigV4 verification, HTTP) are private; the public API
 //! is the configuration, the simulator handle, the fault switches and the snapshots.
+//!
+//! # Limits a test should know about
+//! - Signatures are verified (credentials, region, service `rds`, the signed headers, path,
+//!   query and body), but the request time (`X-Amz-Date`) is **not** checked against any clock:
+//!   the simulated clock need not be real time, so there is no `Signature expired` answer and a
+//!   client with a skewed clock is not caught here. Only a presigned URL's `X-Amz-Expires` is
+//!   checked, against the real clock (and refused above 604800 s, as AWS does).
+//! - Each REST complete-file download of a generated log file copies the whole file (under the
+//!   world's lock) before streaming it: memory per concurrent download is the file's size, on
+//!   top of the file itself. (A portion copies only its page, at most 1 MB; a file added with
+//!   [`RdsSimulator::add_file`] is shared, not copied; one added with
+//!   [`RdsSimulator::add_disk_file`] streams from disk in 64 KiB chunks, which is the way to
+//!   serve large files.) [`RdsSimulator::files`] copies every generated file too.
+//! - Dropping the [`RdsSimulator`] stops the accept loop and closes every open connection,
+//!   keep-alive ones included.
 
 mod api;
 mod control;
@@ -40,6 +56,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::util::lock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -48,7 +66,10 @@ use crate::generator::LogKind;
 use crate::instance::{Engine, InstanceLogs};
 
 pub use error::{ApiError, SimError};
-pub use faults::{Fault, Faults, RotationNotFound, RotationSide, SimStats, ThrottleConfig};
+pub use faults::{
+    Fault, Faults, RotationNotFound, RotationSide, SimStats, ThrottleConfig, KNOWN_ACTIONS,
+    OTHER_ACTION,
+};
 pub use portion::{PORTION_CAP_BYTES, TRUNCATION_SUFFIX};
 pub use sigv4::SIGNING_SERVICE;
 pub use world::MAX_PORTION_LINES;
@@ -246,7 +267,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
-        self.world.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.world)
     }
 
     pub(crate) fn fault_state(&self) -> MutexGuard<'_, FaultState> {
@@ -272,7 +293,8 @@ impl Shared {
     }
 }
 
-/// A running simulator; stops serving when dropped.
+/// A running simulator; stops serving when dropped: the listener closes and every open
+/// connection (keep-alive ones included, and downloads in flight) is closed.
 #[derive(Debug)]
 pub struct RdsSimulator {
     shared: Arc<Shared>,
@@ -282,6 +304,8 @@ pub struct RdsSimulator {
 
 impl Drop for RdsSimulator {
     fn drop(&mut self) {
+        // The accept task owns the listener and the set of connection tasks: aborting it drops
+        // both, and dropping the set aborts every connection.
         self.server.abort();
     }
 }
@@ -294,7 +318,8 @@ fn real_now_us() -> i64 {
 }
 
 fn build_world(config: &SimConfig, start_us: i64) -> Result<World, SimError> {
-    let logs_start = start_us - config.history.as_micros() as i64;
+    let history = i64::try_from(config.history.as_micros()).unwrap_or(i64::MAX);
+    let logs_start = start_us.saturating_sub(history);
     let mut w = World {
         now_us: logs_start,
         clusters: BTreeMap::new(),
@@ -471,9 +496,10 @@ impl RdsSimulator {
         self.shared.advance_to(to_us);
     }
 
-    /// Move the clock forward by `by`.
+    /// Move the clock forward by `by` (saturating at the end of time).
     pub fn advance_by(&self, by: Duration) {
-        let to = self.now_us() + by.as_micros() as i64;
+        let by = i64::try_from(by.as_micros()).unwrap_or(i64::MAX);
+        let to = self.now_us().saturating_add(by);
         self.shared.advance_to(to);
     }
 

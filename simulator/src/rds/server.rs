@@ -6,14 +6,16 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Limited};
+
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
 use super::api::{self, Params};
 use super::error::ApiError;
@@ -22,6 +24,7 @@ use super::sigv4::SignedParts;
 use super::world::AddedData;
 use super::xml::error_response;
 use super::Shared;
+use crate::util::{percent_decode_strict, read_body_bounded, BodyError};
 
 /// Largest Query API request body (a describe or portion call is a few hundred bytes).
 pub(crate) const MAX_QUERY_BODY: usize = 64 * 1024;
@@ -93,24 +96,34 @@ pub(crate) fn api_error(e: &ApiError, request_id: &str) -> Resp {
     xml_response(e.status, body, request_id)
 }
 
-/// Accept connections until the task is aborted.
+/// Back-off after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// Accept connections until the task is aborted. Every connection is a task of a [`JoinSet`]
+/// owned by this future: aborting the task drops the set, which aborts every connection
+/// (keep-alive ones too), and drops the listener.
 pub(crate) async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let mut connections = JoinSet::new();
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors or similar: give the system a moment.
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            continue;
-        };
-        let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(route(shared, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let shared = Arc::clone(&shared);
+                    connections.spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            let shared = Arc::clone(&shared);
+                            async move { Ok::<_, Infallible>(route(shared, req).await) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+                Err(_) => tokio::time::sleep(ACCEPT_RETRY).await,
+            },
+            // Reap finished connections so the set stays as large as the open ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
     }
 }
 
@@ -130,15 +143,12 @@ async fn route(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
 
 /// Read a body of at most `limit` bytes.
 pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            Err(ApiError::body_too_large(limit))
+    read_body_bounded(body, limit).await.map_err(|e| match e {
+        BodyError::TooLarge => ApiError::body_too_large(limit),
+        BodyError::Read(e) => {
+            ApiError::invalid_parameter(format!("reading the request body failed: {e}"))
         }
-        Err(e) => Err(ApiError::invalid_parameter(format!(
-            "reading the request body failed: {e}"
-        ))),
-    }
+    })
 }
 
 async fn query(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
@@ -187,24 +197,6 @@ async fn query(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     }
 }
 
-/// `%XX` decoding of a path segment; `None` if malformed or not UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
 /// `GET /v13/downloadCompleteLogFile/{instance}/{file}`: the whole file, streamed.
 async fn download_complete(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     let request_id = shared.request_id();
@@ -233,7 +225,7 @@ async fn download_complete(shared: Arc<Shared>, req: Request<Incoming>) -> Resp 
         .unwrap_or("");
     let Some((instance, file)) = rest
         .split_once('/')
-        .and_then(|(i, f)| Some((percent_decode(i)?, percent_decode(f)?)))
+        .and_then(|(i, f)| Some((percent_decode_strict(i)?, percent_decode_strict(f)?)))
     else {
         return api_error(&ApiError::log_file_not_found(rest), &request_id);
     };

@@ -5,7 +5,8 @@
 //! Both header signing (`Authorization: AWS4-HMAC-SHA256 …`) and presigned URLs
 //! (`X-Amz-Signature=…` in the query) are accepted. The request time is not checked against the
 //! clock (the simulated clock need not be real time); a presigned URL's expiry is checked
-//! against the real clock.
+//! against the real clock, and an `X-Amz-Expires` over [`MAX_PRESIGN_EXPIRES_SECS`] (a week,
+//! AWS's limit) is refused with `AuthorizationQueryParametersError` as AWS does.
 
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,11 +17,15 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use http::HeaderMap;
+use parsers::time::days_from_civil;
 
 use super::error::ApiError;
 
 /// The service name RDS signs with.
 pub const SIGNING_SERVICE: &str = "rds";
+
+/// The longest lifetime AWS accepts for a presigned URL: 7 days, in seconds.
+pub(crate) const MAX_PRESIGN_EXPIRES_SECS: u64 = 604_800;
 
 /// What the simulator accepts signatures from.
 #[derive(Clone, Debug)]
@@ -80,7 +85,10 @@ impl Verifier {
         let time = parse_amz_date(&claim.date)
             .ok_or_else(|| ApiError::signature_mismatch("malformed x-amz-date"))?;
         if let Some(expires) = claim.expires {
-            if SystemTime::now() > time + expires {
+            let expired = time
+                .checked_add(expires)
+                .is_none_or(|deadline| SystemTime::now() > deadline);
+            if expired {
                 return Err(ApiError::signature_mismatch(
                     "the presigned url has expired",
                 ));
@@ -210,6 +218,12 @@ fn claim(req: &SignedParts<'_>) -> Result<Claim, ApiError> {
     let expires = get("X-Amz-Expires")
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or_else(|| missing("X-Amz-Expires"))?;
+    if expires > MAX_PRESIGN_EXPIRES_SECS {
+        return Err(ApiError::authorization_query_parameters(format!(
+            "X-Amz-Expires must be less than a week (in seconds) that is \
+             {MAX_PRESIGN_EXPIRES_SECS}"
+        )));
+    }
     Ok(Claim {
         credential: get("X-Amz-Credential").ok_or_else(|| missing("X-Amz-Credential"))?,
         date: get("X-Amz-Date").ok_or_else(|| missing("X-Amz-Date"))?,
@@ -244,25 +258,20 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let num = |r: std::ops::Range<usize>| {
+        let part = s.get(r)?;
+        // Digits only: `parse` would also take a sign.
+        part.bytes().all(|c| c.is_ascii_digit()).then_some(())?;
+        part.parse::<u32>().ok()
+    };
     let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
     let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
-    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se;
-    Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).ok()?))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let days = days_from_civil(i64::from(y), mo, d);
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + se);
+    UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
 /// Constant-time string equality.
@@ -288,11 +297,17 @@ mod tests {
 
     /// Sign like a client would, with aws-sigv4.
     fn signed(secret: &str, region: &str, presign: bool) -> (String, HeaderMap) {
+        let expires = presign.then_some(Duration::from_secs(900));
+        signed_with(secret, region, expires)
+    }
+
+    /// Sign with aws-sigv4; presigned for `expires` when given, else in the headers.
+    fn signed_with(secret: &str, region: &str, expires: Option<Duration>) -> (String, HeaderMap) {
         let identity = Credentials::new("AKIDTEST", secret, None, None, "t").into();
         let mut settings = SigningSettings::default();
-        if presign {
+        if let Some(expires) = expires {
             settings.signature_location = SignatureLocation::QueryParams;
-            settings.expires_in = Some(Duration::from_secs(900));
+            settings.expires_in = Some(expires);
         }
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -357,6 +372,37 @@ mod tests {
     }
 
     #[test]
+    fn presigned_urls_live_at_most_a_week() {
+        let week = Duration::from_secs(MAX_PRESIGN_EXPIRES_SECS);
+        let (pq, h) = signed_with("secret", "us-east-1", Some(week));
+        assert!(pq.contains("X-Amz-Expires=604800"), "{pq}");
+        check(&pq, &h).unwrap();
+        let (pq, h) = signed_with("secret", "us-east-1", Some(week + Duration::from_secs(1)));
+        assert!(pq.contains("X-Amz-Expires=604801"), "{pq}");
+        let err = check(&pq, &h).unwrap_err();
+        assert_eq!(
+            (err.code, err.status.as_u16()),
+            ("AuthorizationQueryParametersError", 400)
+        );
+        assert!(err.message.contains("604800"), "{}", err.message);
+        // An absurd lifetime is refused the same way, before any time arithmetic.
+        let absurd = pq.replace("X-Amz-Expires=604801", "X-Amz-Expires=18446744073709551615");
+        let err = check(&absurd, &h).unwrap_err();
+        assert_eq!(err.code, "AuthorizationQueryParametersError");
+        // An expired one is still a signature mismatch.
+        let old = pq
+            .replace("X-Amz-Expires=604801", "X-Amz-Expires=1")
+            .replace(&format_amz_date_of(&pq), "20240104T090000Z");
+        assert_eq!(check(&old, &h).unwrap_err().code, "SignatureDoesNotMatch");
+    }
+
+    /// The `X-Amz-Date` value of a presigned path and query.
+    fn format_amz_date_of(pq: &str) -> String {
+        let at = pq.find("X-Amz-Date=").unwrap() + "X-Amz-Date=".len();
+        pq[at..at + 16].to_string()
+    }
+
+    #[test]
     fn amz_dates_parse() {
         let t = parse_amz_date("20240104T090000Z").unwrap();
         assert_eq!(
@@ -364,5 +410,13 @@ mod tests {
             1_704_358_800
         );
         assert!(parse_amz_date("2024-01-04T09:00:00Z").is_none());
+        assert!(parse_amz_date("+0240104T090000Z").is_none());
+        assert!(parse_amz_date("20240230T0900+0Z").is_none());
+        let t = parse_amz_date("19700101T000001Z").unwrap();
+        assert_eq!(t.duration_since(UNIX_EPOCH).unwrap().as_secs(), 1);
+        assert!(
+            parse_amz_date("19691231T235959Z").is_none(),
+            "before the epoch"
+        );
     }
 }

@@ -235,9 +235,16 @@ impl World {
         let marker = parse_marker(req.marker)?;
         if let Some(added) = inst.added.get(req.file) {
             check_binary(faults, req)?;
-            let segment = hour_of_day(added.last_written_ms * 1000);
-            return serve(faults, added.data.source(), segment, marker, req, true)
-                .map_err(io_error);
+            let segment = hour_of_day(added.last_written_ms.saturating_mul(1000));
+            return serve(
+                faults,
+                added.data.source(),
+                segment,
+                marker,
+                req,
+                SegmentEnd::Finished,
+            )
+            .map_err(io_error);
         }
         let logs = inst.logs.as_ref();
         let file = logs
@@ -253,11 +260,19 @@ impl World {
             {
                 if faults.fires(Fault::StaleMarkerAfterRotation) {
                     let stale = Marker::At { segment, offset };
-                    return serve(faults, &file.data, segment, stale, req, false).map_err(io_error);
+                    return serve(faults, &file.data, segment, stale, req, SegmentEnd::Open)
+                        .map_err(io_error);
                 }
-                old_segment(faults, logs, file, s, offset, req.lines).map_err(io_error)
+                old_segment(faults, logs, file, s, offset, req).map_err(io_error)
             }
-            _ => serve(faults, &file.data, segment, marker, req, !file.active).map_err(io_error),
+            _ => {
+                let end = if file.active {
+                    SegmentEnd::Open
+                } else {
+                    SegmentEnd::Finished
+                };
+                serve(faults, &file.data, segment, marker, req, end).map_err(io_error)
+            }
         }
     }
 
@@ -304,15 +319,29 @@ fn check_binary(faults: &mut FaultState, req: &PortionRequest<'_>) -> Result<(),
     Ok(())
 }
 
-/// A page of one segment, its marker and `AdditionalDataPending`, with the faults that apply.
-/// `finished`: nothing more will be written to it.
+/// What comes after the end of the segment being served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SegmentEnd {
+    /// The file is still written to: its end is where the next page will start (marker
+    /// `segment:len`, no more data pending).
+    Open,
+    /// A finished file (rotated, or added): nothing follows (marker `segment:len`, no more data
+    /// pending).
+    Finished,
+    /// A finished hour read through the active file's name: the segment of this hour of day
+    /// follows (marker `H:0`, more data pending).
+    Next(i64),
+}
+
+/// A page of one segment, its marker and `AdditionalDataPending`, with the faults that apply:
+/// the one code path of every portion.
 fn serve(
     faults: &mut FaultState,
     src: &dyn ByteSource,
     segment: i64,
     marker: Marker,
     req: &PortionRequest<'_>,
-    finished: bool,
+    end: SegmentEnd,
 ) -> io::Result<PortionAnswer> {
     let start = match marker {
         Marker::Tail => tail_start(src, req.lines)?,
@@ -320,7 +349,6 @@ fn serve(
         Marker::At { offset, .. } => offset.min(src.len()),
     };
     let page = read_lines(src, start, req.lines, PORTION_CAP_BYTES)?;
-    let len = src.len();
     let (next, more) = skip_between_pages(faults, src, page.next)?;
     let mut answer = PortionAnswer {
         marker: format!("{segment}:{next}"),
@@ -331,13 +359,26 @@ fn serve(
         if faults.fires(Fault::EarlyEndOfData) {
             answer.pending = false;
         }
-    } else if answer.data.is_empty()
-        && matches!(marker, Marker::At { .. } | Marker::Start)
-        && faults.fires(Fault::EchoMarkerAtEnd)
-    {
-        answer.marker = req.marker.unwrap_or("0").to_string();
-        answer.pending = true;
-    } else if finished && next >= len && faults.fires(Fault::ZeroMarkerAtSegmentEnd) {
+        return Ok(answer);
+    }
+    // The end of the segment.
+    match end {
+        SegmentEnd::Next(following) => {
+            answer.marker = format!("{following}:0");
+            answer.pending = true;
+        }
+        SegmentEnd::Open | SegmentEnd::Finished => {
+            let at_end_of_file =
+                answer.data.is_empty() && matches!(marker, Marker::At { .. } | Marker::Start);
+            if at_end_of_file && faults.fires(Fault::EchoMarkerAtEnd) {
+                answer.marker = req.marker.unwrap_or("0").to_string();
+                answer.pending = true;
+                return Ok(answer);
+            }
+        }
+    }
+    // Only the marker changes: `pending` stays as above (see the fault's docs).
+    if end != SegmentEnd::Open && faults.fires(Fault::ZeroMarkerAtSegmentEnd) {
         answer.marker = "0".to_string();
     }
     Ok(answer)
@@ -359,14 +400,14 @@ fn skip_between_pages(
 }
 
 /// A marker of the active file's name pointing into an earlier hour: serve that hour from its
-/// rotated file, then move on to the next hour.
+/// rotated file through [`serve`], then move on to the next hour.
 fn old_segment(
     faults: &mut FaultState,
     logs: &InstanceLogs,
     active: &LogFile,
     segment: i64,
     offset: u64,
-    lines: usize,
+    req: &PortionRequest<'_>,
 ) -> io::Result<PortionAnswer> {
     let prefix = format!("{}.", active.name);
     let mut siblings: Vec<&LogFile> = logs
@@ -387,32 +428,14 @@ fn old_segment(
             pending: true,
         });
     };
-    let src = &old.data;
-    let page = read_lines(src, offset.min(src.len() as u64), lines, PORTION_CAP_BYTES)?;
-    let (next, more) = skip_between_pages(faults, src, page.next)?;
-    if more {
-        let pending = !faults.fires(Fault::EarlyEndOfData);
-        return Ok(PortionAnswer {
-            data: page.data,
-            marker: format!("{segment}:{next}"),
-            pending,
-        });
-    }
     let following = siblings
         .iter()
         .find(|f| f.hour_us() > old.hour_us())
         .copied()
         .unwrap_or(active);
-    let marker = if faults.fires(Fault::ZeroMarkerAtSegmentEnd) {
-        "0".to_string()
-    } else {
-        format!("{}:0", hour_of_day(following.hour_us()))
-    };
-    Ok(PortionAnswer {
-        data: page.data,
-        marker,
-        pending: true,
-    })
+    let end = SegmentEnd::Next(hour_of_day(following.hour_us()));
+    let at = Marker::At { segment, offset };
+    serve(faults, &old.data, segment, at, req, end)
 }
 
 /// The engine name, default version and instance class of an Aurora engine.
@@ -525,6 +548,53 @@ mod tests {
         ]
         .concat();
         assert_eq!(drained, whole);
+    }
+
+    #[test]
+    fn a_zero_marker_at_a_segment_end_keeps_pending_as_it_was() {
+        let mut w = world(Engine::AuroraMysql);
+        let mut f = FaultState::new(1, None);
+        let name = "slowquery/mysql-slowquery.log";
+        let rotated = "slowquery/mysql-slowquery.log.2024-01-04.09";
+        advance(&mut w, START + 30 * 60 * 1_000_000);
+        let a = get(&w, &mut f, name, None);
+        advance(&mut w, START + HOUR_US + 10 * 60 * 1_000_000);
+        // The old hour read through the active name: the next hour follows, so still pending.
+        let mut marker = a.marker.clone();
+        let without = loop {
+            let p = get(&w, &mut f, name, Some(&marker));
+            if !p.marker.starts_with("9:") {
+                break p;
+            }
+            marker = p.marker;
+        };
+        assert_eq!((without.marker.as_str(), without.pending), ("10:0", true));
+        f.set_next(Fault::ZeroMarkerAtSegmentEnd, 1);
+        let with = get(&w, &mut f, name, Some(&marker));
+        assert_eq!((with.marker.as_str(), with.pending), ("0", true));
+        assert_eq!(with.data, without.data);
+        // A rotated file's end: nothing follows, so not pending, with or without the fault.
+        let len = w.instances["i1"]
+            .logs
+            .as_ref()
+            .unwrap()
+            .file(rotated)
+            .unwrap()
+            .size();
+        let end = format!("9:{len}");
+        let without = get(&w, &mut f, rotated, Some(&end));
+        assert_eq!(
+            (without.marker.as_str(), without.pending),
+            (end.as_str(), false)
+        );
+        f.set_next(Fault::ZeroMarkerAtSegmentEnd, 1);
+        let with = get(&w, &mut f, rotated, Some(&end));
+        assert_eq!((with.marker.as_str(), with.pending), ("0", false));
+        // The active file's end is not a segment end: the fault does not apply.
+        f.set_next(Fault::ZeroMarkerAtSegmentEnd, 1);
+        let tail = get(&w, &mut f, name, None);
+        assert!(tail.marker.starts_with("10:") && !tail.pending, "{tail:?}");
+        assert_eq!(f.fired(Fault::ZeroMarkerAtSegmentEnd), 2);
     }
 
     #[test]
