@@ -92,6 +92,8 @@ async fn zstd_refused_with_415_falls_back_to_gzip_and_everything_arrives() {
     assert_eq!(ids(&oo), expected(50, 0));
     let stats = oo.stats();
     assert_eq!(stats.requests_by_status.get(&415), Some(&1), "{stats:?}");
+    // The sink never asks for a compressed answer (the server would then compress it).
+    assert_eq!(stats.requests_with_accept_encoding, 0);
     // The next batch goes straight to gzip.
     sink.send(&batch(5, 0)).await.unwrap();
     assert_eq!(oo.stats().requests_by_status.get(&415), Some(&1));

@@ -1,0 +1,351 @@
+//! The end-to-end bench: RDS simulator → download → parse → JSON → zstd → HTTP on loopback.
+//!
+//! Two measurements, printed as a table (and checked):
+//! 1. Throughput, in-process: one large Aurora-like slow log is shipped by the standalone
+//!    scheduler (complete download) into a minimal `_bulk` receiver that decompresses each body
+//!    and acknowledges every record. The figure is MB of raw log per CPU-second of the whole
+//!    process — simulator and receiver included, so it is conservative — next to `zstd -1` on
+//!    the same bytes in the same run (the baseline the issue names).
+//! 2. Memory: the release `aurora-logs run` binary, a separate process, ships a 2 GB log file
+//!    served from disk; its peak RSS (VmHWM) must stay under `RSS_BOUND_MIB`.
+//!
+//! `cargo bench --bench pipeline` runs both; `AURORA_BENCH_MB` (default 256) and
+//! `AURORA_BENCH_BIG_MB` (default 2048, 0 skips the memory run) size them.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dataplane::checkpoint::LocalCheckpoints;
+use dataplane::pipeline::{PipelineConfig, ShipContext, StreamsConfig};
+use dataplane::sink::{http_client, Compression, OpenObserveConfig, OpenObserveSink};
+use dataplane::source::{DownloadMode, RdsConfig, RdsSource};
+use dataplane::standalone::{Scheduler, SchedulerConfig};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Request, Response};
+use simulator::instance::Engine;
+use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
+use simulator::{LogGenerator, LogKind};
+
+/// Peak RSS allowed to the processor shipping the 2 GB file.
+const RSS_BOUND_MIB: u64 = 256;
+const INSTANCE: &str = "bench-mysql-1";
+
+/// Records acknowledged by the receiver.
+#[derive(Default)]
+struct Received {
+    records: AtomicU64,
+    body_bytes: AtomicU64,
+}
+
+/// A minimal `_bulk` endpoint: decompress, count records, acknowledge all of them.
+async fn receiver(stats: Arc<Received>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let stats = stats.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let stats = stats.clone();
+                    async move {
+                        let enc = req
+                            .headers()
+                            .get("content-encoding")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_string();
+                        let body = Limited::new(req.into_body(), 512 << 20)
+                            .collect()
+                            .await
+                            .unwrap()
+                            .to_bytes();
+                        stats
+                            .body_bytes
+                            .fetch_add(body.len() as u64, Ordering::Relaxed);
+                        let raw = match enc.as_str() {
+                            "zstd" => zstd::decode_all(&body[..]).unwrap(),
+                            "gzip" => {
+                                let mut v = Vec::new();
+                                flate2::read::GzDecoder::new(&body[..])
+                                    .read_to_end(&mut v)
+                                    .unwrap();
+                                v
+                            }
+                            _ => body.to_vec(),
+                        };
+                        let n = memchr::memchr_iter(b'\n', &raw).count() / 2;
+                        stats.records.fetch_add(n as u64, Ordering::Relaxed);
+                        let mut answer = String::with_capacity(40 * n + 40);
+                        answer.push_str(r#"{"took":1,"errors":false,"items":["#);
+                        for i in 0..n {
+                            if i > 0 {
+                                answer.push(',');
+                            }
+                            answer.push_str(r#"{"index":{"_index":"s","status":200}}"#);
+                        }
+                        answer.push_str("]}");
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
+                            answer,
+                        ))))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// CPU seconds (user + system) of this process so far.
+fn cpu_seconds() -> f64 {
+    process_cpu_seconds("self")
+}
+
+/// CPU seconds (user + system) of process `pid` (`self` for this one), from /proc.
+fn process_cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // After the ")": state is field 0, utime 11, stime 12 (clock ticks of 1/100 s on Linux).
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64
+}
+
+/// A slow log of at least `mb` MB, timestamps from an hour ago; its entry count.
+fn slow_log(mb: usize) -> (Vec<u8>, u64) {
+    let mut g = LogGenerator::new(LogKind::MysqlSlow, 42, now_us() - 3_600_000_000);
+    let mut out = Vec::with_capacity(mb << 20);
+    let n = g.fill(&mut out, mb << 20);
+    (out, n)
+}
+
+async fn simulator() -> RdsSimulator {
+    let sim = SimConfig::default().with_cluster(
+        ClusterConfig::new("bench-mysql", Engine::AuroraMysql, &[INSTANCE]).with_rate(0.001),
+    );
+    RdsSimulator::start(sim).await.unwrap()
+}
+
+fn rotated_name() -> String {
+    "slowquery/mysql-slowquery.log.2026-01-01.00".to_string()
+}
+
+async fn throughput(mb: usize) {
+    let (log, entries) = slow_log(mb);
+    let bytes = log.len();
+    let rds = simulator().await;
+    rds.add_file(
+        INSTANCE,
+        &rotated_name(),
+        log.clone(),
+        now_us() / 1000 - 3_600_000,
+    )
+    .unwrap();
+    let stats = Arc::new(Received::default());
+    let addr = receiver(stats.clone()).await;
+    let state = tempfile::tempdir().unwrap();
+    let (ak, sk) = rds.credentials();
+    let http = http_client();
+    let source = RdsSource::new(
+        RdsConfig {
+            region: rds.region().into(),
+            endpoint_url: rds.endpoint_url(),
+            access_key_id: ak.into(),
+            secret_access_key: sk.into(),
+            download: DownloadMode::Complete,
+            calls_per_second: 1000,
+            burst: 1000,
+            ..Default::default()
+        },
+        http.clone(),
+    )
+    .await
+    .unwrap();
+    let sink = OpenObserveSink::new(
+        OpenObserveConfig {
+            url: format!("http://{addr}"),
+            compression: Compression::Zstd,
+            zstd_level: 1,
+            ..Default::default()
+        },
+        state.path(),
+        http,
+    )
+    .unwrap();
+    let ctx = ShipContext {
+        source: Arc::new(source),
+        sink: Arc::new(sink),
+        checkpoints: Arc::new(LocalCheckpoints::open(state.path()).unwrap()),
+        pipeline: PipelineConfig::default(),
+        streams: StreamsConfig::default(),
+        tags: Vec::new(),
+        totals: Default::default(),
+    };
+    let scheduler = Scheduler::new(Arc::new(ctx), SchedulerConfig::default());
+
+    let (cpu0, t0) = (cpu_seconds(), Instant::now());
+    scheduler.drain_once().await.unwrap();
+    let (cpu, wall) = (cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
+    let got = stats.records.load(Ordering::Relaxed);
+    assert!(got >= entries, "received {got} of {entries} records");
+
+    // The baseline, same bytes, same run: zstd -1, one thread.
+    let (bcpu0, bt0) = (cpu_seconds(), Instant::now());
+    let compressed = zstd::bulk::compress(&log, 1).unwrap();
+    let (bcpu, bwall) = (cpu_seconds() - bcpu0, bt0.elapsed().as_secs_f64());
+    std::hint::black_box(&compressed);
+
+    let mb_raw = bytes as f64 / 1e6;
+    let per_core = mb_raw / cpu;
+    let baseline = mb_raw / bwall;
+    println!("end-to-end, {mb_raw:.0} MB slow log, {entries} entries (complete download, zstd -1 bodies):");
+    println!("  wall {wall:.2} s, CPU {cpu:.2} s (whole process: simulator + pipeline + receiver)");
+    println!(
+        "  pipeline: {:.1} MB/s wall, {per_core:.1} MB/s per CPU-second",
+        mb_raw / wall
+    );
+    println!("  baseline zstd -1 on the same bytes: {baseline:.1} MB/s (CPU {bcpu:.2} s)");
+    println!(
+        "  ratio pipeline per core / zstd -1: {:.3}",
+        per_core / baseline
+    );
+    println!(
+        "  bodies {:.1} MB sent for {mb_raw:.0} MB of log",
+        stats.body_bytes.load(Ordering::Relaxed) as f64 / 1e6
+    );
+}
+
+/// Peak RSS of process `pid`, KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+async fn memory(mb: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big-slow.log");
+    // Written in 64 MB pieces: the bench itself stays small too.
+    let mut entries = 0;
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let mut g = LogGenerator::new(LogKind::MysqlSlow, 7, now_us() - 3_600_000_000);
+        let mut buf = Vec::with_capacity(65 << 20);
+        let mut written = 0usize;
+        while written < mb << 20 {
+            buf.clear();
+            entries += g.fill(&mut buf, 64 << 20);
+            f.write_all(&buf).unwrap();
+            written += buf.len();
+        }
+    }
+    let size = std::fs::metadata(&path).unwrap().len();
+    let rds = simulator().await;
+    rds.add_disk_file(
+        INSTANCE,
+        &rotated_name(),
+        &path,
+        now_us() / 1000 - 3_600_000,
+    )
+    .unwrap();
+    let own = rds.entries_written();
+    let stats = Arc::new(Received::default());
+    let addr = receiver(stats.clone()).await;
+    let (ak, sk) = rds.credentials();
+    let config = dir.path().join("run.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nlog_level = \"warn\"\n[rds]\nregion = \"{}\"\nendpoint_url = \"{}\"\naccess_key_id = \"{ak}\"\nsecret_access_key = \"{sk}\"\ndownload = \"complete\"\ncalls_per_second = 1000\nburst = 1000\n[openobserve]\nurl = \"http://{addr}\"\n[scheduler]\npoll_interval = \"1s\"\n",
+            dir.path().join("state").display(),
+            rds.region(),
+            rds.endpoint_url()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aurora-logs"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let mut peak = 0;
+    while stats.records.load(Ordering::Relaxed) < entries + own
+        && t0.elapsed() < Duration::from_secs(1800)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
+    let child_cpu = process_cpu_seconds(&child.id().to_string());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let got = stats.records.load(Ordering::Relaxed);
+    let mb_raw = size as f64 / 1e6;
+    println!("memory: aurora-logs run shipped a {mb_raw:.0} MB file ({entries} entries) in {wall:.1} s; peak RSS {:.1} MiB (bound {RSS_BOUND_MIB} MiB)", peak as f64 / 1024.0);
+    println!(
+        "  the processor alone: CPU {child_cpu:.1} s, {:.1} MB/s per CPU-second ({:.1} MB/s wall)",
+        mb_raw / child_cpu,
+        mb_raw / wall
+    );
+    assert!(got >= entries, "received {got} of {entries} records");
+    assert!(
+        peak / 1024 < RSS_BOUND_MIB,
+        "peak RSS {} MiB over the bound",
+        peak / 1024
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument that is not ours skips this bench.
+    if std::env::args()
+        .skip(1)
+        .any(|a| !a.starts_with("--") && a != "pipeline")
+    {
+        return;
+    }
+    let mb = std::env::var("AURORA_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let big = std::env::var("AURORA_BENCH_BIG_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2048);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(throughput(mb));
+    if big > 0 {
+        rt.block_on(memory(big));
+    }
+}
