@@ -64,6 +64,7 @@ async fn every_rds_fault_is_survived() {
         (Fault::EarlyEndOfData, 5),
         (Fault::SkipLines, 3),
         (Fault::ZeroMarkerAtSegmentEnd, 3),
+        (Fault::StaleMarkerAfterRotation, 3),
     ] {
         let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
         let mut rds = world.rds_config(DownloadMode::Portion);
@@ -71,13 +72,14 @@ async fn every_rds_fault_is_survived() {
         let s = world.scheduler(rds, PipelineConfig::default()).await;
         world.rds.faults().fail_next(fault, n);
         drain(&s).await;
+        // The clock starts at :20; the hour turns at +40 min.
         world.rds.advance_by(Duration::from_secs(30 * 60));
         drain(&s).await;
-        // The race of every rotation: files listed (with new bytes) before the hour,
-        // downloaded after it.
-        world.rds.advance_by(Duration::from_secs(10 * 60));
+        // The race of every rotation: files listed at :55 (with new bytes), downloaded at :05
+        // after the rotation, the live file's stored marker now pointing into the past hour.
+        world.rds.advance_by(Duration::from_secs(5 * 60));
         let stale_jobs = s.discover().await.unwrap();
-        world.rds.advance_by(Duration::from_secs(30 * 60));
+        world.rds.advance_by(Duration::from_secs(10 * 60));
         world.rds.faults().fail_next(fault, n);
         for job in &stale_jobs {
             let _ = s.run_job(job).await;
@@ -136,4 +138,60 @@ async fn an_echoed_marker_at_the_end_stops_the_portion_loop() {
     assert_eq!(end.offset, snap.size);
     assert_eq!(got, snap.data.to_vec());
     assert!(world.rds.stats().fired(Fault::EchoMarkerAtEnd) > 0);
+}
+
+/// The state faults: files not found for a while after a rotation, a file RDS calls binary, an
+/// instance being created (no files yet) and one not ready. Everything still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotation_not_found_binary_files_and_unready_instances_are_survived() {
+    use simulator::rds::{RotationNotFound, RotationSide};
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let s = world
+        .scheduler(
+            world.rds_config(DownloadMode::Portion),
+            PipelineConfig::default(),
+        )
+        .await;
+    let pg = world.rds.files("billing-pg-1").unwrap();
+    world
+        .rds
+        .faults()
+        .mark_binary("billing-pg-1", &pg[0].name, true);
+    world.rds.faults().set_creating("shop-mysql-1", true);
+    drain(&s).await;
+    assert!(
+        world.rds.stats().fired(Fault::BinaryFile) > 0,
+        "binary never fired"
+    );
+    assert!(
+        world.rds.stats().fired(Fault::InstanceCreating) > 0,
+        "creating never fired"
+    );
+    world.rds.faults().set_creating("shop-mysql-1", false);
+    world.rds.faults().set_not_ready("billing-pg-1", true);
+    drain(&s).await;
+    assert!(
+        world.rds.stats().fired(Fault::InstanceNotReady) > 0,
+        "not-ready never fired"
+    );
+    world.rds.faults().set_not_ready("billing-pg-1", false);
+    // Across the hour (at +40 min), the rotated and live names are not found for 5 minutes.
+    world
+        .rds
+        .faults()
+        .set_rotation_not_found(Some(RotationNotFound {
+            window: Duration::from_secs(5 * 60),
+            side: RotationSide::Both,
+        }));
+    world.rds.advance_by(Duration::from_secs(42 * 60));
+    for _ in 0..3 {
+        let _ = s.drain_once().await;
+    }
+    assert!(
+        world.rds.stats().fired(Fault::NotFoundMidRotation) > 0,
+        "not-found never fired"
+    );
+    world.rds.advance_by(Duration::from_secs(10 * 60));
+    drain(&s).await;
+    assert_eq!(world.assert_all_arrived(), 0);
 }

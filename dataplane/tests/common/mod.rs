@@ -23,9 +23,20 @@ pub struct World {
     pub state: tempfile::TempDir,
 }
 
+/// The simulated clock starts 20 minutes into the current hour, so tests know when the hourly
+/// rotations come: at +40 min, +100 min, …
+pub fn hour_start_plus_20_min() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    now / 3_600_000_000 * 3_600_000_000 + 20 * 60_000_000
+}
+
 pub fn two_clusters(rate: f64) -> SimConfig {
     SimConfig {
         history: Duration::from_secs(90 * 60),
+        start_us: Some(hour_start_plus_20_min()),
         ..Default::default()
     }
     .with_cluster(
