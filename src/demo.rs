@@ -6,13 +6,13 @@
 //! the clock stops, the pipeline drains, and every entry the simulator wrote is looked up by
 //! record_id among what arrived.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use dataplane::record::file_record_ids;
+use dataplane::record::files_record_ids;
 use dataplane::standalone::{Scheduler, SchedulerConfig};
 use serde::Serialize;
 use simulator::instance::Engine;
@@ -52,18 +52,12 @@ pub struct DemoSummary {
 
 /// Every record id the simulator's files should produce.
 fn expected_ids(rds: &RdsSimulator) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    for instance in rds.instance_ids() {
-        for f in rds.files(&instance).unwrap_or_default() {
-            ids.extend(file_record_ids(
-                &instance,
-                &f.name,
-                f.last_written_ms,
-                &f.data,
-            ));
-        }
-    }
-    ids
+    let files = rds.all_files();
+    files_record_ids(
+        files
+            .iter()
+            .map(|(i, f)| (i.as_str(), f.name.as_str(), f.last_written_ms, &f.data[..])),
+    )
 }
 
 /// Run the demo for `seconds` of live logs.
@@ -192,17 +186,14 @@ pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSum
     };
     match &standin {
         Some(oo) => {
-            let mut seen: BTreeMap<String, u64> = BTreeMap::new();
-            for stream in oo.streams() {
-                for r in oo.records(&stream) {
-                    if let Some(id) = r.get("record_id").and_then(|v| v.as_str()) {
-                        *seen.entry(id.to_string()).or_default() += 1;
-                    }
-                }
-            }
+            let seen = oo.count_by_field("record_id");
             summary.records_lost =
                 expected.iter().filter(|id| !seen.contains_key(*id)).count() as u64;
-            summary.records_duplicated = seen.values().filter(|&&n| n > 1).map(|n| n - 1).sum();
+            summary.records_duplicated = seen
+                .values()
+                .filter(|&&n| n > 1)
+                .map(|&n| n as u64 - 1)
+                .sum();
         }
         None => {
             summary.records_lost = summary

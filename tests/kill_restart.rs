@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dataplane::record::file_record_ids;
+use dataplane::record::files_record_ids;
 use simulator::instance::Engine;
 use simulator::openobserve::{OpenObserveConfig, OpenObserveStandIn};
 use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
@@ -70,32 +70,16 @@ fn start(config: &Path) -> Child {
 }
 
 fn expected(rds: &RdsSimulator) -> BTreeSet<String> {
-    let mut ids = BTreeSet::new();
-    for instance in rds.instance_ids() {
-        for f in rds.files(&instance).unwrap_or_default() {
-            ids.extend(file_record_ids(
-                &instance,
-                &f.name,
-                f.last_written_ms,
-                &f.data,
-            ));
-        }
-    }
-    ids
+    let files = rds.all_files();
+    files_record_ids(
+        files
+            .iter()
+            .map(|(i, f)| (i.as_str(), f.name.as_str(), f.last_written_ms, &f.data[..])),
+    )
 }
 
 fn received(oo: &OpenObserveStandIn) -> BTreeMap<String, usize> {
-    let mut out = BTreeMap::new();
-    for stream in oo.streams() {
-        for r in oo.records(&stream) {
-            let id = r
-                .get("record_id")
-                .and_then(|v| v.as_str())
-                .unwrap_or("<none>");
-            *out.entry(id.to_string()).or_insert(0) += 1;
-        }
-    }
-    out
+    oo.count_by_field("record_id")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,6 +71,19 @@ pub fn file_record_ids(
     ids
 }
 
+/// The record ids of every entry of many files, given as `(instance, name, last_written_ms,
+/// data)`.
+pub fn files_record_ids<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str, i64, &'a [u8])>,
+) -> std::collections::BTreeSet<String> {
+    files
+        .into_iter()
+        .flat_map(|(instance, name, last_written_ms, data)| {
+            file_record_ids(instance, name, last_written_ms, data)
+        })
+        .collect()
+}
+
 /// Writes the records of one file: the entry's own fields plus the file's enrichment.
 #[derive(Debug)]
 pub struct RecordEnricher {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use dataplane::checkpoint::LocalCheckpoints;
 use dataplane::pipeline::{PipelineConfig, ShipContext, StreamsConfig};
-use dataplane::record::file_record_ids;
+use dataplane::record::files_record_ids;
 use dataplane::sink::{http_client, Compression, OpenObserveConfig, OpenObserveSink};
 use dataplane::source::{DownloadMode, RdsConfig, RdsSource};
 use dataplane::standalone::{Scheduler, SchedulerConfig};
@@ -115,34 +115,17 @@ impl World {
 
     /// The record id of every entry in every file the simulator has now.
     pub fn expected_ids(&self) -> BTreeSet<String> {
-        let mut ids = BTreeSet::new();
-        for instance in self.rds.instance_ids() {
-            for f in self.rds.files(&instance).unwrap_or_default() {
-                ids.extend(file_record_ids(
-                    &instance,
-                    &f.name,
-                    f.last_written_ms,
-                    &f.data,
-                ));
-            }
-        }
-        ids
+        let files = self.rds.all_files();
+        files_record_ids(
+            files
+                .iter()
+                .map(|(i, f)| (i.as_str(), f.name.as_str(), f.last_written_ms, &f.data[..])),
+        )
     }
 
     /// Every record id the stand-in holds, with how many times it arrived.
     pub fn received(&self) -> BTreeMap<String, usize> {
-        let mut out = BTreeMap::new();
-        for stream in self.oo.streams() {
-            for r in self.oo.records(&stream) {
-                let id = r
-                    .get("record_id")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("<none>")
-                    .to_string();
-                *out.entry(id).or_insert(0) += 1;
-            }
-        }
-        out
+        self.oo.count_by_field("record_id")
     }
 
     /// Assert every expected entry arrived; return how many arrived more than once.

@@ -335,6 +335,20 @@ impl OpenObserveStandIn {
         lock(&self.inner.shared.store).records(org, &normalize_stream_name(stream))
     }
 
+    /// Over every stream of the configured org: how many records carry each value of the
+    /// string field `field` (records without it count under `""`). Tests count arrivals and
+    /// duplicates by `record_id` with it.
+    pub fn count_by_field(&self, field: &str) -> std::collections::BTreeMap<String, usize> {
+        let mut out = std::collections::BTreeMap::new();
+        for stream in self.streams() {
+            for r in self.records(&stream) {
+                let v = r.get(field).and_then(|v| v.as_str()).unwrap_or_default();
+                *out.entry(v.to_string()).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
     /// How many records `stream` of the configured org holds.
     pub fn count(&self, stream: &str) -> usize {
         let org = &self.inner.shared.config.org;

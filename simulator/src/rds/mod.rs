@@ -571,6 +571,15 @@ impl RdsSimulator {
         Some(snapshots(w.instances.get(instance)?))
     }
 
+    /// Every file of every instance now, as `(instance, file)`.
+    pub fn all_files(&self) -> Vec<(String, FileSnapshot)> {
+        let w = self.shared.world();
+        w.instances
+            .iter()
+            .flat_map(|(id, inst)| snapshots(inst).into_iter().map(move |f| (id.clone(), f)))
+            .collect()
+    }
+
     /// One file of an instance now.
     pub fn file(&self, instance: &str, name: &str) -> Option<FileSnapshot> {
         self.files(instance)?.into_iter().find(|f| f.name == name)
