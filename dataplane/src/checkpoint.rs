@@ -56,6 +56,9 @@ pub struct Checkpoint {
     /// Records acknowledged for this file so far.
     #[serde(default)]
     pub records: u64,
+    /// Times the file started over under the same name (see [`crate::record::FileContext`]).
+    #[serde(default)]
+    pub generation: u32,
 }
 
 /// Errors of a checkpoint store.

@@ -203,7 +203,17 @@ pub async fn ship_file(
         instance_id: instance.instance_id.clone(),
         log_file: file.canonical.clone(),
     };
-    let cp = ctx.checkpoints.load(&key).await?.unwrap_or_default();
+    let mut cp = ctx.checkpoints.load(&key).await?.unwrap_or_default();
+    if cp.offset > file.size {
+        // Smaller than what was shipped: the file started over under the same name. Its new
+        // bytes are a new generation, with record ids of their own.
+        telemetry::rds_anomaly("shrunk", &instance.instance_id, &file.name);
+        cp = Checkpoint {
+            generation: cp.generation + 1,
+            ..Default::default()
+        };
+        ctx.checkpoints.commit(&key, &cp).await?;
+    }
     let mut outcome = ShipOutcome {
         offset: cp.offset,
         done: cp.done,
@@ -214,10 +224,13 @@ pub async fn ship_file(
     }
     if file.finished && cp.offset >= file.size {
         // Shipped to the end while it was live (its last entry flushed): nothing to read.
-        commit(
-            ctx, &key, cp.offset, &cp.marker, true, file.size, cp.records,
-        )
-        .await?;
+        let at = Progress {
+            offset: cp.offset,
+            marker: &cp.marker,
+            records: cp.records,
+            generation: cp.generation,
+        };
+        commit(ctx, &key, at, true, file.size).await?;
         outcome.done = true;
         return Ok(outcome);
     }
@@ -233,6 +246,7 @@ pub async fn ship_file(
         region: ctx.source.config().region.clone(),
         log_file: file.canonical.clone(),
         tags: ctx.tags.clone(),
+        generation: cp.generation,
     };
     let p = &ctx.pipeline;
     let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(p.chunk_queue.max(1));
@@ -290,7 +304,8 @@ pub async fn ship_file(
                 ctx.totals.bytes.fetch_add(resume.saturating_sub(outcome.offset), std::sync::atomic::Ordering::Relaxed);
                 records_done += ack.accepted + ack.dead_lettered;
                 if m.is_some() { marker = m; }
-                commit(ctx, &key, resume, &marker, false, file.size, records_done).await?;
+                let at = Progress { offset: resume, marker: &marker, records: records_done, generation: cp.generation };
+                commit(ctx, &key, at, false, file.size).await?;
                 outcome.offset = resume;
             }
             msg = batch_rx.recv(), if !finished_parse && in_flight.len() < p.send_concurrency.max(1) => {
@@ -328,16 +343,13 @@ pub async fn ship_file(
             marker = m;
         }
         if offset > outcome.offset || done {
-            commit(
-                ctx,
-                &key,
-                offset.max(outcome.offset),
-                &marker,
-                done,
-                file.size,
-                records_done,
-            )
-            .await?;
+            let at = Progress {
+                offset: offset.max(outcome.offset),
+                marker: &marker,
+                records: records_done,
+                generation: cp.generation,
+            };
+            commit(ctx, &key, at, done, file.size).await?;
             outcome.offset = offset.max(outcome.offset);
         }
         outcome.done = done;
@@ -348,6 +360,14 @@ pub async fn ship_file(
     Ok(outcome)
 }
 
+/// Where a file job stands, for its next checkpoint.
+struct Progress<'a> {
+    offset: u64,
+    marker: &'a Option<MarkerAt>,
+    records: u64,
+    generation: u32,
+}
+
 /// The lag gauge's file label: the family, so that the label set stays bounded over rotations.
 fn family_label(file: &RemoteFile) -> String {
     crate::file::family(&file.canonical)
@@ -356,18 +376,23 @@ fn family_label(file: &RemoteFile) -> String {
 async fn commit(
     ctx: &ShipContext,
     key: &FileKey,
-    offset: u64,
-    marker: &Option<MarkerAt>,
+    progress: Progress<'_>,
     done: bool,
     size: u64,
-    records: u64,
 ) -> Result<(), CheckpointError> {
+    let Progress {
+        offset,
+        marker,
+        records,
+        generation,
+    } = progress;
     let cp = Checkpoint {
         offset,
         marker: marker.clone().filter(|m| m.offset <= offset),
         done,
         size_seen: size,
         records,
+        generation,
     };
     ctx.checkpoints.commit(key, &cp).await?;
     counter!(telemetry::CHECKPOINTS).increment(1);

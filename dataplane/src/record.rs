@@ -22,6 +22,9 @@ pub struct FileContext {
     pub log_file: String,
     /// Static tags from the configuration: lowercase snake_case keys (checked at config load).
     pub tags: Vec<(String, String)>,
+    /// How many times the file was seen to start over under the same name (it shrank): 0
+    /// normally. Above 0 it is part of the record ids and written as `log_generation`.
+    pub generation: u32,
 }
 
 /// The `record_id` of the entry at byte `offset` of `log_file` on `instance_id`: 32 lowercase hex
@@ -84,6 +87,16 @@ pub fn files_record_ids<'a>(
         .collect()
 }
 
+/// The file name that goes into record ids: a later generation of a file that started over gets
+/// ids of its own.
+pub fn id_file(log_file: &str, generation: u32) -> String {
+    if generation == 0 {
+        log_file.to_string()
+    } else {
+        format!("{log_file}#g{generation}")
+    }
+}
+
 /// Writes the records of one file: the entry's own fields plus the file's enrichment.
 #[derive(Debug)]
 pub struct RecordEnricher {
@@ -115,6 +128,9 @@ impl RecordEnricher {
         for (k, v) in &ctx.tags {
             add(k, v);
         }
+        if ctx.generation > 0 {
+            fields.extend_from_slice(format!(",\"log_generation\":{}", ctx.generation).as_bytes());
+        }
         let mut extra = Vec::with_capacity(ID_AT + 34 + fields.len());
         extra.extend_from_slice(b"\"record_id\":\"");
         extra.extend_from_slice(&[b'0'; 32]);
@@ -122,7 +138,7 @@ impl RecordEnricher {
         extra.extend_from_slice(&fields);
         RecordEnricher {
             instance_id: ctx.instance_id.clone(),
-            log_file: ctx.log_file.clone(),
+            log_file: id_file(&ctx.log_file, ctx.generation),
             extra,
         }
     }
@@ -151,6 +167,7 @@ mod tests {
             region: "us-east-1".into(),
             log_file: "slowquery/mysql-slowquery.log.2024-01-04.09".into(),
             tags: vec![("team".into(), "db \"core\"".into())],
+            generation: 0,
         }
     }
 

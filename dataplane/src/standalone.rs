@@ -130,7 +130,8 @@ impl Scheduler {
                 let todo: Vec<RemoteFile> = files
                     .into_iter()
                     .filter(|f| match shipped.get(&f.canonical) {
-                        Some(&(_, true)) => false,
+                        // Done, unless it shrank: it started over (a new generation).
+                        Some(&(offset, true)) => f.size < offset,
                         Some(&(offset, false)) => f.finished || offset < f.size,
                         None => f.finished || f.size > 0,
                     })

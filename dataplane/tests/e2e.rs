@@ -195,3 +195,94 @@ async fn rotation_not_found_binary_files_and_unready_instances_are_survived() {
     drain(&s).await;
     assert_eq!(world.assert_all_arrived(), 0);
 }
+
+/// A file that shrinks under its name started over: its new bytes ship as a new generation with
+/// ids of their own, and the old generation's records stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_shrinks_starts_a_new_generation() {
+    use dataplane::record::{id_file, record_id};
+    use parsers::{Entry, Flow, LogFormat, LogParser};
+    use simulator::{LogGenerator, LogKind};
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let s = world
+        .scheduler(
+            world.rds_config(DownloadMode::Portion),
+            PipelineConfig::default(),
+        )
+        .await;
+    let name = "error/postgresql.log.2026-01-01-0000";
+    let now_us = world.rds.now_us();
+    let log = |seed, bytes| {
+        let mut g = LogGenerator::new(LogKind::Postgresql, seed, now_us - 600_000_000);
+        let mut out = Vec::new();
+        g.fill(&mut out, bytes);
+        out
+    };
+    let ids = |data: &[u8], generation| {
+        let mut out = Vec::new();
+        let mut p = LogParser::new(LogFormat::Postgresql, Default::default());
+        let mut add = |e: &Entry<'_>| {
+            out.push(record_id(
+                "billing-pg-1",
+                &id_file(name, generation),
+                e.raw.offset,
+            ));
+            Flow::Continue
+        };
+        p.feed(data, &mut add);
+        p.finish(&mut add);
+        out
+    };
+    let first = log(1, 200_000);
+    world
+        .rds
+        .add_file("billing-pg-1", name, first.clone(), now_us / 1000)
+        .unwrap();
+    drain(&s).await;
+    let second = log(2, 50_000);
+    world
+        .rds
+        .add_file("billing-pg-1", name, second.clone(), now_us / 1000 + 1000)
+        .unwrap();
+    drain(&s).await;
+    let got = world.received();
+    let (old, new) = (ids(&first, 0), ids(&second, 1));
+    assert!(!old.is_empty() && !new.is_empty());
+    for id in old.iter().chain(&new) {
+        assert_eq!(got.get(id), Some(&1), "record {id} missing or duplicated");
+    }
+    let gen1 = world
+        .oo
+        .records("aurora_postgresql")
+        .iter()
+        .filter(|r| r.get("log_generation").and_then(|v| v.as_u64()) == Some(1))
+        .count();
+    assert_eq!(gen1, new.len());
+}
+
+/// OpenObserve misbehaving through a whole run: seeded random 503/429/500 answers and silent drops;
+/// every entry still arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openobserve_faults_through_a_whole_run_lose_nothing() {
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let s = world
+        .scheduler(
+            world.rds_config(DownloadMode::Portion),
+            PipelineConfig::default(),
+        )
+        .await;
+    world.oo.faults().random(7, 0.3, &[503, 429, 500]);
+    world.oo.faults().drop_silently_next(2);
+    drain(&s).await;
+    world.rds.advance_by(Duration::from_secs(45 * 60));
+    drain(&s).await;
+    world.oo.faults().clear();
+    drain(&s).await;
+    world.assert_all_arrived();
+    let stats = world.oo.stats();
+    assert!(
+        stats.requests_by_status.get(&503).copied().unwrap_or(0) > 0,
+        "{stats:?}"
+    );
+    assert!(stats.records_dropped_silently > 0, "{stats:?}");
+}
