@@ -27,6 +27,10 @@ step "corpora"
 # under CI=true, where they fail: CI must check conformance.
 if [ -d ../shared/corpora ]; then echo "using $(cd ../shared/corpora && pwd)"; else echo "../shared/corpora absent: conformance tests will skip"; fi
 
+step "services"
+# Kafka protocol (tansu), DynamoDB Local and Redis, installed and started if missing.
+eval "$(scripts/services.sh)"
+
 step "format"
 cargo fmt --all -- --check
 

@@ -8,62 +8,29 @@
 use std::path::Path;
 
 use redb::{Database, TableDefinition};
-use serde::{Deserialize, Serialize};
 
 /// The checkpoints table: key `instance\0lasting file name`, value a JSON [`Checkpoint`].
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
 
-/// Which file a checkpoint is for.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FileKey {
-    /// `DBInstanceIdentifier`.
-    pub instance_id: String,
-    /// The lasting file name (see [`crate::file`]).
-    pub log_file: String,
-}
+pub use contract::{Checkpoint, FileKey, MarkerAt};
 
-impl FileKey {
-    fn encode(&self) -> String {
-        format!("{}\0{}", self.instance_id, self.log_file)
-    }
-}
-
-/// A portion-API marker and the byte offset of the file it stands for.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MarkerAt {
-    /// The name the marker was issued for (a live name's markers die with its rotation).
-    pub name: String,
-    /// The opaque marker.
-    pub marker: String,
-    /// The file offset of the first byte the marker returns.
-    pub offset: u64,
-}
-
-/// How far one file is shipped.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Checkpoint {
-    /// Every entry starting before this byte offset was acknowledged by the sink.
-    pub offset: u64,
-    /// A marker at or before `offset` to resume the portion API from, if one is known.
-    #[serde(default)]
-    pub marker: Option<MarkerAt>,
-    /// The file is finished (its writer moved on) and shipped to the end.
-    #[serde(default)]
-    pub done: bool,
-    /// `Size` when this checkpoint was written.
-    #[serde(default)]
-    pub size_seen: u64,
-    /// Records acknowledged for this file so far.
-    #[serde(default)]
-    pub records: u64,
-    /// Times the file started over under the same name (see [`crate::record::FileContext`]).
-    #[serde(default)]
-    pub generation: u32,
+/// The redb key of a file: `instance\0lasting name`.
+fn encode(key: &FileKey) -> String {
+    format!("{}\0{}", key.instance_id, key.log_file)
 }
 
 /// Errors of a checkpoint store.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
+    /// This process no longer holds the file: its lease expired or another processor took it
+    /// over. Nothing was written; the new holder resumes from the last checkpoint.
+    #[error("lease on {key} lost{}; stopping this file (its new holder resumes from the checkpoint)", holder.as_deref().map(|h| format!(" to {h}")).unwrap_or_default())]
+    LeaseLost {
+        /// `instance/file`.
+        key: String,
+        /// Who holds it now, if known.
+        holder: Option<String>,
+    },
     /// The local database could not be opened or written.
     #[error("checkpoint database: {0}; check that the state directory is writable and not used by another process")]
     Database(String),
@@ -81,9 +48,38 @@ fn db_err(e: impl std::fmt::Display) -> CheckpointError {
     CheckpointError::Database(e.to_string())
 }
 
+/// The answer to [`CheckpointStore::acquire`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// This process holds the file until it calls [`CheckpointStore::release`] (or its lease
+    /// expires); its checkpoint is returned.
+    Held(Option<Checkpoint>),
+    /// Another processor holds the file.
+    Busy {
+        /// The holder.
+        owner: String,
+        /// Its lease ends then, ms since the epoch.
+        expires_ms: i64,
+    },
+}
+
 /// Where checkpoints live.
+///
+/// A store shared by many processors (DynamoDB) keeps them apart with per-file leases: a file
+/// is shipped only after [`acquire`](CheckpointStore::acquire) returned [`Acquired::Held`], and
+/// [`commit`](CheckpointStore::commit) fails with [`CheckpointError::LeaseLost`] once the lease
+/// is gone. A store of one process (local disk) grants every file at once.
 #[async_trait::async_trait]
 pub trait CheckpointStore: Send + Sync + 'static {
+    /// Take `key` for this process.
+    async fn acquire(&self, key: &FileKey) -> Result<Acquired, CheckpointError> {
+        Ok(Acquired::Held(self.load(key).await?))
+    }
+    /// Let `key` go (best effort: an expired lease lets others in anyway).
+    async fn release(&self, _key: &FileKey) -> Result<(), CheckpointError> {
+        Ok(())
+    }
+
     /// The checkpoint of `key`, if it has one.
     async fn load(&self, key: &FileKey) -> Result<Option<Checkpoint>, CheckpointError>;
     /// Store `cp` for `key`, durably, before returning.
@@ -125,7 +121,7 @@ impl LocalCheckpoints {
 #[async_trait::async_trait]
 impl CheckpointStore for LocalCheckpoints {
     async fn load(&self, key: &FileKey) -> Result<Option<Checkpoint>, CheckpointError> {
-        let k = key.encode();
+        let k = encode(key);
         let tx = self.db.begin_read().map_err(db_err)?;
         let table = tx.open_table(TABLE).map_err(db_err)?;
         match table.get(k.as_str()).map_err(db_err)? {
@@ -135,7 +131,7 @@ impl CheckpointStore for LocalCheckpoints {
     }
 
     async fn commit(&self, key: &FileKey, cp: &Checkpoint) -> Result<(), CheckpointError> {
-        let k = key.encode();
+        let k = encode(key);
         let v = serde_json::to_vec(cp).map_err(db_err)?;
         // redb commits are durable (fsync) by default; a short write on the runtime thread is
         // cheaper than a hop to the blocking pool at one commit per batch.
@@ -172,7 +168,7 @@ impl CheckpointStore for LocalCheckpoints {
     }
 
     async fn remove(&self, key: &FileKey) -> Result<(), CheckpointError> {
-        let k = key.encode();
+        let k = encode(key);
         let tx = self.db.begin_write().map_err(db_err)?;
         {
             let mut table = tx.open_table(TABLE).map_err(db_err)?;

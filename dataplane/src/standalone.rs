@@ -14,7 +14,7 @@ use metrics::counter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::checkpoint::FileKey;
+use crate::checkpoint::{Checkpoint, FileKey};
 use crate::file::{classify, RemoteFile};
 use crate::pipeline::{ship_file, ShipContext, ShipError};
 use crate::source::InstanceInfo;
@@ -117,23 +117,20 @@ impl Scheduler {
         let mut jobs = Vec::new();
         for instance in self.ctx.source.list_instances().await? {
             let listing = self.ctx.source.list_files(&instance.instance_id).await?;
-            // One read of the instance's checkpoints: (offset, done) per lasting name.
-            let shipped: std::collections::HashMap<String, (u64, bool)> = self
+            // One read of the instance's checkpoints.
+            let shipped: std::collections::HashMap<String, Checkpoint> = self
                 .ctx
                 .checkpoints
                 .instance(&instance.instance_id)
                 .await?
                 .into_iter()
-                .map(|(k, cp)| (k.log_file, (cp.offset, cp.done)))
+                .map(|(k, cp)| (k.log_file, cp))
                 .collect();
             for (family, files) in classify(listing) {
                 let todo: Vec<RemoteFile> = files
                     .into_iter()
-                    .filter(|f| match shipped.get(&f.canonical) {
-                        // Done, unless it shrank: it started over (a new generation).
-                        Some(&(offset, true)) => f.size < offset,
-                        Some(&(offset, false)) => f.finished || offset < f.size,
-                        None => f.finished || f.size > 0,
+                    .filter(|f| {
+                        Checkpoint::needs_work(shipped.get(&f.canonical), f.size, f.finished)
                     })
                     .collect();
                 if !todo.is_empty() {

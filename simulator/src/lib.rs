@@ -10,6 +10,7 @@
 //!   per-record failures, injectable faults) that keeps every record it accepts.
 //! - [`rds`]: an RDS API simulator over simulated Aurora clusters — the Query API and the REST
 //!   complete-file download as the real SDK speaks them, with RDS's faults switchable at runtime.
+//! - [`services`]: the real services of the tests (Kafka, DynamoDB Local, Redis), or a skip.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -17,6 +18,7 @@ pub mod generator;
 pub mod instance;
 pub mod openobserve;
 pub mod rds;
+pub mod services;
 mod util;
 
 pub use generator::{LogGenerator, LogKind};
