@@ -404,6 +404,16 @@ impl RdsSource {
                 lines = (lines / 2).max(1);
                 continue;
             }
+            if marker == "0" && rotated_since_listing(file, &next) {
+                // Read from the top, the live name holds another hour than the one it was
+                // listed (and named) for: it rotated since. Re-list: the listed hour is under
+                // its new name, and this data belongs to the successor.
+                telemetry::rds_anomaly("rotated_since_listing", instance_id, &file.name);
+                return Err(SourceError::FileNotFound {
+                    instance: instance_id.into(),
+                    file: file.name.clone(),
+                });
+            }
             if marker != "0"
                 && next.contains(':')
                 && segment(&next) != segment(&marker)
@@ -515,6 +525,18 @@ fn marker_gap(prev: &str, next: &str, got: u64) -> Option<u64> {
     (ps == ns && no > po + got).then(|| no - po - got)
 }
 
+/// Whether a live MySQL file, listed (and so named) for one hour, answers with a marker of
+/// another hour: it rotated after the listing. Markers of the `H:offset` shape only (RDS's
+/// `17:13387550`); other shapes are opaque.
+fn rotated_since_listing(file: &RemoteFile, next: &str) -> bool {
+    if !crate::file::is_live_name(&file.name) {
+        return false;
+    }
+    let listed_hour = file.canonical.rsplit('.').next().and_then(|h| h.parse::<u8>().ok());
+    let marker_hour = next.rsplit_once(':').and_then(|(s, _)| s.parse::<u8>().ok());
+    matches!((listed_hour, marker_hour), (Some(l), Some(m)) if l != m)
+}
+
 /// The offset part of a `segment:offset` marker.
 fn marker_offset(marker: &str) -> Option<u64> {
     marker.rsplit_once(':')?.1.parse().ok()
@@ -552,6 +574,33 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_live_name_answering_with_another_hour_has_rotated() {
+        let live = |canonical: &str| RemoteFile {
+            name: "slowquery/mysql-slowquery.log".into(),
+            canonical: canonical.into(),
+            last_written_ms: 0,
+            size: 10,
+            finished: false,
+        };
+        let f = live("slowquery/mysql-slowquery.log.2026-11-27.10");
+        assert!(!rotated_since_listing(&f, "10:4096"));
+        assert!(rotated_since_listing(&f, "11:512"));
+        assert!(!rotated_since_listing(&f, "0"), "no segment: no check");
+        assert!(!rotated_since_listing(&f, "2024-01-04.9:0"), "opaque shape");
+        let rotated = RemoteFile {
+            name: "slowquery/mysql-slowquery.log.2026-11-27.10".into(),
+            ..f.clone()
+        };
+        assert!(!rotated_since_listing(&rotated, "11:0"), "a rotated name is never rechecked");
+        let pg = RemoteFile {
+            name: "error/postgresql.log.2026-11-27-10".into(),
+            canonical: "error/postgresql.log.2026-11-27-10".into(),
+            ..f
+        };
+        assert!(!rotated_since_listing(&pg, "3:0"));
+    }
 
     #[test]
     fn marker_gaps_are_seen_only_in_the_segment_offset_shape() {
