@@ -2,12 +2,15 @@
 //!
 //! A [`Checkpoint`] advances only after OpenObserve acknowledged every record before its offset.
 //! The store is a trait so that the standalone mode keeps it on local disk ([`LocalCheckpoints`],
-//! an embedded redb database: crash-safe, every commit durable) and the distributed mode in a
-//! shared database.
+//! an embedded redb database: crash-safe, every commit durable) and the distributed mode in
+//! DynamoDB ([`DynamoCheckpoints`], per-file leases by conditional writes, laid out as
+//! [`contract::state`] says).
 
+pub mod dynamo;
 mod local;
 
 pub use contract::{Checkpoint, FileKey, MarkerAt};
+pub use dynamo::{delete_table, describe_metrics, ensure_table, DynamoCheckpoints, DynamoConfig};
 pub use local::LocalCheckpoints;
 
 /// Errors of a checkpoint store.
