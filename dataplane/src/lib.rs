@@ -17,6 +17,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod file;
+pub mod leader;
 pub mod ops;
 pub mod pipeline;
 pub mod record;

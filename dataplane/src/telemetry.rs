@@ -42,6 +42,22 @@ pub const CHECKPOINT_LAG: &str = "aurora_logs_checkpoint_lag_bytes";
 /// File jobs finished, by `outcome`.
 pub const JOBS: &str = "aurora_logs_jobs_total";
 
+/// DynamoDB calls, by `op` (acquire, commit, renew, load, lead, …) and `outcome` (`ok`,
+/// `conflict`, `error`, `timeout`).
+pub const DYNAMODB_CALLS: &str = "aurora_logs_dynamodb_calls_total";
+/// DynamoDB call latency in seconds (including the SDK's retries), by `op`.
+pub const DYNAMODB_CALL_SECONDS: &str = "aurora_logs_dynamodb_call_duration_seconds";
+/// Conditional writes refused because another holder (or an expired lease) stood in the way,
+/// by `op`.
+pub const DYNAMODB_CONFLICTS: &str = "aurora_logs_dynamodb_conditional_conflicts_total";
+/// Lease acquisitions, by `lease` (`file`, `leader`) and `outcome` (`held`, `busy`, `error`).
+pub const LEASE_ACQUISITIONS: &str = "aurora_logs_lease_acquisitions_total";
+/// Leases this process found lost (expired or taken over), by `lease` and `stage` (`commit`,
+/// `renew`).
+pub const LEASES_LOST: &str = "aurora_logs_leases_lost_total";
+/// File leases this process holds.
+pub const LEASES_HELD: &str = "aurora_logs_leases_held";
+
 /// Describe every metric to the recorder (call once after installing it).
 pub fn describe() {
     describe_counter!(

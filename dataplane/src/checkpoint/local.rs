@@ -1,96 +1,25 @@
-//! How far each file is durably shipped.
-//!
-//! A [`Checkpoint`] advances only after OpenObserve acknowledged every record before its offset.
-//! The store is a trait so that the standalone mode keeps it on local disk ([`LocalCheckpoints`],
-//! an embedded redb database: crash-safe, every commit durable) and the distributed mode in a
-//! shared database.
+//! [`LocalCheckpoints`]: the store of the standalone mode, an embedded redb database.
 
 use std::path::Path;
 
 use redb::{Database, TableDefinition};
 
+#[cfg(test)]
+use super::MarkerAt;
+use super::{Checkpoint, CheckpointError, CheckpointStore, FileKey};
+
 /// The checkpoints table: key `instance\0lasting file name`, value a JSON [`Checkpoint`].
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
-
-pub use contract::{Checkpoint, FileKey, MarkerAt};
 
 /// The redb key of a file: `instance\0lasting name`.
 fn encode(key: &FileKey) -> String {
     format!("{}\0{}", key.instance_id, key.log_file)
 }
 
-/// Errors of a checkpoint store.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// This process no longer holds the file: its lease expired or another processor took it
-    /// over. Nothing was written; the new holder resumes from the last checkpoint.
-    #[error("lease on {key} lost{}; stopping this file (its new holder resumes from the checkpoint)", holder.as_deref().map(|h| format!(" to {h}")).unwrap_or_default())]
-    LeaseLost {
-        /// `instance/file`.
-        key: String,
-        /// Who holds it now, if known.
-        holder: Option<String>,
-    },
-    /// The local database could not be opened or written.
-    #[error("checkpoint database: {0}; check that the state directory is writable and not used by another process")]
-    Database(String),
-    /// A stored value is not a checkpoint.
-    #[error("checkpoint for {key} is corrupt: {error}; delete the state directory to start over")]
-    Corrupt {
-        /// The file key.
-        key: String,
-        /// What failed.
-        error: String,
-    },
-}
-
 fn db_err(e: impl std::fmt::Display) -> CheckpointError {
-    CheckpointError::Database(e.to_string())
-}
-
-/// The answer to [`CheckpointStore::acquire`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Acquired {
-    /// This process holds the file until it calls [`CheckpointStore::release`] (or its lease
-    /// expires); its checkpoint is returned.
-    Held(Option<Checkpoint>),
-    /// Another processor holds the file.
-    Busy {
-        /// The holder.
-        owner: String,
-        /// Its lease ends then, ms since the epoch.
-        expires_ms: i64,
-    },
-}
-
-/// Where checkpoints live.
-///
-/// A store shared by many processors (DynamoDB) keeps them apart with per-file leases: a file
-/// is shipped only after [`acquire`](CheckpointStore::acquire) returned [`Acquired::Held`], and
-/// [`commit`](CheckpointStore::commit) fails with [`CheckpointError::LeaseLost`] once the lease
-/// is gone. A store of one process (local disk) grants every file at once.
-#[async_trait::async_trait]
-pub trait CheckpointStore: Send + Sync + 'static {
-    /// Take `key` for this process.
-    async fn acquire(&self, key: &FileKey) -> Result<Acquired, CheckpointError> {
-        Ok(Acquired::Held(self.load(key).await?))
-    }
-    /// Let `key` go (best effort: an expired lease lets others in anyway).
-    async fn release(&self, _key: &FileKey) -> Result<(), CheckpointError> {
-        Ok(())
-    }
-
-    /// The checkpoint of `key`, if it has one.
-    async fn load(&self, key: &FileKey) -> Result<Option<Checkpoint>, CheckpointError>;
-    /// Store `cp` for `key`, durably, before returning.
-    async fn commit(&self, key: &FileKey, cp: &Checkpoint) -> Result<(), CheckpointError>;
-    /// Every checkpoint of one instance.
-    async fn instance(
-        &self,
-        instance_id: &str,
-    ) -> Result<Vec<(FileKey, Checkpoint)>, CheckpointError>;
-    /// Forget `key` (its file is gone from RDS).
-    async fn remove(&self, key: &FileKey) -> Result<(), CheckpointError>;
+    CheckpointError::Database(format!(
+        "{e}; check that the state directory is writable and not used by another process"
+    ))
 }
 
 /// Checkpoints in an embedded redb database under the state directory.
@@ -113,7 +42,7 @@ impl LocalCheckpoints {
     fn decode(key: &str, v: &[u8]) -> Result<Checkpoint, CheckpointError> {
         serde_json::from_slice(v).map_err(|e| CheckpointError::Corrupt {
             key: key.replace('\0', "/"),
-            error: e.to_string(),
+            error: format!("{e}; delete the state directory to start over"),
         })
     }
 }
