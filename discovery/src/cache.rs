@@ -110,37 +110,40 @@ impl RdsCache {
     pub async fn clear(&self) -> Result<u64, RedisLinkError> {
         let pattern = format!("{}discovery:*", redact_glob(&self.link.config().key_prefix));
         let mut deleted = 0u64;
-        // A bound on rounds: each deletes up to 1000 keys.
-        for _ in 0..10_000 {
-            let keys: Vec<String> = self
+        let mut cursor = 0u64;
+        // A bound on rounds: each looks at up to 1000 keys.
+        for _ in 0..100_000 {
+            let (next, keys): (u64, Vec<String>) = self
                 .link
                 .run(|mut c| {
                     let pattern = pattern.clone();
                     async move {
                         redis::cmd("SCAN")
-                            .arg(0)
+                            .arg(cursor)
                             .arg("MATCH")
                             .arg(&pattern)
                             .arg("COUNT")
                             .arg(1000)
-                            .query_async::<(u64, Vec<String>)>(&mut c)
+                            .query_async(&mut c)
                             .await
-                            .map(|(_, keys)| keys)
                     }
                 })
                 .await?;
-            if keys.is_empty() {
+            if !keys.is_empty() {
+                deleted += self
+                    .link
+                    .run(|mut c| async move {
+                        redis::cmd("DEL")
+                            .arg(&keys)
+                            .query_async::<u64>(&mut c)
+                            .await
+                    })
+                    .await?;
+            }
+            cursor = next;
+            if cursor == 0 {
                 break;
             }
-            deleted += self
-                .link
-                .run(|mut c| async move {
-                    redis::cmd("DEL")
-                        .arg(&keys)
-                        .query_async::<u64>(&mut c)
-                        .await
-                })
-                .await?;
         }
         Ok(deleted)
     }

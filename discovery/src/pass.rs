@@ -300,14 +300,16 @@ impl Discovery {
         let instances = self.instances(&mut report).await?;
         report.instances = instances.len();
         let published_ms = now_ms();
-        let works: Vec<Result<InstanceWork, InstanceError>> = futures_util::stream::iter(
-            instances
-                .iter()
-                .map(|i| self.instance_work(i, epoch, published_ms)),
-        )
-        .buffered(self.config.instance_concurrency.max(1))
-        .collect()
-        .await;
+        // The futures are collected first: a lazy `map` over a borrowed slice makes the pass
+        // future not `Send` (a higher-ranked lifetime), and `run` must be spawnable.
+        let futures: Vec<_> = instances
+            .iter()
+            .map(|i| self.instance_work(i, epoch, published_ms))
+            .collect();
+        let works: Vec<Result<InstanceWork, InstanceError>> = futures_util::stream::iter(futures)
+            .buffered(self.config.instance_concurrency.max(1))
+            .collect()
+            .await;
         let mut jobs = Vec::new();
         for work in works {
             match work {
@@ -655,6 +657,14 @@ impl Discovery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `run` is meant to be spawned: its future must stay `Send`.
+    #[allow(dead_code)]
+    fn run_is_send(d: &'static Discovery, shutdown: watch::Receiver<bool>) {
+        fn send<T: Send>(_: T) {}
+        send(d.run(shutdown));
+        send(d.pass());
+    }
 
     #[test]
     fn kinds_follow_the_parsers_name_detection() {

@@ -68,6 +68,7 @@ async fn two_processes_together_stay_within_the_budget() {
     let b = Arc::new(RedisBudget::new(redis.clone(), budget).unwrap());
     let got = permits_within(vec![a, b], Duration::from_secs(2)).await;
     let total: u64 = got.iter().sum();
+    eprintln!("permits in 2 s at 10/s, burst 2, by process: {got:?}");
     // 2 s at 10/s plus the burst, with room for the edges of the window.
     assert!(total <= 2 * 10 + 2 + 3, "{got:?}");
     assert!(
@@ -94,6 +95,7 @@ async fn with_redis_down_the_local_fallback_still_limits() {
     let before = counter(dataplane::source::budget::BUDGET_FALLBACKS);
     let b = Arc::new(RedisBudget::new(redis, budget).unwrap());
     let got = permits_within(vec![b], Duration::from_secs(2)).await[0];
+    eprintln!("permits in 2 s from the local fallback at 5/s: {got}");
     // 5/s locally, a burst of one.
     assert!(got <= 2 * 5 + 1 + 2, "{got}");
     assert!(got > 0);

@@ -147,7 +147,10 @@ async fn the_cache_saves_rds_calls_and_changes_no_job() {
     let r5 = due.pass().await.unwrap();
     assert_eq!(r5.full_listings, 2, "{r5:?}");
 
-    cached.cache().unwrap().clear().await.unwrap();
+    // Clearing the cache: every key goes, and the next pass misses.
+    let deleted = cached.cache().unwrap().clear().await.unwrap();
+    assert!(deleted >= 3, "{deleted}");
+    assert_eq!(cached.pass().await.unwrap().cache.misses, 3);
     cleanup(&redis).await;
 }
 
@@ -194,4 +197,73 @@ async fn a_hung_redis_costs_a_pass_at_most_its_timeout() {
     let (url, server) = silent_server().await;
     passes_without_redis(url, Duration::from_millis(200)).await;
     server.abort();
+}
+
+/// A private redis-server on `port` (the shared one must not be stopped), or `None` when no
+/// binary is there.
+fn private_redis(port: u16) -> Option<std::process::Child> {
+    let bin = std::env::var("AURORA_TEST_REDIS_BIN").unwrap_or_else(|_| "redis-server".into());
+    let child = std::process::Command::new(bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..100 {
+        if simulator::services::answers(&addr) {
+            return Some(child);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("private redis-server on {port} did not start");
+}
+
+#[tokio::test]
+async fn the_cache_comes_back_when_redis_does() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let Some(mut redis_proc) = private_redis(port) else {
+        eprintln!("SKIPPED the_cache_comes_back_when_redis_does: no redis-server binary");
+        return;
+    };
+    let w = World::start(two_clusters()).await;
+    let sink = Arc::new(RecordingSink::default());
+    let redis = RedisConfig {
+        url: format!("redis://127.0.0.1:{port}"),
+        key_prefix: "t:".into(),
+        op_timeout: Duration::from_millis(250),
+    };
+    let d = w
+        .discovery(config(Some(redis)), Arc::new(FixedLeader(1)), sink.clone())
+        .await;
+    assert_eq!(d.pass().await.unwrap().cache.misses, 3);
+    assert_eq!(d.pass().await.unwrap().cache.hits, 3);
+
+    redis_proc.kill().unwrap();
+    redis_proc.wait().unwrap();
+    let r = d.pass().await.unwrap();
+    assert!(r.cache.errors >= 1 && r.cache.hits == 0, "{r:?}");
+    assert_eq!(r.full_listings, 2);
+
+    // Back, empty (no persistence): after a failed op the link waits a second, reconnects, and
+    // the cache fills again.
+    let mut redis_proc = private_redis(port).expect("restart");
+    let mut recovered = None;
+    for attempt in 0..8 {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let r = d.pass().await.unwrap();
+        if r.cache.errors == 0 {
+            recovered = Some(attempt);
+            break;
+        }
+    }
+    assert!(recovered.is_some(), "the cache never came back");
+    let r = d.pass().await.unwrap();
+    assert_eq!((r.cache.hits, r.cache.errors), (3, 0), "{r:?}");
+    redis_proc.kill().unwrap();
+    redis_proc.wait().unwrap();
 }

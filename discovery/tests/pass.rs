@@ -286,3 +286,86 @@ async fn instances_whose_files_cannot_be_listed_are_reported_not_fatal() {
     assert_eq!(job_set(&sink.take()), w.expected_jobs());
     assert!(*d.ready().borrow());
 }
+
+#[tokio::test]
+async fn tag_filters_choose_the_instances() {
+    let mut sim = two_clusters();
+    sim.clusters[0].tags = vec![("team".into(), "shop".into())];
+    sim.clusters[1].tags = vec![
+        ("team".into(), "billing".into()),
+        ("pii".into(), "yes".into()),
+    ];
+    let w = World::start(sim).await;
+    for (include, exclude, want) in [
+        (vec!["team=shop"], vec![], vec!["shop-mysql-1"]),
+        (vec!["team"], vec!["pii"], vec!["shop-mysql-1"]),
+        (vec![], vec!["team=shop"], vec!["billing-pg-1"]),
+        (vec!["team=nobody"], vec![], vec![]),
+        (vec![], vec![], vec!["billing-pg-1", "shop-mysql-1"]),
+    ] {
+        let mut rds = w.rds_config();
+        rds.include_tags = include.iter().map(|s| s.to_string()).collect();
+        rds.exclude_tags = exclude.iter().map(|s| s.to_string()).collect();
+        let got: Vec<String> = w
+            .source(rds)
+            .await
+            .list_instances()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.instance_id)
+            .collect();
+        assert_eq!(got, want, "include {include:?} exclude {exclude:?}");
+    }
+}
+
+#[tokio::test]
+async fn run_passes_every_interval_until_shutdown() {
+    let w = World::start(two_clusters()).await;
+    let sink = Arc::new(RecordingSink::default());
+    let leader = ScriptedLeader::new(&[], Some(1));
+    let d = Arc::new(
+        w.discovery(config(None), leader.clone(), sink.clone())
+            .await,
+    );
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn({
+        let d = d.clone();
+        async move { d.run(shutdown).await }
+    });
+    let mut ready = d.ready();
+    tokio::time::timeout(Duration::from_secs(20), ready.wait_for(|r| *r))
+        .await
+        .expect("ready after a pass")
+        .unwrap();
+    // poll_interval is 100 ms: a few more passes (each checks leadership twice when it has
+    // jobs, once when all are suppressed).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(leader.calls.load(Ordering::Relaxed) >= 3);
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("run returns on shutdown")
+        .unwrap();
+    assert_eq!(job_set(&sink.take()), w.expected_jobs(), "each job once");
+}
+
+#[tokio::test]
+async fn a_pass_longer_than_its_timeout_fails_cleanly() {
+    let w = World::start(two_clusters()).await;
+    let mut c = config(None);
+    c.pass_timeout = Duration::from_millis(1);
+    let d = w
+        .discovery(
+            c,
+            Arc::new(FixedLeader(1)),
+            Arc::new(RecordingSink::default()),
+        )
+        .await;
+    // Slow RDS down: a forced throttle makes the first call back off for a while.
+    w.rds.faults().fail_next(Fault::Throttle, 1);
+    match d.pass().await {
+        Err(DiscoveryError::Timeout(t)) => assert_eq!(t, Duration::from_millis(1)),
+        other => panic!("{other:?}"),
+    }
+}

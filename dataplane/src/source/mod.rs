@@ -200,3 +200,24 @@ impl SourceError {
 
 /// The literal suffix RDS puts on a portion cut by its 1 MB cap.
 pub const TRUNCATION_SUFFIX: &str = " [Your log message was truncated]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_patterns_match_key_value_or_key_alone() {
+        let tags = [("team", "shop"), ("env", "prod")];
+        let m = |p: &[&str]| {
+            let p: Vec<String> = p.iter().map(|s| s.to_string()).collect();
+            tags_match(&p, tags.iter().copied())
+        };
+        assert!(m(&["team=shop"]));
+        assert!(m(&["team"]));
+        assert!(m(&["x=y", "env=prod"]));
+        assert!(!m(&["team=billing"]));
+        assert!(!m(&["owner"]));
+        assert!(!m(&[]));
+        assert!(!m(&["team=shop=1"]));
+    }
+}
