@@ -8,7 +8,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
-use dataplane::source::budget::{RateBudget, RateBudgetConfig, RedisBudget, RedisConfig};
+use dataplane::source::budget::{
+    RateBudget, RateBudgetConfig, RedisBudget, RedisConfig, RedisLinkError, REDIS_RETRY_AFTER,
+};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// The process-wide recorder of this test binary (tests run as threads of one process).
@@ -153,4 +155,51 @@ async fn rds_calls_wait_for_the_shared_budget() {
         t.elapsed()
     );
     cleanup(&redis).await;
+}
+
+async fn ping(link: &dataplane::source::budget::RedisLink) -> Result<String, RedisLinkError> {
+    link.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+        .await
+}
+
+#[tokio::test]
+async fn a_failing_link_costs_one_timeout_then_is_skipped_for_a_moment() {
+    let (url, server) = silent_server().await;
+    let op_timeout = Duration::from_millis(200);
+    let link = dataplane::source::budget::RedisLink::new(
+        RedisConfig {
+            url,
+            key_prefix: "unused:".into(),
+            op_timeout,
+        },
+        "test",
+        "the test goes on",
+    )
+    .unwrap();
+    let t = Instant::now();
+    let first = ping(&link).await;
+    assert!(
+        matches!(
+            first,
+            Err(RedisLinkError::Timeout(_) | RedisLinkError::Redis(_))
+        ),
+        "{first:?}"
+    );
+    for _ in 0..5 {
+        assert!(matches!(ping(&link).await, Err(RedisLinkError::Skipped)));
+    }
+    // Six operations, one timeout: without the skip window this would take 1.2 s.
+    assert!(t.elapsed() < op_timeout * 3, "{:?}", t.elapsed());
+    tokio::time::sleep(REDIS_RETRY_AFTER).await;
+    assert!(
+        !matches!(ping(&link).await, Err(RedisLinkError::Skipped) | Ok(_)),
+        "tried again after the window"
+    );
+    server.abort();
+
+    let Some(redis) = redis_config("a_failing_link_costs_one_timeout_then_is_skipped") else {
+        return;
+    };
+    let link = dataplane::source::budget::RedisLink::new(redis, "test", "-").unwrap();
+    assert_eq!(ping(&link).await.unwrap(), "PONG");
 }
