@@ -8,8 +8,10 @@
 //!   complete download when markers show a gap;
 //! - the complete-file REST download, signed with SigV4, streamed with no size cap.
 //!
-//! Every RDS call of the process passes one rate limiter.
+//! Every RDS call of the process passes one rate limiter, and, in the distributed deployment,
+//! the budget shared by every process ([`budget`]).
 
+pub mod budget;
 mod complete;
 mod rds;
 
@@ -18,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-pub use rds::{InstanceInfo, RdsSource};
+pub use rds::{FileListing, InstanceInfo, RdsSource};
 
 use crate::checkpoint::MarkerAt;
 
@@ -65,6 +67,11 @@ pub struct RdsConfig {
     pub include_clusters: Vec<String>,
     /// Never these cluster ids.
     pub exclude_clusters: Vec<String>,
+    /// Only instances carrying at least one of these tags, each `key=value` (`key` alone: any
+    /// value). Empty: all.
+    pub include_tags: Vec<String>,
+    /// Never instances carrying one of these tags, each `key=value` (`key` alone: any value).
+    pub exclude_tags: Vec<String>,
     /// Retries of a throttled call (after the SDK's own) before the job gives up.
     pub throttle_retries: usize,
     /// Timeout of one call (a complete download: of each read).
@@ -87,10 +94,28 @@ impl Default for RdsConfig {
             engines: vec!["aurora-mysql".into(), "aurora-postgresql".into()],
             include_clusters: Vec::new(),
             exclude_clusters: Vec::new(),
+            include_tags: Vec::new(),
+            exclude_tags: Vec::new(),
             throttle_retries: 8,
             call_timeout: Duration::from_secs(60),
         }
     }
+}
+
+/// Whether tags `(key, value)` match one of `patterns` (`key=value`, or `key` for any value).
+pub fn tags_match<'a>(
+    patterns: &[String],
+    tags: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+) -> bool {
+    patterns.iter().any(|p| {
+        let (k, v) = match p.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (p.as_str(), None),
+        };
+        tags.clone()
+            .into_iter()
+            .any(|(tk, tv)| tk == k && v.is_none_or(|v| v == tv))
+    })
 }
 
 /// A piece of a file. Its bytes count as in flight in the `download` stage until it is dropped
@@ -175,3 +200,24 @@ impl SourceError {
 
 /// The literal suffix RDS puts on a portion cut by its 1 MB cap.
 pub const TRUNCATION_SUFFIX: &str = " [Your log message was truncated]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_patterns_match_key_value_or_key_alone() {
+        let tags = [("team", "shop"), ("env", "prod")];
+        let m = |p: &[&str]| {
+            let p: Vec<String> = p.iter().map(|s| s.to_string()).collect();
+            tags_match(&p, tags.iter().copied())
+        };
+        assert!(m(&["team=shop"]));
+        assert!(m(&["team"]));
+        assert!(m(&["x=y", "env=prod"]));
+        assert!(!m(&["team=billing"]));
+        assert!(!m(&["owner"]));
+        assert!(!m(&[]));
+        assert!(!m(&["team=shop=1"]));
+    }
+}

@@ -1,6 +1,7 @@
 //! The RDS Query API side: listing and the portion download loop.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
@@ -9,14 +10,17 @@ use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 
-use super::{Chunk, DownloadEnd, DownloadMode, RdsConfig, SourceError, TRUNCATION_SUFFIX};
+use super::budget::RateBudget;
+use super::{
+    tags_match, Chunk, DownloadEnd, DownloadMode, RdsConfig, SourceError, TRUNCATION_SUFFIX,
+};
 use crate::checkpoint::{Checkpoint, MarkerAt};
 use crate::file::RemoteFile;
 use crate::sink::HttpClient;
 use crate::telemetry;
 
 /// One Aurora instance to ship logs from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InstanceInfo {
     /// `DBClusterIdentifier`.
     pub cluster_id: String,
@@ -28,6 +32,15 @@ pub struct InstanceInfo {
     pub engine_version: String,
 }
 
+/// The answer of [`RdsSource::list_files_since`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileListing {
+    /// `(LogFileName, LastWritten ms, Size)` of each file listed.
+    pub files: Vec<(String, i64, u64)>,
+    /// `DescribeDBLogFiles` pages it took (calls, throttled retries not counted).
+    pub pages: u32,
+}
+
 /// The RDS API client of the process; see the module docs of [`crate::source`].
 #[derive(Debug)]
 pub struct RdsSource {
@@ -37,6 +50,16 @@ pub struct RdsSource {
     pub(super) http: HttpClient,
     pub(super) credentials: SharedCredentialsProvider,
     pub(super) base_url: String,
+    budget: Option<SharedBudget>,
+}
+
+/// The shared budget of [`RdsSource::with_budget`] (a wrapper to print it in `Debug`).
+struct SharedBudget(Arc<dyn RateBudget>);
+
+impl std::fmt::Debug for SharedBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RateBudget")
+    }
 }
 
 /// An SDK error of `call`, with RDS's code and message.
@@ -110,7 +133,16 @@ impl RdsSource {
             credentials,
             base_url,
             config,
+            budget: None,
         })
+    }
+
+    /// Make every RDS call wait for `budget` too (after the local limiter): the budget shared
+    /// by every process of a distributed deployment. Without it (standalone mode) only the local
+    /// limiter applies.
+    pub fn with_budget(mut self, budget: Arc<dyn RateBudget>) -> RdsSource {
+        self.budget = Some(SharedBudget(budget));
+        self
     }
 
     /// The configuration.
@@ -118,9 +150,12 @@ impl RdsSource {
         &self.config
     }
 
-    /// Wait for the process-wide rate limiter.
+    /// Wait for the process-wide rate limiter, then for the shared budget if there is one.
     pub(super) async fn permit(&self) {
         self.limiter.until_ready().await;
+        if let Some(budget) = &self.budget {
+            budget.0.acquire().await;
+        }
     }
 
     /// Run `call` under the rate limiter, retrying throttles with backoff.
@@ -236,6 +271,18 @@ impl RdsSource {
                 if self.config.exclude_clusters.iter().any(|c| c == cluster) {
                     continue;
                 }
+                let tags = i
+                    .tag_list()
+                    .iter()
+                    .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default()));
+                if !self.config.include_tags.is_empty()
+                    && !tags_match(&self.config.include_tags, tags.clone())
+                {
+                    continue;
+                }
+                if tags_match(&self.config.exclude_tags, tags) {
+                    continue;
+                }
                 out.push(InstanceInfo {
                     cluster_id: cluster.to_string(),
                     instance_id: i.db_instance_identifier().unwrap_or_default().to_string(),
@@ -258,7 +305,20 @@ impl RdsSource {
         &self,
         instance_id: &str,
     ) -> Result<Vec<(String, i64, u64)>, SourceError> {
+        Ok(self.list_files_since(instance_id, None).await?.files)
+    }
+
+    /// Like [`list_files`](Self::list_files), but with `since_ms` only the files written at or
+    /// after it (`FileLastWritten`): the files that changed, in one short page, where a full
+    /// listing pages through every file RDS keeps. Deleted files are seen only by a full
+    /// listing.
+    pub async fn list_files_since(
+        &self,
+        instance_id: &str,
+        since_ms: Option<i64>,
+    ) -> Result<FileListing, SourceError> {
         let mut out = Vec::new();
+        let mut pages = 0;
         let mut marker: Option<String> = None;
         for _ in 0..10_000 {
             let m = marker.clone();
@@ -267,10 +327,12 @@ impl RdsSource {
                     self.client
                         .describe_db_log_files()
                         .db_instance_identifier(instance_id)
+                        .set_file_last_written(since_ms)
                         .set_marker(m.clone())
                         .send()
                 })
                 .await;
+            pages += 1;
             let resp = match resp {
                 Ok(r) => r,
                 Err(SdkErrorOr::Sdk(e))
@@ -281,7 +343,10 @@ impl RdsSource {
                         )
                     ) =>
                 {
-                    return Ok(Vec::new())
+                    return Ok(FileListing {
+                        files: Vec::new(),
+                        pages,
+                    })
                 }
                 Err(e) => return Err(e.into_source("DescribeDBLogFiles")),
             };
@@ -299,7 +364,7 @@ impl RdsSource {
                 break;
             }
         }
-        Ok(out)
+        Ok(FileListing { files: out, pages })
     }
 
     /// Download `file` from `cp` into `tx`, by the configured path.

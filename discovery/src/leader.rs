@@ -1,0 +1,33 @@
+//! What discovery needs from the outside, as small traits the binary wires: the leader lease
+//! (DynamoDB, with a fencing epoch) and the job sink (Kafka).
+
+use contract::Job;
+
+/// The leader lease: only the replica that leads publishes jobs.
+#[async_trait::async_trait]
+pub trait Leader: Send + Sync {
+    /// `Some(epoch)` while this replica leads (the epoch is the fencing token jobs carry and
+    /// grows with every change of leader), `None` while another one does. An error means the
+    /// lease could not be checked: discovery then publishes nothing.
+    async fn lead(&self) -> Result<Option<u64>, String>;
+}
+
+/// Where jobs go.
+#[async_trait::async_trait]
+pub trait JobSink: Send + Sync {
+    /// Publish `jobs` (in order: a family's older files first) and return how many were
+    /// durably accepted; fewer than `jobs.len()`, or an error, makes the pass publish them
+    /// again next time (processors tolerate duplicates: the checkpoint is the truth).
+    async fn publish(&self, jobs: &[Job]) -> Result<usize, String>;
+}
+
+/// A leader that always leads with one epoch: a single replica with no lease (and tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedLeader(pub u64);
+
+#[async_trait::async_trait]
+impl Leader for FixedLeader {
+    async fn lead(&self) -> Result<Option<u64>, String> {
+        Ok(Some(self.0))
+    }
+}
