@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod file;
 pub mod ops;
 pub mod pipeline;
+pub mod queue;
 pub mod record;
 pub mod sink;
 pub mod source;
