@@ -122,7 +122,10 @@ pub fn describe() {
         Unit::Bytes,
         "budget bytes of the kafka jobs running"
     );
-    describe_gauge!(QUEUE_PAUSED, "1 while partitions are paused for back-pressure");
+    describe_gauge!(
+        QUEUE_PAUSED,
+        "1 while partitions are paused for back-pressure"
+    );
     describe_gauge!(QUEUE_ASSIGNED_PARTITIONS, "kafka partitions assigned");
     describe_counter!(QUEUE_COMMITS, "kafka offset commits by outcome");
     describe_counter!(QUEUE_REBALANCES, "kafka consumer group rebalances by kind");

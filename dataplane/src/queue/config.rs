@@ -80,7 +80,10 @@ impl KafkaConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers)
             .set("client.id", format!("{}-{role}", self.client_id))
-            .set("socket.timeout.ms", millis(self.request_timeout.max(Duration::from_secs(10))));
+            .set(
+                "socket.timeout.ms",
+                millis(self.request_timeout.max(Duration::from_secs(10))),
+            );
         c
     }
 

@@ -18,9 +18,12 @@
 //!
 //! While the running jobs fill `max_jobs` or the byte budget, or a job waits, every assigned
 //! partition is paused (librdkafka drops what it prefetched and fetches it again on resume),
-//! and resumed when there is room. Completed offsets are committed every `commit_interval`,
-//! on revocation (for the revoked partitions; their running jobs finish but commit nothing)
-//! and at shutdown.
+//! and resumed when there is room. Completed offsets are committed every `commit_interval`
+//! and at shutdown (synchronously, on a blocking thread, one commit at a time, so that the
+//! loop learns the answer and hands a failed position out again), and on revocation for the
+//! revoked partitions (asynchronously from the rebalance callback: librdkafka completes the
+//! revocation only after its outstanding commits; their running jobs finish but commit
+//! nothing).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -190,26 +193,19 @@ impl Shared {
     }
 }
 
-/// Commit `positions` (asynchronously: the answer comes to [`QueueContext::commit_callback`]).
-fn commit_positions<C: Consumer<QueueContext>>(
-    consumer: &C,
-    shared: &Shared,
-    positions: Vec<(String, i32, i64)>,
-) {
-    if positions.is_empty() {
-        return;
-    }
+/// Commit positions: `(topic, partition, offset of the next message to read)`.
+type Positions = Vec<(String, i32, i64)>;
+
+fn partition_list(positions: &Positions) -> TopicPartitionList {
     let mut tpl = TopicPartitionList::with_capacity(positions.len());
-    for (topic, partition, offset) in &positions {
+    for (topic, partition, offset) in positions {
         // Only fails for a negative offset; ours are positions of received messages.
         let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(*offset));
     }
-    if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-        commit_failed(shared, &e, &positions);
-    }
+    tpl
 }
 
-fn commit_failed(shared: &Shared, e: &KafkaError, positions: &[(String, i32, i64)]) {
+fn commit_failed(shared: &Shared, e: &KafkaError, positions: &Positions) {
     bump(&shared.stats.commit_errors);
     counter!(telemetry::QUEUE_COMMITS, "outcome" => "error").increment(1);
     tracing::warn!(error = %e, partitions = positions.len(), "kafka offset commit failed; retrying at the next commit (jobs past the last commit run again if this processor stops now)");
@@ -219,7 +215,7 @@ fn commit_failed(shared: &Shared, e: &KafkaError, positions: &[(String, i32, i64
     }
 }
 
-/// The consumer's callbacks: rebalances, commit results, statistics.
+/// The consumer's callbacks: rebalances and statistics.
 struct QueueContext {
     shared: Arc<Shared>,
 }
@@ -252,7 +248,7 @@ impl ConsumerContext for QueueContext {
             }
             Rebalance::Revoke(tpl) => {
                 counter!(telemetry::QUEUE_REBALANCES, "kind" => "revoke").increment(1);
-                let positions: Vec<(String, i32, i64)> = {
+                let positions: Positions = {
                     let mut tracker = self.shared.offsets();
                     let p = tpl
                         .elements()
@@ -273,9 +269,14 @@ impl ConsumerContext for QueueContext {
                 );
                 if consumer.assignment_lost() {
                     tracing::warn!("kafka partitions were lost (session timed out): their completed offsets cannot be committed; the new owners run those jobs again");
-                } else {
-                    // librdkafka completes the revocation only after outstanding commits.
-                    commit_positions(consumer, &self.shared, positions);
+                } else if !positions.is_empty() {
+                    // Asynchronous, so the poll does not block: librdkafka completes the
+                    // revocation only after its outstanding commits, and logs (COMMITFAIL) a
+                    // commit that fails.
+                    if let Err(e) = consumer.commit(&partition_list(&positions), CommitMode::Async)
+                    {
+                        commit_failed(&self.shared, &e, &positions);
+                    }
                 }
             }
             Rebalance::Error(e) => {
@@ -291,36 +292,6 @@ impl ConsumerContext for QueueContext {
                 if let Err(e) = consumer.pause(tpl) {
                     tracing::warn!(error = %e, "pausing newly assigned kafka partitions failed");
                 }
-            }
-        }
-    }
-
-    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
-        let failed: Vec<(String, i32, i64)> = offsets
-            .elements()
-            .iter()
-            .filter(|e| result.is_err() || e.error().is_err())
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(o) => Some((e.topic().to_string(), e.partition(), o)),
-                _ => None,
-            })
-            .collect();
-        match (&result, failed.is_empty()) {
-            (Ok(()), true) => {
-                bump(&self.shared.stats.commits);
-                counter!(telemetry::QUEUE_COMMITS, "outcome" => "ok").increment(1);
-            }
-            (Err(KafkaError::ConsumerCommit(rdkafka::error::RDKafkaErrorCode::NoOffset)), _) => {
-                // Nothing to commit: not an error.
-            }
-            (Err(e), _) => commit_failed(&self.shared, e, &failed),
-            (Ok(()), false) => {
-                let e = offsets
-                    .elements()
-                    .iter()
-                    .find_map(|e| e.error().err())
-                    .unwrap_or(KafkaError::Canceled);
-                commit_failed(&self.shared, &e, &failed);
             }
         }
     }
@@ -418,7 +389,8 @@ impl Processor {
             runner,
             topics: kafka.topics.all().into_iter().map(String::from).collect(),
             fence: EpochFence::default(),
-            close_timeout: kafka.request_timeout + kafka.session_timeout.min(Duration::from_secs(10)),
+            close_timeout: kafka.request_timeout
+                + kafka.session_timeout.min(Duration::from_secs(10)),
         })
     }
 
@@ -449,7 +421,8 @@ impl Processor {
             .map_err(QueueError::Subscribe)?;
         tracing::info!(topics = ?self.topics, max_jobs = self.config.max_jobs, max_in_flight_bytes = self.config.max_in_flight_bytes, "processor joined the job queue");
         let mut lane = Lane::new(&self);
-        let mut commit_tick = tokio::time::interval(self.config.commit_interval.max(Duration::from_millis(10)));
+        let mut commit_tick =
+            tokio::time::interval(self.config.commit_interval.max(Duration::from_millis(10)));
         commit_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let result = loop {
             lane.start_waiting();
@@ -459,6 +432,7 @@ impl Processor {
                 biased;
                 _ = shutdown.wait_for(|s| *s) => break Ok(()),
                 Some(r) = lane.tasks.join_next_with_id(), if !lane.tasks.is_empty() => lane.finished(r),
+                r = Lane::commit_done(&mut lane.committing), if lane.committing.is_some() => lane.committed(r),
                 _ = commit_tick.tick() => lane.commit(),
                 m = self.consumer.recv(), if can_read => match m {
                     Ok(m) => lane.received(m.topic(), m.partition(), m.offset(), m.payload()),
@@ -466,8 +440,9 @@ impl Processor {
                 },
             }
         };
-        lane.drain(self.config.shutdown_grace, &mut commit_tick).await;
-        lane.commit();
+        lane.drain(self.config.shutdown_grace, &mut commit_tick)
+            .await;
+        lane.last_commit(self.close_timeout).await;
         drop(lane);
         self.close().await;
         result
@@ -512,6 +487,7 @@ struct Lane<'p> {
     keys: HashSet<String>,
     budget: Budget,
     paused: bool,
+    committing: Option<tokio::task::JoinHandle<(Positions, KafkaResult<()>)>>,
 }
 
 impl<'p> Lane<'p> {
@@ -529,6 +505,7 @@ impl<'p> Lane<'p> {
                 bytes: 0,
             },
             paused: false,
+            committing: None,
         }
     }
 
@@ -539,7 +516,12 @@ impl<'p> Lane<'p> {
     /// A message arrived.
     fn received(&mut self, topic: &str, partition: i32, offset: i64, payload: Option<&[u8]>) {
         let Some(ticket) = self.p.shared.offsets().received(topic, partition, offset) else {
-            tracing::debug!(topic, partition, offset, "message of a partition no longer assigned; ignored");
+            tracing::debug!(
+                topic,
+                partition,
+                offset,
+                "message of a partition no longer assigned; ignored"
+            );
             return;
         };
         bump(&self.stats().received);
@@ -619,7 +601,9 @@ impl<'p> Lane<'p> {
     fn finished(&mut self, r: Result<(tokio::task::Id, JobOutcome), JoinError>) {
         let (id, outcome) = match r {
             Ok(r) => r,
-            Err(e) if e.is_panic() => (e.id(), JobOutcome::Failed("the job runner panicked".into())),
+            Err(e) if e.is_panic() => {
+                (e.id(), JobOutcome::Failed("the job runner panicked".into()))
+            }
             Err(e) => (e.id(), JobOutcome::Failed("the job was cancelled".into())),
         };
         let Some(run) = self.running.remove(&id) else {
@@ -694,9 +678,62 @@ impl<'p> Lane<'p> {
         gauge!(telemetry::QUEUE_PAUSED).set(if want { 1.0 } else { 0.0 });
     }
 
-    fn commit(&self) {
+    /// Commit the positions that advanced, unless a commit is still in flight. Synchronous
+    /// commits answer (asynchronous ones would not: the answer goes only to a configured
+    /// callback) and block, so they run on a blocking thread.
+    fn commit(&mut self) {
+        if self.committing.is_some() {
+            return;
+        }
         let positions = self.p.shared.offsets().to_commit();
-        commit_positions(self.p.consumer.as_ref(), &self.p.shared, positions);
+        if positions.is_empty() {
+            return;
+        }
+        let consumer = self.p.consumer.clone();
+        self.committing = Some(tokio::task::spawn_blocking(move || {
+            let r = consumer.commit(&partition_list(&positions), CommitMode::Sync);
+            (positions, r)
+        }));
+    }
+
+    async fn commit_done(
+        committing: &mut Option<tokio::task::JoinHandle<(Positions, KafkaResult<()>)>>,
+    ) -> Result<(Positions, KafkaResult<()>), JoinError> {
+        match committing {
+            Some(h) => h.await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn committed(&mut self, r: Result<(Positions, KafkaResult<()>), JoinError>) {
+        self.committing = None;
+        match r {
+            Ok((_, Ok(()))) => {
+                bump(&self.stats().commits);
+                counter!(telemetry::QUEUE_COMMITS, "outcome" => "ok").increment(1);
+            }
+            Ok((positions, Err(e))) => commit_failed(&self.p.shared, &e, &positions),
+            Err(e) => tracing::warn!(error = %e, "kafka offset commit task failed"),
+        }
+    }
+
+    /// At shutdown: wait for the commit in flight, then commit what completed since; at most
+    /// `timeout` in all.
+    async fn last_commit(&mut self, timeout: Duration) {
+        let last = async {
+            for _ in 0..2 {
+                if self.committing.is_none() {
+                    self.commit();
+                }
+                if self.committing.is_some() {
+                    let r = Lane::commit_done(&mut self.committing).await;
+                    self.committed(r);
+                }
+            }
+        };
+        if tokio::time::timeout(timeout, last).await.is_err() {
+            tracing::warn!("the last kafka offset commit takes too long; its jobs run again on the partitions' next owners");
+        }
     }
 
     /// Shutdown: start nothing more, keep serving the consumer (rebalances) and committing,
@@ -709,6 +746,7 @@ impl<'p> Lane<'p> {
             grace_s = grace.as_secs(),
             "processor stopping: finishing the running jobs"
         );
+        let p = self.p;
         let deadline = tokio::time::sleep(grace);
         tokio::pin!(deadline);
         while !self.tasks.is_empty() {
@@ -719,9 +757,10 @@ impl<'p> Lane<'p> {
                     tracing::warn!(running = self.running.len(), "grace period over: leaving running jobs uncommitted (their files resume from their checkpoints)");
                     break;
                 }
+                r = Lane::commit_done(&mut self.committing), if self.committing.is_some() => self.committed(r),
                 _ = commit_tick.tick() => self.commit(),
                 // Serve rebalances; messages are not started (nor tracked, so not committed).
-                m = self.p.consumer.recv() => if let Err(e) = m { consumer_error(e); },
+                m = p.consumer.recv() => if let Err(e) = m { consumer_error(e); },
             }
         }
         self.tasks.abort_all();
@@ -740,7 +779,10 @@ mod tests {
             jobs: 0,
             bytes: 0,
         };
-        assert!(b.admits(1_000), "a job over the budget runs when nothing else does");
+        assert!(
+            b.admits(1_000),
+            "a job over the budget runs when nothing else does"
+        );
         b.take(60);
         assert!(!b.admits(41));
         assert!(b.admits(40));

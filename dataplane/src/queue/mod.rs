@@ -40,9 +40,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 pub use config::{KafkaConfig, ProcessorConfig};
-pub use consumer::{
-    EpochFence, JobOutcome, JobRunner, Processor, ProcessorStats, ProcessorTotals,
-};
+pub use consumer::{EpochFence, JobOutcome, JobRunner, Processor, ProcessorStats, ProcessorTotals};
 pub use producer::JobProducer;
 
 /// Errors of the job queue.

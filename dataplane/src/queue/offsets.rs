@@ -151,7 +151,10 @@ mod tests {
     fn only_the_contiguous_completed_prefix_is_committed() {
         let mut t = OffsetTracker::default();
         t.assign("a", 0);
-        assert!(t.to_commit().is_empty(), "nothing received, nothing to commit");
+        assert!(
+            t.to_commit().is_empty(),
+            "nothing received, nothing to commit"
+        );
         let tickets: Vec<Ticket> = (10..15).map(|o| t.received("a", 0, o).unwrap()).collect();
         assert!(t.to_commit().is_empty());
         // 11 and 12 finish before 10.
@@ -188,11 +191,21 @@ mod tests {
         let done = t.received("a", 0, 0).unwrap();
         let running = t.received("a", 0, 1).unwrap();
         t.complete(&done);
-        assert_eq!(t.revoke("a", 0), Some(1), "the done prefix is committed on revoke");
-        assert!(t.received("a", 0, 2).is_none(), "late message of a revoked partition");
+        assert_eq!(
+            t.revoke("a", 0),
+            Some(1),
+            "the done prefix is committed on revoke"
+        );
+        assert!(
+            t.received("a", 0, 2).is_none(),
+            "late message of a revoked partition"
+        );
         t.assign("a", 0);
         assert!(!t.is_current(&running));
-        assert!(!t.complete(&running), "an old assignment's job commits nothing");
+        assert!(
+            !t.complete(&running),
+            "an old assignment's job commits nothing"
+        );
         assert!(t.to_commit().is_empty());
         let again = t.received("a", 0, 1).unwrap();
         assert!(t.is_current(&again));

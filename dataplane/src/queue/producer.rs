@@ -141,10 +141,7 @@ async fn await_all(
     failed: &mut Vec<(usize, String)>,
 ) -> usize {
     let (index, futures): (Vec<usize>, Vec<DeliveryFuture>) = pending.into_iter().unzip();
-    let wait = tokio::time::timeout_at(
-        deadline.into(),
-        futures_util::future::join_all(futures),
-    );
+    let wait = tokio::time::timeout_at(deadline.into(), futures_util::future::join_all(futures));
     match wait.await {
         Ok(results) => {
             let mut ok = 0;
@@ -158,7 +155,11 @@ async fn await_all(
             ok
         }
         Err(_) => {
-            failed.extend(index.into_iter().map(|i| (i, "no delivery report in time".into())));
+            failed.extend(
+                index
+                    .into_iter()
+                    .map(|i| (i, "no delivery report in time".into())),
+            );
             0
         }
     }
