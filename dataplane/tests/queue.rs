@@ -15,6 +15,7 @@ use dataplane::queue::{
 };
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use simulator::services::{require, unique_name, Service};
 use tokio::sync::watch;
@@ -36,7 +37,29 @@ async fn kafka(test: &str, partitions: i32) -> Option<KafkaConfig> {
     assert_eq!(created.len(), 5, "{created:?}");
     // A second call finds them all.
     assert!(ensure_topics(&config).await.expect("idempotent").is_empty());
+    for topic in config.topics.all() {
+        assert_eq!(
+            partition_count(&config.brokers, topic),
+            partitions as usize,
+            "{topic}"
+        );
+    }
     Some(config)
+}
+
+/// The partitions of `topic` as the broker's metadata lists them.
+fn partition_count(brokers: &str, topic: &str) -> usize {
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("metadata client");
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map_or(0, |t| t.partitions().len())
 }
 
 /// Delete the test's topics (best effort: the broker keeps them in memory only).
@@ -511,4 +534,156 @@ async fn back_pressure_keeps_running_jobs_within_the_budget_and_all_complete() {
     let got: BTreeSet<_> = rec.ids().into_iter().collect();
     assert_eq!(got, jobs.iter().map(id).collect());
     cleanup(&config).await;
+}
+
+/// A tansu broker of the test's own (memory storage) on a free port, killed on drop.
+struct PrivateBroker {
+    bin: String,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateBroker {
+    /// `None` (skipped) without `AURORA_TEST_TANSU_BIN` (printed by `scripts/services.sh`);
+    /// under `CI=true` that fails instead.
+    fn new(test: &str) -> Option<PrivateBroker> {
+        let Ok(bin) = std::env::var("AURORA_TEST_TANSU_BIN") else {
+            let msg = format!(
+                "{test}: AURORA_TEST_TANSU_BIN is not set (eval \"$(scripts/services.sh)\")"
+            );
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}; CI=true needs it");
+            }
+            eprintln!("SKIPPED {msg}");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut b = PrivateBroker {
+            bin,
+            port,
+            child: None,
+        };
+        b.start();
+        Some(b)
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let url = format!("tcp://{}", self.address());
+        let child = std::process::Command::new(&self.bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        self.child = Some(child);
+        let start = Instant::now();
+        while !simulator::services::answers(&self.address()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "tansu did not answer"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_fails_publishes_while_down_and_the_processor_resumes_after() {
+    let test = "queue-restart";
+    let Some(mut broker) = PrivateBroker::new(test) else {
+        return;
+    };
+    let name = unique_name(test);
+    let config = KafkaConfig {
+        brokers: broker.address(),
+        group_id: format!("{name}-group"),
+        topics: Topics::with_prefix(&format!("{name}-")),
+        partitions: 2,
+        session_timeout: Duration::from_secs(10),
+        delivery_timeout: Duration::from_secs(3),
+        ..KafkaConfig::default()
+    };
+    assert_eq!(ensure_topics(&config).await.unwrap().len(), 5);
+    let batch = |round: i64| -> Vec<Job> {
+        (0..10)
+            .map(|i| {
+                let kind = LogKind::ALL[i % 5];
+                let file = format!("{}/r{round}-f{i}.log", kind.as_str());
+                job(kind, "db-1", &file, round, 1, 10)
+            })
+            .collect()
+    };
+    let producer = JobProducer::new(&config).unwrap();
+    producer.publish(&batch(1)).await.unwrap();
+    let rec = Arc::new(Recorder::new());
+    let m = member(&config, fast(), rec.clone());
+    until("the first batch", Duration::from_secs(60), || {
+        m.totals().done >= 10
+    })
+    .await;
+
+    broker.stop();
+    let started = Instant::now();
+    match producer.publish(&batch(2)).await {
+        Err(dataplane::queue::QueueError::Undelivered { failed, total, .. }) => {
+            assert_eq!((failed, total), (10, 10));
+        }
+        other => panic!("publishing to a stopped broker: {other:?}"),
+    }
+    // Within the delivery timeout (3 s) and its backstop (5 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    broker.start();
+    // Memory storage: the restarted broker lost the topics and the group's offsets.
+    assert_eq!(ensure_topics(&config).await.unwrap().len(), 5);
+    // As discovery does: publish again at the next pass until it goes through. The
+    // idempotent producer's id died with the broker's memory: the failed publish above
+    // replaced the producer, so this goes through at once or after a reconnect.
+    let mut attempts = 0;
+    while let Err(e) = producer.publish(&batch(2)).await {
+        attempts += 1;
+        assert!(attempts < 3, "publishing did not recover: {e}");
+    }
+    until(
+        "the second batch after the restart",
+        Duration::from_secs(90),
+        || {
+            let got: BTreeSet<_> = rec.ids().into_iter().collect();
+            batch(2).iter().all(|j| got.contains(&id(j)))
+        },
+    )
+    .await;
+    m.shutdown().await;
+    broker.stop();
 }

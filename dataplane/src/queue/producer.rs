@@ -7,20 +7,28 @@
 //! (`acks=all`); anything else within `delivery_timeout` makes the whole call fail, and the
 //! caller publishes again at its next pass (the jobs that did arrive become duplicates, which
 //! processors skip or finish at once: a file's checkpoint is the truth).
+//!
+//! After a failed publish the producer is replaced by a new one. An idempotent producer whose
+//! broker forgot its producer id (a broker that lost its state, as tansu's memory storage does
+//! on restart) otherwise answers every later send with "unknown producer id" forever; a new
+//! producer asks for a new id. The cost is one reconnect after a failure.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use contract::Job;
 use metrics::counter;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
 
 use super::{KafkaConfig, QueueError};
 use crate::telemetry;
 
 /// Publishes [`Job`]s to their topics, keyed by [`Job::key`].
 pub struct JobProducer {
-    producer: FutureProducer,
+    producer: Mutex<Arc<FutureProducer>>,
+    client: ClientConfig,
     topics: contract::Topics,
     delivery_timeout: Duration,
     brokers: String,
@@ -42,16 +50,14 @@ impl JobProducer {
     /// A producer for `config`'s brokers and topics. Connects lazily: a broker that is down
     /// shows up as failed deliveries, not here.
     pub fn new(config: &KafkaConfig) -> Result<JobProducer, QueueError> {
-        let producer: FutureProducer =
-            config
-                .producer_config()
-                .create()
-                .map_err(|e| QueueError::Client {
-                    role: "producer",
-                    error: e,
-                })?;
+        let client = config.producer_config();
+        let producer: FutureProducer = client.create().map_err(|e| QueueError::Client {
+            role: "producer",
+            error: e,
+        })?;
         Ok(JobProducer {
-            producer,
+            producer: Mutex::new(Arc::new(producer)),
+            client,
             topics: config.topics.clone(),
             delivery_timeout: config.delivery_timeout,
             brokers: config.brokers.clone(),
@@ -62,6 +68,7 @@ impl JobProducer {
     /// by all in-sync replicas. Returns how many were published (all of them), or an error
     /// saying how many were not; the caller publishes again next pass.
     pub async fn publish(&self, jobs: &[Job]) -> Result<usize, QueueError> {
+        let producer = self.current();
         let deadline = Instant::now() + self.delivery_timeout + DELIVERY_BACKSTOP;
         let mut pending: Vec<(usize, DeliveryFuture)> = Vec::new();
         let mut failed: Vec<(usize, String)> = Vec::new();
@@ -72,7 +79,7 @@ impl JobProducer {
             let topic = self.topics.topic(job.kind);
             loop {
                 let record = FutureRecord::to(topic).key(&key).payload(&payload);
-                match self.producer.send_result(record) {
+                match producer.send_result(record) {
                     Ok(f) => {
                         pending.push((i, f));
                         break;
@@ -104,6 +111,7 @@ impl JobProducer {
             return Ok(delivered);
         }
         counter!(telemetry::QUEUE_PUBLISHED, "outcome" => "failed").increment(failed.len() as u64);
+        self.replace(&producer);
         failed.sort_by_key(|(i, _)| *i);
         let (first, error) = &failed[0];
         let first_error = format!("job {}: {error}", jobs[*first].key());
@@ -122,15 +130,43 @@ impl JobProducer {
     }
 
     /// Wait up to `timeout` for every job enqueued to be delivered (before dropping the
-    /// producer at shutdown).
+    /// producer at shutdown). Blocks the calling thread.
     pub fn flush(&self, timeout: Duration) -> Result<(), QueueError> {
-        self.producer
-            .flush(timeout)
-            .map_err(|e| QueueError::Undelivered {
-                failed: self.producer.in_flight_count().max(0) as usize,
-                total: self.producer.in_flight_count().max(0) as usize,
+        let producer = self.current();
+        producer.flush(timeout).map_err(|e| {
+            let n = producer.in_flight_count().max(0) as usize;
+            QueueError::Undelivered {
+                failed: n,
+                total: n,
                 first_error: e.to_string(),
-            })
+            }
+        })
+    }
+
+    fn current(&self) -> Arc<FutureProducer> {
+        self.producer
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replace `failed` (unless another call did already) with a new producer; the old one
+    /// is dropped on a blocking thread (dropping purges and flushes for up to 500 ms).
+    fn replace(&self, failed: &Arc<FutureProducer>) {
+        let mut current = self.producer.lock().unwrap_or_else(|p| p.into_inner());
+        if !Arc::ptr_eq(&current, failed) {
+            return;
+        }
+        match self.client.create::<FutureProducer>() {
+            Ok(new) => {
+                let old = std::mem::replace(&mut *current, Arc::new(new));
+                tracing::info!(brokers = %self.brokers, "kafka producer replaced after a failed publish");
+                tokio::task::spawn_blocking(move || drop(old));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "kafka producer could not be replaced; keeping the old one")
+            }
+        }
     }
 }
 
