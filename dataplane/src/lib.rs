@@ -20,6 +20,7 @@ pub mod file;
 pub mod leader;
 pub mod ops;
 pub mod pipeline;
+pub mod queue;
 pub mod record;
 pub mod sink;
 pub mod source;

@@ -1,0 +1,151 @@
+//! The Kafka job queue of the distributed mode: discovery publishes [`Job`](contract::Job)s,
+//! processors consume them in one consumer group.
+//!
+//! # Brief overview
+//! - [`ensure_topics`] creates the five topics (one per [`LogKind`](contract::LogKind)) with
+//!   the configured partitions, tolerating topics that exist.
+//! - [`JobProducer::publish`] (discovery) sends a pass's jobs keyed by instance and file, so
+//!   one file's jobs stay in order on one partition, and fails unless every one was
+//!   acknowledged by all in-sync replicas.
+//! - [`Processor::run`] (each processor) reads the jobs, drops what it cannot or must not run
+//!   (malformed, newer version, fenced-off leader, a file already running here), runs the rest
+//!   through a [`JobRunner`] under a job count and byte budget (pausing every partition while
+//!   at the budget), and commits a partition's offset only past jobs that completed: a
+//!   runner returns after its file's checkpoint is durable, so offsets are "committed only
+//!   after the checkpoint".
+//!
+//! # Delivery
+//! At least once. A processor that dies loses its uncommitted offsets; the jobs are read again
+//! by the partition's next owner, and the file's checkpoint (with its lease) makes the re-run
+//! resume where the last one stopped. A job that fails is counted and committed past: the
+//! file's state still shows unshipped bytes, so discovery publishes it again.
+//!
+//! # TLS and SASL (MSK)
+//! rdkafka is built here with librdkafka's default features: plaintext only, no system
+//! packages needed. For MSK with TLS add rdkafka's `ssl` feature (builds against OpenSSL:
+//! Debian `libssl-dev` and `pkg-config`; or `ssl-vendored`, which needs `perl` and `make`
+//! only), for SASL/SCRAM also `sasl` (`libsasl2-dev`), for IAM auth `OAUTHBEARER` with a token
+//! callback; then set `security.protocol`, `sasl.mechanism`, … in
+//! [`KafkaConfig::properties`].
+
+mod config;
+mod consumer;
+mod offsets;
+mod producer;
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+pub use config::{KafkaConfig, ProcessorConfig};
+pub use consumer::{EpochFence, JobOutcome, JobRunner, Processor, ProcessorStats, ProcessorTotals};
+pub use producer::JobProducer;
+
+/// Errors of the job queue.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// A client could not be created: a property is unknown or has a bad value.
+    #[error("kafka {role} configuration refused: {error}; check [queue.kafka] and its properties")]
+    Client {
+        /// `producer`, `processor` or `admin`.
+        role: &'static str,
+        /// librdkafka's answer.
+        #[source]
+        error: KafkaError,
+    },
+    /// A topic could not be created.
+    #[error("creating kafka topic {topic} failed: {error}; create it by hand or check the brokers at {brokers}")]
+    CreateTopic {
+        /// The topic.
+        topic: String,
+        /// What the broker (or the timeout) said.
+        error: String,
+        /// The bootstrap brokers.
+        brokers: String,
+    },
+    /// Some jobs of a publish were not acknowledged.
+    #[error("{failed} of {total} jobs were not delivered to kafka (first: {first_error}); they are published again at the next pass")]
+    Undelivered {
+        /// Jobs not delivered.
+        failed: usize,
+        /// Jobs of the call.
+        total: usize,
+        /// The first failure.
+        first_error: String,
+    },
+    /// The consumer could not subscribe to the topics.
+    #[error("subscribing to the job topics failed: {0}; check the topic names")]
+    Subscribe(#[source] KafkaError),
+    /// librdkafka reported a fatal error: the consumer cannot go on.
+    #[error("kafka consumer failed fatally: {0}; the processor stops (its jobs go to the other processors)")]
+    Fatal(#[source] KafkaError),
+}
+
+impl QueueError {
+    /// Whether trying again later may succeed (broker down, timeouts), as opposed to a
+    /// configuration to fix.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            QueueError::Undelivered { .. } | QueueError::CreateTopic { .. }
+        )
+    }
+}
+
+/// Create the five job topics with `config.partitions` partitions and
+/// `config.replication_factor` replicas; a topic that exists already is left as it is.
+/// Returns the topics this call created.
+pub async fn ensure_topics(config: &KafkaConfig) -> Result<Vec<String>, QueueError> {
+    let admin: AdminClient<DefaultClientContext> =
+        config
+            .admin_config()
+            .create()
+            .map_err(|e| QueueError::Client {
+                role: "admin",
+                error: e,
+            })?;
+    let topics = config.topics.all();
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| {
+            NewTopic::new(
+                t,
+                config.partitions.max(1),
+                TopicReplication::Fixed(config.replication_factor.max(1)),
+            )
+        })
+        .collect();
+    let timeout = config.request_timeout;
+    let options = AdminOptions::new()
+        .request_timeout(Some(timeout))
+        .operation_timeout(Some(timeout));
+    let create_error = |topic: &str, error: String| QueueError::CreateTopic {
+        topic: topic.to_string(),
+        error,
+        brokers: config.brokers.clone(),
+    };
+    // The admin request has its own timeouts; this one also covers finding a broker.
+    let results = tokio::time::timeout(
+        timeout + Duration::from_secs(5),
+        admin.create_topics(&new, &options),
+    )
+    .await
+    .map_err(|_| create_error(topics[0], format!("no answer within {timeout:?}")))?
+    .map_err(|e| create_error(topics[0], e.to_string()))?;
+    let mut created = Vec::new();
+    for r in results {
+        match r {
+            Ok(topic) => {
+                tracing::info!(%topic, partitions = config.partitions, "kafka topic created");
+                created.push(topic);
+            }
+            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::debug!(%topic, "kafka topic exists");
+            }
+            Err((topic, code)) => return Err(create_error(&topic, code.to_string())),
+        }
+    }
+    Ok(created)
+}

@@ -1,0 +1,689 @@
+//! The Kafka job queue against a real Kafka-protocol broker (tansu, started by
+//! `scripts/services.sh`): publishing, the consumer group, commits only past completed jobs,
+//! fencing, skipping bad messages, and back-pressure. Each test has its own topics and group
+//! and deletes its topics at the end.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use contract::{Job, LogKind, Topics, JOB_VERSION};
+use dataplane::queue::{
+    ensure_topics, JobOutcome, JobProducer, JobRunner, KafkaConfig, Processor, ProcessorConfig,
+    ProcessorTotals,
+};
+use rdkafka::admin::{AdminClient, AdminOptions};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use simulator::services::{require, unique_name, Service};
+use tokio::sync::watch;
+
+/// A configuration of our own topics and group on the test broker, topics created with
+/// `partitions` each; `None` (skipped) when there is no broker.
+async fn kafka(test: &str, partitions: i32) -> Option<KafkaConfig> {
+    let brokers = require(Service::Kafka, test)?;
+    let name = unique_name(test);
+    let config = KafkaConfig {
+        brokers,
+        group_id: format!("{name}-group"),
+        topics: Topics::with_prefix(&format!("{name}-")),
+        partitions,
+        session_timeout: Duration::from_secs(10),
+        ..KafkaConfig::default()
+    };
+    let created = ensure_topics(&config).await.expect("topics created");
+    assert_eq!(created.len(), 5, "{created:?}");
+    // A second call finds them all.
+    assert!(ensure_topics(&config).await.expect("idempotent").is_empty());
+    for topic in config.topics.all() {
+        assert_eq!(
+            partition_count(&config.brokers, topic),
+            partitions as usize,
+            "{topic}"
+        );
+    }
+    Some(config)
+}
+
+/// The partitions of `topic` as the broker's metadata lists them.
+fn partition_count(brokers: &str, topic: &str) -> usize {
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("metadata client");
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    md.topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .map_or(0, |t| t.partitions().len())
+}
+
+/// Delete the test's topics (best effort: the broker keeps them in memory only).
+async fn cleanup(config: &KafkaConfig) {
+    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .create()
+        .expect("admin client");
+    let topics = config.topics.all();
+    let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+    let _ =
+        tokio::time::timeout(Duration::from_secs(10), admin.delete_topics(&topics, &opts)).await;
+}
+
+fn job(kind: LogKind, instance: &str, file: &str, seq: i64, epoch: u64, size: u64) -> Job {
+    Job {
+        v: JOB_VERSION,
+        cluster_id: "shop".into(),
+        instance_id: instance.into(),
+        engine: "aurora-mysql".into(),
+        engine_version: "8.0.mysql_aurora.3.05.2".into(),
+        kind,
+        file: file.into(),
+        lasting_name: file.into(),
+        last_written_ms: 1_795_000_000_000 + seq,
+        size,
+        finished: false,
+        leader_epoch: epoch,
+        // The test's sequence number: which publish of its file a job is.
+        published_ms: seq,
+    }
+}
+
+/// The identity of a job in these tests: its key and sequence number.
+fn id(j: &Job) -> (String, i64) {
+    (j.key(), j.published_ms)
+}
+
+/// Records every job it runs; holds (never finishes) the jobs `hold` picks; otherwise
+/// finishes each after `delay`, tracking concurrency high-water marks by count and cost.
+struct Recorder {
+    jobs: Mutex<Vec<Job>>,
+    hold: Box<dyn Fn(&Job) -> bool + Send + Sync>,
+    delay: Duration,
+    cost: Box<dyn Fn(&Job) -> u64 + Send + Sync>,
+    running: AtomicUsize,
+    running_bytes: AtomicU64,
+    max_running: AtomicUsize,
+    max_running_bytes: AtomicU64,
+}
+
+impl Recorder {
+    fn new() -> Recorder {
+        Recorder {
+            jobs: Mutex::new(Vec::new()),
+            hold: Box::new(|_| false),
+            delay: Duration::ZERO,
+            cost: Box::new(|_| 0),
+            running: AtomicUsize::new(0),
+            running_bytes: AtomicU64::new(0),
+            max_running: AtomicUsize::new(0),
+            max_running_bytes: AtomicU64::new(0),
+        }
+    }
+
+    fn ids(&self) -> Vec<(String, i64)> {
+        self.jobs.lock().unwrap().iter().map(id).collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl JobRunner for Recorder {
+    async fn run(&self, job: Job) -> JobOutcome {
+        let cost = (self.cost)(&job);
+        let n = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        let b = self.running_bytes.fetch_add(cost, Ordering::SeqCst) + cost;
+        self.max_running.fetch_max(n, Ordering::SeqCst);
+        self.max_running_bytes.fetch_max(b, Ordering::SeqCst);
+        let hold = (self.hold)(&job);
+        self.jobs.lock().unwrap().push(job);
+        if hold {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(self.delay).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        self.running_bytes.fetch_sub(cost, Ordering::SeqCst);
+        JobOutcome::Done
+    }
+}
+
+/// A processor running on its own task, with its shutdown switch.
+struct Member {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), dataplane::queue::QueueError>>,
+    stats: Arc<dataplane::queue::ProcessorStats>,
+    fence: dataplane::queue::EpochFence,
+}
+
+fn fast() -> ProcessorConfig {
+    ProcessorConfig {
+        commit_interval: Duration::from_millis(200),
+        shutdown_grace: Duration::from_secs(5),
+        ..ProcessorConfig::default()
+    }
+}
+
+fn member(config: &KafkaConfig, pc: ProcessorConfig, runner: Arc<Recorder>) -> Member {
+    let p = Processor::new(config, pc, runner).expect("processor");
+    let (stop, rx) = watch::channel(false);
+    let stats = p.stats();
+    let fence = p.fence();
+    let task = tokio::spawn(p.run(rx));
+    Member {
+        stop,
+        task,
+        stats,
+        fence,
+    }
+}
+
+impl Member {
+    fn totals(&self) -> ProcessorTotals {
+        self.stats.snapshot()
+    }
+
+    async fn shutdown(self) {
+        self.stop.send(true).unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(30), self.task)
+            .await
+            .expect("processor stops within its grace and close timeout")
+            .expect("processor task");
+        r.expect("processor ends without error");
+    }
+}
+
+/// Wait until `cond` holds (polling), or fail with `what`.
+async fn until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A new member of `config`'s group receives exactly `expected` (by id) and nothing else:
+/// proves where the group's offsets were committed. A sentinel job published after the
+/// others marks the end.
+async fn resume_and_expect(config: &KafkaConfig, expected: BTreeSet<(String, i64)>) {
+    // Epoch 1, as the jobs of every test that expects some back.
+    let sentinel = job(LogKind::Error, "sentinel", "error/sentinel.log", 999, 1, 1);
+    JobProducer::new(config)
+        .unwrap()
+        .publish(std::slice::from_ref(&sentinel))
+        .await
+        .expect("sentinel published");
+    let rec = Arc::new(Recorder::new());
+    let m = member(config, fast(), rec.clone());
+    let want = expected.len() + 1;
+    until("the resumed member's jobs", Duration::from_secs(60), || {
+        m.totals().received as usize >= want
+    })
+    .await;
+    // Nothing more arrives.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let got = rec.ids();
+    let got_set: BTreeSet<_> = got.iter().cloned().collect();
+    assert_eq!(got.len(), got_set.len(), "a job arrived twice: {got:?}");
+    let mut expected = expected;
+    expected.insert(id(&sentinel));
+    assert_eq!(got_set, expected);
+    assert_eq!(m.totals().received as usize, want);
+    m.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_job_arrives_exactly_once_and_in_publish_order_per_key() {
+    let Some(config) = kafka("queue-order", 3).await else {
+        return;
+    };
+    // 5 kinds × 12 files × 4 publishes of each file.
+    let mut jobs = Vec::new();
+    for seq in 0..4 {
+        for kind in LogKind::ALL {
+            for f in 0..12 {
+                let file = format!("{}/file-{f}.log", kind.as_str());
+                jobs.push(job(kind, &format!("db-{}", f % 3), &file, seq, 1, 100));
+            }
+        }
+    }
+    let producer = JobProducer::new(&config).unwrap();
+    assert_eq!(producer.publish(&jobs).await.unwrap(), jobs.len());
+
+    let rec = Arc::new(Recorder::new());
+    let m = member(&config, fast(), rec.clone());
+    until("every job received", Duration::from_secs(60), || {
+        let t = m.totals();
+        t.done + t.skipped_in_flight >= jobs.len() as u64
+    })
+    .await;
+    m.stop.send(true).unwrap();
+    let t = m.totals();
+    m.shutdown().await;
+
+    let got = rec.ids();
+    let got_set: BTreeSet<_> = got.iter().cloned().collect();
+    assert_eq!(got.len(), got_set.len(), "a job ran twice");
+    let published: BTreeSet<_> = jobs.iter().map(id).collect();
+    assert!(got_set.is_subset(&published));
+    // A job is either run or skipped because its file was running: never lost, never both.
+    assert_eq!(t.received, jobs.len() as u64);
+    assert_eq!(t.done as usize, got.len());
+    assert_eq!(t.done + t.skipped_in_flight, jobs.len() as u64, "{t:?}");
+    // Per key, the runs come in publish order; every file ran.
+    let mut per_key: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (k, seq) in &got {
+        per_key.entry(k.clone()).or_default().push(*seq);
+    }
+    assert_eq!(per_key.len(), 60);
+    for (k, seqs) in &per_key {
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{k}: {seqs:?}");
+    }
+    assert_eq!(t.failed + t.malformed + t.stale_epoch, 0);
+    // Everything was committed: a new member gets nothing but what comes next.
+    resume_and_expect(&config, BTreeSet::new()).await;
+    cleanup(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_dropped_mid_run_leaves_exactly_its_uncommitted_jobs_to_the_next() {
+    // One partition per topic: the committed position of each is known exactly.
+    let Some(config) = kafka("queue-drop", 1).await else {
+        return;
+    };
+    // Per kind: the first job the first member holds forever (None: it holds none).
+    let hold_at: HashMap<LogKind, Option<i64>> = [
+        (LogKind::Error, Some(3)),
+        (LogKind::Slowquery, Some(7)),
+        (LogKind::General, Some(0)),
+        (LogKind::Audit, None),
+        (LogKind::Postgresql, Some(9)),
+    ]
+    .into();
+    let mut jobs = Vec::new();
+    for kind in LogKind::ALL {
+        for seq in 0..10 {
+            let file = format!("{}/f{seq}.log", kind.as_str());
+            jobs.push(job(kind, "db-1", &file, seq, 1, 10));
+        }
+    }
+    JobProducer::new(&config)
+        .unwrap()
+        .publish(&jobs)
+        .await
+        .unwrap();
+
+    let rec = Arc::new(Recorder {
+        hold: Box::new({
+            let hold_at = hold_at.clone();
+            move |j| hold_at[&j.kind] == Some(j.published_ms)
+        }),
+        ..Recorder::new()
+    });
+    let held = hold_at.values().flatten().count() as u64;
+    let m = member(&config, fast(), rec.clone());
+    until(
+        "every job but the held ones done",
+        Duration::from_secs(60),
+        || m.totals().done == jobs.len() as u64 - held,
+    )
+    .await;
+    // Periodic commits (every 200 ms) have caught up with the completions.
+    until("a commit", Duration::from_secs(10), || {
+        m.totals().commits >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(m.totals().running_jobs, held);
+    // Gone without a shutdown: the runner still holds its jobs.
+    m.task.abort();
+    let _ = m.task.await;
+
+    // Per partition (kind), everything from the first held job on comes again, also the
+    // jobs done after it: the commit stops at the first job not done.
+    let expected: BTreeSet<_> = jobs
+        .iter()
+        .filter(|j| hold_at[&j.kind].is_some_and(|h| j.published_ms >= h))
+        .map(id)
+        .collect();
+    assert_eq!(expected.len(), 7 + 3 + 10 + 1);
+    resume_and_expect(&config, expected).await;
+    cleanup(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_split_the_partitions_and_together_see_every_job() {
+    let Some(config) = kafka("queue-split", 4).await else {
+        return;
+    };
+    let (ra, rb) = (Arc::new(Recorder::new()), Arc::new(Recorder::new()));
+    let a = member(&config, fast(), ra.clone());
+    let b = member(&config, fast(), rb.clone());
+    until("both members assigned", Duration::from_secs(60), || {
+        let (ta, tb) = (a.totals(), b.totals());
+        ta.assigned_partitions > 0
+            && tb.assigned_partitions > 0
+            && ta.assigned_partitions + tb.assigned_partitions == 20
+    })
+    .await;
+    let mut jobs = Vec::new();
+    for kind in LogKind::ALL {
+        for f in 0..30 {
+            let file = format!("{}/f{f}.log", kind.as_str());
+            jobs.push(job(kind, &format!("db-{f}"), &file, 0, 1, 10));
+        }
+    }
+    JobProducer::new(&config)
+        .unwrap()
+        .publish(&jobs)
+        .await
+        .unwrap();
+    until("every job done", Duration::from_secs(60), || {
+        a.totals().done + b.totals().done >= jobs.len() as u64
+    })
+    .await;
+    let (ga, gb) = (ra.ids(), rb.ids());
+    assert!(
+        !ga.is_empty() && !gb.is_empty(),
+        "{} / {}",
+        ga.len(),
+        gb.len()
+    );
+    let all: BTreeSet<_> = ga.iter().chain(&gb).cloned().collect();
+    assert_eq!(all.len(), ga.len() + gb.len(), "a job ran in both members");
+    assert_eq!(all, jobs.iter().map(id).collect());
+    a.shutdown().await;
+    b.shutdown().await;
+    cleanup(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_newer_and_stale_jobs_are_skipped_counted_and_committed_past() {
+    let Some(config) = kafka("queue-bad", 1).await else {
+        return;
+    };
+    let raw: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &config.brokers)
+        .create()
+        .unwrap();
+    let topic = config.topics.topic(LogKind::Error).to_string();
+    let good = |seq, epoch| {
+        job(
+            LogKind::Error,
+            "db-1",
+            &format!("error/f{seq}.log"),
+            seq,
+            epoch,
+            10,
+        )
+    };
+    let mut newer: serde_json::Value = serde_json::from_slice(&good(0, 5).encode()).unwrap();
+    newer["v"] = (JOB_VERSION + 1).into();
+    let full = good(0, 5).encode();
+    let payloads: Vec<Option<Vec<u8>>> = vec![
+        Some(b"\xff\xfe not json".to_vec()),
+        Some(full[..full.len() / 2].to_vec()),
+        None, // a tombstone
+        Some(newer.to_string().into_bytes()),
+        Some(good(1, 5).encode()),
+        Some(good(2, 3).encode()), // an older leader than the one of job 1
+        Some(good(3, 5).encode()),
+    ];
+    for p in &payloads {
+        let mut r = FutureRecord::<str, [u8]>::to(&topic).key("k");
+        if let Some(p) = p {
+            r = r.payload(p);
+        }
+        raw.send(r, Duration::from_secs(5))
+            .await
+            .expect("raw produce");
+    }
+
+    let rec = Arc::new(Recorder::new());
+    let m = member(&config, fast(), rec.clone());
+    until("every message handled", Duration::from_secs(60), || {
+        let t = m.totals();
+        t.done + t.malformed + t.newer_version + t.stale_epoch >= 7
+    })
+    .await;
+    let t = m.totals();
+    assert_eq!(
+        (t.malformed, t.newer_version, t.stale_epoch, t.done),
+        (3, 1, 1, 2),
+        "{t:?}"
+    );
+    let ran: BTreeSet<_> = rec.ids().into_iter().collect();
+    assert_eq!(ran, BTreeSet::from([id(&good(1, 5)), id(&good(3, 5))]));
+
+    // An epoch read elsewhere (DynamoDB's leader item) fences older jobs too.
+    m.fence.observe(10);
+    JobProducer::new(&config)
+        .unwrap()
+        .publish(&[good(4, 9), good(5, 10)])
+        .await
+        .unwrap();
+    until("fenced jobs handled", Duration::from_secs(30), || {
+        let t = m.totals();
+        t.done + t.stale_epoch >= 5
+    })
+    .await;
+    let t = m.totals();
+    assert_eq!((t.stale_epoch, t.done), (2, 3), "{t:?}");
+    assert_eq!(rec.ids().last(), Some(&id(&good(5, 10))));
+    m.shutdown().await;
+    // Everything, bad messages included, was committed past.
+    resume_and_expect(&config, BTreeSet::new()).await;
+    cleanup(&config).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_pressure_keeps_running_jobs_within_the_budget_and_all_complete() {
+    let Some(config) = kafka("queue-budget", 2).await else {
+        return;
+    };
+    let pc = ProcessorConfig {
+        max_jobs: 3,
+        max_in_flight_bytes: 1000,
+        job_cost_cap: 600,
+        ..fast()
+    };
+    let sizes = [100u64, 250, 400, 600, 5000, 0, 300];
+    let mut jobs = Vec::new();
+    for i in 0..42 {
+        let kind = LogKind::ALL[i % 5];
+        let file = format!("{}/f{i}.log", kind.as_str());
+        jobs.push(job(
+            kind,
+            "db-1",
+            &file,
+            i as i64,
+            1,
+            sizes[i % sizes.len()],
+        ));
+    }
+    JobProducer::new(&config)
+        .unwrap()
+        .publish(&jobs)
+        .await
+        .unwrap();
+    let rec = Arc::new(Recorder {
+        delay: Duration::from_millis(60),
+        cost: Box::new({
+            let pc = pc.clone();
+            move |j| pc.job_cost(j.size)
+        }),
+        ..Recorder::new()
+    });
+    let m = member(&config, pc, rec.clone());
+    until("every job done", Duration::from_secs(90), || {
+        m.totals().done >= jobs.len() as u64
+    })
+    .await;
+    let t = m.totals();
+    m.shutdown().await;
+    let max_jobs = rec.max_running.load(Ordering::SeqCst);
+    let max_bytes = rec.max_running_bytes.load(Ordering::SeqCst);
+    assert!(max_jobs <= 3, "{max_jobs} jobs ran at once");
+    assert!(max_bytes <= 1000, "{max_bytes} budget bytes ran at once");
+    // The limits were reached, not merely never tested.
+    assert!(max_jobs >= 2 && max_bytes > 600, "{max_jobs} / {max_bytes}");
+    assert!(t.pauses >= 1, "{t:?}");
+    assert_eq!(t.done, jobs.len() as u64);
+    let got: BTreeSet<_> = rec.ids().into_iter().collect();
+    assert_eq!(got, jobs.iter().map(id).collect());
+    cleanup(&config).await;
+}
+
+/// A tansu broker of the test's own (memory storage) on a free port, killed on drop.
+struct PrivateBroker {
+    bin: String,
+    port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateBroker {
+    /// `None` (skipped) without `AURORA_TEST_TANSU_BIN` (printed by `scripts/services.sh`);
+    /// under `CI=true` that fails instead.
+    fn new(test: &str) -> Option<PrivateBroker> {
+        let Ok(bin) = std::env::var("AURORA_TEST_TANSU_BIN") else {
+            let msg = format!(
+                "{test}: AURORA_TEST_TANSU_BIN is not set (eval \"$(scripts/services.sh)\")"
+            );
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{msg}; CI=true needs it");
+            }
+            eprintln!("SKIPPED {msg}");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut b = PrivateBroker {
+            bin,
+            port,
+            child: None,
+        };
+        b.start();
+        Some(b)
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn start(&mut self) {
+        let url = format!("tcp://{}", self.address());
+        let child = std::process::Command::new(&self.bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tansu starts");
+        self.child = Some(child);
+        let start = Instant::now();
+        while !simulator::services::answers(&self.address()) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "tansu did not answer"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_fails_publishes_while_down_and_the_processor_resumes_after() {
+    let test = "queue-restart";
+    let Some(mut broker) = PrivateBroker::new(test) else {
+        return;
+    };
+    let name = unique_name(test);
+    let config = KafkaConfig {
+        brokers: broker.address(),
+        group_id: format!("{name}-group"),
+        topics: Topics::with_prefix(&format!("{name}-")),
+        partitions: 2,
+        session_timeout: Duration::from_secs(10),
+        delivery_timeout: Duration::from_secs(3),
+        ..KafkaConfig::default()
+    };
+    assert_eq!(ensure_topics(&config).await.unwrap().len(), 5);
+    let batch = |round: i64| -> Vec<Job> {
+        (0..10)
+            .map(|i| {
+                let kind = LogKind::ALL[i % 5];
+                let file = format!("{}/r{round}-f{i}.log", kind.as_str());
+                job(kind, "db-1", &file, round, 1, 10)
+            })
+            .collect()
+    };
+    let producer = JobProducer::new(&config).unwrap();
+    producer.publish(&batch(1)).await.unwrap();
+    let rec = Arc::new(Recorder::new());
+    let m = member(&config, fast(), rec.clone());
+    until("the first batch", Duration::from_secs(60), || {
+        m.totals().done >= 10
+    })
+    .await;
+
+    broker.stop();
+    let started = Instant::now();
+    match producer.publish(&batch(2)).await {
+        Err(dataplane::queue::QueueError::Undelivered { failed, total, .. }) => {
+            assert_eq!((failed, total), (10, 10));
+        }
+        other => panic!("publishing to a stopped broker: {other:?}"),
+    }
+    // Within the delivery timeout (3 s) and its backstop (5 s).
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    broker.start();
+    // Memory storage: the restarted broker lost the topics and the group's offsets.
+    assert_eq!(ensure_topics(&config).await.unwrap().len(), 5);
+    // As discovery does: publish again at the next pass until it goes through. The
+    // idempotent producer's id died with the broker's memory: the failed publish above
+    // replaced the producer, so this goes through at once or after a reconnect.
+    let mut attempts = 0;
+    while let Err(e) = producer.publish(&batch(2)).await {
+        attempts += 1;
+        assert!(attempts < 3, "publishing did not recover: {e}");
+    }
+    until(
+        "the second batch after the restart",
+        Duration::from_secs(90),
+        || {
+            let got: BTreeSet<_> = rec.ids().into_iter().collect();
+            batch(2).iter().all(|j| got.contains(&id(j)))
+        },
+    )
+    .await;
+    m.shutdown().await;
+    broker.stop();
+}
