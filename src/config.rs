@@ -8,10 +8,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use dataplane::checkpoint::DynamoConfig;
 use dataplane::pipeline::{PipelineConfig, StreamsConfig};
+use dataplane::queue::{KafkaConfig, ProcessorConfig};
 use dataplane::sink::OpenObserveConfig;
+use dataplane::source::budget::{RateBudgetConfig, RedisConfig};
 use dataplane::source::RdsConfig;
 use dataplane::standalone::SchedulerConfig;
+use discovery::DiscoveryConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -27,7 +31,8 @@ pub enum LogStyle {
     Text,
 }
 
-/// Everything `aurora-logs run` is configured by.
+/// Everything `aurora-logs run`, `discovery` and `processor` are configured by (each mode reads
+/// the sections it needs; one file can serve all three).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -51,6 +56,18 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Static fields added to every record (lowercase snake_case keys).
     pub tags: BTreeMap<String, String>,
+    /// Distributed mode: the job queue.
+    pub kafka: KafkaConfig,
+    /// Distributed mode: file state and leases.
+    pub dynamodb: DynamoConfig,
+    /// Distributed mode: the Redis (or Valkey) of the RDS cache and the shared RDS budget.
+    pub redis: RedisConfig,
+    /// Distributed mode: the RDS call budget shared by every process through `redis`.
+    pub rds_budget: RateBudgetConfig,
+    /// `aurora-logs discovery`.
+    pub discovery: DiscoveryConfig,
+    /// `aurora-logs processor`.
+    pub processor: ProcessorConfig,
 }
 
 impl Default for Config {
@@ -66,6 +83,12 @@ impl Default for Config {
             streams: StreamsConfig::default(),
             scheduler: SchedulerConfig::default(),
             tags: BTreeMap::new(),
+            kafka: KafkaConfig::default(),
+            dynamodb: DynamoConfig::default(),
+            redis: RedisConfig::default(),
+            rds_budget: RateBudgetConfig::default(),
+            discovery: DiscoveryConfig::default(),
+            processor: ProcessorConfig::default(),
         }
     }
 }
@@ -126,6 +149,9 @@ impl Config {
         }
         if !matches!(self.rds.complete_path_version.as_str(), "v13" | "v19") {
             bail!("rds.complete_path_version must be v13 or v19");
+        }
+        if self.discovery.redis != RedisConfig::default() {
+            bail!("set Redis under [redis] (shared by the cache and the RDS budget), not [discovery.redis]");
         }
         Ok(())
     }

@@ -4,6 +4,7 @@
 mod config;
 mod demo;
 mod digest;
+mod distributed;
 mod input;
 mod run;
 mod service;
@@ -63,6 +64,23 @@ enum Command {
         /// Files to read, in order.
         #[arg(required = true)]
         files: Vec<String>,
+    },
+    /// Distributed mode, the scheduler: while it leads (a DynamoDB lease, one replica at a
+    /// time), list Aurora instances and log files (cached in Redis) and publish a Kafka job for
+    /// every file with unshipped bytes. Runs until SIGTERM.
+    Discovery {
+        /// TOML configuration (see config/aurora-logs.example.toml); AURORA_LOGS_* variables
+        /// override it.
+        #[arg(long, short, env = "AURORA_LOGS_CONFIG")]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Distributed mode, the worker: consume jobs from Kafka in a consumer group and ship each
+    /// file under a DynamoDB lease from its checkpoint. Scale it out. Runs until SIGTERM.
+    Processor {
+        /// TOML configuration (see config/aurora-logs.example.toml); AURORA_LOGS_* variables
+        /// override it.
+        #[arg(long, short, env = "AURORA_LOGS_CONFIG")]
+        config: Option<std::path::PathBuf>,
     },
     /// Standalone mode: discover Aurora instances and ship their logs into OpenObserve, with
     /// checkpoints under the state directory. Runs until SIGTERM.
@@ -165,6 +183,10 @@ fn main() -> ExitCode {
             state_dir,
             openobserve_url,
         } => run_service(config, state_dir, openobserve_url),
+        Command::Discovery { config } => config::Config::load(config.as_deref())
+            .and_then(|c| runtime()?.block_on(distributed::run_discovery(c))),
+        Command::Processor { config } => config::Config::load(config.as_deref())
+            .and_then(|c| runtime()?.block_on(distributed::run_processor(c))),
         Command::Demo {
             seconds,
             json,

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use dataplane::checkpoint::LocalCheckpoints;
+use dataplane::checkpoint::{CheckpointStore, LocalCheckpoints};
 use dataplane::pipeline::ShipContext;
-use dataplane::sink::{http_client, OpenObserveSink};
+use dataplane::sink::{http_client, HttpClient, OpenObserveSink};
 use dataplane::source::RdsSource;
 use dataplane::standalone::Scheduler;
 use tokio::sync::watch;
@@ -25,20 +25,31 @@ pub fn init_logging(style: LogStyle, level: &str) {
     };
 }
 
-/// The shipping context for `config`.
+/// The shipping context of `aurora-logs run`: local checkpoints under the state directory.
 pub async fn ship_context(config: &Config) -> Result<Arc<ShipContext>> {
     let http = http_client();
     let source = RdsSource::new(config.rds.clone(), http.clone())
         .await
         .context("setting up the RDS client")?;
-    let sink = OpenObserveSink::new(config.openobserve.clone(), &config.state_dir, http)
-        .map_err(anyhow::Error::msg)?;
     let checkpoints = LocalCheckpoints::open(&config.state_dir)
         .with_context(|| format!("opening checkpoints under {}", config.state_dir.display()))?;
+    ship_context_with(config, source, Arc::new(checkpoints), http)
+}
+
+/// The shipping context for `config` over `source` and `checkpoints`; the sink keeps its
+/// dead-letter file under the state directory.
+pub fn ship_context_with(
+    config: &Config,
+    source: RdsSource,
+    checkpoints: Arc<dyn CheckpointStore>,
+    http: HttpClient,
+) -> Result<Arc<ShipContext>> {
+    let sink = OpenObserveSink::new(config.openobserve.clone(), &config.state_dir, http)
+        .map_err(anyhow::Error::msg)?;
     Ok(Arc::new(ShipContext {
         source: Arc::new(source),
         sink: Arc::new(sink),
-        checkpoints: Arc::new(checkpoints),
+        checkpoints,
         pipeline: config.pipeline.clone(),
         streams: config.streams.clone(),
         tags: config

@@ -17,6 +17,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod file;
+pub mod jobs;
 pub mod leader;
 pub mod ops;
 pub mod pipeline;

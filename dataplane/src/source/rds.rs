@@ -597,8 +597,14 @@ fn rotated_since_listing(file: &RemoteFile, next: &str) -> bool {
     if !crate::file::is_live_name(&file.name) {
         return false;
     }
-    let listed_hour = file.canonical.rsplit('.').next().and_then(|h| h.parse::<u8>().ok());
-    let marker_hour = next.rsplit_once(':').and_then(|(s, _)| s.parse::<u8>().ok());
+    let listed_hour = file
+        .canonical
+        .rsplit('.')
+        .next()
+        .and_then(|h| h.parse::<u8>().ok());
+    let marker_hour = next
+        .rsplit_once(':')
+        .and_then(|(s, _)| s.parse::<u8>().ok());
     matches!((listed_hour, marker_hour), (Some(l), Some(m)) if l != m)
 }
 
@@ -658,7 +664,10 @@ mod tests {
             name: "slowquery/mysql-slowquery.log.2026-11-27.10".into(),
             ..f.clone()
         };
-        assert!(!rotated_since_listing(&rotated, "11:0"), "a rotated name is never rechecked");
+        assert!(
+            !rotated_since_listing(&rotated, "11:0"),
+            "a rotated name is never rechecked"
+        );
         let pg = RemoteFile {
             name: "error/postgresql.log.2026-11-27-10".into(),
             canonical: "error/postgresql.log.2026-11-27-10".into(),

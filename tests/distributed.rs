@@ -1,0 +1,636 @@
+//! The distributed deployment as separate OS processes: `aurora-logs discovery` (two replicas)
+//! and three `aurora-logs processor`s, over a real Kafka-protocol broker (a private tansu, so
+//! that the test can restart it), DynamoDB Local (a table of the test's own) and a private
+//! redis-server (so that the test can stop it), against the RDS simulator and the OpenObserve
+//! stand-in (in this test process).
+//!
+//! One run goes through the faults in turn, each asserted, while the simulated clusters keep
+//! writing and rotating: RDS throttling across processes, two discovery replicas (one leads),
+//! DynamoDB conditional-write conflicts (a lease held by an intruder), a processor SIGKILLed
+//! mid-batch (its files are taken over after its leases expire), the broker restarted, Redis
+//! stopped and started. In the end every entry arrived (by record_id), and duplicates are bounded
+//! by what the kill can have left in flight.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use dataplane::checkpoint::{
+    delete_table, ensure_table, Acquired, CheckpointStore, DynamoCheckpoints, DynamoConfig, FileKey,
+};
+use dataplane::record::files_record_ids;
+use dataplane::source::budget::BUDGET_PERMITS;
+use dataplane::telemetry::{LEASE_ACQUISITIONS, QUEUE_RUNNING_JOBS};
+use discovery::telemetry::JOBS_PUBLISHED;
+use simulator::instance::Engine;
+use simulator::openobserve::{OpenObserveConfig, OpenObserveStandIn};
+use simulator::rds::{ClusterConfig, Fault, RdsSimulator, SimConfig, ThrottleConfig};
+use simulator::services::{require, unique_name, Service};
+
+/// Processor tuning the duplicate bound depends on.
+const MAX_JOBS: usize = 3;
+const SEND_CONCURRENCY: usize = 2;
+const BATCH_RECORDS: usize = 200;
+const LEASE_TTL_S: u64 = 3;
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A child process killed when dropped (a failing test leaves nothing behind).
+struct Proc {
+    name: String,
+    child: Option<Child>,
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Proc {
+        let out = std::fs::File::create(log).unwrap();
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Proc {
+            name: name.into(),
+            child: Some(child),
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// `None` while it runs; how it ended otherwise.
+    fn exited(&mut self) -> Option<String> {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().unwrap().map(|s| format!("{s:?}")),
+            None => Some("killed by the test".into()),
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `GET /metrics` of a process, summed per metric name over its label sets.
+fn scrape(port: u16) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return out;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let Some((name, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let name = name.split('{').next().unwrap_or(name);
+        if let Ok(v) = value.parse::<f64>() {
+            *out.entry(name.to_string()).or_default() += v;
+        }
+    }
+    out
+}
+
+/// A metric of one process, with the labels that must be present (`k="v"` substrings).
+fn scrape_labelled(port: u16, name: &str, label: &str) -> f64 {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return 0.0;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.lines()
+        .filter(|l| l.starts_with(name) && l.contains(label))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
+}
+
+struct World {
+    dir: tempfile::TempDir,
+    rds: RdsSimulator,
+    oo: OpenObserveStandIn,
+    tansu_bin: String,
+    kafka_port: u16,
+    redis_bin: String,
+    redis_port: u16,
+    dynamodb: String,
+    table: String,
+    topic_prefix: String,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let kept = std::env::temp_dir()
+                .join(format!("aurora-logs-distributed-{}", std::process::id()));
+            let _ = std::fs::rename(self.dir.path(), &kept);
+            eprintln!("process logs kept in {}", kept.display());
+        }
+    }
+}
+
+impl World {
+    fn config(&self, name: &str, listen: u16) -> PathBuf {
+        let (ak, sk) = self.rds.credentials();
+        let c = self.oo.config();
+        let text = format!(
+            r#"
+state_dir = "{state}"
+listen = "127.0.0.1:{listen}"
+log_format = "text"
+log_level = "warn,dataplane=info,discovery=info"
+[rds]
+region = "{region}"
+endpoint_url = "{endpoint}"
+access_key_id = "{ak}"
+secret_access_key = "{sk}"
+calls_per_second = 50
+burst = 20
+[openobserve]
+url = "{oo_url}"
+user = "{user}"
+password = "{password}"
+retry_initial = "10ms"
+retry_max_delay = "200ms"
+[pipeline]
+send_concurrency = {SEND_CONCURRENCY}
+[pipeline.batch]
+max_records = {BATCH_RECORDS}
+[kafka]
+brokers = "127.0.0.1:{kafka}"
+group_id = "{prefix}group"
+partitions = 6
+delivery_timeout = "5s"
+[kafka.properties]
+# The broker restart loses its topics (memory storage): notice them back within a second.
+"topic.metadata.refresh.interval.ms" = "1000"
+[kafka.topics]
+error = "{prefix}error"
+slowquery = "{prefix}slowquery"
+general = "{prefix}general"
+audit = "{prefix}audit"
+postgresql = "{prefix}postgresql"
+[dynamodb]
+table = "{table}"
+region = "us-east-1"
+endpoint_url = "{dynamodb}"
+access_key_id = "aurora"
+secret_access_key = "aurora"
+lease_ttl = "{LEASE_TTL_S}s"
+call_timeout = "900ms"
+[redis]
+url = "redis://127.0.0.1:{redis}"
+key_prefix = "{prefix}"
+[rds_budget]
+calls_per_second = 15.0
+burst = 10
+fallback_fraction = 0.3
+[discovery]
+poll_interval = "1s"
+republish_after = "2s"
+full_listing_every = "5s"
+[processor]
+max_jobs = {MAX_JOBS}
+shutdown_grace = "3s"
+commit_interval = "300ms"
+"#,
+            state = self.dir.path().join(name).display(),
+            region = self.rds.region(),
+            endpoint = self.rds.endpoint_url(),
+            oo_url = self.oo.url(),
+            user = c.user,
+            password = c.password,
+            kafka = self.kafka_port,
+            prefix = self.topic_prefix,
+            table = self.table,
+            dynamodb = self.dynamodb,
+            redis = self.redis_port,
+        );
+        let path = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn log(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.log"))
+    }
+
+    fn start_tansu(&self) -> Proc {
+        let url = format!("tcp://127.0.0.1:{}", self.kafka_port);
+        let p = Proc::spawn(
+            "tansu",
+            Command::new(&self.tansu_bin).args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ]),
+            &self.log("tansu"),
+        );
+        wait_port(self.kafka_port, "tansu");
+        p
+    }
+
+    fn start_redis(&self) -> Proc {
+        let p = Proc::spawn(
+            "redis",
+            Command::new(&self.redis_bin).args([
+                "--port",
+                &self.redis_port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]),
+            &self.log("redis"),
+        );
+        wait_port(self.redis_port, "redis");
+        p
+    }
+
+    fn start(&self, mode: &str, name: &str, listen: u16) -> Proc {
+        let config = self.config(name, listen);
+        let p = Proc::spawn(
+            name,
+            Command::new(env!("CARGO_BIN_EXE_aurora-logs"))
+                .args([mode, "--config"])
+                .arg(&config),
+            &self.log(name),
+        );
+        p
+    }
+
+    fn expected(&self) -> BTreeSet<String> {
+        let files = self.rds.all_files();
+        files_record_ids(
+            files
+                .iter()
+                .map(|(i, f)| (i.as_str(), f.name.as_str(), f.last_written_ms, &f.data[..])),
+        )
+    }
+
+    fn received(&self) -> BTreeMap<String, usize> {
+        self.oo.count_by_field("record_id")
+    }
+
+    /// Wait until every expected record arrived; the missing ones otherwise.
+    async fn drained(&self, within: Duration) -> Vec<String> {
+        let want = self.expected();
+        let deadline = Instant::now() + within;
+        loop {
+            let got = self.received();
+            let missing: Vec<String> = want
+                .iter()
+                .filter(|id| !got.contains_key(*id))
+                .cloned()
+                .collect();
+            if missing.is_empty() || Instant::now() > deadline {
+                return missing;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    fn logs_tail(&self) -> String {
+        let mut out = String::new();
+        for e in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "log") {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                out.push_str(&format!("--- {}\n", p.display()));
+                for l in tail.into_iter().rev() {
+                    out.push_str(l);
+                    out.push('\n');
+                }
+            }
+        }
+        out
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_and_three_processors_lose_nothing_through_every_fault() {
+    const TEST: &str = "distributed end-to-end";
+    let Some(dynamodb) = require(Service::DynamoDb, TEST) else {
+        return;
+    };
+    let bins = ["AURORA_TEST_TANSU_BIN", "AURORA_TEST_REDIS_BIN"].map(std::env::var);
+    let (Ok(tansu_bin), Ok(redis_bin)) = (bins[0].clone(), bins[1].clone()) else {
+        let msg = format!("{TEST}: AURORA_TEST_TANSU_BIN and AURORA_TEST_REDIS_BIN are not set (run scripts/services.sh)");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("SKIPPED {msg}");
+        return;
+    };
+
+    let sim = SimConfig {
+        history: Duration::from_secs(30 * 60),
+        ..Default::default()
+    }
+    .with_cluster(
+        ClusterConfig::new(
+            "shop-mysql",
+            Engine::AuroraMysql,
+            &["shop-mysql-1", "shop-mysql-2"],
+        )
+        .with_rate(3.0)
+        .with_seed(11),
+    )
+    .with_cluster(
+        ClusterConfig::new("billing-pg", Engine::AuroraPostgresql, &["billing-pg-1"])
+            .with_rate(6.0)
+            .with_seed(12),
+    );
+    let world = World {
+        dir: tempfile::tempdir().unwrap(),
+        rds: RdsSimulator::start(sim).await.unwrap(),
+        oo: OpenObserveStandIn::start(OpenObserveConfig::default())
+            .await
+            .unwrap(),
+        tansu_bin,
+        kafka_port: free_port(),
+        redis_bin,
+        redis_port: free_port(),
+        dynamodb,
+        table: unique_name("aurora-logs-e2e"),
+        topic_prefix: format!("{}-", unique_name("e2e")),
+    };
+    let dynamo = DynamoConfig {
+        table: world.table.clone(),
+        region: "us-east-1".into(),
+        endpoint_url: world.dynamodb.clone(),
+        access_key_id: "aurora".into(),
+        secret_access_key: "aurora".into(),
+        lease_ttl: Duration::from_secs(LEASE_TTL_S),
+        ..Default::default()
+    };
+    ensure_table(&dynamo).await.unwrap();
+    let _table = DropTable(dynamo.clone());
+    // The account's RDS bucket, tighter than what the processes would spend unchecked: RDS
+    // throttles across processes and each backs off (and they share a budget in Redis).
+    world.rds.faults().set_throttle(Some(ThrottleConfig {
+        burst: 8,
+        per_second: 5.0,
+    }));
+
+    let mut tansu = world.start_tansu();
+    let mut redis = world.start_redis();
+    let dports = [free_port(), free_port()];
+    let mut discoveries = [
+        world.start("discovery", "discovery-1", dports[0]),
+        world.start("discovery", "discovery-2", dports[1]),
+    ];
+    let pports = [free_port(), free_port(), free_port()];
+    let mut processors: Vec<Proc> = (0..3)
+        .map(|i| world.start("processor", &format!("processor-{i}"), pports[i]))
+        .collect();
+    let published = |port: u16| scrape(port).get(JOBS_PUBLISHED).copied().unwrap_or(0.0);
+
+    // 1. Shipping starts; of two discovery replicas exactly one publishes.
+    let t0 = Instant::now();
+    while world.received().len() < 2_000 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "nothing flows: {} records after 90 s\n{}",
+            world.received().len(),
+            world.logs_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let p = [published(dports[0]), published(dports[1])];
+    assert!(
+        (p[0] > 0.0) != (p[1] > 0.0),
+        "exactly one discovery replica publishes: {p:?}\n{}",
+        world.logs_tail()
+    );
+    let leader = usize::from(p[1] > 0.0);
+    eprintln!(
+        "phase 1: {} records; discovery-{} leads",
+        world.received().len(),
+        leader + 1
+    );
+
+    // 2. A DynamoDB conditional-write conflict: an intruder holds a file that still has
+    // work; the processors' acquisitions fail their condition (busy) until it lets go.
+    let intruder = DynamoCheckpoints::new(dynamo.clone(), "intruder".into())
+        .await
+        .unwrap();
+    let busy_before: f64 = pports
+        .iter()
+        .map(|&p| scrape_labelled(p, LEASE_ACQUISITIONS, "outcome=\"busy\""))
+        .sum();
+    let live = world
+        .rds
+        .all_files()
+        .into_iter()
+        .filter(|(_, f)| f.name.starts_with("error/postgresql.log"))
+        .max_by_key(|(_, f)| f.last_written_ms)
+        .map(|(i, f)| FileKey {
+            instance_id: i,
+            log_file: dataplane::file::canonical_name(&f.name, f.last_written_ms),
+        })
+        .expect("a PostgreSQL log");
+    let t = Instant::now();
+    let mut busy = 0.0;
+    while t.elapsed() < Duration::from_secs(20) {
+        if let Ok(Acquired::Held(_)) = intruder.acquire(&live).await {
+            // Held: grow the file so that discovery publishes it again, and wait for a
+            // processor to be turned away.
+            world.rds.advance_by(Duration::from_secs(30));
+            let t1 = Instant::now();
+            while t1.elapsed() < Duration::from_secs(10) {
+                busy = pports
+                    .iter()
+                    .map(|&p| scrape_labelled(p, LEASE_ACQUISITIONS, "outcome=\"busy\""))
+                    .sum::<f64>()
+                    - busy_before;
+                if busy > 0.0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            intruder.release(&live).await.unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        busy > 0.0,
+        "no processor met the intruder's lease on {live:?}\n{}",
+        world.logs_tail()
+    );
+    drop(intruder);
+    eprintln!("phase 2: {busy} acquisitions turned away by a held lease");
+
+    // 3. A processor SIGKILLed mid-batch: its files are taken over once its leases expire.
+    world.rds.advance_by(Duration::from_secs(20 * 60));
+    let t = Instant::now();
+    while scrape(pports[0])
+        .get(QUEUE_RUNNING_JOBS)
+        .copied()
+        .unwrap_or(0.0)
+        == 0.0
+        && t.elapsed() < Duration::from_secs(20)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let at_kill = world.received().len();
+    processors[0].kill();
+    eprintln!("phase 3: processor-0 killed at {at_kill} records");
+    tokio::time::sleep(Duration::from_secs(LEASE_TTL_S + 2)).await;
+
+    // 4. The broker restarts (memory storage: topics and group offsets are gone; the state in
+    // DynamoDB is the truth and discovery publishes again).
+    tansu.kill();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    world.rds.advance_by(Duration::from_secs(10 * 60));
+    tansu = world.start_tansu();
+    eprintln!("phase 4: broker restarted");
+    let before = world.received().len();
+    let t = Instant::now();
+    while world.received().len() <= before && t.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        world.received().len() > before,
+        "nothing shipped after the broker restart\n{}",
+        world.logs_tail()
+    );
+
+    // 5. Redis stops and starts: discovery lists from RDS directly, budgets fall back.
+    redis.kill();
+    world.rds.advance_by(Duration::from_secs(10 * 60));
+    let before = world.received().len();
+    let t = Instant::now();
+    while world.received().len() <= before && t.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        world.received().len() > before,
+        "nothing shipped while Redis was down\n{}",
+        world.logs_tail()
+    );
+    redis = world.start_redis();
+    eprintln!("phase 5: Redis stopped and started");
+
+    // 6. The leading discovery dies: the other replica takes over after the lease expires.
+    let follower = 1 - leader;
+    let follower_before = published(dports[follower]);
+    discoveries[leader].kill();
+    world.rds.advance_by(Duration::from_secs(5 * 60));
+    let t = Instant::now();
+    while published(dports[follower]) <= follower_before && t.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        published(dports[follower]) > follower_before,
+        "discovery-{} never took over\n{}",
+        follower + 1,
+        world.logs_tail()
+    );
+    eprintln!("phase 6: discovery-{} took over", follower + 1);
+
+    // Drain: every entry written arrives.
+    let missing = world.drained(Duration::from_secs(180)).await;
+    let throttled = world.rds.stats().fired(Fault::Throttle);
+    let permits: f64 = pports[1..]
+        .iter()
+        .map(|&p| scrape(p).get(BUDGET_PERMITS).copied().unwrap_or(0.0))
+        .sum();
+    let got = world.received();
+    let want = world.expected();
+    let unexpected: Vec<_> = got
+        .keys()
+        .filter(|id| !want.contains(*id))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty() && unexpected.is_empty(),
+        "{} expected, {} received; missing e.g. {:?}, unexpected e.g. {unexpected:?}\n{}",
+        want.len(),
+        got.len(),
+        &missing[..missing.len().min(5)],
+        world.logs_tail()
+    );
+    for p in processors.iter_mut().chain(discoveries.iter_mut()) {
+        let Some(how) = p.exited() else { continue };
+        assert!(
+            p.name == "processor-0" || p.name == format!("discovery-{}", leader + 1),
+            "{} ended on its own: {how}\n{}",
+            p.name,
+            world.logs_tail()
+        );
+    }
+    // Duplicates only from the kill: at most every job the killed processor ran, each with
+    // its batches in flight plus one acknowledged but not yet checkpointed.
+    let duplicated: usize = got.values().map(|n| n - 1).sum();
+    let bound = MAX_JOBS * (SEND_CONCURRENCY + 1) * BATCH_RECORDS;
+    eprintln!(
+        "{} entries, {duplicated} duplicates (bound {bound}), {throttled} RDS throttles, {permits} budget permits",
+        want.len()
+    );
+    assert!(duplicated <= bound, "{duplicated} duplicates > {bound}");
+    assert!(
+        throttled > 0,
+        "RDS never throttled: the fault was not exercised"
+    );
+    assert!(
+        permits > 0.0,
+        "the processors never asked the shared budget"
+    );
+    assert!(want.len() > 10_000, "too little data: {}", want.len());
+    drop((tansu, redis));
+}
+
+/// Deletes the test's table at the end, also when the test fails.
+struct DropTable(DynamoConfig);
+
+impl Drop for DropTable {
+    fn drop(&mut self) {
+        let config = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(delete_table(&config)))
+        })
+        .join();
+    }
+}
