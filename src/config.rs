@@ -171,6 +171,11 @@ mod tests {
             Some("production")
         );
         assert_eq!(c.scheduler.workers, 4);
+        assert_eq!(c.kafka.partitions, 12);
+        assert_eq!(c.kafka.topics, contract::Topics::default());
+        assert_eq!(c.dynamodb.table, contract::state::DEFAULT_TABLE);
+        assert_eq!(c.rds_budget.calls_per_second, 10.0);
+        assert_eq!(c.processor.max_jobs, 8);
     }
 
     #[test]
