@@ -160,7 +160,10 @@ mod tests {
         // 11 and 12 finish before 10.
         assert!(t.complete(&tickets[1]));
         assert!(t.complete(&tickets[2]));
-        assert!(t.take_positions().is_empty(), "10 still open: nothing past it");
+        assert!(
+            t.take_positions().is_empty(),
+            "10 still open: nothing past it"
+        );
         assert!(t.complete(&tickets[0]));
         assert_eq!(t.take_positions(), vec![("a".into(), 0, 13)]);
         assert!(t.take_positions().is_empty(), "handed out once");
@@ -224,7 +227,10 @@ mod tests {
         let y = t.received("b", 1, 0).unwrap();
         t.complete(&x);
         t.complete(&y);
-        assert_eq!(t.take_positions(), vec![("a".into(), 0, 8), ("b".into(), 1, 1)]);
+        assert_eq!(
+            t.take_positions(),
+            vec![("a".into(), 0, 8), ("b".into(), 1, 1)]
+        );
         t.commit_failed("a", 0, 8);
         assert_eq!(t.take_positions(), vec![("a".into(), 0, 8)]);
         // A failure reported for an older position does not undo a newer one.
