@@ -109,6 +109,9 @@ struct Recorder {
     running_bytes: AtomicU64,
     max_running: AtomicUsize,
     max_running_bytes: AtomicU64,
+    /// Keys running now, and how often a key started while it was running.
+    keys: Mutex<BTreeSet<String>>,
+    overlaps: AtomicUsize,
 }
 
 impl Recorder {
@@ -122,6 +125,8 @@ impl Recorder {
             running_bytes: AtomicU64::new(0),
             max_running: AtomicUsize::new(0),
             max_running_bytes: AtomicU64::new(0),
+            keys: Mutex::new(BTreeSet::new()),
+            overlaps: AtomicUsize::new(0),
         }
     }
 
@@ -139,11 +144,16 @@ impl JobRunner for Recorder {
         self.max_running.fetch_max(n, Ordering::SeqCst);
         self.max_running_bytes.fetch_max(b, Ordering::SeqCst);
         let hold = (self.hold)(&job);
+        let key = job.key();
+        if !self.keys.lock().unwrap().insert(key.clone()) {
+            self.overlaps.fetch_add(1, Ordering::SeqCst);
+        }
         self.jobs.lock().unwrap().push(job);
         if hold {
             std::future::pending::<()>().await;
         }
         tokio::time::sleep(self.delay).await;
+        self.keys.lock().unwrap().remove(&key);
         self.running.fetch_sub(1, Ordering::SeqCst);
         self.running_bytes.fetch_sub(cost, Ordering::SeqCst);
         JobOutcome::Done
@@ -252,7 +262,11 @@ async fn every_job_arrives_exactly_once_and_in_publish_order_per_key() {
     let producer = JobProducer::new(&config).unwrap();
     assert_eq!(producer.publish(&jobs).await.unwrap(), jobs.len());
 
-    let rec = Arc::new(Recorder::new());
+    // Jobs take a moment, so that a file's next job usually arrives while it runs.
+    let rec = Arc::new(Recorder {
+        delay: Duration::from_millis(20),
+        ..Recorder::new()
+    });
     let m = member(&config, fast(), rec.clone());
     until("every job received", Duration::from_secs(60), || {
         let t = m.totals();
@@ -282,6 +296,11 @@ async fn every_job_arrives_exactly_once_and_in_publish_order_per_key() {
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{k}: {seqs:?}");
     }
     assert_eq!(t.failed + t.malformed + t.stale_epoch, 0);
+    assert_eq!(
+        rec.overlaps.load(Ordering::SeqCst),
+        0,
+        "one file ran twice at once"
+    );
     // Everything was committed: a new member gets nothing but what comes next.
     resume_and_expect(&config, BTreeSet::new()).await;
     cleanup(&config).await;
@@ -686,4 +705,46 @@ async fn a_broker_restart_fails_publishes_while_down_and_the_processor_resumes_a
     .await;
     m.shutdown().await;
     broker.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_lets_jobs_finish_within_the_grace_and_leaves_the_rest_uncommitted() {
+    let Some(config) = kafka("queue-grace", 1).await else {
+        return;
+    };
+    let quick = job(LogKind::Error, "db-1", "error/quick.log", 0, 1, 10);
+    let stuck = job(LogKind::Slowquery, "db-1", "slowquery/stuck.log", 0, 1, 10);
+    JobProducer::new(&config)
+        .unwrap()
+        .publish(&[quick.clone(), stuck.clone()])
+        .await
+        .unwrap();
+    let rec = Arc::new(Recorder {
+        // Longer than a commit interval: only the commit at shutdown can cover it.
+        delay: Duration::from_millis(800),
+        hold: Box::new(|j| j.kind == LogKind::Slowquery),
+        ..Recorder::new()
+    });
+    let grace = Duration::from_secs(3);
+    let pc = ProcessorConfig {
+        shutdown_grace: grace,
+        ..fast()
+    };
+    let m = member(&config, pc, rec.clone());
+    until("both jobs running", Duration::from_secs(60), || {
+        m.totals().running_jobs == 2
+    })
+    .await;
+    let stopping = Instant::now();
+    let stats = m.stats.clone();
+    m.shutdown().await;
+    let took = stopping.elapsed();
+    // It waited the grace for the stuck job (the quick one finished within it), then left.
+    assert!(took >= grace, "{took:?}");
+    assert!(took < grace + Duration::from_secs(15), "{took:?}");
+    let t = stats.snapshot();
+    assert_eq!((t.done, t.received), (1, 2), "{t:?}");
+    // The quick job's offset was committed; the stuck one comes again.
+    resume_and_expect(&config, BTreeSet::from([id(&stuck)])).await;
+    cleanup(&config).await;
 }

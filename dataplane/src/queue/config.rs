@@ -43,8 +43,9 @@ pub struct KafkaConfig {
     /// Idempotent producer (`enable.idempotence`): no duplicates from the producer's own
     /// retries. Needs a broker that answers InitProducerId (Kafka, MSK and tansu 0.6 do).
     pub idempotence: bool,
-    /// Extra librdkafka properties, applied last so they win over everything above: TLS or
-    /// SASL for MSK (`security.protocol`, `sasl.mechanism`, …), `partition.assignment.strategy`,
+    /// Extra librdkafka properties, applied last so they win over everything above (except
+    /// the consumer's `enable.auto.commit` and `enable.auto.offset.store`, which stay off: the
+    /// processor commits only past completed jobs): TLS or SASL for MSK (`security.protocol`, `sasl.mechanism`, …), `partition.assignment.strategy`,
     /// `debug`, … See librdkafka's CONFIGURATION.md. This build's librdkafka has neither TLS
     /// nor SASL compiled in (see the module docs).
     pub properties: BTreeMap<String, String>,
@@ -122,8 +123,6 @@ impl KafkaConfig {
     pub(crate) fn consumer_config(&self, processor: &ProcessorConfig) -> ClientConfig {
         let mut c = self.base("processor");
         c.set("group.id", &self.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
             .set("session.timeout.ms", millis(self.session_timeout))
@@ -144,7 +143,11 @@ impl KafkaConfig {
                     millis(processor.statistics_interval)
                 },
             );
-        self.with_properties(c)
+        let mut c = self.with_properties(c);
+        // Not overridable: offsets are committed by the processor, past completed jobs only.
+        c.set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false");
+        c
     }
 }
 
@@ -233,6 +236,8 @@ mod tests {
     fn properties_win_over_our_settings() {
         let mut k = KafkaConfig::default();
         k.properties.insert("acks".into(), "1".into());
+        k.properties
+            .insert("enable.auto.commit".into(), "true".into());
         k.properties
             .insert("security.protocol".into(), "plaintext".into());
         let c = k.producer_config();

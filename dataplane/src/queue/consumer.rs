@@ -685,7 +685,7 @@ impl<'p> Lane<'p> {
         if self.committing.is_some() {
             return;
         }
-        let positions = self.p.shared.offsets().to_commit();
+        let positions = self.p.shared.offsets().take_positions();
         if positions.is_empty() {
             return;
         }

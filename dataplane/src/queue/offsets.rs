@@ -115,7 +115,7 @@ impl OffsetTracker {
     }
 
     /// Positions that advanced since they were last handed out, marked as committed.
-    pub fn to_commit(&mut self) -> Vec<(String, i32, i64)> {
+    pub fn take_positions(&mut self) -> Vec<(String, i32, i64)> {
         let mut out = Vec::new();
         for ((topic, partition), p) in &mut self.partitions {
             if let Some(pos) = p.position().filter(|&pos| Some(pos) > p.committed) {
@@ -152,22 +152,25 @@ mod tests {
         let mut t = OffsetTracker::default();
         t.assign("a", 0);
         assert!(
-            t.to_commit().is_empty(),
+            t.take_positions().is_empty(),
             "nothing received, nothing to commit"
         );
         let tickets: Vec<Ticket> = (10..15).map(|o| t.received("a", 0, o).unwrap()).collect();
-        assert!(t.to_commit().is_empty());
+        assert!(t.take_positions().is_empty());
         // 11 and 12 finish before 10.
         assert!(t.complete(&tickets[1]));
         assert!(t.complete(&tickets[2]));
-        assert!(t.to_commit().is_empty(), "10 still open: nothing past it");
+        assert!(
+            t.take_positions().is_empty(),
+            "10 still open: nothing past it"
+        );
         assert!(t.complete(&tickets[0]));
-        assert_eq!(t.to_commit(), vec![("a".into(), 0, 13)]);
-        assert!(t.to_commit().is_empty(), "handed out once");
+        assert_eq!(t.take_positions(), vec![("a".into(), 0, 13)]);
+        assert!(t.take_positions().is_empty(), "handed out once");
         assert!(t.complete(&tickets[4]));
-        assert!(t.to_commit().is_empty(), "13 still open");
+        assert!(t.take_positions().is_empty(), "13 still open");
         assert!(t.complete(&tickets[3]));
-        assert_eq!(t.to_commit(), vec![("a".into(), 0, 15)]);
+        assert_eq!(t.take_positions(), vec![("a".into(), 0, 15)]);
         assert_eq!(t.open(), 0);
         assert!(!t.complete(&tickets[3]), "completing twice changes nothing");
     }
@@ -179,9 +182,9 @@ mod tests {
         let a = t.received("a", 3, 5).unwrap();
         let b = t.received("a", 3, 9).unwrap();
         t.complete(&b);
-        assert!(t.to_commit().is_empty());
+        assert!(t.take_positions().is_empty());
         t.complete(&a);
-        assert_eq!(t.to_commit(), vec![("a".into(), 3, 10)]);
+        assert_eq!(t.take_positions(), vec![("a".into(), 3, 10)]);
     }
 
     #[test]
@@ -206,11 +209,11 @@ mod tests {
             !t.complete(&running),
             "an old assignment's job commits nothing"
         );
-        assert!(t.to_commit().is_empty());
+        assert!(t.take_positions().is_empty());
         let again = t.received("a", 0, 1).unwrap();
         assert!(t.is_current(&again));
         t.complete(&again);
-        assert_eq!(t.to_commit(), vec![("a".into(), 0, 2)]);
+        assert_eq!(t.take_positions(), vec![("a".into(), 0, 2)]);
         assert_eq!(t.revoke("a", 0), None, "nothing new since the last commit");
         assert_eq!(t.revoke("b", 0), None, "never assigned");
     }
@@ -224,15 +227,18 @@ mod tests {
         let y = t.received("b", 1, 0).unwrap();
         t.complete(&x);
         t.complete(&y);
-        assert_eq!(t.to_commit(), vec![("a".into(), 0, 8), ("b".into(), 1, 1)]);
+        assert_eq!(
+            t.take_positions(),
+            vec![("a".into(), 0, 8), ("b".into(), 1, 1)]
+        );
         t.commit_failed("a", 0, 8);
-        assert_eq!(t.to_commit(), vec![("a".into(), 0, 8)]);
+        assert_eq!(t.take_positions(), vec![("a".into(), 0, 8)]);
         // A failure reported for an older position does not undo a newer one.
         let z = t.received("a", 0, 8).unwrap();
         t.complete(&z);
-        assert_eq!(t.to_commit(), vec![("a".into(), 0, 9)]);
+        assert_eq!(t.take_positions(), vec![("a".into(), 0, 9)]);
         t.commit_failed("a", 0, 8);
-        assert!(t.to_commit().is_empty());
+        assert!(t.take_positions().is_empty());
         assert_eq!(t.assigned().count(), 2);
     }
 
@@ -251,7 +257,7 @@ mod tests {
             for tk in &tickets {
                 t.complete(tk);
                 done.insert(tk.offset);
-                for (_, _, pos) in t.to_commit() {
+                for (_, _, pos) in t.take_positions() {
                     // Every offset received below pos is done; the one at pos (if any) is not.
                     assert!((0..pos).step_by(2).all(|o| done.contains(&o)), "pos {pos}");
                     assert!(pos as usize >= 2 * n - 1 || !done.contains(&pos));
