@@ -555,11 +555,13 @@ async fn back_pressure_keeps_running_jobs_within_the_budget_and_all_complete() {
     cleanup(&config).await;
 }
 
-/// A tansu broker of the test's own (memory storage) on a free port, killed on drop.
+/// A tansu broker of the test's own (memory storage) on a free port, killed on drop, and by
+/// a watchdog shell when the test process dies without dropping it.
 struct PrivateBroker {
     bin: String,
     port: u16,
-    child: Option<std::process::Child>,
+    /// The watchdog shell and the broker's pid.
+    child: Option<(std::process::Child, u32)>,
 }
 
 impl PrivateBroker {
@@ -594,21 +596,30 @@ impl PrivateBroker {
     }
 
     fn start(&mut self) {
+        use std::io::BufRead;
         let url = format!("tcp://{}", self.address());
-        let child = std::process::Command::new(&self.bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+        // The shell prints the broker's pid, then waits while both the test and the broker
+        // live, and kills the broker when the test is gone.
+        let script = r#"bin=$1; url=$2; test_pid=$3
+"$bin" broker --listener-url "$url" --advertised-listener-url "$url" \
+  --storage-engine memory://tansu/ >/dev/null 2>&1 &
+broker=$!
+echo "$broker"
+while kill -0 "$test_pid" 2>/dev/null && kill -0 "$broker" 2>/dev/null; do sleep 1; done
+kill "$broker" 2>/dev/null
+wait "$broker""#;
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", script, "sh", &self.bin, &url])
+            .arg(std::process::id().to_string())
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("tansu starts");
-        self.child = Some(child);
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("the broker's pid");
+        let pid: u32 = line.trim().parse().expect("a pid");
+        self.child = Some((child, pid));
         let start = Instant::now();
         while !simulator::services::answers(&self.address()) {
             assert!(
@@ -620,9 +631,12 @@ impl PrivateBroker {
     }
 
     fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some((mut watchdog, pid)) = self.child.take() {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+            // The watchdog sees the broker gone, reaps it and exits.
+            let _ = watchdog.wait();
         }
     }
 }

@@ -20,6 +20,12 @@
 //! resume where the last one stopped. A job that fails is counted and committed past: the
 //! file's state still shows unshipped bytes, so discovery publishes it again.
 //!
+//! # librdkafka version
+//! rdkafka 0.37 with librdkafka 2.3.0, pinned: librdkafka 2.4 to 2.12 (rdkafka 0.38 and 0.39)
+//! crash now and then with SIGSEGV in `rd_kafka_metadata_update_op` when a broker puts KIP-951
+//! leader hints into fetch responses, as tansu 0.6 does. Every crate of the workspace must use
+//! the same rdkafka-sys (it links the native library).
+//!
 //! # TLS and SASL (MSK)
 //! rdkafka is built here with librdkafka's default features: plaintext only, no system
 //! packages needed. For MSK with TLS add rdkafka's `ssl` feature (builds against OpenSSL:
