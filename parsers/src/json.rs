@@ -10,24 +10,31 @@ use bytes::{BufMut, BytesMut};
 use crate::num::Decimal;
 
 /// Writes one JSON object field by field.
+///
+/// Every field is written with its leading `,` (`,"key":value`), and the first one's comma becomes
+/// the object's `{` when it is finished: no "first field?" test per field. Field names are
+/// constants at nearly every call, so [`RecordWriter::key`] is inlined into a fixed-size copy.
 #[derive(Debug)]
 pub struct RecordWriter<'b> {
     buf: &'b mut BytesMut,
-    empty: bool,
+    /// Where the object starts in `buf`.
+    start: usize,
     lossy: bool,
 }
 
 impl<'b> RecordWriter<'b> {
     /// Begin an object at the end of `buf`.
     pub fn begin(buf: &'b mut BytesMut) -> RecordWriter<'b> {
-        buf.put_u8(b'{');
+        let start = buf.len();
         RecordWriter {
             buf,
-            empty: true,
+            start,
             lossy: false,
         }
     }
 
+    /// `,"key":`.
+    #[inline(always)]
     fn key(&mut self, key: &'static str) {
         debug_assert!(
             !key.is_empty()
@@ -36,37 +43,16 @@ impl<'b> RecordWriter<'b> {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
             "field name {key:?} is not flat lowercase snake_case"
         );
-        // One copy of `,"key":` from a stack buffer instead of four small writes.
-        let mut tmp = [0u8; 68];
-        let k = key.as_bytes();
-        if k.len() <= 64 {
-            let sep = usize::from(!self.empty);
-            tmp[0] = b',';
-            tmp[1] = b'"';
-            tmp[2..2 + k.len()].copy_from_slice(k);
-            tmp[2 + k.len()] = b'"';
-            tmp[3 + k.len()] = b':';
-            self.buf.put_slice(&tmp[1 - sep..4 + k.len()]);
-        } else {
-            if !self.empty {
-                self.buf.put_u8(b',');
-            }
-            self.buf.put_u8(b'"');
-            self.buf.put_slice(k);
-            self.buf.put_slice(b"\":");
-        }
-        self.empty = false;
+        self.buf.put_slice(b",\"");
+        self.buf.put_slice(key.as_bytes());
+        self.buf.put_slice(b"\":");
     }
 
     /// A string field whose name comes from the input (e.g. an unknown `Key:` of a slow log
     /// header): the name is lowercased and every byte outside `[a-z0-9_]` becomes `_`, the way
     /// OpenObserve would store it anyway.
     pub fn str_dynamic_key(&mut self, key: &[u8], value: &[u8]) {
-        if !self.empty {
-            self.buf.put_u8(b',');
-        }
-        self.empty = false;
-        self.buf.put_u8(b'"');
+        self.buf.put_slice(b",\"");
         for &b in key.iter().take(128) {
             let b = b.to_ascii_lowercase();
             self.buf
@@ -81,19 +67,33 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// A string field from arbitrary bytes.
+    #[inline]
     pub fn str(&mut self, key: &'static str, value: &[u8]) {
         self.key(key);
         self.lossy |= write_json_string(self.buf, value);
     }
 
     /// A string field, written only when present.
+    #[inline]
     pub fn opt_str(&mut self, key: &'static str, value: Option<&[u8]>) {
         if let Some(v) = value {
             self.str(key, v);
         }
     }
 
+    /// A string field whose value needs no escaping: printable ASCII without `"` or `\\` (ids,
+    /// names of our own). Checked in debug builds.
+    #[inline]
+    pub(crate) fn str_plain(&mut self, key: &'static str, value: &[u8]) {
+        debug_assert!(is_plain(value), "{value:?} needs escaping");
+        self.key(key);
+        self.buf.put_u8(b'"');
+        self.buf.put_slice(value);
+        self.buf.put_u8(b'"');
+    }
+
     /// An unsigned integer field.
+    #[inline]
     pub fn u64(&mut self, key: &'static str, value: u64) {
         self.key(key);
         self.buf
@@ -101,6 +101,7 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// An unsigned integer field, written only when present.
+    #[inline]
     pub fn opt_u64(&mut self, key: &'static str, value: Option<u64>) {
         if let Some(v) = value {
             self.u64(key, v);
@@ -108,6 +109,7 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// A signed integer field.
+    #[inline]
     pub fn i64(&mut self, key: &'static str, value: i64) {
         self.key(key);
         self.buf
@@ -115,6 +117,7 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// A signed integer field, written only when present.
+    #[inline]
     pub fn opt_i64(&mut self, key: &'static str, value: Option<i64>) {
         if let Some(v) = value {
             self.i64(key, v);
@@ -122,12 +125,14 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// A number field written exactly as its decimal text says.
+    #[inline]
     pub fn decimal(&mut self, key: &'static str, value: Decimal<'_>) {
         self.key(key);
         value.write_json(self.buf);
     }
 
     /// A number field, written only when present.
+    #[inline]
     pub fn opt_decimal(&mut self, key: &'static str, value: Option<Decimal<'_>>) {
         if let Some(v) = value {
             self.decimal(key, v);
@@ -135,6 +140,7 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// A boolean field.
+    #[inline]
     pub fn bool(&mut self, key: &'static str, value: bool) {
         self.key(key);
         self.buf.put_slice(if value { b"true" } else { b"false" });
@@ -146,10 +152,7 @@ impl<'b> RecordWriter<'b> {
         if fields.is_empty() {
             return;
         }
-        if !self.empty {
-            self.buf.put_u8(b',');
-        }
-        self.empty = false;
+        self.buf.put_u8(b',');
         self.buf.put_slice(fields);
     }
 
@@ -161,7 +164,14 @@ impl<'b> RecordWriter<'b> {
             None if self.lossy => self.str("parse_error", b"invalid utf-8 replaced with U+FFFD"),
             None => {}
         }
-        self.buf.put_u8(b'}');
+        if self.buf.len() == self.start {
+            self.buf.put_slice(b"{}");
+        } else {
+            // The first field's comma.
+            debug_assert_eq!(self.buf[self.start], b',');
+            self.buf[self.start] = b'{';
+            self.buf.put_u8(b'}');
+        }
     }
 }
 
@@ -186,6 +196,20 @@ static ESCAPE: [u8; 256] = {
 
 /// Write `value` as a quoted JSON string. Returns true if invalid UTF-8 had to be replaced.
 pub fn write_json_string(buf: &mut BytesMut, value: &[u8]) -> bool {
+    // Most values (names, addresses, SQL) need no escaping at all: one check, one copy.
+    if is_plain(value) {
+        buf.reserve(value.len() + 2);
+        buf.put_u8(b'"');
+        buf.put_slice(value);
+        buf.put_u8(b'"');
+        return false;
+    }
+    write_json_string_escaped(buf, value)
+}
+
+/// [`write_json_string`] for a value that needs escaping or is not ASCII.
+#[inline(never)]
+fn write_json_string_escaped(buf: &mut BytesMut, value: &[u8]) -> bool {
     buf.reserve(value.len() + 2);
     buf.put_u8(b'"');
     // ASCII (most of any log) is escaped in one pass; UTF-8 is validated only from the first
@@ -212,6 +236,36 @@ pub fn write_json_string(buf: &mut BytesMut, value: &[u8]) -> bool {
     }
     buf.put_u8(b'"');
     lossy
+}
+
+/// Whether `s` goes into a JSON string as is: ASCII without control bytes, `"` or `\\`. Eight
+/// bytes at a time; the last (partial) word is checked as the overlapping final eight bytes.
+#[inline]
+fn is_plain(s: &[u8]) -> bool {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    if s.len() < 8 {
+        return s.iter().all(|&b| b < 0x80 && ESCAPE[usize::from(b)] == 0);
+    }
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        let x = word(i);
+        if needs_escape(x) || x & HI != 0 {
+            return false;
+        }
+        i += 8;
+    }
+    if i < s.len() {
+        let x = word(s.len() - 8);
+        if needs_escape(x) || x & HI != 0 {
+            return false;
+        }
+    }
+    true
 }
 
 /// Escape `s` into `buf`, copying runs that need nothing. Eight bytes at a time are checked for

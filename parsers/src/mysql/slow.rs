@@ -792,7 +792,7 @@ impl FormatEntry for SlowQueryEntry<'_> {
         w.opt_str("admin_command", self.admin_command);
         if let Some(id) = &self.fingerprint_id {
             w.str("fingerprint", self.fingerprint);
-            w.str("fingerprint_id", id);
+            w.str_plain("fingerprint_id", id);
         }
     }
 
