@@ -92,6 +92,17 @@ impl<'b> RecordWriter<'b> {
         self.buf.put_u8(b'"');
     }
 
+    /// A field whose name was rendered beforehand ([`FieldKey`]) and whose value is JSON text
+    /// already (a number as logged, validated by the caller).
+    #[inline]
+    pub(crate) fn raw_value(&mut self, key: &FieldKey, value: &[u8]) {
+        let at = self.buf.len();
+        // One fixed-size copy, then the padding is dropped.
+        self.buf.put_slice(&key.bytes);
+        self.buf.truncate(at + usize::from(key.len));
+        self.buf.put_slice(value);
+    }
+
     /// An unsigned integer field.
     #[inline]
     pub fn u64(&mut self, key: &'static str, value: u64) {
@@ -171,6 +182,46 @@ impl<'b> RecordWriter<'b> {
             debug_assert_eq!(self.buf[self.start], b',');
             self.buf[self.start] = b'{';
             self.buf.put_u8(b'}');
+        }
+    }
+}
+
+/// A field name rendered once as `,"name":`, padded to a fixed size so that writing it is one
+/// fixed-size copy: for names picked at run time from a table, where [`RecordWriter`]'s
+/// per-call-site constant copies cannot happen.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FieldKey {
+    bytes: [u8; FieldKey::CAP],
+    len: u8,
+}
+
+impl FieldKey {
+    /// Longest rendered key (`,"` + name + `":`).
+    pub(crate) const CAP: usize = 32;
+
+    /// `,"name":`; `name` must be flat snake_case of at most `CAP - 4` bytes (checked at compile
+    /// time where used in a `const`/`static`).
+    pub(crate) const fn new(name: &str) -> FieldKey {
+        let name = name.as_bytes();
+        assert!(name.len() + 4 <= FieldKey::CAP, "field name too long for FieldKey");
+        let mut bytes = [b' '; FieldKey::CAP];
+        bytes[0] = b',';
+        bytes[1] = b'"';
+        let mut i = 0;
+        while i < name.len() {
+            let b = name[i];
+            assert!(
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_',
+                "field name is not flat snake_case"
+            );
+            bytes[2 + i] = b;
+            i += 1;
+        }
+        bytes[2 + i] = b'"';
+        bytes[3 + i] = b':';
+        FieldKey {
+            bytes,
+            len: (name.len() + 4) as u8,
         }
     }
 }

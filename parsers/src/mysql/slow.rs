@@ -32,7 +32,7 @@ use memchr::memmem;
 
 use crate::fingerprint;
 use crate::frame::{LineClass, LineClassifier, RawEntry};
-use crate::json::RecordWriter;
+use crate::json::{FieldKey, RecordWriter};
 use crate::num::{parse_micros, parse_u64, Decimal};
 use crate::parser::{FormatEntry, FormatParser, QuerySample};
 use crate::time;
@@ -310,10 +310,14 @@ pub struct PairSpan {
     key: (u32, u32),
     value: (u32, u32),
     known: Option<u8>,
+    /// The value as logged is already the field's JSON (validated for its type when parsed,
+    /// and in canonical form): the record copies it instead of parsing it again.
+    plain: bool,
 }
 
 impl PairSpan {
-    fn new(text: &[u8], key: &[u8], value: &[u8], known: Option<u8>) -> PairSpan {
+    #[inline]
+    fn new(text: &[u8], key: &[u8], value: &[u8], known: Option<u8>, plain: bool) -> PairSpan {
         let at = |s: &[u8]| {
             if s.is_empty() {
                 return (0, 0);
@@ -326,6 +330,7 @@ impl PairSpan {
             key: at(key),
             value: at(value),
             known,
+            plain,
         }
     }
 
@@ -544,6 +549,14 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, rest: &'
         }
     };
     e.host = non_empty(hostpart.trim_ascii());
+    // `Id: N`, the whole tail on MySQL ≥ 5.6: read as `pairs` would, without tokenizing.
+    if let Some((key, value, rest)) = fixed_pair(tail, b"Id:") {
+        if skip_blanks(rest).is_empty() {
+            let valid = parse_u64(value).is_some();
+            keep(e, spans, key, value, ID, valid);
+            return;
+        }
+    }
     pairs(e, spans, tail);
 }
 
@@ -597,40 +610,60 @@ fn stats_prefix<'a>(
     spans: &mut Vec<PairSpan>,
     line: &'a [u8],
 ) -> &'a [u8] {
-    const STATS: [(&[u8], u8); 4] = [
-        (b"Query_time:", QUERY_TIME),
-        (b"Lock_time:", LOCK_TIME),
-        (b"Rows_sent:", ROWS_SENT),
-        (b"Rows_examined:", ROWS_EXAMINED),
-    ];
-    let blanks = |s: &'a [u8]| {
-        &s[s.iter()
-            .position(|&b| b != b' ' && b != b'\t')
-            .unwrap_or(s.len())..]
+    let Some((key, value, rest)) = fixed_pair(line, b"Query_time:") else {
+        return line;
     };
-    let mut rest = line;
-    for (key, known) in STATS {
-        let at = blanks(rest);
-        let Some(after) = at
-            .strip_prefix(key)
-            .filter(|a| matches!(a.first(), Some(b' ' | b'\t')))
-        else {
-            return rest;
-        };
-        let after = blanks(after);
-        // A value is a few bytes: a byte loop beats memchr's setup here.
-        let end = after
-            .iter()
-            .position(|&b| b == b' ' || b == b'\t')
-            .unwrap_or(after.len());
-        let value = &after[..end];
-        if value.is_empty() || is_key(value) {
-            return rest;
-        }
-        record(e, spans, &at[..key.len() - 1], value, Some(known));
-        rest = &after[end..];
-    }
+    e.query_time_us = parse_micros(value);
+    keep(e, spans, key, value, QUERY_TIME, e.query_time_us.is_some());
+    let Some((key, value, rest)) = fixed_pair(rest, b"Lock_time:") else {
+        return rest;
+    };
+    e.lock_time_us = parse_micros(value);
+    keep(e, spans, key, value, LOCK_TIME, e.lock_time_us.is_some());
+    let Some((key, value, rest)) = fixed_pair(rest, b"Rows_sent:") else {
+        return rest;
+    };
+    e.rows_sent = parse_u64(value);
+    keep(e, spans, key, value, ROWS_SENT, e.rows_sent.is_some());
+    let Some((key, value, rest)) = fixed_pair(rest, b"Rows_examined:") else {
+        return rest;
+    };
+    e.rows_examined = parse_u64(value);
+    keep(e, spans, key, value, ROWS_EXAMINED, e.rows_examined.is_some());
     rest
+}
+
+/// `KEY value` after blanks at the start of `s`, as [`pairs`] reads it, where `KEY` (with its
+/// colon) is a constant: (the key without its colon, the value, what follows). Inlined per key
+/// so that the key test is a fixed-size compare.
+#[inline(always)]
+fn fixed_pair<'a, const N: usize>(
+    s: &'a [u8],
+    key: &[u8; N],
+) -> Option<(&'a [u8], &'a [u8], &'a [u8])> {
+    let at = skip_blanks(s);
+    let (head, after) = at.split_first_chunk::<N>()?;
+    if head != key || !matches!(after.first(), Some(b' ' | b'\t')) {
+        return None;
+    }
+    let after = skip_blanks(after);
+    // A value is a few bytes: a byte loop beats memchr's setup here.
+    let end = after
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(after.len());
+    let value = &after[..end];
+    if value.is_empty() || is_key(value) {
+        return None;
+    }
+    Some((&at[..N - 1], value, &after[end..]))
+}
+
+/// `s` without its leading spaces and tabs.
+#[inline]
+fn skip_blanks(s: &[u8]) -> &[u8] {
+    let n = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
+    &s[n..]
 }
 
 fn pair<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, key: &'a [u8], value: &'a [u8]) {
@@ -645,19 +678,71 @@ fn record<'a>(
     value: &'a [u8],
     known: Option<u8>,
 ) {
-    match known {
-        Some(QUERY_TIME) => e.query_time_us = parse_micros(value),
-        Some(LOCK_TIME) => e.lock_time_us = parse_micros(value),
-        Some(ROWS_SENT) => e.rows_sent = parse_u64(value),
-        Some(ROWS_EXAMINED) => e.rows_examined = parse_u64(value),
-        Some(SCHEMA) if e.db.is_none() => e.db = non_empty(value),
-        _ => {}
-    }
+    let Some(i) = known else {
+        if spans.len() < MAX_PAIRS {
+            spans.push(PairSpan::new(e.text, key, value, None, false));
+        } else {
+            e.pairs_dropped += 1;
+        }
+        return;
+    };
+    let ok = match i {
+        QUERY_TIME => {
+            e.query_time_us = parse_micros(value);
+            e.query_time_us.is_some()
+        }
+        LOCK_TIME => {
+            e.lock_time_us = parse_micros(value);
+            e.lock_time_us.is_some()
+        }
+        ROWS_SENT => {
+            e.rows_sent = parse_u64(value);
+            e.rows_sent.is_some()
+        }
+        ROWS_EXAMINED => {
+            e.rows_examined = parse_u64(value);
+            e.rows_examined.is_some()
+        }
+        SCHEMA => {
+            if e.db.is_none() {
+                e.db = non_empty(value);
+            }
+            false
+        }
+        _ => match KNOWN_KEYS[usize::from(i)].2 {
+            ValueKind::Int => parse_u64(value).is_some(),
+            ValueKind::Seconds => parse_micros(value).is_some(),
+            _ => false,
+        },
+    };
+    keep(e, spans, key, value, i, ok);
+}
+
+/// Keep the pair of known key `known` whose value `valid`ated for its type (an integer that
+/// [`parse_u64`] reads, seconds that [`parse_micros`] reads).
+#[inline]
+fn keep<'a>(
+    e: &mut SlowQueryEntry<'a>,
+    spans: &mut Vec<PairSpan>,
+    key: &'a [u8],
+    value: &'a [u8],
+    known: u8,
+    valid: bool,
+) {
     if spans.len() < MAX_PAIRS {
-        spans.push(PairSpan::new(e.text, key, value, known));
+        let plain = valid && is_canonical_number(value);
+        spans.push(PairSpan::new(e.text, key, value, Some(known), plain));
     } else {
         e.pairs_dropped += 1;
     }
+}
+
+/// Whether a number that [`parse_u64`] or [`parse_micros`] accepted is written in JSON exactly as
+/// logged: no leading zero before another digit ([`Decimal::write_json`] drops those) and at
+/// most the 40 digits [`Decimal::parse`] takes.
+#[inline]
+fn is_canonical_number(value: &[u8]) -> bool {
+    value.len() <= 41 && !(value[0] == b'0' && value.get(1).is_some_and(u8::is_ascii_digit))
 }
 
 /// The body: a leading `use db;` line and a `SET …timestamp=N;` line (one of each at most, as
@@ -781,8 +866,8 @@ impl FormatEntry for SlowQueryEntry<'_> {
         w.opt_str("client_ip", self.client_ip);
         w.opt_u64("set_timestamp", self.set_timestamp);
         let mut seen = [false; KNOWN_KEYS.len()];
-        for p in self.pairs() {
-            write_pair(w, &p, &mut seen);
+        for span in self.pair_spans {
+            write_pair(w, &span.resolve(self.text), span.plain, &mut seen);
         }
         if self.pairs_dropped > 0 {
             w.u64("header_pairs_dropped", self.pairs_dropped as u64);
@@ -810,10 +895,26 @@ impl FormatEntry for SlowQueryEntry<'_> {
     }
 }
 
+/// `,"field":` of every known key, rendered at compile time.
+static FIELD_KEYS: [FieldKey; KNOWN_KEYS.len()] = {
+    let mut keys = [FieldKey::new("x"); KNOWN_KEYS.len()];
+    let mut i = 0;
+    while i < KNOWN_KEYS.len() {
+        keys[i] = FieldKey::new(KNOWN_KEYS[i].1);
+        i += 1;
+    }
+    keys
+};
+
 /// Write one header pair with its declared type; a value that does not fit its type is kept as
 /// text under `<field>_text` so the field's own type never changes. A key seen twice keeps its
-/// first value.
-fn write_pair(w: &mut RecordWriter<'_>, p: &Pair<'_>, seen: &mut [bool; KNOWN_KEYS.len()]) {
+/// first value. A `plain` value (see [`PairSpan`]) is copied as it stands.
+fn write_pair(
+    w: &mut RecordWriter<'_>,
+    p: &Pair<'_>,
+    plain: bool,
+    seen: &mut [bool; KNOWN_KEYS.len()],
+) {
     let Some(i) = p.known.map(usize::from) else {
         let lower: Vec<u8> = p.key.to_ascii_lowercase();
         if RESERVED.iter().any(|r| r.as_bytes() == lower.as_slice()) || lower == b"schema" {
@@ -827,6 +928,11 @@ fn write_pair(w: &mut RecordWriter<'_>, p: &Pair<'_>, seen: &mut [bool; KNOWN_KE
     };
     let (_, field, kind) = KNOWN_KEYS[i];
     if std::mem::replace(&mut seen[i], true) || i == usize::from(SCHEMA) {
+        return;
+    }
+    if plain {
+        debug_assert!(matches!(kind, ValueKind::Int | ValueKind::Seconds));
+        w.raw_value(&FIELD_KEYS[i], p.value);
         return;
     }
     let ok = match kind {
