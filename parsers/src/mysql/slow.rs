@@ -33,7 +33,7 @@ use memchr::memmem;
 use crate::fingerprint;
 use crate::frame::{LineClass, LineClassifier, RawEntry};
 use crate::json::{FieldKey, RecordWriter};
-use crate::num::{parse_micros, parse_u64, Decimal};
+use crate::num::{leading_int, leading_micros, parse_micros, parse_u64, Decimal};
 use crate::parser::{FormatEntry, FormatParser, QuerySample};
 use crate::time;
 
@@ -550,10 +550,9 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, rest: &'
     };
     e.host = non_empty(hostpart.trim_ascii());
     // `Id: N`, the whole tail on MySQL ≥ 5.6: read as `pairs` would, without tokenizing.
-    if let Some((key, value, rest)) = fixed_pair(tail, b"Id:") {
+    if let Some((key, value, id, rest)) = fixed_pair(tail, b"Id:", leading_int, parse_u64) {
         if skip_blanks(rest).is_empty() {
-            let valid = parse_u64(value).is_some();
-            keep(e, spans, key, value, ID, valid);
+            keep(e, spans, key, value, ID, id.is_some());
             return;
         }
     }
@@ -610,43 +609,54 @@ fn stats_prefix<'a>(
     spans: &mut Vec<PairSpan>,
     line: &'a [u8],
 ) -> &'a [u8] {
-    let Some((key, value, rest)) = fixed_pair(line, b"Query_time:") else {
+    let Some((key, value, v, rest)) = fixed_pair(line, b"Query_time:", leading_micros, parse_micros)
+    else {
         return line;
     };
-    e.query_time_us = parse_micros(value);
-    keep(e, spans, key, value, QUERY_TIME, e.query_time_us.is_some());
-    let Some((key, value, rest)) = fixed_pair(rest, b"Lock_time:") else {
+    e.query_time_us = v;
+    keep(e, spans, key, value, QUERY_TIME, v.is_some());
+    let Some((key, value, v, rest)) = fixed_pair(rest, b"Lock_time:", leading_micros, parse_micros)
+    else {
         return rest;
     };
-    e.lock_time_us = parse_micros(value);
-    keep(e, spans, key, value, LOCK_TIME, e.lock_time_us.is_some());
-    let Some((key, value, rest)) = fixed_pair(rest, b"Rows_sent:") else {
+    e.lock_time_us = v;
+    keep(e, spans, key, value, LOCK_TIME, v.is_some());
+    let Some((key, value, v, rest)) = fixed_pair(rest, b"Rows_sent:", leading_int, parse_u64)
+    else {
         return rest;
     };
-    e.rows_sent = parse_u64(value);
-    keep(e, spans, key, value, ROWS_SENT, e.rows_sent.is_some());
-    let Some((key, value, rest)) = fixed_pair(rest, b"Rows_examined:") else {
+    e.rows_sent = v;
+    keep(e, spans, key, value, ROWS_SENT, v.is_some());
+    let Some((key, value, v, rest)) = fixed_pair(rest, b"Rows_examined:", leading_int, parse_u64)
+    else {
         return rest;
     };
-    e.rows_examined = parse_u64(value);
-    keep(e, spans, key, value, ROWS_EXAMINED, e.rows_examined.is_some());
+    e.rows_examined = v;
+    keep(e, spans, key, value, ROWS_EXAMINED, v.is_some());
     rest
 }
 
 /// `KEY value` after blanks at the start of `s`, as [`pairs`] reads it, where `KEY` (with its
-/// colon) is a constant: (the key without its colon, the value, what follows). Inlined per key
-/// so that the key test is a fixed-size compare.
+/// colon) is a constant: (the key without its colon, the value, the value read by `parse`, what
+/// follows). Inlined per key so that the key test is a fixed-size compare; `fast` reads the
+/// common short numbers in the same step (see [`leading_int`]), `parse` is the general reader.
 #[inline(always)]
 fn fixed_pair<'a, const N: usize>(
     s: &'a [u8],
     key: &[u8; N],
-) -> Option<(&'a [u8], &'a [u8], &'a [u8])> {
+    fast: fn(&[u8]) -> Option<(usize, u64)>,
+    parse: fn(&[u8]) -> Option<u64>,
+) -> Option<(&'a [u8], &'a [u8], Option<u64>, &'a [u8])> {
     let at = skip_blanks(s);
     let (head, after) = at.split_first_chunk::<N>()?;
     if head != key || !matches!(after.first(), Some(b' ' | b'\t')) {
         return None;
     }
     let after = skip_blanks(after);
+    let key = &at[..N - 1];
+    if let Some((n, v)) = fast(after) {
+        return Some((key, &after[..n], Some(v), &after[n..]));
+    }
     // A value is a few bytes: a byte loop beats memchr's setup here.
     let end = after
         .iter()
@@ -656,7 +666,7 @@ fn fixed_pair<'a, const N: usize>(
     if value.is_empty() || is_key(value) {
         return None;
     }
-    Some((&at[..N - 1], value, &after[end..]))
+    Some((key, value, parse(value), &after[end..]))
 }
 
 /// `s` without its leading spaces and tabs.
