@@ -401,6 +401,8 @@ pub struct Parser {
     ids: fingerprint::IdCache,
     no_fingerprints: bool,
     spans: Vec<PairSpan>,
+    /// `# Time:` values of neighbouring entries share their minute.
+    times: time::IsoMinuteCache,
 }
 
 impl FormatParser for Parser {
@@ -420,7 +422,7 @@ impl FormatParser for Parser {
         // Header lines.
         while pos < text.len() && text[pos] == b'#' && !text[pos..].starts_with(ADMIN_PREFIX) {
             let end = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
-            header_line(&mut e, spans, trim_cr(&text[pos + 1..end]));
+            header_line(&mut e, spans, &mut self.times, trim_cr(&text[pos + 1..end]));
             saw_header = true;
             pos = (end + 1).min(text.len());
         }
@@ -482,7 +484,12 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 /// One header line, without its leading `#`.
-fn header_line<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, line: &'a [u8]) {
+fn header_line<'a>(
+    e: &mut SlowQueryEntry<'a>,
+    spans: &mut Vec<PairSpan>,
+    times: &mut time::IsoMinuteCache,
+    line: &'a [u8],
+) {
     let line = line.trim_ascii_start();
     if let Some(rest) = line.strip_prefix(b"Time:") {
         let rest = rest.trim_ascii_start();
@@ -492,10 +499,12 @@ fn header_line<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, line: 
             None => (rest.trim_ascii_end(), None),
         };
         e.time_text = Some(value);
-        let parsed = time::parse_iso(value).or_else(|| time::parse_mysql_old(value));
+        let parsed = times
+            .parse_iso(value)
+            .or_else(|| time::parse_mysql_old(value));
         e.timestamp_us = parsed.filter(|&(_, n)| n == value.len()).map(|(us, _)| us);
         if let Some(uh) = more {
-            header_line(e, spans, uh);
+            header_line(e, spans, times, uh);
         }
         return;
     }
