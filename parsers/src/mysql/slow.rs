@@ -31,7 +31,7 @@
 use memchr::memmem;
 
 use crate::fingerprint;
-use crate::frame::{LineClass, LineClassifier, RawEntry};
+use crate::frame::{LineClass, LineClassifier, LineEnds, RawEntry};
 use crate::json::{FieldKey, RecordWriter};
 use crate::num::{leading_int, leading_micros, parse_micros, parse_u64, Decimal};
 use crate::parser::{FormatEntry, FormatParser, QuerySample};
@@ -419,14 +419,16 @@ impl FormatParser for Parser {
         spans.clear();
         let mut pos = 0;
         let mut saw_header = false;
+        // The framer found these line ends already.
+        let mut lines = LineEnds::new(&raw);
         // Header lines.
         while pos < text.len() && text[pos] == b'#' && !text[pos..].starts_with(ADMIN_PREFIX) {
-            let end = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
+            let end = lines.find(pos);
             header_line(&mut e, spans, &mut self.times, trim_cr(&text[pos + 1..end]));
             saw_header = true;
             pos = (end + 1).min(text.len());
         }
-        body(&mut e, &text[pos..]);
+        body(&mut e, text, pos, &mut lines);
         if !saw_header && e.error.is_none() {
             e.error =
                 Some("slow log entry without header lines (cut by a rotation or a partial read?)");
@@ -767,16 +769,15 @@ fn is_canonical_number(value: &[u8]) -> bool {
 /// The body: a leading `use db;` line and a `SET …timestamp=N;` line (one of each at most, as
 /// pt-query-digest reads them: a second `use` is the statement that ran), then the statement or
 /// an `# administrator command:` line.
-fn body<'a>(e: &mut SlowQueryEntry<'a>, mut rest: &'a [u8]) {
+fn body<'a>(e: &mut SlowQueryEntry<'a>, text: &'a [u8], mut pos: usize, lines: &mut LineEnds<'_>) {
     let (mut got_db, mut got_set) = (false, false);
     loop {
-        let start = rest
+        let start = text[pos..]
             .iter()
             .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(rest.len());
-        let trimmed = &rest[start..];
-        let end = memchr::memchr(b'\n', trimmed).unwrap_or(trimmed.len());
-        let line = trim_cr(&trimmed[..end]);
+            .map_or(text.len(), |i| pos + i);
+        let end = lines.find(start);
+        let line = trim_cr(&text[start..end]);
         match (use_line(line), set_timestamp_line(line)) {
             (Some(db), _) if !got_db => {
                 e.db = Some(db);
@@ -787,15 +788,16 @@ fn body<'a>(e: &mut SlowQueryEntry<'a>, mut rest: &'a [u8]) {
                 got_set = true;
             }
             _ => {
-                rest = trimmed;
+                pos = start;
                 break;
             }
         }
-        rest = &trimmed[(end + 1).min(trimmed.len())..];
+        pos = (end + 1).min(text.len());
     }
-    if let Some(cmd) = rest.strip_prefix(ADMIN_PREFIX) {
-        let line = trim_cr(&cmd[..memchr::memchr(b'\n', cmd).unwrap_or(cmd.len())]);
-        let cmd = line.trim_ascii();
+    let rest = &text[pos..];
+    if rest.starts_with(ADMIN_PREFIX) {
+        let from = pos + ADMIN_PREFIX.len();
+        let cmd = trim_cr(&text[from..lines.find(from)]).trim_ascii();
         e.admin_command = Some(cmd.strip_suffix(b";").unwrap_or(cmd));
         return;
     }
