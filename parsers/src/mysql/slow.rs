@@ -49,7 +49,8 @@ pub struct Classifier {
 impl LineClassifier for Classifier {
     fn classify(&mut self, line: &[u8]) -> LineClass {
         if line.first() == Some(&b'#') {
-            if line.starts_with(ADMIN_PREFIX) {
+            // (Byte 2 first: header lines are `# Time:`, `# User@Host:`, `# Query_time:`, ….)
+            if line.get(2) == Some(&b'a') && line.starts_with(ADMIN_PREFIX) {
                 // Stands in for the statement. After a statement it is an entry of its own
                 // (RDS writes one before the next header): it must not swallow the next query.
                 // After only `use db;` it is that entry's body (pt-query-digest's slow011).
@@ -91,12 +92,18 @@ pub const NO_QUERY: &[u8] = b"/* No query */";
 
 /// Whether `line` is part of a server start banner.
 fn is_banner(line: &[u8]) -> bool {
-    match line.first() {
-        // `/usr/sbin/mysqld, Version: 8.0.15-5 (…). started with:` and Windows paths.
-        Some(_) if line.ends_with(b"started with:") || line.ends_with(b"started with:\r") => {
+    let Some(&last) = line.last() else {
+        return false;
+    };
+    match line[0] {
+        // `/usr/sbin/mysqld, Version: 8.0.15-5 (…). started with:` and Windows paths. (The last
+        // byte first: SQL lines end with other bytes.)
+        _ if matches!(last, b':' | b'\r')
+            && (line.ends_with(b"started with:") || line.ends_with(b"started with:\r")) =>
+        {
             memmem::find(line, b", Version: ").is_some()
         }
-        Some(b'T') => {
+        b'T' => {
             (line.starts_with(b"Tcp port:") && memmem::find(line, b"Unix socket:").is_some())
                 || (line.starts_with(b"TCP Port:") && memmem::find(line, b"Named Pipe:").is_some())
                 || is_column_header(line)
