@@ -666,6 +666,21 @@ fn tokens_fused(src: &[u8], dst: &mut [u8]) -> (usize, Keywords) {
     let mut prev_word = false;
     // No `'` so far lacked a closing one: quotes still pair up.
     let mut quotes = true;
+    // Every token ends here. A single space after it (the usual case) is taken at once, as the
+    // SPACE arm would take it (`space` is false after a token), without another dispatch.
+    macro_rules! next_token {
+        () => {
+            if r < end && src[r] == b' ' {
+                dst[w] = b' ';
+                w += 1;
+                r += 1;
+                space = true;
+                leftover = false;
+                prev_word = false;
+            }
+            continue;
+        };
+    }
     // Invariant: w <= r (the output is never longer than what it was made from).
     while r < end {
         let c = src[r];
@@ -680,7 +695,7 @@ fn tokens_fused(src: &[u8], dst: &mut [u8]) -> (usize, Keywords) {
                         leftover = false;
                         space = false;
                         r += len;
-                        continue;
+                        next_token!();
                     }
                 }
                 if w == 0 || !is_word(dst[w - 1]) {
@@ -700,7 +715,7 @@ fn tokens_fused(src: &[u8], dst: &mut [u8]) -> (usize, Keywords) {
                 r += len;
                 space = false;
                 prev_word = true;
-                continue;
+                next_token!();
             }
             class::NUM => number_end(src, r, end),
             class::QUOTE if quotes => match memchr(b'\'', &src[r + 1..end]) {
@@ -730,7 +745,7 @@ fn tokens_fused(src: &[u8], dst: &mut [u8]) -> (usize, Keywords) {
             fold_question_mark(dst, &mut w, leftover);
             leftover = false;
             r = q_end;
-            continue;
+            next_token!();
         }
         // `?`, `.`, an unpaired `'` or other punctuation: written as is.
         if cls == class::QMARK && leftover {
@@ -741,6 +756,7 @@ fn tokens_fused(src: &[u8], dst: &mut [u8]) -> (usize, Keywords) {
         dst[w] = c;
         w += 1;
         r += 1;
+        next_token!();
     }
     (w, Keywords(seen))
 }
