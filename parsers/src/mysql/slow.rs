@@ -842,6 +842,19 @@ fn set_timestamp_line(line: &[u8]) -> Option<Option<u64>> {
     if line.len() < 4 || !line[..4].eq_ignore_ascii_case(b"SET ") || !line.ends_with(b";") {
         return None;
     }
+    // What MySQL writes before nearly every statement: `SET timestamp=N;`, read in one step.
+    if let Some(digits) = line
+        .strip_prefix(b"SET timestamp=")
+        .map(|rest| &rest[..rest.len() - 1])
+    {
+        if (1..=19).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+            // At most 19 digits: no overflow.
+            let ts = digits
+                .iter()
+                .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
+            return Some(Some(ts));
+        }
+    }
     let assigns = &line[4..line.len() - 1];
     let (mut ts, mut has_ts) = (None, false);
     for part in assigns.split(|b| *b == b',') {
@@ -1242,6 +1255,39 @@ SELECT 1;
         }
         assert_eq!(known_key(b"Nope"), None);
         assert_eq!(known_key(&[b'x'; 40]), None);
+    }
+
+    /// `set_timestamp_line` without its `SET timestamp=N;` shortcut: the reference.
+    fn set_timestamp_line_reference(line: &[u8]) -> Option<Option<u64>> {
+        if line.len() < 4 || !line[..4].eq_ignore_ascii_case(b"SET ") || !line.ends_with(b";") {
+            return None;
+        }
+        let assigns = &line[4..line.len() - 1];
+        let (mut ts, mut has_ts) = (None, false);
+        for part in assigns.split(|b| *b == b',') {
+            let eq = memchr::memchr(b'=', part)?;
+            let (name, value) = (part[..eq].trim_ascii(), part[eq + 1..].trim_ascii());
+            if name.eq_ignore_ascii_case(b"timestamp") {
+                ts = parse_u64(value);
+                has_ts = true;
+            } else if !(name.eq_ignore_ascii_case(b"insert_id")
+                || name.eq_ignore_ascii_case(b"last_insert_id"))
+            {
+                return None;
+            }
+        }
+        has_ts.then_some(ts)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn set_timestamp_shortcut_agrees(line in "(SET|set|SeT) (timestamp|TIMESTAMP|insert_id)=[0-9 x]{0,22}(,timestamp=[0-9]{1,3})?;?") {
+            proptest::prop_assert_eq!(
+                set_timestamp_line(line.as_bytes()),
+                set_timestamp_line_reference(line.as_bytes()),
+                "{}", line
+            );
+        }
     }
 
     #[test]
