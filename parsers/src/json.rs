@@ -81,6 +81,22 @@ impl<'b> RecordWriter<'b> {
         }
     }
 
+    /// A string field from arbitrary bytes; returns whether the value went in as it stands (see
+    /// [`is_plain`]), which can spare the check of a value derived from it.
+    #[inline]
+    pub(crate) fn str_checked(&mut self, key: &'static str, value: &[u8]) -> bool {
+        self.key(key);
+        if is_plain(value) {
+            self.buf.reserve(value.len() + 2);
+            self.buf.put_u8(b'"');
+            self.buf.put_slice(value);
+            self.buf.put_u8(b'"');
+            return true;
+        }
+        self.lossy |= write_json_string_escaped(self.buf, value);
+        false
+    }
+
     /// A string field whose value needs no escaping: printable ASCII without `"` or `\\` (ids,
     /// names of our own). Checked in debug builds.
     #[inline(always)]
@@ -331,7 +347,7 @@ fn write_json_string_escaped(buf: &mut BytesMut, value: &[u8]) -> bool {
 /// Whether `s` goes into a JSON string as is: ASCII without control bytes, `"` or `\\`. Eight
 /// bytes at a time; the last (partial) word is checked as the overlapping final eight bytes.
 #[inline]
-fn is_plain(s: &[u8]) -> bool {
+pub(crate) fn is_plain(s: &[u8]) -> bool {
     const HI: u64 = 0x8080_8080_8080_8080;
     let word = |i: usize| {
         let mut w = [0u8; 8];

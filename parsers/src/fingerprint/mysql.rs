@@ -1112,6 +1112,24 @@ mod tests {
             prop_assert_eq!(&dst[..len], &staged[..]);
         }
 
+        /// A statement that goes into JSON as it stands has a fingerprint that does too (the
+        /// slow log record relies on it and skips the check).
+        #[test]
+        fn plain_statements_have_plain_fingerprints(q in prop_oneof![
+            "[ -!#-\\[\\]-~]{0,80}",
+            prop::collection::vec(prop::sample::select(vec![
+                "SELECT ", "select", " * ", "FROM t", " WHERE ", "a IN (1, 2)", "VALUES (1,'x'),(2,'y')",
+                " UNION ", "UNION ALL ", "LIMIT 1, 2", " ORDER BY a ASC", "NULL", "true", "0x1F",
+                "/* c */", "/*!40001 x */", "-- c", "# c", "'s'", "CALL p(1)", "use db", "INSERT INTO t ",
+                "administrator command: Quit", "?", "x'0A'", "-1.5e3", "  ", ",", "(", ")",
+            ]), 0..12).prop_map(|v| v.concat()),
+        ]) {
+            prop_assume!(crate::json::is_plain(q.as_bytes()));
+            let mut out = Vec::new();
+            fingerprint(q.as_bytes(), &mut out);
+            prop_assert!(crate::json::is_plain(&out), "{:?} -> {:?}", q, String::from_utf8_lossy(&out));
+        }
+
         /// The 8-at-a-time word copy against the byte loop.
         #[test]
         fn word_run_matches_byte_loop(src in prop::collection::vec(any::<u8>(), 0..40),
