@@ -411,7 +411,8 @@ impl Framer {
     fn note_rds(&mut self, line: &[u8]) {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
-        if body.ends_with(RDS_TRUNCATION_SUFFIX) {
+        // The last byte first: a suffix compare per line is a `memcmp` call.
+        if body.last() == Some(&b']') && body.ends_with(RDS_TRUNCATION_SUFFIX) {
             self.entry_rds_truncated = true;
         }
     }
