@@ -44,10 +44,57 @@ pub struct RawEntry<'a> {
     pub truncated: bool,
     /// A line of the entry ends with the RDS marker ` [Your log message was truncated]`.
     pub rds_truncated: bool,
+    /// Offsets in `text` of its first line breaks (`\n`), in order, as the framer found them:
+    /// all of them when fewer than [`MAX_INDEXED_NEWLINES`], else the first that many. A format
+    /// parser reads its header lines from here instead of searching for their ends again.
+    pub newlines: &'a [usize],
 }
+
+/// How many line breaks of an entry [`RawEntry::newlines`] holds at most: enough for the header
+/// and session lines of any slow log entry; the lines of a long statement are not needed.
+pub const MAX_INDEXED_NEWLINES: usize = 16;
 
 /// Text that RDS appends to a line cut by the 1 MB cap of `DownloadDBLogFilePortion`.
 pub const RDS_TRUNCATION_SUFFIX: &[u8] = b" [Your log message was truncated]";
+
+/// Finds the line ends of one entry: from the framer's index ([`RawEntry::newlines`]) while it
+/// lasts, then by search. Queries must come in non-decreasing order of position.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LineEnds<'a> {
+    text: &'a [u8],
+    index: &'a [usize],
+    /// Index entries before this one lie before every position asked about so far.
+    next: usize,
+}
+
+impl<'a> LineEnds<'a> {
+    /// The line ends of `raw`.
+    pub(crate) fn new(raw: &RawEntry<'a>) -> LineEnds<'a> {
+        debug_assert!(raw.newlines.iter().all(|&at| raw.text.get(at) == Some(&b'\n')));
+        LineEnds {
+            text: raw.text,
+            index: raw.newlines,
+            next: 0,
+        }
+    }
+
+    /// Position of the first `\n` at or after `from`, or the length of the text if none.
+    #[inline]
+    pub(crate) fn find(&mut self, from: usize) -> usize {
+        while let Some(&at) = self.index.get(self.next) {
+            if at >= from {
+                return at;
+            }
+            self.next += 1;
+        }
+        if self.index.len() < MAX_INDEXED_NEWLINES {
+            // The index holds every line break of the text: there is none after `from`.
+            return self.text.len();
+        }
+        let from = from.min(self.text.len());
+        memchr(b'\n', &self.text[from..]).map_or(self.text.len(), |i| from + i)
+    }
+}
 
 /// Whether the sink wants more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +143,9 @@ pub struct Framer {
     /// The open entry when it spans chunks.
     owned: Vec<u8>,
     open: Open,
+    /// The open entry's first line breaks (offsets in it) and how many there are.
+    newlines: [usize; MAX_INDEXED_NEWLINES],
+    newline_count: usize,
     entry_offset: u64,
     entry_rds_truncated: bool,
     /// Stream offset of the first byte of the next chunk.
@@ -113,6 +163,8 @@ impl Framer {
             carry_dropped: 0,
             owned: Vec::new(),
             open: Open::None,
+            newlines: [0; MAX_INDEXED_NEWLINES],
+            newline_count: 0,
             entry_offset: 0,
             entry_rds_truncated: false,
             pos: 0,
@@ -245,12 +297,14 @@ impl Framer {
                 }
                 self.entry_offset = base + start as u64;
                 self.entry_rds_truncated = false;
+                self.newline_count = 0;
                 if line.len() > self.max_entry_bytes {
                     self.owned.clear();
                     self.open = Open::Owned;
                     return self.append(line, 0, chunk, emit);
                 }
                 self.note_rds(line);
+                self.note_newline(end - 1 - start);
                 self.open = Open::InChunk { start, end };
                 Flow::Continue
             }
@@ -259,6 +313,7 @@ impl Framer {
                     if e == start && end - s <= self.max_entry_bytes =>
                 {
                     self.note_rds(line);
+                    self.note_newline(end - 1 - s);
                     self.open = Open::InChunk { start: s, end };
                     Flow::Continue
                 }
@@ -298,6 +353,7 @@ impl Framer {
                 }
                 self.entry_offset = offset;
                 self.entry_rds_truncated = false;
+                self.newline_count = 0;
                 self.owned.clear();
                 self.open = Open::Owned;
                 self.append(line, dropped, &[], emit)
@@ -333,10 +389,30 @@ impl Framer {
         class
     }
 
+    /// The open entry has a line break at `at`: index it while there is room.
+    #[inline]
+    fn note_newline(&mut self, at: usize) {
+        if let Some(slot) = self.newlines.get_mut(self.newline_count) {
+            *slot = at;
+            self.newline_count += 1;
+        }
+    }
+
+    /// How many of the indexed line breaks lie inside `text`, the entry without its final line
+    /// break: all but that one, if it was indexed.
+    #[inline]
+    fn newlines_in(newlines: &[usize], text: &[u8]) -> usize {
+        let n = newlines.len();
+        let n = n - usize::from(newlines.last().is_some_and(|&at| at >= text.len()));
+        debug_assert!(newlines[..n].iter().all(|&at| at < text.len()));
+        n
+    }
+
     fn note_rds(&mut self, line: &[u8]) {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let body = body.strip_suffix(b"\r").unwrap_or(body);
-        if body.ends_with(RDS_TRUNCATION_SUFFIX) {
+        // The last byte first: a suffix compare per line is a `memcmp` call.
+        if body.last() == Some(&b']') && body.ends_with(RDS_TRUNCATION_SUFFIX) {
             self.entry_rds_truncated = true;
         }
     }
@@ -363,6 +439,9 @@ impl Framer {
         let room = self.max_entry_bytes.saturating_sub(self.owned.len());
         if dropped == 0 && line.len() <= room {
             self.note_rds(line);
+            if line.last() == Some(&b'\n') {
+                self.note_newline(self.owned.len() + line.len() - 1);
+            }
             self.owned.extend_from_slice(line);
             return Flow::Continue;
         }
@@ -370,11 +449,14 @@ impl Framer {
         self.owned.extend_from_slice(&line[..take]);
         self.stats.truncated_entries += 1;
         self.stats.truncated_bytes += (line.len() - take) as u64 + dropped;
+        let text = trim_newline(&self.owned);
+        let newlines = &self.newlines[..self.newline_count];
         let flow = emit(RawEntry {
             offset: self.entry_offset,
-            text: trim_newline(&self.owned),
+            text,
             truncated: true,
             rds_truncated: self.entry_rds_truncated,
+            newlines: &newlines[..Self::newlines_in(newlines, text)],
         });
         self.owned.clear();
         self.open = Open::Discarding;
@@ -392,11 +474,14 @@ impl Framer {
             Open::InChunk { start, end } => &chunk[start..end],
             Open::Owned => &self.owned[..],
         };
+        let text = trim_newline(text);
+        let newlines = &self.newlines[..self.newline_count];
         let flow = emit(RawEntry {
             offset: self.entry_offset,
-            text: trim_newline(text),
+            text,
             truncated: false,
             rds_truncated: self.entry_rds_truncated,
+            newlines: &newlines[..Self::newlines_in(newlines, text)],
         });
         self.owned.clear();
         flow
@@ -432,6 +517,14 @@ mod tests {
         text: Vec<u8>,
         truncated: bool,
         rds: bool,
+        newlines: Vec<usize>,
+    }
+
+    /// What `RawEntry::newlines` must hold for `text`.
+    fn first_newlines(text: &[u8]) -> Vec<usize> {
+        memchr::memchr_iter(b'\n', text)
+            .take(MAX_INDEXED_NEWLINES)
+            .collect()
     }
 
     fn frame(chunks: &[&[u8]], max: usize) -> (Vec<Owned>, FrameStats) {
@@ -443,6 +536,7 @@ mod tests {
                 text: e.text.to_vec(),
                 truncated: e.truncated,
                 rds: e.rds_truncated,
+                newlines: e.newlines.to_vec(),
             });
             Flow::Continue
         };
@@ -493,6 +587,7 @@ mod tests {
                             text: Vec::new(),
                             truncated: false,
                             rds: false,
+                            newlines: Vec::new(),
                         });
                         push_line(
                             &mut cur,
@@ -526,6 +621,9 @@ mod tests {
         if let Some(mut e) = cur.take() {
             e.text = trim_newline(&e.text).to_vec();
             out.push(e);
+        }
+        for e in &mut out {
+            e.newlines = first_newlines(&e.text);
         }
         (out, stats)
     }
@@ -627,6 +725,38 @@ mod tests {
     }
 
     #[test]
+    fn line_ends_read_the_index_then_search() {
+        for lines in [0, 3, MAX_INDEXED_NEWLINES - 1, MAX_INDEXED_NEWLINES, 40] {
+            let mut input = b"#a\r\n".to_vec();
+            for i in 0..lines {
+                input.extend_from_slice(format!("line {i}\n").as_bytes());
+            }
+            input.extend_from_slice(b"#b\n");
+            for chunk in [3, 7, 1 << 20] {
+                let mut f = Framer::new(1 << 20);
+                let mut checked = 0;
+                let mut check = |e: RawEntry<'_>| {
+                    let naive = |from: usize| {
+                        memchr::memchr(b'\n', &e.text[from..]).map_or(e.text.len(), |i| from + i)
+                    };
+                    assert_eq!(e.newlines, &first_newlines(e.text)[..]);
+                    let mut ends = LineEnds::new(&e);
+                    for from in 0..=e.text.len() {
+                        assert_eq!(ends.find(from), naive(from), "{lines} lines, from {from}");
+                    }
+                    checked += 1;
+                    Flow::Continue
+                };
+                for c in input.chunks(chunk) {
+                    f.feed(c, &mut Hash, &mut check);
+                }
+                f.finish(&mut Hash, &mut check);
+                assert_eq!(checked, 2);
+            }
+        }
+    }
+
+    #[test]
     fn pending_offset_points_at_the_open_entry() {
         let mut f = Framer::new(1 << 20);
         f.feed(b"#a\nx\n#b\ny", &mut Hash, |_| Flow::Continue);
@@ -637,6 +767,8 @@ mod tests {
         let line = prop_oneof![
             Just(b"#h\n".to_vec()),
             Just(b"!skip\n".to_vec()),
+            Just(b"c\n".to_vec()),
+            Just(b"c\n".repeat(20)),
             Just(b"\n".to_vec()),
             Just(b"body line\r\n".to_vec()),
             Just(b"x [Your log message was truncated]\n".to_vec()),

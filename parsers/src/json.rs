@@ -10,24 +10,31 @@ use bytes::{BufMut, BytesMut};
 use crate::num::Decimal;
 
 /// Writes one JSON object field by field.
+///
+/// Every field is written with its leading `,` (`,"key":value`), and the first one's comma becomes
+/// the object's `{` when it is finished: no "first field?" test per field. Field names are
+/// constants at nearly every call, so [`RecordWriter::key`] is inlined into a fixed-size copy.
 #[derive(Debug)]
 pub struct RecordWriter<'b> {
     buf: &'b mut BytesMut,
-    empty: bool,
+    /// Where the object starts in `buf`.
+    start: usize,
     lossy: bool,
 }
 
 impl<'b> RecordWriter<'b> {
     /// Begin an object at the end of `buf`.
     pub fn begin(buf: &'b mut BytesMut) -> RecordWriter<'b> {
-        buf.put_u8(b'{');
+        let start = buf.len();
         RecordWriter {
             buf,
-            empty: true,
+            start,
             lossy: false,
         }
     }
 
+    /// `,"key":`.
+    #[inline(always)]
     fn key(&mut self, key: &'static str) {
         debug_assert!(
             !key.is_empty()
@@ -36,37 +43,16 @@ impl<'b> RecordWriter<'b> {
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
             "field name {key:?} is not flat lowercase snake_case"
         );
-        // One copy of `,"key":` from a stack buffer instead of four small writes.
-        let mut tmp = [0u8; 68];
-        let k = key.as_bytes();
-        if k.len() <= 64 {
-            let sep = usize::from(!self.empty);
-            tmp[0] = b',';
-            tmp[1] = b'"';
-            tmp[2..2 + k.len()].copy_from_slice(k);
-            tmp[2 + k.len()] = b'"';
-            tmp[3 + k.len()] = b':';
-            self.buf.put_slice(&tmp[1 - sep..4 + k.len()]);
-        } else {
-            if !self.empty {
-                self.buf.put_u8(b',');
-            }
-            self.buf.put_u8(b'"');
-            self.buf.put_slice(k);
-            self.buf.put_slice(b"\":");
-        }
-        self.empty = false;
+        self.buf.put_slice(b",\"");
+        self.buf.put_slice(key.as_bytes());
+        self.buf.put_slice(b"\":");
     }
 
     /// A string field whose name comes from the input (e.g. an unknown `Key:` of a slow log
     /// header): the name is lowercased and every byte outside `[a-z0-9_]` becomes `_`, the way
     /// OpenObserve would store it anyway.
     pub fn str_dynamic_key(&mut self, key: &[u8], value: &[u8]) {
-        if !self.empty {
-            self.buf.put_u8(b',');
-        }
-        self.empty = false;
-        self.buf.put_u8(b'"');
+        self.buf.put_slice(b",\"");
         for &b in key.iter().take(128) {
             let b = b.to_ascii_lowercase();
             self.buf
@@ -81,26 +67,67 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// A string field from arbitrary bytes.
+    #[inline]
     pub fn str(&mut self, key: &'static str, value: &[u8]) {
         self.key(key);
         self.lossy |= write_json_string(self.buf, value);
     }
 
     /// A string field, written only when present.
+    #[inline]
     pub fn opt_str(&mut self, key: &'static str, value: Option<&[u8]>) {
         if let Some(v) = value {
             self.str(key, v);
         }
     }
 
+    /// A string field from arbitrary bytes; returns whether the value went in as it stands (see
+    /// [`is_plain`]), which can spare the check of a value derived from it.
+    #[inline]
+    pub(crate) fn str_checked(&mut self, key: &'static str, value: &[u8]) -> bool {
+        self.key(key);
+        if is_plain(value) {
+            self.buf.reserve(value.len() + 2);
+            self.buf.put_u8(b'"');
+            self.buf.put_slice(value);
+            self.buf.put_u8(b'"');
+            return true;
+        }
+        self.lossy |= write_json_string_escaped(self.buf, value);
+        false
+    }
+
+    /// A string field whose value needs no escaping: printable ASCII without `"` or `\\` (ids,
+    /// names of our own). Checked in debug builds.
+    #[inline(always)]
+    pub(crate) fn str_plain(&mut self, key: &'static str, value: &[u8]) {
+        debug_assert!(is_plain(value), "{value:?} needs escaping");
+        self.key(key);
+        self.buf.put_u8(b'"');
+        self.buf.put_slice(value);
+        self.buf.put_u8(b'"');
+    }
+
+    /// A field whose name was rendered beforehand ([`FieldKey`]) and whose value is JSON text
+    /// already (a number as logged, validated by the caller).
+    #[inline]
+    pub(crate) fn raw_value(&mut self, key: &FieldKey, value: &[u8]) {
+        let at = self.buf.len();
+        // One fixed-size copy, then the padding is dropped.
+        self.buf.put_slice(&key.bytes);
+        self.buf.truncate(at + usize::from(key.len));
+        self.buf.put_slice(value);
+    }
+
     /// An unsigned integer field.
+    #[inline(always)]
     pub fn u64(&mut self, key: &'static str, value: u64) {
         self.key(key);
-        self.buf
-            .put_slice(itoa::Buffer::new().format(value).as_bytes());
+        put_u64(self.buf, value);
     }
 
     /// An unsigned integer field, written only when present.
+    #[inline]
     pub fn opt_u64(&mut self, key: &'static str, value: Option<u64>) {
         if let Some(v) = value {
             self.u64(key, v);
@@ -108,13 +135,17 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// A signed integer field.
+    #[inline(always)]
     pub fn i64(&mut self, key: &'static str, value: i64) {
         self.key(key);
-        self.buf
-            .put_slice(itoa::Buffer::new().format(value).as_bytes());
+        if value < 0 {
+            self.buf.put_u8(b'-');
+        }
+        put_u64(self.buf, value.unsigned_abs());
     }
 
     /// A signed integer field, written only when present.
+    #[inline]
     pub fn opt_i64(&mut self, key: &'static str, value: Option<i64>) {
         if let Some(v) = value {
             self.i64(key, v);
@@ -122,12 +153,14 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// A number field written exactly as its decimal text says.
+    #[inline]
     pub fn decimal(&mut self, key: &'static str, value: Decimal<'_>) {
         self.key(key);
         value.write_json(self.buf);
     }
 
     /// A number field, written only when present.
+    #[inline]
     pub fn opt_decimal(&mut self, key: &'static str, value: Option<Decimal<'_>>) {
         if let Some(v) = value {
             self.decimal(key, v);
@@ -135,6 +168,7 @@ impl<'b> RecordWriter<'b> {
     }
 
     /// A boolean field.
+    #[inline]
     pub fn bool(&mut self, key: &'static str, value: bool) {
         self.key(key);
         self.buf.put_slice(if value { b"true" } else { b"false" });
@@ -146,10 +180,7 @@ impl<'b> RecordWriter<'b> {
         if fields.is_empty() {
             return;
         }
-        if !self.empty {
-            self.buf.put_u8(b',');
-        }
-        self.empty = false;
+        self.buf.put_u8(b',');
         self.buf.put_slice(fields);
     }
 
@@ -161,7 +192,92 @@ impl<'b> RecordWriter<'b> {
             None if self.lossy => self.str("parse_error", b"invalid utf-8 replaced with U+FFFD"),
             None => {}
         }
-        self.buf.put_u8(b'}');
+        if self.buf.len() == self.start {
+            self.buf.put_slice(b"{}");
+        } else {
+            // The first field's comma.
+            debug_assert_eq!(self.buf[self.start], b',');
+            self.buf[self.start] = b'{';
+            self.buf.put_u8(b'}');
+        }
+    }
+}
+
+/// `v` in decimal, appended with one fixed-size copy (no `memcpy` call for a few bytes). Up to
+/// 16 digits (every timestamp and offset in a log) are formatted eight at a time in a word
+/// (SWAR), left-aligned in a 16-byte block whose unused tail is dropped again; longer numbers go
+/// through `itoa`.
+#[inline]
+fn put_u64(buf: &mut BytesMut, v: u64) {
+    const E8: u64 = 100_000_000;
+    if v >= E8 * E8 {
+        buf.put_slice(itoa::Buffer::new().format(v).as_bytes());
+        return;
+    }
+    // The 16 digits, zero-padded, as bytes 0..=9 (not yet ASCII), the first in the lowest byte.
+    let digits = u128::from(eight_digits(v / E8)) | (u128::from(eight_digits(v % E8)) << 64);
+    // Leading zeros are the lowest zero bytes; `v` = 0 keeps one.
+    let zeros = ((digits.trailing_zeros() / 8) as usize).min(15);
+    let block = ((digits >> (8 * zeros)) | (0x30 * (u128::MAX / 0xff))).to_le_bytes();
+    let at = buf.len();
+    buf.put_slice(&block);
+    buf.truncate(at + 16 - zeros);
+}
+
+/// The eight decimal digits of `x` (< 10^8, zero-padded) as the bytes of a word, the first digit
+/// in the lowest byte, each as its value 0..=9. Lane arithmetic: the halves of four digits in two
+/// 32-bit lanes, then pairs in four 16-bit lanes, then digits in eight bytes; each division by a
+/// constant is a multiply and shift that no lane can overflow.
+#[inline]
+fn eight_digits(x: u64) -> u64 {
+    debug_assert!(x < 100_000_000);
+    // [x / 10^4, x % 10^4] in 32-bit lanes (the first four digits in the low lane).
+    let v = (x / 10_000) | ((x % 10_000) << 32);
+    // Each lane (< 10^4) / 100: lane * 5243 >> 19 (exact below 43 699; product < 2^26).
+    let hundreds = ((v * 5243) >> 19) & 0x0000_007f_0000_007f;
+    let v = hundreds | ((v - hundreds * 100) << 16);
+    // Each 16-bit lane (< 100) / 10: lane * 103 >> 10 (exact below 179; product < 2^14).
+    let tens = ((v * 103) >> 10) & 0x000f_000f_000f_000f;
+    tens | ((v - tens * 10) << 8)
+}
+
+/// A field name rendered once as `,"name":`, padded to a fixed size so that writing it is one
+/// fixed-size copy: for names picked at run time from a table, where [`RecordWriter`]'s
+/// per-call-site constant copies cannot happen.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FieldKey {
+    bytes: [u8; FieldKey::CAP],
+    len: u8,
+}
+
+impl FieldKey {
+    /// Longest rendered key (`,"` + name + `":`).
+    pub(crate) const CAP: usize = 32;
+
+    /// `,"name":`; `name` must be flat snake_case of at most `CAP - 4` bytes (checked at compile
+    /// time where used in a `const`/`static`).
+    pub(crate) const fn new(name: &str) -> FieldKey {
+        let name = name.as_bytes();
+        assert!(name.len() + 4 <= FieldKey::CAP, "field name too long for FieldKey");
+        let mut bytes = [b' '; FieldKey::CAP];
+        bytes[0] = b',';
+        bytes[1] = b'"';
+        let mut i = 0;
+        while i < name.len() {
+            let b = name[i];
+            assert!(
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_',
+                "field name is not flat snake_case"
+            );
+            bytes[2 + i] = b;
+            i += 1;
+        }
+        bytes[2 + i] = b'"';
+        bytes[3 + i] = b':';
+        FieldKey {
+            bytes,
+            len: (name.len() + 4) as u8,
+        }
     }
 }
 
@@ -186,6 +302,20 @@ static ESCAPE: [u8; 256] = {
 
 /// Write `value` as a quoted JSON string. Returns true if invalid UTF-8 had to be replaced.
 pub fn write_json_string(buf: &mut BytesMut, value: &[u8]) -> bool {
+    // Most values (names, addresses, SQL) need no escaping at all: one check, one copy.
+    if is_plain(value) {
+        buf.reserve(value.len() + 2);
+        buf.put_u8(b'"');
+        buf.put_slice(value);
+        buf.put_u8(b'"');
+        return false;
+    }
+    write_json_string_escaped(buf, value)
+}
+
+/// [`write_json_string`] for a value that needs escaping or is not ASCII.
+#[inline(never)]
+fn write_json_string_escaped(buf: &mut BytesMut, value: &[u8]) -> bool {
     buf.reserve(value.len() + 2);
     buf.put_u8(b'"');
     // ASCII (most of any log) is escaped in one pass; UTF-8 is validated only from the first
@@ -212,6 +342,36 @@ pub fn write_json_string(buf: &mut BytesMut, value: &[u8]) -> bool {
     }
     buf.put_u8(b'"');
     lossy
+}
+
+/// Whether `s` goes into a JSON string as is: ASCII without control bytes, `"` or `\\`. Eight
+/// bytes at a time; the last (partial) word is checked as the overlapping final eight bytes.
+#[inline]
+pub(crate) fn is_plain(s: &[u8]) -> bool {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    if s.len() < 8 {
+        return s.iter().all(|&b| b < 0x80 && ESCAPE[usize::from(b)] == 0);
+    }
+    let mut i = 0;
+    while i + 8 <= s.len() {
+        let x = word(i);
+        if needs_escape(x) || x & HI != 0 {
+            return false;
+        }
+        i += 8;
+    }
+    if i < s.len() {
+        let x = word(s.len() - 8);
+        if needs_escape(x) || x & HI != 0 {
+            return false;
+        }
+    }
+    true
 }
 
 /// Escape `s` into `buf`, copying runs that need nothing. Eight bytes at a time are checked for
@@ -309,7 +469,45 @@ mod tests {
         assert!(v["parse_error"].as_str().unwrap().contains("utf-8"));
     }
 
+    #[test]
+    fn integers_match_the_standard_formatting() {
+        let mut b = BytesMut::new();
+        let mut values: Vec<u64> = vec![0, 1, 9, 10, 99, 100, 9_999, 10_000, 12_345, u64::MAX];
+        values.extend((0..20).map(|p| 10u64.pow(p)));
+        values.extend((1..20).map(|p| 10u64.pow(p) - 1));
+        values.extend([123_456_789_012_345, 9_999_999_999_999_999, 10_000_000_000_000_000]);
+        for v in values {
+            b.clear();
+            put_u64(&mut b, v);
+            assert_eq!(&b[..], v.to_string().as_bytes());
+        }
+        for v in [0i64, -1, 7, -1234567, i64::MIN, i64::MAX] {
+            b.clear();
+            let mut w = RecordWriter::begin(&mut b);
+            w.i64("n", v);
+            w.finish(None);
+            assert_eq!(&b[..], format!("{{\"n\":{v}}}").as_bytes());
+        }
+    }
+
     proptest! {
+        #[test]
+        fn any_integer_formats_as_std_does(
+            v in prop_oneof![any::<u64>(), 0u64..10_000_000_000_000_000, 0u64..100_000],
+            i in any::<i64>(),
+        ) {
+            let mut b = BytesMut::from(&b"x"[..]);
+            put_u64(&mut b, v);
+            let want = v.to_string();
+            prop_assert_eq!(&b[1..], want.as_bytes());
+            let mut b = BytesMut::new();
+            let mut w = RecordWriter::begin(&mut b);
+            w.i64("n", i);
+            w.finish(None);
+            let want = format!("{{\"n\":{i}}}");
+            prop_assert_eq!(&b[..], want.as_bytes());
+        }
+
         /// Our escaping agrees with serde_json's on the lossy decoding of any bytes.
         #[test]
         fn matches_serde_json(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {

@@ -182,7 +182,7 @@ impl Entry<'_> {
     pub fn write_record(&self, buf: &mut BytesMut, extra: &[u8]) {
         let mut w = RecordWriter::begin(buf);
         w.opt_i64("_timestamp", self.timestamp_us());
-        w.str("log_type", self.log_type().as_bytes());
+        w.str_plain("log_type", self.log_type().as_bytes());
         w.u64("log_offset", self.raw.offset);
         w.raw_fields(extra);
         each_kind!(&self.kind, e => e.write_fields(&mut w));

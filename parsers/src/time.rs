@@ -4,6 +4,8 @@
 //! date library would cost more than the parse itself; each function has a test against a
 //! reference computed independently.
 
+use crate::num::{digit_run, digits_value, word8};
+
 /// Days from 1970-01-01 to the given proleptic Gregorian date (Howard Hinnant's algorithm).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -42,9 +44,21 @@ fn civil_to_us(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> 
 
 /// Fractional seconds `.d…` at `at`: (microseconds, bytes consumed). More than six digits are
 /// truncated; none is fine.
+#[inline]
 fn fraction(s: &[u8], at: usize) -> (i64, usize) {
     if s.get(at) != Some(&b'.') {
         return (0, 0);
+    }
+    // Up to seven digits (µs and a bit more) in one word; longer runs digit by digit.
+    let x = word8(&s[at + 1..]);
+    let n = digit_run(x);
+    if n == 0 {
+        return (0, 0);
+    }
+    if n < 8 {
+        let kept = n.min(6);
+        let us = digits_value(x, kept) * 10u64.pow((6 - kept) as u32);
+        return (us as i64, n + 1);
     }
     let mut us = 0i64;
     let mut n = 0;
@@ -54,39 +68,78 @@ fn fraction(s: &[u8], at: usize) -> (i64, usize) {
         }
         n += 1;
     }
-    if n == 0 {
-        return (0, 0);
-    }
-    for _ in n..6 {
-        us *= 10;
-    }
     (us, n + 1)
 }
 
 /// `YYYY-MM-DD[T ]HH:MM:SS[.ffffff][Z|±HH:MM|±HHMM|±HH]` at the start of `s`:
 /// (µs UTC, bytes consumed). Without a zone the time is taken as UTC.
 pub fn parse_iso(s: &[u8]) -> Option<(i64, usize)> {
-    if s.len() < 19
-        || s[4] != b'-'
-        || s[7] != b'-'
-        || !matches!(s[10], b'T' | b' ')
-        || s[13] != b':'
-        || s[16] != b':'
+    let minute_us = iso_minute(s.first_chunk::<19>()?)?;
+    iso_rest(s, minute_us)
+}
+
+/// [`parse_iso`] for a stream of timestamps that mostly share their minute (a log's entries):
+/// remembers the last `YYYY-MM-DD[T ]HH:MM:` prefix and its value, so that a timestamp in the
+/// same minute only has its seconds, fraction and zone read.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IsoMinuteCache {
+    prefix: [u8; 17],
+    /// µs of `prefix` (at zero seconds), once a valid prefix was seen.
+    minute_us: Option<i64>,
+}
+
+impl IsoMinuteCache {
+    /// Exactly what [`parse_iso`] returns for `s`.
+    #[inline]
+    pub(crate) fn parse_iso(&mut self, s: &[u8]) -> Option<(i64, usize)> {
+        let head = s.first_chunk::<19>()?;
+        let prefix = head.first_chunk::<17>()?;
+        let minute_us = match self.minute_us {
+            Some(us) if self.prefix == *prefix => us,
+            _ => {
+                let us = iso_minute(head)?;
+                self.prefix = *prefix;
+                self.minute_us = Some(us);
+                us
+            }
+        };
+        iso_rest(s, minute_us)
+    }
+}
+
+/// The first 17 bytes of an ISO timestamp, `YYYY-MM-DD[T ]HH:MM:`, as µs (at zero seconds);
+/// `None` unless the 19 bytes have the shape of one (the seconds' digits are [`iso_rest`]'s).
+#[inline]
+fn iso_minute(b: &[u8; 19]) -> Option<i64> {
+    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' || b[16] != b':'
     {
         return None;
     }
-    let y = digits(s, 0, 4)?;
-    let base = civil_to_us(
-        i64::from(y),
-        digits(s, 5, 2)?,
-        digits(s, 8, 2)?,
-        digits(s, 11, 2)?,
-        digits(s, 14, 2)?,
-        digits(s, 17, 2)?,
-    )?;
+    // Every digit position at once (fixed indices: no bounds checks, one branch).
+    let d = |i: usize| u32::from(b[i].wrapping_sub(b'0'));
+    const DIGITS: [usize; 12] = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15];
+    if DIGITS.iter().fold(0, |bad, &i| bad | u32::from(d(i) > 9)) != 0 {
+        return None;
+    }
+    let two = |i: usize| d(i) * 10 + d(i + 1);
+    let (y, mo, day, h, mi) = (two(0) * 100 + two(2), two(5), two(8), two(11), two(14));
+    let valid = (1..=12).contains(&mo) && (1..=31).contains(&day) && h < 24 && mi < 60;
+    valid.then(|| {
+        (days_from_civil(i64::from(y), mo, day) * 86_400 + i64::from(h) * 3600 + i64::from(mi) * 60)
+            * US_PER_SEC
+    })
+}
+
+/// The rest of an ISO timestamp after its minute: `SS[.ffffff][zone]` from byte 17 of `s`.
+#[inline]
+fn iso_rest(s: &[u8], minute_us: i64) -> Option<(i64, usize)> {
+    let (s1, s2) = (s[17].wrapping_sub(b'0'), s[18].wrapping_sub(b'0'));
+    if s1 > 9 || s2 > 9 || s1 * 10 + s2 > 60 {
+        return None;
+    }
     let (frac, n) = fraction(s, 19);
     let mut at = 19 + n;
-    let mut us = base + frac;
+    let mut us = minute_us + i64::from(s1 * 10 + s2) * US_PER_SEC + frac;
     match s.get(at) {
         Some(b'Z') => at += 1,
         Some(&sign @ (b'+' | b'-')) if s.get(at + 1).is_some_and(u8::is_ascii_digit) => {
@@ -271,6 +324,7 @@ pub fn format_rfc3339(us: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// Seconds since the epoch, counted day by day: the reference for `days_from_civil`.
     fn naive_days(y: i64, m: u32, d: u32) -> i64 {
@@ -327,6 +381,85 @@ mod tests {
             format_rfc3339(1_481_543_656_601_172),
             "2016-12-12T11:54:16.601172Z"
         );
+    }
+
+    /// The digit-by-digit reading `parse_iso` had before its fixed-index one: the reference.
+    fn parse_iso_reference(s: &[u8]) -> Option<(i64, usize)> {
+        if s.len() < 19
+            || s[4] != b'-'
+            || s[7] != b'-'
+            || !matches!(s[10], b'T' | b' ')
+            || s[13] != b':'
+            || s[16] != b':'
+        {
+            return None;
+        }
+        let y = digits(s, 0, 4)?;
+        let base = civil_to_us(
+            i64::from(y),
+            digits(s, 5, 2)?,
+            digits(s, 8, 2)?,
+            digits(s, 11, 2)?,
+            digits(s, 14, 2)?,
+            digits(s, 17, 2)?,
+        )?;
+        let (mut frac, mut n) = (0i64, 0usize);
+        if s.get(19) == Some(&b'.') {
+            while let Some(c) = s.get(20 + n).filter(|c| c.is_ascii_digit()) {
+                if n < 6 {
+                    frac = frac * 10 + i64::from(c - b'0');
+                }
+                n += 1;
+            }
+            if n > 0 {
+                frac *= 10i64.pow(6u32.saturating_sub(n as u32));
+                n += 1;
+            }
+        }
+        let mut at = 19 + n;
+        let mut us = base + frac;
+        match s.get(at) {
+            Some(b'Z') => at += 1,
+            Some(&sign @ (b'+' | b'-')) if s.get(at + 1).is_some_and(u8::is_ascii_digit) => {
+                let (off, n) = numeric_offset(&s[at + 1..])?;
+                us -= if sign == b'+' { off } else { -off };
+                at += 1 + n;
+            }
+            _ => {}
+        }
+        Some((us, at))
+    }
+
+    /// ISO-like timestamps, valid or nearly so, a few minutes apart.
+    fn iso_like() -> impl Strategy<Value = String> {
+        let minute = prop_oneof![
+            Just("2024-01-04T09:00:"),
+            Just("2024-01-04T09:01:"),
+            Just("2024-01-04 09:01:"),
+            Just("2024-02-30T23:59:"),
+            Just("2024-13-04T09:00:"),
+            Just("2024-01-04T24:00:"),
+            Just("2024-01-0xT09:00:"),
+        ];
+        (minute, "[0-6][0-9]|6[01]|[0-9]?", "(\\.[0-9]{0,10})?", "(Z|[+-][0-9]{2}(:?[0-9]{2})?|x| .{0,3})?")
+            .prop_map(|(m, s, f, z)| format!("{m}{s}{f}{z}"))
+    }
+
+    proptest! {
+        /// The fixed-index reading agrees with the digit-by-digit one.
+        #[test]
+        fn parse_iso_agrees_with_reference(text in prop_oneof![iso_like(), ".{0,30}"]) {
+            prop_assert_eq!(parse_iso(text.as_bytes()), parse_iso_reference(text.as_bytes()), "{}", text);
+        }
+
+        /// The minute cache answers what `parse_iso` answers, whatever came before.
+        #[test]
+        fn minute_cache_agrees(texts in proptest::collection::vec(prop_oneof![4 => iso_like(), 1 => ".{0,30}"], 1..20)) {
+            let mut cache = IsoMinuteCache::default();
+            for t in &texts {
+                prop_assert_eq!(cache.parse_iso(t.as_bytes()), parse_iso(t.as_bytes()), "{}", t);
+            }
+        }
     }
 
     #[test]

@@ -31,9 +31,9 @@
 use memchr::memmem;
 
 use crate::fingerprint;
-use crate::frame::{LineClass, LineClassifier, RawEntry};
-use crate::json::RecordWriter;
-use crate::num::{parse_micros, parse_u64, Decimal};
+use crate::frame::{LineClass, LineClassifier, LineEnds, RawEntry};
+use crate::json::{FieldKey, RecordWriter};
+use crate::num::{leading_int, leading_micros, parse_micros, parse_u64, Decimal};
 use crate::parser::{FormatEntry, FormatParser, QuerySample};
 use crate::time;
 
@@ -49,7 +49,8 @@ pub struct Classifier {
 impl LineClassifier for Classifier {
     fn classify(&mut self, line: &[u8]) -> LineClass {
         if line.first() == Some(&b'#') {
-            if line.starts_with(ADMIN_PREFIX) {
+            // (Byte 2 first: header lines are `# Time:`, `# User@Host:`, `# Query_time:`, ….)
+            if line.get(2) == Some(&b'a') && line.starts_with(ADMIN_PREFIX) {
                 // Stands in for the statement. After a statement it is an entry of its own
                 // (RDS writes one before the next header): it must not swallow the next query.
                 // After only `use db;` it is that entry's body (pt-query-digest's slow011).
@@ -91,12 +92,18 @@ pub const NO_QUERY: &[u8] = b"/* No query */";
 
 /// Whether `line` is part of a server start banner.
 fn is_banner(line: &[u8]) -> bool {
-    match line.first() {
-        // `/usr/sbin/mysqld, Version: 8.0.15-5 (…). started with:` and Windows paths.
-        Some(_) if line.ends_with(b"started with:") || line.ends_with(b"started with:\r") => {
+    let Some(&last) = line.last() else {
+        return false;
+    };
+    match line[0] {
+        // `/usr/sbin/mysqld, Version: 8.0.15-5 (…). started with:` and Windows paths. (The last
+        // byte first: SQL lines end with other bytes.)
+        _ if matches!(last, b':' | b'\r')
+            && (line.ends_with(b"started with:") || line.ends_with(b"started with:\r")) =>
+        {
             memmem::find(line, b", Version: ").is_some()
         }
-        Some(b'T') => {
+        b'T' => {
             (line.starts_with(b"Tcp port:") && memmem::find(line, b"Unix socket:").is_some())
                 || (line.starts_with(b"TCP Port:") && memmem::find(line, b"Named Pipe:").is_some())
                 || is_column_header(line)
@@ -310,10 +317,14 @@ pub struct PairSpan {
     key: (u32, u32),
     value: (u32, u32),
     known: Option<u8>,
+    /// The value as logged is already the field's JSON (validated for its type when parsed,
+    /// and in canonical form): the record copies it instead of parsing it again.
+    plain: bool,
 }
 
 impl PairSpan {
-    fn new(text: &[u8], key: &[u8], value: &[u8], known: Option<u8>) -> PairSpan {
+    #[inline]
+    fn new(text: &[u8], key: &[u8], value: &[u8], known: Option<u8>, plain: bool) -> PairSpan {
         let at = |s: &[u8]| {
             if s.is_empty() {
                 return (0, 0);
@@ -326,6 +337,7 @@ impl PairSpan {
             key: at(key),
             value: at(value),
             known,
+            plain,
         }
     }
 
@@ -396,6 +408,8 @@ pub struct Parser {
     ids: fingerprint::IdCache,
     no_fingerprints: bool,
     spans: Vec<PairSpan>,
+    /// `# Time:` values of neighbouring entries share their minute.
+    times: time::IsoMinuteCache,
 }
 
 impl FormatParser for Parser {
@@ -412,14 +426,16 @@ impl FormatParser for Parser {
         spans.clear();
         let mut pos = 0;
         let mut saw_header = false;
+        // The framer found these line ends already.
+        let mut lines = LineEnds::new(&raw);
         // Header lines.
         while pos < text.len() && text[pos] == b'#' && !text[pos..].starts_with(ADMIN_PREFIX) {
-            let end = memchr::memchr(b'\n', &text[pos..]).map_or(text.len(), |i| pos + i);
-            header_line(&mut e, spans, trim_cr(&text[pos + 1..end]));
+            let end = lines.find(pos);
+            header_line(&mut e, spans, &mut self.times, trim_cr(&text[pos + 1..end]));
             saw_header = true;
             pos = (end + 1).min(text.len());
         }
-        body(&mut e, &text[pos..]);
+        body(&mut e, text, pos, &mut lines);
         if !saw_header && e.error.is_none() {
             e.error =
                 Some("slow log entry without header lines (cut by a rotation or a partial read?)");
@@ -477,7 +493,12 @@ fn trim_cr(line: &[u8]) -> &[u8] {
 }
 
 /// One header line, without its leading `#`.
-fn header_line<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, line: &'a [u8]) {
+fn header_line<'a>(
+    e: &mut SlowQueryEntry<'a>,
+    spans: &mut Vec<PairSpan>,
+    times: &mut time::IsoMinuteCache,
+    line: &'a [u8],
+) {
     let line = line.trim_ascii_start();
     if let Some(rest) = line.strip_prefix(b"Time:") {
         let rest = rest.trim_ascii_start();
@@ -487,10 +508,12 @@ fn header_line<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, line: 
             None => (rest.trim_ascii_end(), None),
         };
         e.time_text = Some(value);
-        let parsed = time::parse_iso(value).or_else(|| time::parse_mysql_old(value));
+        let parsed = times
+            .parse_iso(value)
+            .or_else(|| time::parse_mysql_old(value));
         e.timestamp_us = parsed.filter(|&(_, n)| n == value.len()).map(|(us, _)| us);
         if let Some(uh) = more {
-            header_line(e, spans, uh);
+            header_line(e, spans, times, uh);
         }
         return;
     }
@@ -544,6 +567,13 @@ fn user_host<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, rest: &'
         }
     };
     e.host = non_empty(hostpart.trim_ascii());
+    // `Id: N`, the whole tail on MySQL ≥ 5.6: read as `pairs` would, without tokenizing.
+    if let Some((key, value, id, rest)) = fixed_pair(tail, b"Id:", leading_int, parse_u64) {
+        if skip_blanks(rest).is_empty() {
+            keep(e, spans, key, value, ID, id.is_some());
+            return;
+        }
+    }
     pairs(e, spans, tail);
 }
 
@@ -597,40 +627,71 @@ fn stats_prefix<'a>(
     spans: &mut Vec<PairSpan>,
     line: &'a [u8],
 ) -> &'a [u8] {
-    const STATS: [(&[u8], u8); 4] = [
-        (b"Query_time:", QUERY_TIME),
-        (b"Lock_time:", LOCK_TIME),
-        (b"Rows_sent:", ROWS_SENT),
-        (b"Rows_examined:", ROWS_EXAMINED),
-    ];
-    let blanks = |s: &'a [u8]| {
-        &s[s.iter()
-            .position(|&b| b != b' ' && b != b'\t')
-            .unwrap_or(s.len())..]
+    let Some((key, value, v, rest)) = fixed_pair(line, b"Query_time:", leading_micros, parse_micros)
+    else {
+        return line;
     };
-    let mut rest = line;
-    for (key, known) in STATS {
-        let at = blanks(rest);
-        let Some(after) = at
-            .strip_prefix(key)
-            .filter(|a| matches!(a.first(), Some(b' ' | b'\t')))
-        else {
-            return rest;
-        };
-        let after = blanks(after);
-        // A value is a few bytes: a byte loop beats memchr's setup here.
-        let end = after
-            .iter()
-            .position(|&b| b == b' ' || b == b'\t')
-            .unwrap_or(after.len());
-        let value = &after[..end];
-        if value.is_empty() || is_key(value) {
-            return rest;
-        }
-        record(e, spans, &at[..key.len() - 1], value, Some(known));
-        rest = &after[end..];
-    }
+    e.query_time_us = v;
+    keep(e, spans, key, value, QUERY_TIME, v.is_some());
+    let Some((key, value, v, rest)) = fixed_pair(rest, b"Lock_time:", leading_micros, parse_micros)
+    else {
+        return rest;
+    };
+    e.lock_time_us = v;
+    keep(e, spans, key, value, LOCK_TIME, v.is_some());
+    let Some((key, value, v, rest)) = fixed_pair(rest, b"Rows_sent:", leading_int, parse_u64)
+    else {
+        return rest;
+    };
+    e.rows_sent = v;
+    keep(e, spans, key, value, ROWS_SENT, v.is_some());
+    let Some((key, value, v, rest)) = fixed_pair(rest, b"Rows_examined:", leading_int, parse_u64)
+    else {
+        return rest;
+    };
+    e.rows_examined = v;
+    keep(e, spans, key, value, ROWS_EXAMINED, v.is_some());
     rest
+}
+
+/// `KEY value` after blanks at the start of `s`, as [`pairs`] reads it, where `KEY` (with its
+/// colon) is a constant: (the key without its colon, the value, the value read by `parse`, what
+/// follows). Inlined per key so that the key test is a fixed-size compare; `fast` reads the
+/// common short numbers in the same step (see [`leading_int`]), `parse` is the general reader.
+#[inline(always)]
+fn fixed_pair<'a, const N: usize>(
+    s: &'a [u8],
+    key: &[u8; N],
+    fast: fn(&[u8]) -> Option<(usize, u64)>,
+    parse: fn(&[u8]) -> Option<u64>,
+) -> Option<(&'a [u8], &'a [u8], Option<u64>, &'a [u8])> {
+    let at = skip_blanks(s);
+    let (head, after) = at.split_first_chunk::<N>()?;
+    if head != key || !matches!(after.first(), Some(b' ' | b'\t')) {
+        return None;
+    }
+    let after = skip_blanks(after);
+    let key = &at[..N - 1];
+    if let Some((n, v)) = fast(after) {
+        return Some((key, &after[..n], Some(v), &after[n..]));
+    }
+    // A value is a few bytes: a byte loop beats memchr's setup here.
+    let end = after
+        .iter()
+        .position(|&b| b == b' ' || b == b'\t')
+        .unwrap_or(after.len());
+    let value = &after[..end];
+    if value.is_empty() || is_key(value) {
+        return None;
+    }
+    Some((key, value, parse(value), &after[end..]))
+}
+
+/// `s` without its leading spaces and tabs.
+#[inline]
+fn skip_blanks(s: &[u8]) -> &[u8] {
+    let n = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
+    &s[n..]
 }
 
 fn pair<'a>(e: &mut SlowQueryEntry<'a>, spans: &mut Vec<PairSpan>, key: &'a [u8], value: &'a [u8]) {
@@ -645,34 +706,85 @@ fn record<'a>(
     value: &'a [u8],
     known: Option<u8>,
 ) {
-    match known {
-        Some(QUERY_TIME) => e.query_time_us = parse_micros(value),
-        Some(LOCK_TIME) => e.lock_time_us = parse_micros(value),
-        Some(ROWS_SENT) => e.rows_sent = parse_u64(value),
-        Some(ROWS_EXAMINED) => e.rows_examined = parse_u64(value),
-        Some(SCHEMA) if e.db.is_none() => e.db = non_empty(value),
-        _ => {}
-    }
+    let Some(i) = known else {
+        if spans.len() < MAX_PAIRS {
+            spans.push(PairSpan::new(e.text, key, value, None, false));
+        } else {
+            e.pairs_dropped += 1;
+        }
+        return;
+    };
+    let ok = match i {
+        QUERY_TIME => {
+            e.query_time_us = parse_micros(value);
+            e.query_time_us.is_some()
+        }
+        LOCK_TIME => {
+            e.lock_time_us = parse_micros(value);
+            e.lock_time_us.is_some()
+        }
+        ROWS_SENT => {
+            e.rows_sent = parse_u64(value);
+            e.rows_sent.is_some()
+        }
+        ROWS_EXAMINED => {
+            e.rows_examined = parse_u64(value);
+            e.rows_examined.is_some()
+        }
+        SCHEMA => {
+            if e.db.is_none() {
+                e.db = non_empty(value);
+            }
+            false
+        }
+        _ => match KNOWN_KEYS[usize::from(i)].2 {
+            ValueKind::Int => parse_u64(value).is_some(),
+            ValueKind::Seconds => parse_micros(value).is_some(),
+            _ => false,
+        },
+    };
+    keep(e, spans, key, value, i, ok);
+}
+
+/// Keep the pair of known key `known` whose value `valid`ated for its type (an integer that
+/// [`parse_u64`] reads, seconds that [`parse_micros`] reads).
+#[inline]
+fn keep<'a>(
+    e: &mut SlowQueryEntry<'a>,
+    spans: &mut Vec<PairSpan>,
+    key: &'a [u8],
+    value: &'a [u8],
+    known: u8,
+    valid: bool,
+) {
     if spans.len() < MAX_PAIRS {
-        spans.push(PairSpan::new(e.text, key, value, known));
+        let plain = valid && is_canonical_number(value);
+        spans.push(PairSpan::new(e.text, key, value, Some(known), plain));
     } else {
         e.pairs_dropped += 1;
     }
 }
 
+/// Whether a number that [`parse_u64`] or [`parse_micros`] accepted is written in JSON exactly as
+/// logged: no leading zero before another digit ([`Decimal::write_json`] drops those) and at
+/// most the 40 digits [`Decimal::parse`] takes.
+#[inline]
+fn is_canonical_number(value: &[u8]) -> bool {
+    value.len() <= 41 && !(value[0] == b'0' && value.get(1).is_some_and(u8::is_ascii_digit))
+}
+
 /// The body: a leading `use db;` line and a `SET …timestamp=N;` line (one of each at most, as
 /// pt-query-digest reads them: a second `use` is the statement that ran), then the statement or
 /// an `# administrator command:` line.
-fn body<'a>(e: &mut SlowQueryEntry<'a>, mut rest: &'a [u8]) {
+fn body<'a>(e: &mut SlowQueryEntry<'a>, text: &'a [u8], mut pos: usize, lines: &mut LineEnds<'_>) {
     let (mut got_db, mut got_set) = (false, false);
     loop {
-        let start = rest
+        let start = text[pos..]
             .iter()
             .position(|b| !b.is_ascii_whitespace())
-            .unwrap_or(rest.len());
-        let trimmed = &rest[start..];
-        let end = memchr::memchr(b'\n', trimmed).unwrap_or(trimmed.len());
-        let line = trim_cr(&trimmed[..end]);
+            .map_or(text.len(), |i| pos + i);
+        let end = lines.find(start);
+        let line = trim_cr(&text[start..end]);
         match (use_line(line), set_timestamp_line(line)) {
             (Some(db), _) if !got_db => {
                 e.db = Some(db);
@@ -683,15 +795,16 @@ fn body<'a>(e: &mut SlowQueryEntry<'a>, mut rest: &'a [u8]) {
                 got_set = true;
             }
             _ => {
-                rest = trimmed;
+                pos = start;
                 break;
             }
         }
-        rest = &trimmed[(end + 1).min(trimmed.len())..];
+        pos = (end + 1).min(text.len());
     }
-    if let Some(cmd) = rest.strip_prefix(ADMIN_PREFIX) {
-        let line = trim_cr(&cmd[..memchr::memchr(b'\n', cmd).unwrap_or(cmd.len())]);
-        let cmd = line.trim_ascii();
+    let rest = &text[pos..];
+    if rest.starts_with(ADMIN_PREFIX) {
+        let from = pos + ADMIN_PREFIX.len();
+        let cmd = trim_cr(&text[from..lines.find(from)]).trim_ascii();
         e.admin_command = Some(cmd.strip_suffix(b";").unwrap_or(cmd));
         return;
     }
@@ -728,6 +841,19 @@ fn use_line(line: &[u8]) -> Option<&[u8]> {
 fn set_timestamp_line(line: &[u8]) -> Option<Option<u64>> {
     if line.len() < 4 || !line[..4].eq_ignore_ascii_case(b"SET ") || !line.ends_with(b";") {
         return None;
+    }
+    // What MySQL writes before nearly every statement: `SET timestamp=N;`, read in one step.
+    if let Some(digits) = line
+        .strip_prefix(b"SET timestamp=")
+        .map(|rest| &rest[..rest.len() - 1])
+    {
+        if (1..=19).contains(&digits.len()) && digits.iter().all(u8::is_ascii_digit) {
+            // At most 19 digits: no overflow.
+            let ts = digits
+                .iter()
+                .fold(0u64, |v, &d| v * 10 + u64::from(d - b'0'));
+            return Some(Some(ts));
+        }
     }
     let assigns = &line[4..line.len() - 1];
     let (mut ts, mut has_ts) = (None, false);
@@ -781,18 +907,26 @@ impl FormatEntry for SlowQueryEntry<'_> {
         w.opt_str("client_ip", self.client_ip);
         w.opt_u64("set_timestamp", self.set_timestamp);
         let mut seen = [false; KNOWN_KEYS.len()];
-        for p in self.pairs() {
-            write_pair(w, &p, &mut seen);
+        for span in self.pair_spans {
+            write_pair(w, &span.resolve(self.text), span.plain, &mut seen);
         }
         if self.pairs_dropped > 0 {
             w.u64("header_pairs_dropped", self.pairs_dropped as u64);
         }
         w.opt_str("db", self.db);
-        w.opt_str("statement", self.statement);
+        let plain_statement = self
+            .statement
+            .is_some_and(|s| w.str_checked("statement", s));
         w.opt_str("admin_command", self.admin_command);
         if let Some(id) = &self.fingerprint_id {
-            w.str("fingerprint", self.fingerprint);
-            w.str("fingerprint_id", id);
+            if plain_statement {
+                // The statement's fingerprint: its bytes, `?`, spaces and a few plain words;
+                // no escaping needed if the statement needed none.
+                w.str_plain("fingerprint", self.fingerprint);
+            } else {
+                w.str("fingerprint", self.fingerprint);
+            }
+            w.str_plain("fingerprint_id", id);
         }
     }
 
@@ -810,10 +944,26 @@ impl FormatEntry for SlowQueryEntry<'_> {
     }
 }
 
+/// `,"field":` of every known key, rendered at compile time.
+static FIELD_KEYS: [FieldKey; KNOWN_KEYS.len()] = {
+    let mut keys = [FieldKey::new("x"); KNOWN_KEYS.len()];
+    let mut i = 0;
+    while i < KNOWN_KEYS.len() {
+        keys[i] = FieldKey::new(KNOWN_KEYS[i].1);
+        i += 1;
+    }
+    keys
+};
+
 /// Write one header pair with its declared type; a value that does not fit its type is kept as
 /// text under `<field>_text` so the field's own type never changes. A key seen twice keeps its
-/// first value.
-fn write_pair(w: &mut RecordWriter<'_>, p: &Pair<'_>, seen: &mut [bool; KNOWN_KEYS.len()]) {
+/// first value. A `plain` value (see [`PairSpan`]) is copied as it stands.
+fn write_pair(
+    w: &mut RecordWriter<'_>,
+    p: &Pair<'_>,
+    plain: bool,
+    seen: &mut [bool; KNOWN_KEYS.len()],
+) {
     let Some(i) = p.known.map(usize::from) else {
         let lower: Vec<u8> = p.key.to_ascii_lowercase();
         if RESERVED.iter().any(|r| r.as_bytes() == lower.as_slice()) || lower == b"schema" {
@@ -827,6 +977,11 @@ fn write_pair(w: &mut RecordWriter<'_>, p: &Pair<'_>, seen: &mut [bool; KNOWN_KE
     };
     let (_, field, kind) = KNOWN_KEYS[i];
     if std::mem::replace(&mut seen[i], true) || i == usize::from(SCHEMA) {
+        return;
+    }
+    if plain {
+        debug_assert!(matches!(kind, ValueKind::Int | ValueKind::Seconds));
+        w.raw_value(&FIELD_KEYS[i], p.value);
         return;
     }
     let ok = match kind {
@@ -1108,6 +1263,39 @@ SELECT 1;
         }
         assert_eq!(known_key(b"Nope"), None);
         assert_eq!(known_key(&[b'x'; 40]), None);
+    }
+
+    /// `set_timestamp_line` without its `SET timestamp=N;` shortcut: the reference.
+    fn set_timestamp_line_reference(line: &[u8]) -> Option<Option<u64>> {
+        if line.len() < 4 || !line[..4].eq_ignore_ascii_case(b"SET ") || !line.ends_with(b";") {
+            return None;
+        }
+        let assigns = &line[4..line.len() - 1];
+        let (mut ts, mut has_ts) = (None, false);
+        for part in assigns.split(|b| *b == b',') {
+            let eq = memchr::memchr(b'=', part)?;
+            let (name, value) = (part[..eq].trim_ascii(), part[eq + 1..].trim_ascii());
+            if name.eq_ignore_ascii_case(b"timestamp") {
+                ts = parse_u64(value);
+                has_ts = true;
+            } else if !(name.eq_ignore_ascii_case(b"insert_id")
+                || name.eq_ignore_ascii_case(b"last_insert_id"))
+            {
+                return None;
+            }
+        }
+        has_ts.then_some(ts)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn set_timestamp_shortcut_agrees(line in "(SET|set|SeT) (timestamp|TIMESTAMP|insert_id)=[0-9 x]{0,22}(,timestamp=[0-9]{1,3})?;?") {
+            proptest::prop_assert_eq!(
+                set_timestamp_line(line.as_bytes()),
+                set_timestamp_line_reference(line.as_bytes()),
+                "{}", line
+            );
+        }
     }
 
     #[test]
