@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod aws;
 pub mod batch;
 pub mod checkpoint;
 pub mod file;

@@ -70,7 +70,10 @@ pub(crate) struct LineEnds<'a> {
 impl<'a> LineEnds<'a> {
     /// The line ends of `raw`.
     pub(crate) fn new(raw: &RawEntry<'a>) -> LineEnds<'a> {
-        debug_assert!(raw.newlines.iter().all(|&at| raw.text.get(at) == Some(&b'\n')));
+        debug_assert!(raw
+            .newlines
+            .iter()
+            .all(|&at| raw.text.get(at) == Some(&b'\n')));
         LineEnds {
             text: raw.text,
             index: raw.newlines,

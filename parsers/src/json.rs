@@ -258,7 +258,10 @@ impl FieldKey {
     /// time where used in a `const`/`static`).
     pub(crate) const fn new(name: &str) -> FieldKey {
         let name = name.as_bytes();
-        assert!(name.len() + 4 <= FieldKey::CAP, "field name too long for FieldKey");
+        assert!(
+            name.len() + 4 <= FieldKey::CAP,
+            "field name too long for FieldKey"
+        );
         let mut bytes = [b' '; FieldKey::CAP];
         bytes[0] = b',';
         bytes[1] = b'"';
@@ -475,7 +478,11 @@ mod tests {
         let mut values: Vec<u64> = vec![0, 1, 9, 10, 99, 100, 9_999, 10_000, 12_345, u64::MAX];
         values.extend((0..20).map(|p| 10u64.pow(p)));
         values.extend((1..20).map(|p| 10u64.pow(p) - 1));
-        values.extend([123_456_789_012_345, 9_999_999_999_999_999, 10_000_000_000_000_000]);
+        values.extend([
+            123_456_789_012_345,
+            9_999_999_999_999_999,
+            10_000_000_000_000_000,
+        ]);
         for v in values {
             b.clear();
             put_u64(&mut b, v);

@@ -231,7 +231,10 @@ mod tests {
 
     /// The general path's reading of the token at the start of `s`: (token length, value).
     fn reference<T>(s: &[u8], parse: impl Fn(&[u8]) -> Option<T>) -> (usize, Option<T>) {
-        let end = s.iter().position(|&b| b == b' ' || b == b'\t').unwrap_or(s.len());
+        let end = s
+            .iter()
+            .position(|&b| b == b' ' || b == b'\t')
+            .unwrap_or(s.len());
         (end, parse(&s[..end]))
     }
 

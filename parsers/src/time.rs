@@ -111,7 +111,11 @@ impl IsoMinuteCache {
 /// `None` unless the 19 bytes have the shape of one (the seconds' digits are [`iso_rest`]'s).
 #[inline]
 fn iso_minute(b: &[u8; 19]) -> Option<i64> {
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') || b[13] != b':' || b[16] != b':'
+    if b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
     {
         return None;
     }
@@ -441,7 +445,12 @@ mod tests {
             Just("2024-01-04T24:00:"),
             Just("2024-01-0xT09:00:"),
         ];
-        (minute, "[0-6][0-9]|6[01]|[0-9]?", "(\\.[0-9]{0,10})?", "(Z|[+-][0-9]{2}(:?[0-9]{2})?|x| .{0,3})?")
+        (
+            minute,
+            "[0-6][0-9]|6[01]|[0-9]?",
+            "(\\.[0-9]{0,10})?",
+            "(Z|[+-][0-9]{2}(:?[0-9]{2})?|x| .{0,3})?",
+        )
             .prop_map(|(m, s, f, z)| format!("{m}{s}{f}{z}"))
     }
 

@@ -386,23 +386,13 @@ pub(crate) struct Table {
 impl Table {
     /// A client for `config` (no call is made).
     pub(crate) async fn connect(config: &DynamoConfig) -> Result<Table, CheckpointError> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-        if !config.region.is_empty() {
-            loader = loader.region(aws_config::Region::new(config.region.clone()));
-        }
-        if !config.endpoint_url.is_empty() {
-            loader = loader.endpoint_url(&config.endpoint_url);
-        }
-        if !config.access_key_id.is_empty() {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                &config.access_key_id,
-                &config.secret_access_key,
-                None,
-                None,
-                "aurora-logs-config",
-            ));
-        }
-        let sdk = loader.load().await;
+        let sdk = crate::aws::sdk_config(
+            &config.region,
+            &config.endpoint_url,
+            &config.access_key_id,
+            &config.secret_access_key,
+        )
+        .await;
         if sdk.region().is_none() {
             return Err(CheckpointError::Database(
                 "no AWS region for DynamoDB: set dynamodb.region or AWS_REGION".into(),

@@ -100,21 +100,13 @@ fn is_throttle(code: &str) -> bool {
 impl RdsSource {
     /// A source for `config`, sharing `http` for the complete download.
     pub async fn new(config: RdsConfig, http: HttpClient) -> Result<RdsSource, SourceError> {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(config.region.clone()));
-        if !config.endpoint_url.is_empty() {
-            loader = loader.endpoint_url(&config.endpoint_url);
-        }
-        if !config.access_key_id.is_empty() {
-            loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-                &config.access_key_id,
-                &config.secret_access_key,
-                None,
-                None,
-                "aurora-logs-config",
-            ));
-        }
-        let sdk = loader.load().await;
+        let sdk = crate::aws::sdk_config(
+            &config.region,
+            &config.endpoint_url,
+            &config.access_key_id,
+            &config.secret_access_key,
+        )
+        .await;
         let credentials = sdk.credentials_provider().ok_or_else(|| SourceError::Api {
             call: "credentials",
             message: "no AWS credentials found (environment, Pod Identity, IRSA, profile)".into(),

@@ -627,7 +627,8 @@ fn stats_prefix<'a>(
     spans: &mut Vec<PairSpan>,
     line: &'a [u8],
 ) -> &'a [u8] {
-    let Some((key, value, v, rest)) = fixed_pair(line, b"Query_time:", leading_micros, parse_micros)
+    let Some((key, value, v, rest)) =
+        fixed_pair(line, b"Query_time:", leading_micros, parse_micros)
     else {
         return line;
     };
@@ -690,7 +691,10 @@ fn fixed_pair<'a, const N: usize>(
 /// `s` without its leading spaces and tabs.
 #[inline]
 fn skip_blanks(s: &[u8]) -> &[u8] {
-    let n = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
+    let n = s
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(s.len());
     &s[n..]
 }
 
