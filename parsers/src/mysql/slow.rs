@@ -655,6 +655,10 @@ fn stats_prefix<'a>(
     rest
 }
 
+/// What [`fixed_pair`] reads: (the key without its colon, the value, the value as a number,
+/// what follows).
+type FixedPair<'a> = (&'a [u8], &'a [u8], Option<u64>, &'a [u8]);
+
 /// `KEY value` after blanks at the start of `s`, as [`pairs`] reads it, where `KEY` (with its
 /// colon) is a constant: (the key without its colon, the value, the value read by `parse`, what
 /// follows). Inlined per key so that the key test is a fixed-size compare; `fast` reads the
@@ -665,7 +669,7 @@ fn fixed_pair<'a, const N: usize>(
     key: &[u8; N],
     fast: fn(&[u8]) -> Option<(usize, u64)>,
     parse: fn(&[u8]) -> Option<u64>,
-) -> Option<(&'a [u8], &'a [u8], Option<u64>, &'a [u8])> {
+) -> Option<FixedPair<'a>> {
     let at = skip_blanks(s);
     let (head, after) = at.split_first_chunk::<N>()?;
     if head != key || !matches!(after.first(), Some(b' ' | b'\t')) {
