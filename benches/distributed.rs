@@ -25,7 +25,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -44,6 +44,7 @@ use hyper::{Request, Response};
 use simulator::instance::Engine;
 use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
 use simulator::services::unique_name;
+use simulator::services::{free_port, wait_port};
 use simulator::{LogGenerator, LogKind};
 
 /// Instances of the workload, as (cluster, instance).
@@ -195,26 +196,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
-}
-
-/// A free TCP port on 127.0.0.1 (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on {port} in 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// `GET path` on a local port: status code and body (0 when nothing answers).

@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use discovery::telemetry::JOBS_PUBLISHED;
 use simulator::instance::Engine;
 use simulator::openobserve::{OpenObserveConfig, OpenObserveStandIn};
 use simulator::rds::{ClusterConfig, Fault, RdsSimulator, SimConfig, ThrottleConfig};
+use simulator::services::{free_port, wait_port};
 use simulator::services::{require, unique_name, Service};
 
 /// Processor tuning the duplicate bound depends on.
@@ -35,26 +36,6 @@ const MAX_JOBS: usize = 3;
 const SEND_CONCURRENCY: usize = 2;
 const BATCH_RECORDS: usize = 200;
 const LEASE_TTL_S: u64 = 3;
-
-/// A free TCP port on 127.0.0.1 (bound, then released).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on {port} in 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A child process killed when dropped (a failing test leaves nothing behind).
 struct Proc {

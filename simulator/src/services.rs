@@ -71,6 +71,26 @@ pub fn require(service: Service, test: &str) -> Option<String> {
     None
 }
 
+/// A free TCP port on 127.0.0.1 (bound, then released), for a private server of a test.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding a free port on 127.0.0.1")
+}
+
+/// Wait until `what` listens on 127.0.0.1:`port`; panics after 30 s.
+pub fn wait_port(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not listen on {port} in 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A name no other test run uses: `{prefix}-{pid}-{n}-{nanos}` (topics, tables, key prefixes).
 pub fn unique_name(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
