@@ -27,8 +27,12 @@ wait_port() { # name port seconds
 start_bg() { # name command...
   local name=$1
   shift
-  # From $dir: DynamoDB Local writes a metadata file into its working directory.
-  (cd "$dir" && nohup "$@" >"$dir/$name.log" 2>&1 & echo $! >"$dir/$name.pid")
+  # From $dir: DynamoDB Local writes a metadata file into its working directory. Every standard
+  # stream is redirected and the subshell execs the service, so that no process outlives this
+  # script holding its stdout: a caller reading our output through a pipe or `$(...)` would
+  # otherwise wait for the service to exit (CI did, until its time ran out).
+  (cd "$dir" && exec setsid nohup "$@" </dev/null >"$dir/$name.log" 2>&1) &
+  echo $! >"$dir/$name.pid"
 }
 
 tansu_bin() {
@@ -66,7 +70,12 @@ redis_bin() {
 }
 
 if [ "${1:-start}" = stop ]; then
-  for name in tansu dynamodb redis; do
+  # `stop` alone stops all three; `stop NAME...` only those (the test command passes what its own
+  # run started, from AURORA_SERVICES_STARTED).
+  shift
+  names=("$@")
+  [ ${#names[@]} -gt 0 ] || names=(tansu dynamodb redis)
+  for name in "${names[@]}"; do
     if [ -f "$dir/$name.pid" ]; then kill "$(cat "$dir/$name.pid")" 2>/dev/null || true; rm -f "$dir/$name.pid"; fi
   done
   exit 0
@@ -77,17 +86,21 @@ dynamodb=$(dynamodb_dir)
 redis=$(redis_bin)
 command -v java >/dev/null || { log "java (17) is needed for DynamoDB Local"; exit 1; }
 
+started=()
 if ! port_open 9092; then
+  started+=(tansu)
   log "starting tansu on 127.0.0.1:9092"
   start_bg tansu "$tansu" broker --listener-url tcp://127.0.0.1:9092 \
     --advertised-listener-url tcp://127.0.0.1:9092 --storage-engine memory://tansu/
 fi
 if ! port_open 8000; then
+  started+=(dynamodb)
   log "starting DynamoDB Local on 127.0.0.1:8000"
   start_bg dynamodb java -Xmx512m -Djava.library.path="$dynamodb/DynamoDBLocal_lib" \
     -jar "$dynamodb/DynamoDBLocal.jar" -inMemory -sharedDb -port 8000
 fi
 if ! port_open 6379; then
+  started+=(redis)
   log "starting redis-server on 127.0.0.1:6379"
   "$redis" --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
     --pidfile "$dir/redis.pid" --logfile "$dir/redis.log"
@@ -103,4 +116,5 @@ export AURORA_TEST_REDIS=redis://127.0.0.1:6379
 export AURORA_TEST_TANSU_BIN=$tansu
 export AURORA_TEST_DYNAMODB_DIR=$dynamodb
 export AURORA_TEST_REDIS_BIN=$redis
+export AURORA_SERVICES_STARTED="${started[*]}"
 ENV

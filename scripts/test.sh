@@ -29,7 +29,18 @@ if [ -d ../shared/corpora ]; then echo "using $(cd ../shared/corpora && pwd)"; e
 
 step "services"
 # Kafka protocol (tansu), DynamoDB Local and Redis, installed and started if missing.
-eval "$(scripts/services.sh)"
+# Its exports go through a file, not `$(...)`, so that nothing it leaves running can hold us.
+services_env="$(mktemp)"
+scripts/services.sh >"$services_env"
+# shellcheck disable=SC1090
+. "$services_env"
+rm -f "$services_env"
+# What this run started, it stops (a service that was already answering is left alone).
+stop_started() {
+  # shellcheck disable=SC2086
+  if [ -n "${AURORA_SERVICES_STARTED:-}" ]; then scripts/services.sh stop $AURORA_SERVICES_STARTED; fi
+}
+trap stop_started EXIT
 
 step "format"
 cargo fmt --all -- --check
@@ -39,7 +50,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; stop_started' EXIT
 cargo test --workspace --locked 2>&1 | tee "$log"
 
 step "the README's first command"
