@@ -133,7 +133,9 @@ resource "aws_eks_addon" "core" {
   for_each     = toset(["vpc-cni", "coredns", "kube-proxy", "eks-pod-identity-agent"])
   cluster_name = aws_eks_cluster.main.name
   addon_name   = each.key
-  depends_on   = [aws_eks_node_group.graviton]
+  # The VPC CNI enforces k8s/policies/network-policies.yaml only with this on.
+  configuration_values = each.key == "vpc-cni" ? jsonencode({ enableNetworkPolicy = "true" }) : null
+  depends_on           = [aws_eks_node_group.graviton]
 }
 
 # The EBS CSI driver, with its controller's AWS role through Pod Identity.

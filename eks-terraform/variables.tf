@@ -42,7 +42,7 @@ variable "rds_instances" {
 variable "kubernetes_version" {
   description = "EKS Kubernetes version (k8s/ is validated against the schemas of this version)."
   type        = string
-  default     = "1.31"
+  default     = "1.33"
 }
 
 variable "vpc_cidr" {
