@@ -16,7 +16,7 @@ namespace=aurora-logs
 die() { echo "deploy-aurora-logs: $*" >&2; exit 1; }
 info() { echo "deploy-aurora-logs: $*" >&2; }
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 render_dir=""
 if [ "${1:-}" = "--render" ]; then
