@@ -27,7 +27,7 @@ fi
 [ $# -eq 1 ] || usage
 env_name="$1"
 values="$here/values-$env_name.yaml"
-[ -f "$values" ] || die "no values file for '$env_name' ($values); environments: $(cd "$here" && ls values-*.yaml | sed 's/values-\(.*\)\.yaml/\1/' | tr '\n' ' ')"
+[ -f "$values" ] || die "no values file for '$env_name' ($values); environments: $(cd "$here" && for f in values-*.yaml; do f="${f#values-}"; printf '%s ' "${f%.yaml}"; done)"
 
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required but not on PATH ($2)"; }
 need envsubst "Debian/Ubuntu: apt-get install gettext-base; macOS: brew install gettext"
@@ -45,6 +45,7 @@ while IFS= read -r line; do
     || die "$values: cannot read line '$line' (expected KEY: \"value\")"
   key="${BASH_REMATCH[1]}"
   keys+=("$key")
+  # shellcheck disable=SC2163 # exports the variable named by $key
   if [ -z "${!key:-}" ]; then export "$key=${BASH_REMATCH[2]}"; else export "$key"; fi
 done < "$values"
 [ "${#keys[@]}" -gt 0 ] || die "$values defines no values"
