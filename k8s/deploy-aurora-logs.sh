@@ -103,17 +103,25 @@ case "$IMAGE" in *REPLACE_*) die "IMAGE is '$IMAGE': set it in $values or the en
 case "$VALKEY_HOST" in *REPLACE_*) die "VALKEY_HOST is '$VALKEY_HOST': set it in $values or the environment (terraform output valkey_endpoint)";; esac
 
 apply() { render "$1" | kubectl apply -f - >&2; }
+secret_name() { sed -n 's/^  name: //p' "$here/$1" | head -n 1; }
+
+# Without the secret values, the Secrets must exist already: check before changing anything.
+if [ "$secrets_given" = false ]; then
+  for m in "${manifests[@]}"; do
+    case "$m" in secrets/*)
+      kubectl -n "$namespace" get secret "$(secret_name "$m")" >/dev/null 2>&1 \
+        || die "secret $(secret_name "$m") does not exist yet: export OPENOBSERVE_PASSWORD (OpenObserve's root password) and run again"
+    esac
+  done
+fi
 
 for m in "${manifests[@]}"; do
   case "$m" in
     secrets/*)
-      name="$(sed -n 's/^  name: //p' "$here/$m" | head -n 1)"
       if [ "$secrets_given" = true ]; then
         apply "$m"
-      elif kubectl -n "$namespace" get secret "$name" >/dev/null 2>&1; then
-        info "secret $name exists; kept (set OPENOBSERVE_PASSWORD to replace it)"
       else
-        die "secret $name does not exist yet: export OPENOBSERVE_PASSWORD (OpenObserve's root password) and run again"
+        info "secret $(secret_name "$m") exists; kept (set OPENOBSERVE_PASSWORD to replace it)"
       fi
       ;;
     deployments/kafka.yaml)

@@ -44,6 +44,36 @@ for values in k8s/values-*.yaml; do
 done
 [ "${#envs[@]}" -ge 2 ] || { echo "expected values-poc.yaml and values-production.yaml" >&2; exit 1; }
 
+step "deploy-aurora-logs.sh against a stub kubectl"
+# The script's own logic (no cluster here): it applies nothing while a Secret is missing and
+# no password is given, refuses unfilled values, and applies every manifest once otherwise.
+mkdir -p "$work/bin"
+cat > "$work/bin/kubectl" <<'STUB'
+#!/usr/bin/env bash
+echo "$*" >> "$STUB_LOG"
+case "$*" in
+  *"get secret"*) [ -n "${STUB_SECRETS_EXIST:-}" ] ;;
+  *"apply -f -"*) cat > /dev/null ;;
+esac
+STUB
+chmod +x "$work/bin/kubectl"
+stub() { PATH="$work/bin:$PATH" STUB_LOG="$work/kubectl.log" IMAGE=registry.example/aurora-logs:1 VALKEY_HOST=valkey.example "$@" >/dev/null 2>&1; }
+expect_applies() { # what, count
+  local n; n=$(grep -c 'apply -f -' "$work/kubectl.log" || true)
+  [ "$n" -eq "$2" ] || { echo "deploy-aurora-logs.sh $1: $n applies, expected $2" >&2; exit 1; }
+}
+manifest_count=$(grep -c '^  [a-z]*[/.a-z-]*\.yaml$' k8s/deploy-aurora-logs.sh)
+: > "$work/kubectl.log"; ! stub k8s/deploy-aurora-logs.sh poc || { echo "deployed without secrets" >&2; exit 1; }
+expect_applies "without secrets" 0
+: > "$work/kubectl.log"; ! stub env IMAGE=REPLACE_ME OPENOBSERVE_PASSWORD=x k8s/deploy-aurora-logs.sh poc \
+  || { echo "deployed an unfilled IMAGE" >&2; exit 1; }
+expect_applies "with IMAGE unfilled" 0
+: > "$work/kubectl.log"; stub env OPENOBSERVE_PASSWORD=x k8s/deploy-aurora-logs.sh poc
+expect_applies "with secrets" "$manifest_count"
+: > "$work/kubectl.log"; stub env STUB_SECRETS_EXIST=1 k8s/deploy-aurora-logs.sh production
+expect_applies "again, secrets kept" $((manifest_count - 2))
+echo "ok ($manifest_count manifests)"
+
 step "kubernetes-validate (Kubernetes $K8S_VERSION, strict)"
 for env_name in "${envs[@]}"; do
   mapfile -t files < <(find "$work/k8s-$env_name" -name '*.yaml' | sort)
