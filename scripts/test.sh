@@ -47,6 +47,7 @@ cargo fmt --all -- --check
 
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+step "deployment: k8s/, eks-terraform/, iam/, Dockerfile (scripts/deploy-checks.sh)"; scripts/deploy-checks.sh
 
 step "tests"
 log=$(mktemp)

@@ -93,6 +93,10 @@ impl Default for Config {
     }
 }
 
+/// `AURORA_LOGS_*` variables that are flags of the command line (clap's `env`), not config
+/// keys: without this, `AURORA_LOGS_CONFIG=/etc/…` failed as an unknown field `config`.
+const FLAG_VARIABLES: &[&str] = &["config", "demo_openobserve_password"];
+
 /// Fields the data plane writes itself; a tag may not take their names.
 const RESERVED: &[&str] = &[
     "_timestamp",
@@ -121,7 +125,11 @@ impl Config {
             fig = fig.merge(Toml::file(f));
         }
         let config: Config = fig
-            .merge(Env::prefixed("AURORA_LOGS_").split("__"))
+            .merge(
+                Env::prefixed("AURORA_LOGS_")
+                    .ignore(FLAG_VARIABLES)
+                    .split("__"),
+            )
             .extract()
             .context("reading the configuration (file and AURORA_LOGS_* variables)")?;
         config.validate()?;

@@ -18,6 +18,12 @@ use bytes::BytesMut;
 use clap::{Parser, Subcommand, ValueEnum};
 use parsers::{Entry, Flow, Limits, LogFormat};
 
+/// mimalloc instead of glibc's malloc: batches are allocated on one tokio worker and freed on
+/// another, a pattern that glibc's per-thread arenas answer with fragmentation and an RSS that
+/// creeps up in long-running pods. (Not yet measured here against glibc: see BENCHMARKS.md.)
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "aurora-logs",

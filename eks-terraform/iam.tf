@@ -1,0 +1,56 @@
+# One role per Kubernetes service account (k8s/setup.yaml), handed to its pods by EKS Pod
+# Identity. The policies are the files in ../iam, rendered here; tests/deploy.rs checks that
+# they grant exactly the AWS calls the code makes.
+
+locals {
+  pod_identity_trust = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "pods.eks.amazonaws.com" }
+      Action    = ["sts:AssumeRole", "sts:TagSession"]
+      Condition = {
+        StringEquals = { "aws:SourceAccount" = local.account_id }
+      }
+    }]
+  })
+
+  policy_vars = {
+    region          = var.rds_region
+    account_id      = local.account_id
+    rds_instances   = var.rds_instances
+    dynamodb_region = var.region
+    dynamodb_table  = aws_dynamodb_table.files.name
+    bucket          = aws_s3_bucket.openobserve.bucket
+    kms_key_arn     = aws_kms_key.main.arn
+  }
+
+  # service account => policy file in ../iam
+  service_accounts = {
+    "aurora-logs-discovery" = "discovery-policy.json"
+    "aurora-logs-processor" = "processor-policy.json"
+    "openobserve"           = "openobserve-policy.json"
+  }
+}
+
+resource "aws_iam_role" "service" {
+  for_each           = local.service_accounts
+  name               = "${local.name}-${each.key}"
+  assume_role_policy = local.pod_identity_trust
+}
+
+resource "aws_iam_role_policy" "service" {
+  for_each = local.service_accounts
+  name     = trimsuffix(each.value, ".json")
+  role     = aws_iam_role.service[each.key].id
+  policy   = templatefile("${path.module}/../iam/${each.value}", local.policy_vars)
+}
+
+resource "aws_eks_pod_identity_association" "service" {
+  for_each        = local.service_accounts
+  cluster_name    = aws_eks_cluster.main.name
+  namespace       = var.namespace
+  service_account = each.key
+  role_arn        = aws_iam_role.service[each.key].arn
+  depends_on      = [aws_eks_addon.core]
+}

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Static checks of the EKS deployment (Dockerfile, k8s/, eks-terraform/, iam/), offline:
+#   - every manifest, rendered for every values-<env>.yaml by k8s/deploy-aurora-logs.sh
+#     --render, validates against the Kubernetes $K8S_VERSION schemas (kubernetes-validate,
+#     strict: unknown fields are errors);
+#   - yamllint (.yamllint) on the manifest templates;
+#   - every terraform file parses (python-hcl2), and is formatted (terraform fmt, when
+#     terraform is installed);
+#   - checkov on the rendered manifests, eks-terraform/, iam/ (as a CloudFormation template)
+#     and the Dockerfile: no failed check; each skip is justified next to it.
+# The consistency of these files with the code (config, IAM actions, table, topics) is
+# checked by tests/deploy.rs under `cargo test`.
+# Tools come from PyPI, pinned, into a venv under ~/.cache/aurora-logs (installed once).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+K8S_VERSION=1.33.0   # eks-terraform/variables.tf kubernetes_version
+venv="${AURORA_LOGS_VENV:-$HOME/.cache/aurora-logs/venv}"
+requirements="kubernetes-validate==1.37.0 yamllint==1.38.0 python-hcl2==8.1.4 checkov==3.3.30"
+
+step() { printf -- '-- %s\n' "$*"; }
+started=$(date +%s)
+
+if [ "$(cat "$venv/.requirements" 2>/dev/null)" != "$requirements" ]; then
+  step "installing $requirements into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  # shellcheck disable=SC2086
+  "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements
+  echo "$requirements" > "$venv/.requirements"
+  echo "installed in $(( $(date +%s) - started )) s"
+fi
+bin="$venv/bin"
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+step "render k8s/ for every environment"
+envs=()
+for values in k8s/values-*.yaml; do
+  env_name="$(basename "$values" .yaml)"; env_name="${env_name#values-}"
+  envs+=("$env_name")
+  k8s/deploy-aurora-logs.sh --render "$work/k8s-$env_name" "$env_name"
+done
+[ "${#envs[@]}" -ge 2 ] || { echo "expected values-poc.yaml and values-production.yaml" >&2; exit 1; }
+
+step "deploy-aurora-logs.sh against a stub kubectl"
+# The script's own logic (no cluster here): it applies nothing while a Secret is missing and
+# no password is given, refuses unfilled values, and applies every manifest once otherwise.
+mkdir -p "$work/bin"
+cat > "$work/bin/kubectl" <<'STUB'
+#!/usr/bin/env bash
+echo "$*" >> "$STUB_LOG"
+case "$*" in
+  *"get secret"*) [ -n "${STUB_SECRETS_EXIST:-}" ] ;;
+  *"apply -f -"*) cat > /dev/null ;;
+esac
+STUB
+chmod +x "$work/bin/kubectl"
+stub() { PATH="$work/bin:$PATH" STUB_LOG="$work/kubectl.log" IMAGE=registry.example/aurora-logs:1 VALKEY_HOST=valkey.example "$@" >/dev/null 2>&1; }
+expect_applies() { # what, count
+  local n; n=$(grep -c 'apply -f -' "$work/kubectl.log" || true)
+  [ "$n" -eq "$2" ] || { echo "deploy-aurora-logs.sh $1: $n applies, expected $2" >&2; exit 1; }
+}
+manifest_count=$(grep -c '^  [a-z]*[/.a-z-]*\.yaml$' k8s/deploy-aurora-logs.sh)
+: > "$work/kubectl.log"; ! stub k8s/deploy-aurora-logs.sh poc || { echo "deployed without secrets" >&2; exit 1; }
+expect_applies "without secrets" 0
+: > "$work/kubectl.log"; ! stub env IMAGE=REPLACE_ME OPENOBSERVE_PASSWORD=x k8s/deploy-aurora-logs.sh poc \
+  || { echo "deployed an unfilled IMAGE" >&2; exit 1; }
+expect_applies "with IMAGE unfilled" 0
+: > "$work/kubectl.log"; stub env OPENOBSERVE_PASSWORD=x k8s/deploy-aurora-logs.sh poc
+expect_applies "with secrets" "$manifest_count"
+: > "$work/kubectl.log"; stub env STUB_SECRETS_EXIST=1 k8s/deploy-aurora-logs.sh production
+expect_applies "again, secrets kept" $((manifest_count - 2))
+echo "ok ($manifest_count manifests)"
+
+step "kubernetes-validate (Kubernetes $K8S_VERSION, strict)"
+for env_name in "${envs[@]}"; do
+  mapfile -t files < <(find "$work/k8s-$env_name" -name '*.yaml' | sort)
+  "$bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "${files[@]}"
+  echo "$env_name: ${#files[@]} files valid"
+done
+
+step "yamllint"
+"$bin/yamllint" --strict k8s/ .yamllint
+echo "ok"
+
+step "terraform parses (python-hcl2)"
+"$bin/python" scripts/deploy/parse_terraform.py eks-terraform
+if command -v terraform >/dev/null 2>&1; then
+  TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive eks-terraform >/dev/null \
+    || { echo "eks-terraform: run terraform fmt" >&2; exit 1; }
+  echo "terraform fmt: ok"
+else
+  echo "terraform not installed: formatting not checked"
+fi
+
+# --skip-download: no guideline or policy download (this runs offline); a time bound in case a
+# future version waits on the network anyway.
+checkov() {
+  timeout 300 "$bin/checkov" --skip-download --compact --quiet "$@"
+}
+step "checkov: Dockerfile"
+checkov --framework dockerfile -f Dockerfile
+for env_name in "${envs[@]}"; do
+  step "checkov: k8s ($env_name)"
+  checkov --framework kubernetes -d "$work/k8s-$env_name"
+done
+step "checkov: eks-terraform"
+checkov --framework terraform -d eks-terraform
+step "checkov: iam (as CloudFormation policies)"
+mkdir -p "$work/iam"
+"$bin/python" scripts/deploy/iam_as_cloudformation.py iam "$work/iam/iam.json"
+checkov --framework cloudformation -d "$work/iam"
+
+echo "deploy checks passed in $(( $(date +%s) - started )) s"

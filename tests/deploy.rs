@@ -1,0 +1,610 @@
+//! The deployment (k8s/, eks-terraform/, iam/) against the code it deploys: the config in the
+//! ConfigMap loads with the binary's own loader, the IAM policies grant exactly the AWS calls
+//! the code makes, the DynamoDB table is the one `contract::state` describes, the topics are
+//! `contract::Topics`, and the pods' grace periods cover the configured shutdown grace.
+//! (Schemas, lint and security checks of the same files: scripts/deploy-checks.sh.)
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use contract::state::{attr, DEFAULT_TABLE};
+
+/// The binary's configuration module, compiled into this test as it is.
+#[allow(dead_code)]
+#[path = "../src/config.rs"]
+mod config;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(rel: &str) -> String {
+    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+/// `values-<env>.yaml`: flat `KEY: "value"` lines (the format deploy-aurora-logs.sh reads).
+fn values_files() -> Vec<(String, BTreeMap<String, String>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(repo().join("k8s")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(env) = name
+            .strip_prefix("values-")
+            .and_then(|n| n.strip_suffix(".yaml"))
+        else {
+            continue;
+        };
+        let mut values = BTreeMap::new();
+        for line in read(&format!("k8s/{name}")).lines() {
+            let line = line.trim_end();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (k, v) = line
+                .split_once(": ")
+                .unwrap_or_else(|| panic!("{name}: not KEY: \"value\": {line}"));
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or_else(|| panic!("{name}: value not quoted: {line}"));
+            values.insert(k.to_string(), v.to_string());
+        }
+        out.push((env.to_string(), values));
+    }
+    out.sort();
+    let envs: Vec<&str> = out.iter().map(|(e, _)| e.as_str()).collect();
+    assert_eq!(envs, ["poc", "production"], "values files");
+    out
+}
+
+/// `${KEY}` replaced by `values[KEY]`, as deploy-aurora-logs.sh does with envsubst and the
+/// list of keys; any `${KEY}` of an unknown KEY is left, as envsubst leaves it.
+fn render(text: &str, values: &BTreeMap<String, String>) -> String {
+    let mut out = text.to_string();
+    for (k, v) in values {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    out
+}
+
+/// The lines of a YAML block scalar (`key: |` or `key: >-`) under `data:` of a ConfigMap,
+/// with their indentation removed.
+fn block_scalar(yaml: &str, key: &str) -> Vec<String> {
+    let mut lines = yaml.lines();
+    let header = format!("  {key}: ");
+    lines
+        .by_ref()
+        .find(|l| l.starts_with(&header) && (l.ends_with('|') || l.ends_with(">-")))
+        .unwrap_or_else(|| panic!("no block scalar {key}"));
+    lines
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| l.strip_prefix("    ").unwrap_or("").to_string())
+        .collect()
+}
+
+/// Plain `  KEY: "value"` entries under `data:` of a ConfigMap.
+fn data_entries(yaml: &str) -> BTreeMap<String, String> {
+    yaml.lines()
+        .skip_while(|l| *l != "data:")
+        .skip(1)
+        .filter_map(|l| {
+            let (k, v) = l.strip_prefix("  ")?.split_once(": ")?;
+            let v = v.strip_prefix('"')?.strip_suffix('"')?;
+            Some((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// The config TOML of k8s/configmaps/app-config.yaml rendered for `values`, with the
+/// graceful-shutdown ConfigMap's `AURORA_LOGS_<SECTION>__<KEY>` entries put into their
+/// sections (as the environment would override them), loaded by the binary's loader.
+fn load_app_config(values: &BTreeMap<String, String>) -> (config::Config, String) {
+    let mut toml = render(
+        &block_scalar(&read("k8s/configmaps/app-config.yaml"), "aurora-logs.toml").join("\n"),
+        values,
+    );
+    for (k, v) in data_entries(&read("k8s/configmaps/graceful-shutdown.yaml")) {
+        let path = k
+            .strip_prefix("AURORA_LOGS_")
+            .unwrap_or_else(|| panic!("graceful-shutdown: {k} is not an AURORA_LOGS_ variable"))
+            .to_lowercase();
+        let (section, key) = path
+            .split_once("__")
+            .unwrap_or_else(|| panic!("graceful-shutdown: {k} names no section"));
+        // A key set in both places is a TOML error here: keep each in one place.
+        let header = format!("\n[{section}]\n");
+        match toml.find(&header) {
+            Some(at) => toml.insert_str(at + header.len(), &format!("{key} = \"{v}\"\n")),
+            None => toml.push_str(&format!("{header}{key} = \"{v}\"\n")),
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("aurora-logs.toml");
+    std::fs::write(&file, &toml).unwrap();
+    let c = config::Config::load(Some(&file))
+        .unwrap_or_else(|e| panic!("the ConfigMap's config does not load: {e:#}\n{toml}"));
+    (c, toml)
+}
+
+#[test]
+fn the_configmap_config_loads_with_the_binarys_loader_for_every_environment() {
+    for (env, values) in values_files() {
+        let (c, toml) = load_app_config(&values);
+        assert!(!toml.contains("${"), "{env}: placeholder left:\n{toml}");
+        assert_eq!(c.kafka.topics, contract::Topics::default(), "{env}");
+        assert_eq!(c.dynamodb.table, values["DYNAMODB_TABLE"], "{env}");
+        assert_eq!(c.dynamodb.region, values["DYNAMODB_REGION"], "{env}");
+        assert_eq!(c.rds.region, values["AWS_REGION"], "{env}");
+        assert_eq!(c.kafka.brokers, values["KAFKA_BROKERS"], "{env}");
+        assert_eq!(
+            c.kafka.brokers.split(',').count(),
+            values["KAFKA_REPLICAS"].parse::<usize>().unwrap(),
+            "{env}: one broker address per Kafka replica"
+        );
+        assert!(
+            c.kafka.replication_factor as usize <= c.kafka.brokers.split(',').count(),
+            "{env}: replication factor above the broker count"
+        );
+        // The probes and the metrics Service use port 9090.
+        assert_eq!(c.listen.port(), 9090, "{env}");
+        // The names the Services give.
+        assert!(c.redis.url.starts_with("redis://valkey:"), "{env}");
+        assert!(
+            c.openobserve.url.starts_with("http://openobserve:5080"),
+            "{env}"
+        );
+        // The password comes from the Secret, never from the ConfigMap.
+        assert!(c.openobserve.password.is_empty(), "{env}");
+        assert!(c.rds.access_key_id.is_empty() && c.rds.secret_access_key.is_empty());
+        assert_eq!(c.state_dir, Path::new("/var/lib/aurora-logs"));
+        // The graceful-shutdown ConfigMap reached the processor's section.
+        assert_eq!(c.processor.shutdown_grace, Duration::from_secs(25), "{env}");
+    }
+}
+
+#[test]
+fn the_secret_templates_hold_placeholders_only_and_name_real_config_variables() {
+    let values = &values_files()[0].1;
+    for f in [
+        "k8s/secrets/app-secrets.yaml",
+        "k8s/secrets/openobserve-secret.yaml",
+    ] {
+        let text = read(f);
+        let entries = text
+            .lines()
+            .skip_while(|l| *l != "stringData:")
+            .skip(1)
+            .filter_map(|l| l.strip_prefix("  ")?.split_once(": "))
+            .collect::<Vec<_>>();
+        assert!(!entries.is_empty(), "{f}: no stringData");
+        for (k, v) in entries {
+            let v = v.trim_matches('"');
+            assert!(
+                v.starts_with("${") && v.ends_with('}') && !v[2..].contains('$'),
+                "{f}: {k} must be a single ${{PLACEHOLDER}}, not a value"
+            );
+            // Non-secret placeholders come from the values files; secret ones from the shell.
+            let name = &v[2..v.len() - 1];
+            assert!(
+                values.contains_key(name) || name == "OPENOBSERVE_PASSWORD",
+                "{f}: {name} is neither a value nor a secret deploy-aurora-logs.sh knows"
+            );
+        }
+    }
+    // The app's secret overrides the config key the binary reads.
+    let app = read("k8s/secrets/app-secrets.yaml");
+    assert!(app.contains("  AURORA_LOGS_OPENOBSERVE__PASSWORD: "));
+    assert!(read("k8s/deploy-aurora-logs.sh").contains("secret_keys=(OPENOBSERVE_PASSWORD)"));
+}
+
+/// The number after `key: ` on the first line (trimmed) that starts with it, after `from`.
+fn yaml_number(yaml: &str, from: &str, key: &str) -> u64 {
+    let start = yaml
+        .find(from)
+        .unwrap_or_else(|| panic!("no {from:?} in manifest"));
+    yaml[start..]
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
+        .unwrap_or_else(|| panic!("no {key} after {from:?}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn the_pods_grace_periods_cover_the_configured_shutdown_grace() {
+    let (c, _) = load_app_config(&values_files()[0].1);
+    for (f, grace) in [
+        ("k8s/deployments/processor.yaml", c.processor.shutdown_grace),
+        ("k8s/deployments/discovery.yaml", Duration::ZERO),
+    ] {
+        let m = read(f);
+        let termination = yaml_number(&m, "spec:", "terminationGracePeriodSeconds");
+        let pre_stop = yaml_number(&m, "preStop:", "seconds");
+        // 10 s to commit offsets (or resign the leader lease) and exit after the grace.
+        assert!(
+            termination >= pre_stop + grace.as_secs() + 10,
+            "{f}: terminationGracePeriodSeconds {termination} < preStop {pre_stop} s + grace {grace:?} + 10 s"
+        );
+        assert!(
+            m.contains("path: /healthz") && m.contains("path: /readyz"),
+            "{f}"
+        );
+        assert!(
+            m.contains(&format!("containerPort: {}", c.listen.port())),
+            "{f}"
+        );
+        assert!(
+            m.contains("--config\", \"/etc/aurora-logs/aurora-logs.toml\""),
+            "{f}"
+        );
+    }
+    // The standalone scheduler's grace is configured alike, should `run` be deployed.
+    assert_eq!(c.scheduler.shutdown_grace, c.processor.shutdown_grace);
+    let p = read("k8s/deployments/processor.yaml");
+    assert!(
+        p.contains("kubernetes.io/arch: arm64"),
+        "processors run on Graviton"
+    );
+}
+
+#[test]
+fn kafka_topics_are_the_codes_topics() {
+    let text = read("k8s/configmaps/kafka-config.yaml");
+    let topics = block_scalar(&text, "TOPICS").join(" ");
+    let listed: Vec<&str> = topics.trim().split(',').collect();
+    assert_eq!(listed, contract::Topics::default().all());
+    // Partitions and replication come from the same values as the app's [kafka] section.
+    assert!(text.contains("PARTITIONS: \"${KAFKA_PARTITIONS}\""));
+    assert!(text.contains("REPLICATION_FACTOR: \"${KAFKA_REPLICATION_FACTOR}\""));
+    for (env, values) in values_files() {
+        let voters = values["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(',').count();
+        assert_eq!(
+            voters.to_string(),
+            values["KAFKA_REPLICAS"],
+            "{env}: one KRaft voter per Kafka pod"
+        );
+    }
+}
+
+/// `key = value` lines of a terraform file by the path of blocks they are in, e.g.
+/// `resource "aws_dynamodb_table" "files"/ttl` → `attribute_name` → `"expires_at"`.
+/// Enough for files that `terraform fmt` keeps canonical (deploy-checks.sh checks that).
+fn terraform_assignments(tf: &str) -> Vec<(String, String, String)> {
+    let mut path: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for line in tf.lines().map(str::trim) {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        if let Some(block) = line.strip_suffix('{') {
+            // A block (`ttl {`) or a multi-line map (`tags = {`), closed by its own `}`.
+            path.push(block.trim().trim_end_matches('=').trim().to_string());
+            continue;
+        }
+        if line == "}" {
+            path.pop();
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(" = ").or_else(|| {
+            // aligned: `key     = value`
+            let (k, v) = line.split_once('=')?;
+            Some((k, v))
+        }) {
+            out.push((path.join("/"), k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    out
+}
+
+fn tf_value<'a>(a: &'a [(String, String, String)], block: &str, key: &str) -> Vec<&'a str> {
+    a.iter()
+        .filter(|(p, k, _)| p == block && k == key)
+        .map(|(_, _, v)| v.as_str())
+        .collect()
+}
+
+#[test]
+fn the_terraform_table_is_the_contracts_table() {
+    let a = terraform_assignments(&read("eks-terraform/dynamodb.tf"));
+    let table = r#"resource "aws_dynamodb_table" "files""#;
+    let q = |s: &str| format!("\"{s}\"");
+    assert_eq!(tf_value(&a, table, "name"), ["var.dynamodb_table"]);
+    assert_eq!(tf_value(&a, table, "billing_mode"), [q("PAY_PER_REQUEST")]);
+    assert_eq!(tf_value(&a, table, "hash_key"), [q(attr::INSTANCE_ID)]);
+    assert_eq!(tf_value(&a, table, "range_key"), [q(attr::LOG_FILE)]);
+    // Exactly the two keys are declared, both strings (the code writes them as S).
+    let names = tf_value(&a, &format!("{table}/attribute"), "name");
+    let types = tf_value(&a, &format!("{table}/attribute"), "type");
+    assert_eq!(names, [q(attr::INSTANCE_ID), q(attr::LOG_FILE)]);
+    assert_eq!(types, [q("S"), q("S")]);
+    assert_eq!(
+        tf_value(&a, &format!("{table}/ttl"), "attribute_name"),
+        [q(attr::EXPIRES_AT)]
+    );
+    assert_eq!(tf_value(&a, &format!("{table}/ttl"), "enabled"), ["true"]);
+    assert_eq!(
+        tf_value(&a, &format!("{table}/point_in_time_recovery"), "enabled"),
+        ["true"]
+    );
+    // The table's name: the variable's default, the PoC's tfvars and every values file.
+    let vars = terraform_assignments(&read("eks-terraform/variables.tf"));
+    assert_eq!(
+        tf_value(&vars, r#"variable "dynamodb_table""#, "default"),
+        [q(DEFAULT_TABLE)]
+    );
+    let tfvars = terraform_assignments(&read("eks-terraform/terraform.tfvars.poc"));
+    assert_eq!(tf_value(&tfvars, "", "dynamodb_table"), [q(DEFAULT_TABLE)]);
+    for (env, values) in values_files() {
+        assert_eq!(values["DYNAMODB_TABLE"], DEFAULT_TABLE, "{env}");
+    }
+    // Pod Identity roles for exactly the service accounts the manifests run as.
+    let setup = read("k8s/setup.yaml");
+    let iam_tf = read("eks-terraform/iam.tf");
+    for sa in [
+        "aurora-logs-discovery",
+        "aurora-logs-processor",
+        "openobserve",
+    ] {
+        assert!(setup.contains(&format!("kind: ServiceAccount\nmetadata:\n  name: {sa}\n")));
+        assert!(
+            iam_tf.contains(&format!("\"{sa}\"")),
+            "iam.tf: no role for {sa}"
+        );
+    }
+}
+
+// ---- IAM: the AWS calls of the code against iam/*.json.
+
+/// Which pods need each AWS call the code can make, or why none does.
+const CALLS: &[(&str, &[&str], &str)] = &[
+    (
+        "rds:DescribeDBInstances",
+        &["discovery"],
+        "RdsSource::list_instances, per discovery pass",
+    ),
+    (
+        "rds:DescribeDBLogFiles",
+        &["discovery"],
+        "RdsSource::list_files_since, per discovery pass",
+    ),
+    (
+        "rds:DownloadDBLogFilePortion",
+        &["processor"],
+        "RdsSource::download, portion mode",
+    ),
+    (
+        "rds:DownloadCompleteDBLogFile",
+        &["processor"],
+        "the SigV4-signed REST downloadCompleteLogFile",
+    ),
+    (
+        "dynamodb:GetItem",
+        &["discovery", "processor"],
+        "checkpoint load; the leader epoch (LeaderLease::newest_epoch)",
+    ),
+    (
+        "dynamodb:UpdateItem",
+        &["discovery", "processor"],
+        "leases, checkpoints and the leader lease: conditional writes",
+    ),
+    (
+        "dynamodb:Query",
+        &["discovery"],
+        "CheckpointStore::instance: the file state of an instance",
+    ),
+    (
+        "dynamodb:DeleteItem",
+        &[],
+        "CheckpointStore::remove only, which no mode calls yet",
+    ),
+    (
+        "dynamodb:CreateTable",
+        &[],
+        "ensure_table: tests and benches; terraform makes the table",
+    ),
+    ("dynamodb:DescribeTable", &[], "ensure_table, as above"),
+    ("dynamodb:UpdateTimeToLive", &[], "ensure_table, as above"),
+    ("dynamodb:DeleteTable", &[], "delete_table: test clean-up"),
+];
+
+/// Production sources: every .rs file of the binary and the crates it deploys, each cut at
+/// its `#[cfg(test)]` module.
+fn production_sources() -> Vec<(PathBuf, String)> {
+    fn walk(dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let cut = text.find("\n#[cfg(test)]").unwrap_or(text.len());
+                out.push((path, text[..cut].to_string()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for dir in ["src", "dataplane/src", "discovery/src", "contract/src"] {
+        walk(&repo().join(dir), &mut out);
+    }
+    assert!(out.len() > 20, "found only {} source files", out.len());
+    out
+}
+
+/// `describe_db_log_files` → `DescribeDBLogFiles`.
+fn iam_action(service: &str, op: &str) -> String {
+    let name: String = op
+        .split('_')
+        .map(|w| match w {
+            "db" => "DB".to_string(),
+            w => {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            }
+        })
+        .collect();
+    format!("{service}:{name}")
+}
+
+/// Every AWS operation the production code calls: `client.<operation>()` of the aws-sdk
+/// client in files that use that service's crate, and the REST complete download.
+fn aws_calls_in_code() -> BTreeSet<String> {
+    let mut calls = BTreeSet::new();
+    for (path, text) in production_sources() {
+        let services: Vec<&str> = [("aws_sdk_rds", "rds"), ("aws_sdk_dynamodb", "dynamodb")]
+            .iter()
+            .filter(|(krate, _)| text.contains(krate))
+            .map(|(_, s)| *s)
+            .collect();
+        assert!(
+            services.len() <= 1,
+            "{}: two AWS services in one file; teach this test which client is which",
+            path.display()
+        );
+        if text.contains("aws_sdk_") && services.is_empty() {
+            panic!(
+                "{}: an AWS SDK crate this test does not know: add its service here and its actions to iam/",
+                path.display()
+            );
+        }
+        if let Some(service) = services.first() {
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find("client") {
+                rest = &rest[at + "client".len()..];
+                let after = rest.trim_start();
+                let Some(call) = after.strip_prefix('.') else {
+                    continue;
+                };
+                let op: String = call
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                    .collect();
+                if !op.is_empty() && call[op.len()..].starts_with("()") {
+                    calls.insert(iam_action(service, &op));
+                }
+            }
+        }
+        if text.contains("/downloadCompleteLogFile/") {
+            calls.insert("rds:DownloadCompleteDBLogFile".to_string());
+        }
+    }
+    calls
+}
+
+/// The actions a policy file allows, after checking each statement's resources are scoped.
+fn policy_actions(file: &str) -> BTreeSet<String> {
+    let doc: serde_json::Value = serde_json::from_str(&read(file)).unwrap();
+    let mut actions = BTreeSet::new();
+    for st in doc["Statement"].as_array().expect("Statement list") {
+        assert_eq!(st["Effect"], "Allow", "{file}");
+        let list = |v: &serde_json::Value| -> Vec<String> {
+            match v {
+                serde_json::Value::String(s) => vec![s.clone()],
+                serde_json::Value::Array(a) => {
+                    a.iter().map(|x| x.as_str().unwrap().to_string()).collect()
+                }
+                other => panic!("{file}: {other}"),
+            }
+        };
+        let acts = list(&st["Action"]);
+        for r in list(&st["Resource"]) {
+            assert_ne!(r, "*", "{file}: unscoped statement {}", st["Sid"]);
+            for a in &acts {
+                assert!(!a.contains('*'), "{file}: wildcard action {a}");
+                let service = a.split(':').next().unwrap();
+                let arn = format!("arn:aws:{service}:");
+                assert!(
+                    r.starts_with(&arn) || (service == "kms" && r == "${kms_key_arn}"),
+                    "{file}: {a} on {r}"
+                );
+            }
+        }
+        actions.extend(acts);
+    }
+    actions
+}
+
+#[test]
+fn the_iam_policies_grant_exactly_the_aws_calls_the_code_makes() {
+    let in_code = aws_calls_in_code();
+    // The scanner itself works: it finds calls of both services and the REST download.
+    for known in [
+        "rds:DescribeDBLogFiles",
+        "dynamodb:UpdateItem",
+        "rds:DownloadCompleteDBLogFile",
+    ] {
+        assert!(
+            in_code.contains(known),
+            "scanner missed {known}: {in_code:?}"
+        );
+    }
+    let classified: BTreeSet<String> = CALLS.iter().map(|(a, _, _)| a.to_string()).collect();
+    assert_eq!(
+        in_code, classified,
+        "the code's AWS calls changed: classify each in CALLS (which pods need it) and update iam/"
+    );
+    for role in ["discovery", "processor"] {
+        let needed: BTreeSet<String> = CALLS
+            .iter()
+            .filter(|(_, roles, _)| roles.contains(&role))
+            .map(|(a, _, _)| a.to_string())
+            .collect();
+        assert_eq!(
+            policy_actions(&format!("iam/{role}-policy.json")),
+            needed,
+            "iam/{role}-policy.json"
+        );
+    }
+    // The unneeded ones: table management is only in helpers that production never calls.
+    for (path, text) in production_sources() {
+        if path.ends_with("checkpoint/dynamo.rs") || path.ends_with("checkpoint/mod.rs") {
+            continue;
+        }
+        for helper in ["ensure_table", "delete_table", "checkpoints.remove("] {
+            assert!(
+                !text.contains(helper),
+                "{} uses {helper}: move its AWS calls into CALLS and iam/",
+                path.display()
+            );
+        }
+    }
+    // OpenObserve's own calls (not this code's): its object store on one bucket.
+    let oo = policy_actions("iam/openobserve-policy.json");
+    assert!(oo
+        .iter()
+        .all(|a| a.starts_with("s3:") || a.starts_with("kms:")));
+    // Every placeholder of the policies is a templatefile variable of iam.tf.
+    let iam_tf = read("eks-terraform/iam.tf");
+    for f in [
+        "iam/discovery-policy.json",
+        "iam/processor-policy.json",
+        "iam/openobserve-policy.json",
+    ] {
+        let text = read(f);
+        for part in text.split("${").skip(1) {
+            let var = part.split('}').next().unwrap();
+            assert!(
+                iam_tf.contains(&format!("    {var} ")),
+                "{f}: ${{{var}}} is not in iam.tf's policy_vars"
+            );
+        }
+    }
+}
+
+#[test]
+fn aurora_logs_config_in_the_environment_names_the_file_and_is_no_config_key() {
+    // clap reads --config from AURORA_LOGS_CONFIG; the config loader must not take it for
+    // a key. The file given is invalid on purpose: its error proves it was read.
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.toml");
+    std::fs::write(&f, "[openobserve]\nurl = \"not a url\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aurora-logs"))
+        .arg("processor")
+        .env("AURORA_LOGS_CONFIG", &f)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("is not a URL"), "{err}");
+}
