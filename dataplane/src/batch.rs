@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BatchConfig {
-    /// Uncompressed bytes of records after which a batch is sent. A single record larger than
-    /// this is sent alone.
+    /// Uncompressed bytes of the `_bulk` body (records and their action lines) after which a
+    /// batch is sent. A single record larger than this is sent alone.
     pub max_bytes: usize,
     /// Records after which a batch is sent.
     pub max_records: usize,
@@ -32,25 +32,40 @@ impl Default for BatchConfig {
 }
 
 /// The records of one request, all of one stream and one file, in file order.
+///
+/// `data` is the request's `_bulk` body as it goes out (before compression): each record is
+/// preceded by the stream's action line and followed by `\n`. So any contiguous range of
+/// records is one slice of it, compressed in a single call without being copied together.
 #[derive(Debug)]
 pub struct Batch {
     /// The OpenObserve stream.
     pub stream: Arc<str>,
-    /// Records, each followed by `\n`.
+    /// For each record: the action line, the record, `\n`.
     pub data: BytesMut,
     /// End of each record in `data` (after its newline).
     pub ends: Vec<u32>,
+    /// Length of the action line before every record.
+    action_len: u32,
     /// File offset to resume from once this batch and all before it are acknowledged.
     pub resume_offset: u64,
 }
 
+/// The `_bulk` action line that puts a record into `stream`: `{"index":{"_index":"…"}}\n`.
+pub fn action_line(stream: &str) -> Vec<u8> {
+    let mut line = BytesMut::from(&b"{\"index\":{\"_index\":"[..]);
+    parsers::json::write_json_string(&mut line, stream.as_bytes());
+    line.extend_from_slice(b"}}\n");
+    line.to_vec()
+}
+
 impl Batch {
-    /// An empty batch for `stream`.
-    pub fn new(stream: Arc<str>) -> Batch {
+    /// An empty batch for `stream`, with room for `capacity` bytes.
+    fn with_capacity(stream: Arc<str>, action_len: u32, capacity: usize) -> Batch {
         Batch {
             stream,
-            data: BytesMut::new(),
+            data: BytesMut::with_capacity(capacity),
             ends: Vec::new(),
+            action_len,
             resume_offset: 0,
         }
     }
@@ -65,10 +80,26 @@ impl Batch {
         self.ends.is_empty()
     }
 
-    /// Record `i` without its newline.
+    /// Where record `i`'s action line starts.
+    fn start(&self, i: usize) -> usize {
+        if i == 0 {
+            0
+        } else {
+            self.ends[i - 1] as usize
+        }
+    }
+
+    /// Record `i` without its action line and newline.
     pub fn record(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.data[start..self.ends[i] as usize - 1]
+        &self.data[self.start(i) + self.action_len as usize..self.ends[i] as usize - 1]
+    }
+
+    /// The `_bulk` body of records `range` (uncompressed): a slice of `data`.
+    pub fn body(&self, range: std::ops::Range<usize>) -> &[u8] {
+        if range.is_empty() {
+            return &[];
+        }
+        &self.data[self.start(range.start)..self.ends[range.end - 1] as usize]
     }
 
     /// The `record_id` of record `i`, found at its first `"record_id":"` (the data plane
@@ -89,18 +120,41 @@ pub fn record_id_of(record: &[u8]) -> Option<&str> {
 #[derive(Debug)]
 pub struct BatchBuilder {
     config: BatchConfig,
+    action: Vec<u8>,
     current: Batch,
     started: Option<Instant>,
 }
 
+/// The most a new batch reserves up front (untouched capacity costs no memory, but a huge byte
+/// bound must not reserve gigabytes per file).
+const RESERVE_MAX: usize = 32 << 20;
+
 impl BatchBuilder {
     /// A builder for `stream` within `config`.
     pub fn new(stream: Arc<str>, config: BatchConfig) -> BatchBuilder {
-        BatchBuilder {
-            current: Batch::new(stream),
+        let action = action_line(&stream);
+        let mut b = BatchBuilder {
+            current: Batch::with_capacity(stream, 0, 0),
+            action,
             config,
             started: None,
-        }
+        };
+        b.current = b.empty_batch(0);
+        b
+    }
+
+    /// A new batch with room for its byte bound and the record that crosses it, so that it
+    /// fills without reallocating (each doubling copied the whole batch so far).
+    fn empty_batch(&self, resume_offset: u64) -> Batch {
+        let reserve = self
+            .config
+            .max_bytes
+            .saturating_add(self.config.max_bytes / 8)
+            .min(RESERVE_MAX);
+        let action_len = u32::try_from(self.action.len()).expect("a stream name under 4 GiB");
+        let mut batch = Batch::with_capacity(self.current.stream.clone(), action_len, reserve);
+        batch.resume_offset = resume_offset;
+        batch
     }
 
     /// Append one record: `write` renders it into the batch buffer; `resume_offset` is where
@@ -109,6 +163,7 @@ impl BatchBuilder {
         if self.started.is_none() {
             self.started = Some(Instant::now());
         }
+        self.current.data.extend_from_slice(&self.action);
         write(&mut self.current.data);
         self.current.data.extend_from_slice(b"\n");
         let end = u32::try_from(self.current.data.len()).expect("batch buffer over 4 GiB");
@@ -144,12 +199,7 @@ impl BatchBuilder {
 
     fn take_current(&mut self) -> Batch {
         self.started = None;
-        let next = Batch {
-            stream: self.current.stream.clone(),
-            data: BytesMut::with_capacity(self.config.max_bytes.min(1 << 20)),
-            ends: Vec::new(),
-            resume_offset: self.current.resume_offset,
-        };
+        let next = self.empty_batch(self.current.resume_offset);
         std::mem::replace(&mut self.current, next)
     }
 }
@@ -171,7 +221,8 @@ mod tests {
 
     #[test]
     fn batches_close_on_bytes_and_on_count_and_keep_records_apart() {
-        let mut b = builder(20, 100);
+        let action = action_line("s").len();
+        let mut b = builder(2 * action + 20, 100);
         assert!(b.push(|d| d.extend_from_slice(b"{\"a\":1}"), 10).is_none());
         let full = b
             .push(|d| d.extend_from_slice(b"{\"b\":22222}"), 25)
@@ -180,6 +231,11 @@ mod tests {
         assert_eq!(full.record(0), b"{\"a\":1}");
         assert_eq!(full.record(1), b"{\"b\":22222}");
         assert_eq!(full.resume_offset, 25);
+        let first = "{\"index\":{\"_index\":\"s\"}}\n{\"a\":1}\n";
+        let second = "{\"index\":{\"_index\":\"s\"}}\n{\"b\":22222}\n";
+        assert_eq!(full.body(0..2), format!("{first}{second}").as_bytes());
+        assert_eq!(full.body(1..2), second.as_bytes());
+        assert_eq!(full.body(1..1), b"");
         let mut c = builder(1 << 20, 2);
         assert!(c.push(|d| d.extend_from_slice(b"1"), 1).is_none());
         assert_eq!(c.push(|d| d.extend_from_slice(b"2"), 2).unwrap().len(), 2);

@@ -1,13 +1,36 @@
 //! Reading OpenObserve's `_bulk` answer: which records it took, refused, or silently dropped.
 
-use std::collections::HashMap;
-
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
 struct BulkResponse {
     #[serde(default)]
-    items: Vec<HashMap<String, BulkItem>>,
+    items: Vec<Item>,
+}
+
+/// One element of `items`: `{"index": {…}}` (or `create`, …), read without building a map or
+/// owning the key — an answer has one per record, so this is on the per-record path.
+struct Item(Vec<BulkItem>);
+
+impl<'de> Deserialize<'de> for Item {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Item, D::Error> {
+        struct Each;
+        impl<'de> Visitor<'de> for Each {
+            type Value = Item;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object like {\"index\": {\"status\": 200}}")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Item, A::Error> {
+                let mut out = Vec::with_capacity(1);
+                while let Some((IgnoredAny, item)) = map.next_entry::<IgnoredAny, BulkItem>()? {
+                    out.push(item);
+                }
+                Ok(Item(out))
+            }
+        }
+        d.deserialize_map(Each)
+    }
 }
 
 #[derive(Deserialize)]
@@ -79,7 +102,7 @@ pub fn parse_bulk(body: &[u8]) -> Result<BulkOutcome, serde_json::Error> {
     let resp: BulkResponse = serde_json::from_slice(body)?;
     let mut out = BulkOutcome::default();
     for item in resp.items {
-        for (_, it) in item {
+        for it in item.0 {
             out.items += 1;
             let id = it
                 .original_record

@@ -115,7 +115,10 @@ impl RdsSource {
         telemetry::rds_call("downloadCompleteLogFile", "ok");
         let mut body = resp.into_body();
         let mut offset = 0u64;
-        let mut pending = BytesMut::new();
+        // Room for a whole chunk and the frame that completes it, taken anew after each
+        // chunk: growing from empty copied every chunk about twice more.
+        let room = CHUNK_BYTES + (64 << 10);
+        let mut pending = BytesMut::with_capacity(room);
         loop {
             let frame = tokio::time::timeout(self.config.call_timeout, body.frame())
                 .await
@@ -127,6 +130,7 @@ impl RdsSource {
                 pending.extend_from_slice(&data);
                 if pending.len() >= CHUNK_BYTES {
                     let chunk = pending.split().freeze();
+                    pending.reserve(room);
                     let at = offset;
                     offset += chunk.len() as u64;
                     deliver(tx, at, chunk, from, None).await?;
