@@ -97,8 +97,55 @@ pub fn classify_reason(detail: &str) -> &'static str {
     }
 }
 
+/// The answer OpenObserve gives when it took every record, exactly as its serializer writes it:
+/// `{"took":N,"errors":false,"items":[{"index":{"_index":"S","status":2xx}},…]}`. A strict scan
+/// counts the items; anything else (a refusal, another field, whitespace, an escape, a cut
+/// body) gives `None`, and the full parser reads the answer. Every record of a healthy run
+/// passes here, where a general JSON parser spent about 4 % of the processor's CPU.
+fn all_accepted(body: &[u8]) -> Option<usize> {
+    let mut rest = body.strip_prefix(b"{\"took\":")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return None;
+    }
+    rest = rest[digits..].strip_prefix(b",\"errors\":false,\"items\":[")?;
+    let mut items = 0;
+    if let Some(end) = rest.strip_prefix(b"]") {
+        return (end == b"}").then_some(0);
+    }
+    loop {
+        rest = rest
+            .strip_prefix(b"{\"index\":{\"_index\":\"")
+            .or_else(|| rest.strip_prefix(b"{\"create\":{\"_index\":\""))?;
+        let close = memchr::memchr2(b'"', b'\\', rest)?;
+        if rest[close] != b'"' {
+            return None;
+        }
+        rest = rest[close..].strip_prefix(b"\",\"status\":2")?;
+        match rest {
+            [a, b, b'}', b'}', more @ ..] if a.is_ascii_digit() && b.is_ascii_digit() => {
+                rest = more
+            }
+            _ => return None,
+        }
+        items += 1;
+        match rest {
+            [b',', more @ ..] => rest = more,
+            b"]}" => return Some(items),
+            _ => return None,
+        }
+    }
+}
+
 /// Parse a `_bulk` answer body.
 pub fn parse_bulk(body: &[u8]) -> Result<BulkOutcome, serde_json::Error> {
+    if let Some(n) = all_accepted(body) {
+        return Ok(BulkOutcome {
+            accepted: n,
+            items: n,
+            ..Default::default()
+        });
+    }
     let resp: BulkResponse = serde_json::from_slice(body)?;
     let mut out = BulkOutcome::default();
     for item in resp.items {
@@ -143,6 +190,58 @@ pub fn parse_bulk(body: &[u8]) -> Result<BulkOutcome, serde_json::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast path and the full parser agree wherever the fast path answers, and it answers
+    /// only for clean all-accepted answers.
+    #[test]
+    fn the_all_accepted_scan_agrees_with_the_parser() {
+        let full = |b: &[u8]| {
+            let resp: BulkResponse = serde_json::from_slice(b).unwrap();
+            let items: Vec<u16> = resp
+                .items
+                .into_iter()
+                .flat_map(|i| i.0)
+                .map(|i| i.status)
+                .collect();
+            (
+                items.iter().filter(|s| (200..300).contains(*s)).count(),
+                items.len(),
+            )
+        };
+        let clean: &[&[u8]] = &[
+            br#"{"took":0,"errors":false,"items":[]}"#,
+            br#"{"took":12,"errors":false,"items":[{"index":{"_index":"aurora_mysql_slow","status":200}}]}"#,
+            br#"{"took":1,"errors":false,"items":[{"index":{"_index":"s","status":200}},{"create":{"_index":"t","status":201}}]}"#,
+        ];
+        for b in clean {
+            let (ok, n) = full(b);
+            assert_eq!(ok, n);
+            assert_eq!(all_accepted(b), Some(n), "{}", String::from_utf8_lossy(b));
+            let o = parse_bulk(b).unwrap();
+            assert_eq!((o.accepted, o.items), (n, n));
+        }
+        let other: &[&[u8]] = &[
+            br#"{"took":1,"errors":true,"items":[{"index":{"_index":"s","status":422,"error":{"type":"x","reason":"too old"}}}]}"#,
+            br#"{"took":1,"errors":false,"items":[{"index":{"_index":"s","status":500}}]}"#,
+            br#"{"took":1,"errors":false,"items":[{"index":{"_index":"s"x","status":200}}]}"#,
+            br#"{"took":1, "errors":false,"items":[{"index":{"_index":"s","status":200}}]}"#,
+            br#"{"took":1,"errors":false,"items":[{"index":{"_index":"s","status":200,"_id":"a"}}]}"#,
+            br#"{"took":1,"errors":false,"items":[{"index":{"_index":"s","status":200}},]}"#,
+            br#"{"took":1,"errors":false,"items":[{"index":{"_index":"s","status":200}}]} "#,
+            br#"{"took":1,"errors":false,"items":[{"index":{"_index":"s","status":200}}"#,
+            br#"{"took":,"errors":false,"items":[]}"#,
+            b"",
+        ];
+        for b in other {
+            assert_eq!(all_accepted(b), None, "{}", String::from_utf8_lossy(b));
+        }
+        // What the fast path declines, the parser still reads (or refuses as JSON).
+        let o = parse_bulk(other[1]).unwrap();
+        assert_eq!((o.accepted, o.refused.len()), (0, 1));
+        let o = parse_bulk(other[6]).unwrap();
+        assert_eq!((o.accepted, o.items), (1, 1));
+        assert!(parse_bulk(other[7]).is_err());
+    }
 
     #[test]
     fn items_are_counted_and_refusals_classified() {
