@@ -6,9 +6,9 @@
 //! before its successor. The queue needs no durability: jobs are derived again from RDS and the
 //! checkpoints on every pass, also after a restart.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics::counter;
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,10 @@ pub struct SchedulerConfig {
     /// On SIGTERM: time allowed to finish the files being shipped before exiting.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// A file's checkpoint is deleted once RDS has left the file out of every listing for this
+    /// long (retention deleted it), so that the state does not grow with every hourly file.
+    #[serde(with = "humantime_serde")]
+    pub forget_after: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -43,6 +47,7 @@ impl Default for SchedulerConfig {
             workers: 4,
             queue: 64,
             shutdown_grace: Duration::from_secs(25),
+            forget_after: Duration::from_secs(3600),
         }
     }
 }
@@ -80,6 +85,9 @@ pub struct Scheduler {
     busy: Arc<Mutex<HashSet<(String, String)>>>,
     progress: Arc<Mutex<Progress>>,
     ready: watch::Sender<bool>,
+    /// Checkpointed files the last listings left out, since when (one entry per checkpoint at
+    /// most: bounded by the state itself).
+    missing: Mutex<HashMap<FileKey, Instant>>,
 }
 
 impl Scheduler {
@@ -91,7 +99,13 @@ impl Scheduler {
             busy: Arc::default(),
             progress: Arc::default(),
             ready: watch::channel(false).0,
+            missing: Mutex::default(),
         }
+    }
+
+    /// What it ships with (its checkpoint store, for one).
+    pub fn context(&self) -> &ShipContext {
+        &self.ctx
     }
 
     /// Totals so far.
@@ -118,7 +132,7 @@ impl Scheduler {
         for instance in self.ctx.source.list_instances().await? {
             let listing = self.ctx.source.list_files(&instance.instance_id).await?;
             // One read of the instance's checkpoints.
-            let shipped: std::collections::HashMap<String, Checkpoint> = self
+            let shipped: HashMap<String, Checkpoint> = self
                 .ctx
                 .checkpoints
                 .instance(&instance.instance_id)
@@ -126,6 +140,14 @@ impl Scheduler {
                 .into_iter()
                 .map(|(k, cp)| (k.log_file, cp))
                 .collect();
+            let listed: HashSet<String> = listing
+                .iter()
+                .map(|(name, last_written_ms, _)| {
+                    crate::file::canonical_name(name, *last_written_ms)
+                })
+                .collect();
+            self.forget_vanished(&instance.instance_id, &listed, &shipped)
+                .await?;
             for (family, files) in classify(listing) {
                 let todo: Vec<RemoteFile> = files
                     .into_iter()
@@ -143,6 +165,52 @@ impl Scheduler {
             }
         }
         Ok(jobs)
+    }
+
+    /// Delete the checkpoints of files that `listed` (lasting names) and the listings before it
+    /// left out for `forget_after`. A file seen again is no longer missing. A checkpoint of a
+    /// file that went before it was shipped to its end is deleted too, with a warning: RDS's
+    /// retention was faster than the shipping, and those bytes are gone at the source.
+    async fn forget_vanished(
+        &self,
+        instance_id: &str,
+        listed: &HashSet<String>,
+        shipped: &HashMap<String, Checkpoint>,
+    ) -> Result<(), ShipError> {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        {
+            let mut missing = self.missing.lock().expect("missing lock");
+            missing.retain(|k, _| {
+                k.instance_id != instance_id
+                    || (!listed.contains(&k.log_file) && shipped.contains_key(&k.log_file))
+            });
+            for (log_file, cp) in shipped {
+                if listed.contains(log_file) {
+                    continue;
+                }
+                let key = FileKey {
+                    instance_id: instance_id.to_string(),
+                    log_file: log_file.clone(),
+                };
+                let since = *missing.entry(key.clone()).or_insert(now);
+                if now.duration_since(since) >= self.config.forget_after {
+                    due.push((key, cp.done));
+                }
+            }
+        }
+        for (key, done) in due {
+            self.ctx.checkpoints.remove(&key).await?;
+            self.missing.lock().expect("missing lock").remove(&key);
+            let state = if done { "done" } else { "unfinished" };
+            counter!(telemetry::CHECKPOINTS_FORGOTTEN, "state" => state).increment(1);
+            if done {
+                tracing::debug!(instance = %key.instance_id, file = %key.log_file, "file no longer listed by RDS: its checkpoint is deleted");
+            } else {
+                tracing::warn!(instance = %key.instance_id, file = %key.log_file, "file deleted by RDS before it was shipped to its end: the rest of it is lost at the source; its checkpoint is deleted");
+            }
+        }
+        Ok(())
     }
 
     /// Ship one family's files in order; stops at the first failure (retried next pass).

@@ -37,6 +37,9 @@ pub const COMPRESSION_FALLBACKS: &str = "aurora_logs_sink_compression_fallbacks_
 pub const IN_FLIGHT_BYTES: &str = "aurora_logs_in_flight_bytes";
 /// Checkpoint commits.
 pub const CHECKPOINTS: &str = "aurora_logs_checkpoints_total";
+/// Checkpoints of files RDS stopped listing, deleted after `scheduler.forget_after`, by
+/// `state` (`done`, or `unfinished`: the file went before it was shipped to its end).
+pub const CHECKPOINTS_FORGOTTEN: &str = "aurora_logs_checkpoints_forgotten_total";
 /// Bytes of a file not yet shipped, by `instance` and `file`, as of its last listing.
 pub const CHECKPOINT_LAG: &str = "aurora_logs_checkpoint_lag_bytes";
 /// File jobs finished, by `outcome`.
@@ -124,6 +127,10 @@ pub fn describe() {
         "bytes held per pipeline stage"
     );
     describe_counter!(CHECKPOINTS, "checkpoint commits");
+    describe_counter!(
+        CHECKPOINTS_FORGOTTEN,
+        "checkpoints of files RDS no longer lists, deleted, by state (done, unfinished)"
+    );
     describe_gauge!(
         CHECKPOINT_LAG,
         Unit::Bytes,

@@ -286,3 +286,72 @@ async fn openobserve_faults_through_a_whole_run_lose_nothing() {
     );
     assert!(stats.records_dropped_silently > 0, "{stats:?}");
 }
+
+/// Files that RDS's retention deleted lose their checkpoints once they have been missing from
+/// the listings for `forget_after`, and not before; the state keeps only listed files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_of_files_retention_deleted_are_forgotten_after_the_grace() {
+    use dataplane::standalone::SchedulerConfig;
+    use std::collections::BTreeSet;
+    let mut sim = two_clusters(1.0);
+    for c in &mut sim.clusters {
+        c.retention = Some(Duration::from_secs(2 * 3600));
+    }
+    let world = World::start(sim, StandInConfig::default()).await;
+    let grace = Duration::from_secs(1);
+    let s = world
+        .scheduler_with(
+            world.rds_config(DownloadMode::Portion),
+            PipelineConfig::default(),
+            SchedulerConfig {
+                workers: 3,
+                forget_after: grace,
+                ..Default::default()
+            },
+        )
+        .await;
+    let instance = "shop-mysql-1";
+    let kept = || async {
+        s.context()
+            .checkpoints
+            .instance(instance)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k.log_file)
+            .collect::<BTreeSet<String>>()
+    };
+    let listed = || -> BTreeSet<String> {
+        world
+            .rds
+            .files(instance)
+            .unwrap()
+            .iter()
+            .map(|f| dataplane::file::canonical_name(&f.name, f.last_written_ms))
+            .collect()
+    };
+    drain(&s).await;
+    let before = kept().await;
+    assert!(before.len() >= 4, "{before:?}");
+    // Three hours on: the first files are past the two-hour retention and gone from RDS.
+    world.rds.advance_by(Duration::from_secs(3 * 3600));
+    assert!(world.rds.entries_deleted() > 0, "retention deleted nothing");
+    let now_listed = listed();
+    let gone: BTreeSet<String> = before.difference(&now_listed).cloned().collect();
+    assert!(!gone.is_empty(), "no checkpointed file was deleted by RDS");
+    // One pass sees them missing, but not yet for the grace: still kept.
+    s.discover().await.unwrap();
+    assert!(kept().await.is_superset(&gone));
+    tokio::time::sleep(grace + Duration::from_millis(100)).await;
+    drain(&s).await;
+    let after = kept().await;
+    assert!(after.is_disjoint(&gone), "{after:?} still holds {gone:?}");
+    assert!(
+        after.is_subset(&now_listed),
+        "{after:?} not all listed in {now_listed:?}"
+    );
+    // Nothing was shipped twice on the way, and nothing listed was forgotten.
+    assert!(world.received().values().all(|&n| n == 1));
+    let all_listed_shipped = now_listed.iter().all(|f| after.contains(f));
+    assert!(all_listed_shipped, "{after:?} lacks some of {now_listed:?}");
+}

@@ -91,6 +91,19 @@ impl World {
     }
 
     pub async fn scheduler(&self, rds: RdsConfig, pipeline: PipelineConfig) -> Scheduler {
+        let config = SchedulerConfig {
+            workers: 3,
+            ..Default::default()
+        };
+        self.scheduler_with(rds, pipeline, config).await
+    }
+
+    pub async fn scheduler_with(
+        &self,
+        rds: RdsConfig,
+        pipeline: PipelineConfig,
+        config: SchedulerConfig,
+    ) -> Scheduler {
         let http = http_client();
         let source = RdsSource::new(rds, http.clone()).await.expect("rds source");
         let sink = OpenObserveSink::new(self.sink_config(), self.state.path(), http).unwrap();
@@ -104,13 +117,7 @@ impl World {
             tags: vec![("team".into(), "dba".into())],
             totals: Default::default(),
         };
-        Scheduler::new(
-            Arc::new(ctx),
-            SchedulerConfig {
-                workers: 3,
-                ..Default::default()
-            },
-        )
+        Scheduler::new(Arc::new(ctx), config)
     }
 
     /// The record id of every entry in every file the simulator has now.
