@@ -291,9 +291,31 @@ pub async fn ship_file(
     let mut finished_parse = false;
     let mut marker = cp.marker.clone();
     let mut end: Option<(u64, Option<MarkerAt>, bool)> = None;
+    // Checkpoints are written beside the sends, not in their way: one commit at a time, in
+    // file order; acknowledgements that arrive meanwhile are folded into the next one. The
+    // batches acknowledged but not yet covered by a finished commit count against the window
+    // with those in flight, so that a kill can leave at most `send_concurrency + 1` batches
+    // unsettled (the duplicates' bound), as when each commit held up the loop.
+    let concurrency = p.send_concurrency.max(1);
+    let mut committing: Option<CommitFuture> = None;
+    let mut committing_batches = 0usize;
+    let mut due: Option<Checkpoint> = None;
+    let mut due_batches = 0usize;
     loop {
+        if committing.is_none() {
+            if let Some(next) = due.take() {
+                committing = Some(start_commit(ctx, &key, next));
+                committing_batches = std::mem::take(&mut due_batches);
+            }
+        }
+        let unsettled = in_flight.len() + committing_batches + due_batches;
         tokio::select! {
             biased;
+            done = async { committing.as_mut().expect("guarded by is_some").await }, if committing.is_some() => {
+                done?;
+                committing = None;
+                committing_batches = 0;
+            }
             Some(acked) = in_flight.next(), if !in_flight.is_empty() => {
                 let (resume, m, ack): (u64, Option<MarkerAt>, Result<Ack, SinkError>) = acked;
                 let ack = ack?;
@@ -305,10 +327,11 @@ pub async fn ship_file(
                 records_done += ack.accepted + ack.dead_lettered;
                 if m.is_some() { marker = m; }
                 let at = Progress { offset: resume, marker: &marker, records: records_done, generation: cp.generation };
-                commit(ctx, &key, at, false, file.size).await?;
+                due = Some(at.checkpoint(false, file.size));
+                due_batches += 1;
                 outcome.offset = resume;
             }
-            msg = batch_rx.recv(), if !finished_parse && in_flight.len() < p.send_concurrency.max(1) => {
+            msg = batch_rx.recv(), if !finished_parse && in_flight.len() < concurrency && unsettled <= concurrency => {
                 match msg {
                     Some(ParseOutput::Batch { batch, marker: m }) => {
                         let sink = ctx.sink.clone();
@@ -327,7 +350,7 @@ pub async fn ship_file(
             }
             else => break,
         }
-        if finished_parse && in_flight.is_empty() {
+        if finished_parse && in_flight.is_empty() && committing.is_none() && due.is_none() {
             break;
         }
     }
@@ -373,6 +396,20 @@ fn family_label(file: &RemoteFile) -> String {
     crate::file::family(&file.canonical)
 }
 
+impl Progress<'_> {
+    /// The checkpoint that records this progress.
+    fn checkpoint(&self, done: bool, size: u64) -> Checkpoint {
+        Checkpoint {
+            offset: self.offset,
+            marker: self.marker.clone().filter(|m| m.offset <= self.offset),
+            done,
+            size_seen: size,
+            records: self.records,
+            generation: self.generation,
+        }
+    }
+}
+
 async fn commit(
     ctx: &ShipContext,
     key: &FileKey,
@@ -380,23 +417,22 @@ async fn commit(
     done: bool,
     size: u64,
 ) -> Result<(), CheckpointError> {
-    let Progress {
-        offset,
-        marker,
-        records,
-        generation,
-    } = progress;
-    let cp = Checkpoint {
-        offset,
-        marker: marker.clone().filter(|m| m.offset <= offset),
-        done,
-        size_seen: size,
-        records,
-        generation,
-    };
-    ctx.checkpoints.commit(key, &cp).await?;
-    counter!(telemetry::CHECKPOINTS).increment(1);
-    Ok(())
+    start_commit(ctx, key, progress.checkpoint(done, size)).await
+}
+
+/// A checkpoint commit under way.
+type CommitFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CheckpointError>> + Send>>;
+
+/// Commit `cp` for `key`, as a future that owns what it needs.
+fn start_commit(ctx: &ShipContext, key: &FileKey, cp: Checkpoint) -> CommitFuture {
+    let store = ctx.checkpoints.clone();
+    let key = key.clone();
+    Box::pin(async move {
+        store.commit(&key, &cp).await?;
+        counter!(telemetry::CHECKPOINTS).increment(1);
+        Ok(())
+    })
 }
 
 fn record_parse_stats(format: LogFormat, s: &parsers::ParseStats) {
