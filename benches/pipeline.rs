@@ -189,7 +189,7 @@ async fn throughput(mb: usize) {
     let sink = OpenObserveSink::new(
         OpenObserveConfig {
             url: format!("http://{addr}"),
-            compression: Compression::Zstd,
+            compression: compression(),
             zstd_level: 1,
             ..Default::default()
         },
@@ -223,7 +223,10 @@ async fn throughput(mb: usize) {
     let mb_raw = bytes as f64 / 1e6;
     let per_core = mb_raw / cpu;
     let baseline = mb_raw / bwall;
-    println!("end-to-end, {mb_raw:.0} MB slow log, {entries} entries (complete download, zstd -1 bodies):");
+    println!(
+        "end-to-end, {mb_raw:.0} MB slow log, {entries} entries (complete download, {} bodies):",
+        compression_name()
+    );
     println!("  wall {wall:.2} s, CPU {cpu:.2} s (whole process: simulator + pipeline + receiver)");
     println!(
         "  pipeline: {:.1} MB/s wall, {per_core:.1} MB/s per CPU-second",
@@ -238,6 +241,20 @@ async fn throughput(mb: usize) {
         "  bodies {:.1} MB sent for {mb_raw:.0} MB of log",
         stats.body_bytes.load(Ordering::Relaxed) as f64 / 1e6
     );
+}
+
+/// Body compression of both parts: `AURORA_BENCH_COMPRESSION` = `zstd` (default) or `gzip`
+/// (what released OpenObserve, which refuses zstd, gets).
+fn compression_name() -> String {
+    std::env::var("AURORA_BENCH_COMPRESSION").unwrap_or_else(|_| "zstd".into())
+}
+
+fn compression() -> Compression {
+    match compression_name().as_str() {
+        "zstd" => Compression::Zstd,
+        "gzip" => Compression::Gzip,
+        other => panic!("AURORA_BENCH_COMPRESSION={other}: zstd or gzip"),
+    }
 }
 
 /// Peak RSS of process `pid`, KiB.
@@ -282,10 +299,11 @@ async fn memory(mb: usize) {
     std::fs::write(
         &config,
         format!(
-            "state_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nlog_level = \"warn\"\n[rds]\nregion = \"{}\"\nendpoint_url = \"{}\"\naccess_key_id = \"{ak}\"\nsecret_access_key = \"{sk}\"\ndownload = \"complete\"\ncalls_per_second = 1000\nburst = 1000\n[openobserve]\nurl = \"http://{addr}\"\n[scheduler]\npoll_interval = \"1s\"\n",
+            "state_dir = \"{}\"\nlisten = \"127.0.0.1:0\"\nlog_level = \"warn\"\n[rds]\nregion = \"{}\"\nendpoint_url = \"{}\"\naccess_key_id = \"{ak}\"\nsecret_access_key = \"{sk}\"\ndownload = \"complete\"\ncalls_per_second = 1000\nburst = 1000\n[openobserve]\nurl = \"http://{addr}\"\ncompression = \"{}\"\n[scheduler]\npoll_interval = \"1s\"\n",
             dir.path().join("state").display(),
             rds.region(),
-            rds.endpoint_url()
+            rds.endpoint_url(),
+            compression_name(),
         ),
     )
     .unwrap();
