@@ -1,7 +1,6 @@
 //! Request bodies: a batch's `_bulk` NDJSON for a range of its records, compressed in one call.
 
 use std::cell::RefCell;
-use std::io::Write;
 
 use bytes::Bytes;
 
@@ -41,6 +40,30 @@ fn zstd_frame(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
     })
 }
 
+thread_local! {
+    /// One libdeflate compressor per thread, at level 1 (level 0, libdeflate's "fastest",
+    /// stores without compressing).
+    static GZIP: RefCell<libdeflater::Compressor> = RefCell::new(libdeflater::Compressor::new(
+        libdeflater::CompressionLvl::new(1).expect("1 is a valid libdeflate level"),
+    ));
+}
+
+/// `raw` as one gzip member, compressed by libdeflate in one call. On the pipeline bench it
+/// costs the same CPU as flate2 (zlib-rs) at level 1 but makes bodies 20 % smaller (105 MB
+/// against 131 MB for 268 MB of log): gzip is what released OpenObserve, which refuses zstd,
+/// gets, so this is what most deployments send.
+fn gzip_member(raw: &[u8]) -> std::io::Result<Vec<u8>> {
+    GZIP.with(|cell| {
+        let mut c = cell.borrow_mut();
+        let mut out = vec![0; c.gzip_compress_bound(raw.len())];
+        let n = c
+            .gzip_compress(raw, &mut out)
+            .map_err(|e| std::io::Error::other(format!("gzip: {e}")))?;
+        out.truncate(n);
+        Ok(out)
+    })
+}
+
 /// Build the body for records `range` of `batch`.
 ///
 /// The batch already holds the `_bulk` body (see [`Batch`]), so the range is one slice: zstd
@@ -55,14 +78,7 @@ pub fn bulk_body(
     let raw = batch.body(range);
     let (bytes, encoding) = match compression {
         Compression::None => (Bytes::copy_from_slice(raw), None),
-        Compression::Gzip => {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(raw.len() / 4),
-                flate2::Compression::fast(),
-            );
-            enc.write_all(raw)?;
-            (Bytes::from(enc.finish()?), Some("gzip"))
-        }
+        Compression::Gzip => (Bytes::from(gzip_member(raw)?), Some("gzip")),
         Compression::Zstd => (Bytes::from(zstd_frame(raw, zstd_level)?), Some("zstd")),
     };
     Ok(Body {
@@ -102,6 +118,24 @@ mod tests {
             .read_to_string(&mut s)
             .unwrap();
         assert_eq!(s, expect);
+        // Compressed, not merely framed: a larger body of repeated records shrinks.
+        let many = {
+            let mut b = BatchBuilder::new("s".into(), BatchConfig::default());
+            for i in 0..1000 {
+                b.push(
+                    |d| d.extend_from_slice(b"{\"message\":\"the same text\"}"),
+                    i,
+                );
+            }
+            b.flush(1000).unwrap()
+        };
+        let gz = bulk_body(&many, 0..1000, Compression::Gzip, 1).unwrap();
+        assert!(
+            gz.bytes.len() * 10 < gz.raw_len,
+            "{} of {}",
+            gz.bytes.len(),
+            gz.raw_len
+        );
         let zs = bulk_body(&b, 1..3, Compression::Zstd, 1).unwrap();
         assert_eq!(zstd::decode_all(&zs.bytes[..]).unwrap(), expect.as_bytes());
         assert_eq!(zs.encoding, Some("zstd"));
