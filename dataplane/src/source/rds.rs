@@ -100,6 +100,14 @@ fn is_throttle(code: &str) -> bool {
 impl RdsSource {
     /// A source for `config`, sharing `http` for the complete download.
     pub async fn new(config: RdsConfig, http: HttpClient) -> Result<RdsSource, SourceError> {
+        if config.region.is_empty() {
+            // The region also signs the complete download and is written into every record:
+            // the SDK's default chain cannot stand in for it.
+            return Err(SourceError::Api {
+                call: "config",
+                message: "rds.region is empty: set it to the region of the Aurora clusters".into(),
+            });
+        }
         let sdk = crate::aws::sdk_config(
             &config.region,
             &config.endpoint_url,
@@ -637,6 +645,18 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_empty_region_is_refused_with_what_to_set() {
+        let config = RdsConfig {
+            region: String::new(),
+            ..Default::default()
+        };
+        let Err(e) = RdsSource::new(config, crate::sink::http_client()).await else {
+            panic!("an empty region was taken");
+        };
+        assert!(e.to_string().contains("rds.region"), "{e}");
+    }
 
     #[test]
     fn a_live_name_answering_with_another_hour_has_rotated() {
