@@ -14,6 +14,21 @@ resource "aws_kms_key" "main" {
         Resource  = "*"
       },
       {
+        # The state table is encrypted with this key: discovery and the processors read and
+        # write it through DynamoDB, which needs them allowed on the key for that service only.
+        Sid    = "StateTableThroughDynamoDB"
+        Effect = "Allow"
+        Principal = {
+          AWS = [
+            aws_iam_role.service["aurora-logs-discovery"].arn,
+            aws_iam_role.service["aurora-logs-processor"].arn,
+          ]
+        }
+        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+        Resource  = "*"
+        Condition = { StringEquals = { "kms:ViaService" = "dynamodb.${var.region}.amazonaws.com" } }
+      },
+      {
         Sid       = "CloudWatchLogsEncrypt"
         Effect    = "Allow"
         Principal = { Service = "logs.${var.region}.amazonaws.com" }

@@ -99,8 +99,17 @@ if [ -n "$render_dir" ]; then
   exit 0
 fi
 
-case "$IMAGE" in *REPLACE_*) die "IMAGE is '$IMAGE': set it in $values or the environment (terraform output ecr_repository_url)";; esac
-case "$VALKEY_HOST" in *REPLACE_*) die "VALKEY_HOST is '$VALKEY_HOST': set it in $values or the environment (terraform output valkey_endpoint)";; esac
+# Every value still holding a REPLACE_ placeholder stops the deployment, naming its source.
+declare -A source_of=(
+  [IMAGE]="terraform output ecr_repository_url"
+  [VALKEY_HOST]="terraform output valkey_endpoint"
+  [OPENOBSERVE_BUCKET]="terraform output openobserve_bucket"
+)
+for key in "${keys[@]}"; do
+  case "${!key}" in
+    *REPLACE_*) die "$key is '${!key}': set it in $values or the environment (${source_of[$key]:-see the comment in $values})" ;;
+  esac
+done
 
 apply() { render "$1" | kubectl apply -f - >&2; }
 secret_name() { sed -n 's/^  name: //p' "$here/$1" | head -n 1; }

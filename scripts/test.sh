@@ -47,7 +47,9 @@ cargo fmt --all -- --check
 
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-step "deployment: k8s/, eks-terraform/, iam/, Dockerfile (scripts/deploy-checks.sh)"; scripts/deploy-checks.sh
+
+step "deployment: k8s/, eks-terraform/, iam/, Dockerfile (scripts/deploy-checks.sh)"
+scripts/deploy-checks.sh
 
 step "tests"
 log=$(mktemp)

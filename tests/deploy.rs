@@ -99,6 +99,16 @@ fn data_entries(yaml: &str) -> BTreeMap<String, String> {
 /// graceful-shutdown ConfigMap's `AURORA_LOGS_<SECTION>__<KEY>` entries put into their
 /// sections (as the environment would override them), loaded by the binary's loader.
 fn load_app_config(values: &BTreeMap<String, String>) -> (config::Config, String) {
+    // The loader also reads AURORA_LOGS_* variables: one from the caller's shell would be mixed
+    // into what this test means to load.
+    let stray: Vec<String> = std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("AURORA_LOGS_"))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "unset {stray:?} to run this test: the config loader would apply them"
+    );
     let mut toml = render(
         &block_scalar(&read("k8s/configmaps/app-config.yaml"), "aurora-logs.toml").join("\n"),
         values,
@@ -469,6 +479,7 @@ fn aws_calls_in_code() -> BTreeSet<String> {
             );
         }
         if let Some(service) = services.first() {
+            let mut found = 0;
             let mut rest = text.as_str();
             while let Some(at) = rest.find("client") {
                 rest = &rest[at + "client".len()..];
@@ -482,8 +493,17 @@ fn aws_calls_in_code() -> BTreeSet<String> {
                     .collect();
                 if !op.is_empty() && call[op.len()..].starts_with("()") {
                     calls.insert(iam_action(service, &op));
+                    found += 1;
                 }
             }
+            // Every SDK request ends in `.send()`: one made on a receiver not named `client`
+            // would escape the scan above, so the two counts must agree.
+            let sends = text.matches(".send()").count();
+            assert!(
+                sends <= found,
+                "{}: {sends} `.send()` calls but only {found} `client.<op>()` calls found: name the SDK client `client` where it is called",
+                path.display()
+            );
         }
         if text.contains("/downloadCompleteLogFile/") {
             calls.insert("rds:DownloadCompleteDBLogFile".to_string());
