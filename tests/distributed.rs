@@ -36,6 +36,8 @@ const MAX_JOBS: usize = 3;
 const SEND_CONCURRENCY: usize = 2;
 const BATCH_RECORDS: usize = 200;
 const LEASE_TTL_S: u64 = 3;
+/// Partitions of each job topic.
+const PARTITIONS: i32 = 6;
 
 /// A child process killed when dropped (a failing test leaves nothing behind).
 struct Proc {
@@ -141,6 +143,16 @@ impl Drop for World {
 }
 
 impl World {
+    /// The job queue as every process here is configured for it.
+    fn kafka_config(&self) -> dataplane::queue::KafkaConfig {
+        dataplane::queue::KafkaConfig {
+            brokers: format!("127.0.0.1:{}", self.kafka_port),
+            topics: contract::Topics::with_prefix(&self.topic_prefix),
+            partitions: PARTITIONS,
+            ..Default::default()
+        }
+    }
+
     fn config(&self, name: &str, listen: u16) -> PathBuf {
         let (ak, sk) = self.rds.credentials();
         let c = self.oo.config();
@@ -170,7 +182,7 @@ max_records = {BATCH_RECORDS}
 [kafka]
 brokers = "127.0.0.1:{kafka}"
 group_id = "{prefix}group"
-partitions = 6
+partitions = {partitions}
 delivery_timeout = "5s"
 [kafka.properties]
 # The broker restart loses its topics (memory storage): notice them back within a second.
@@ -213,6 +225,7 @@ commit_interval = "300ms"
             password = c.password,
             kafka = self.kafka_port,
             prefix = self.topic_prefix,
+            partitions = PARTITIONS,
             table = self.table,
             dynamodb = self.dynamodb,
             redis = self.redis_port,
@@ -503,6 +516,14 @@ async fn discovery_and_three_processors_lose_nothing_through_every_fault() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     world.rds.advance_by(Duration::from_secs(10 * 60));
     tansu = world.start_tansu();
+    // A real broker keeps its topics over a restart (and the deployment creates them with a
+    // Job); this test broker's memory storage loses them. Create them again at once, as they
+    // would still be there, so that the phase tests the restart (connections, group state,
+    // offsets gone) and not a race between auto-created topics and the group's assignment,
+    // which once left processors without the topics discovery then published to.
+    dataplane::queue::ensure_topics(&world.kafka_config())
+        .await
+        .expect("the job topics are created again");
     eprintln!("phase 4: broker restarted");
     let before = world.received().len();
     let t = Instant::now();
