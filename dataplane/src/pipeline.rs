@@ -129,6 +129,8 @@ pub struct ShipTotals {
     pub dead_lettered: std::sync::atomic::AtomicU64,
     /// Raw bytes behind advanced checkpoints.
     pub bytes: std::sync::atomic::AtomicU64,
+    /// Files listed again because their job's listing was older than their checkpoint.
+    pub relists: std::sync::atomic::AtomicU64,
 }
 
 /// Why a file job stopped early. Nothing past the checkpoint is lost: the job runs again.
@@ -204,16 +206,39 @@ pub async fn ship_file(
         log_file: file.canonical.clone(),
     };
     let mut cp = ctx.checkpoints.load(&key).await?.unwrap_or_default();
-    if cp.offset > file.size {
-        // Smaller than what was shipped: the file started over under the same name. Its new
-        // bytes are a new generation, with record ids of their own.
-        telemetry::rds_anomaly("shrunk", &instance.instance_id, &file.name);
-        cp = Checkpoint {
-            generation: cp.generation + 1,
-            ..Default::default()
-        };
-        ctx.checkpoints.commit(&key, &cp).await?;
-    }
+    let relisted;
+    let file = if cp.offset > file.size {
+        // The job's listing says the file is smaller than what was shipped. A listing taken
+        // before the checkpoint moved says nothing (a job of an earlier listing read on past
+        // it): only a listing taken now can tell a file that started over.
+        match relist(ctx, instance, file, cp.offset).await? {
+            Relisted::Grown(now) => {
+                relisted = now;
+                &relisted
+            }
+            Relisted::StartedOver(now) => {
+                // Smaller than what was shipped, now: the file started over under the same
+                // name. Its new bytes are a new generation, with record ids of their own.
+                telemetry::file_generation("shrunk", &instance.instance_id, &file.canonical);
+                cp = Checkpoint {
+                    generation: cp.generation + 1,
+                    ..Default::default()
+                };
+                ctx.checkpoints.commit(&key, &cp).await?;
+                relisted = now;
+                &relisted
+            }
+            Relisted::Moved => {
+                return Ok(ShipOutcome {
+                    offset: cp.offset,
+                    done: cp.done,
+                    ..Default::default()
+                })
+            }
+        }
+    } else {
+        file
+    };
     let mut outcome = ShipOutcome {
         offset: cp.offset,
         done: cp.done,
@@ -381,6 +406,63 @@ pub async fn ship_file(
     gauge!(telemetry::CHECKPOINT_LAG, "instance" => instance.instance_id.clone(), "file" => family_label(file))
         .set(file.size.saturating_sub(outcome.offset) as f64);
     Ok(outcome)
+}
+
+/// What a listing taken now says of a file whose checkpoint is past the size its job was given.
+enum Relisted {
+    /// At least as large as the checkpoint: the job's listing was older than the checkpoint.
+    Grown(RemoteFile),
+    /// Smaller than the checkpoint now: the file started over under its name.
+    StartedOver(RemoteFile),
+    /// No longer listed under this lasting name (rotated on, or deleted): nothing to do here;
+    /// the next listing finds it under its new name, if it has one.
+    Moved,
+}
+
+/// List `file` again, now, and compare it with `checkpoint` (see [`Relisted`]).
+async fn relist(
+    ctx: &ShipContext,
+    instance: &InstanceInfo,
+    file: &RemoteFile,
+    checkpoint: u64,
+) -> Result<Relisted, SourceError> {
+    let now = ctx
+        .source
+        .file_now(&instance.instance_id, &file.name)
+        .await?;
+    let relisted = match now {
+        Some((name, last_written_ms, size))
+            if crate::file::canonical_name(&name, last_written_ms) == file.canonical =>
+        {
+            let now = RemoteFile {
+                size,
+                last_written_ms,
+                ..file.clone()
+            };
+            if size >= checkpoint {
+                Relisted::Grown(now)
+            } else {
+                Relisted::StartedOver(now)
+            }
+        }
+        _ => Relisted::Moved,
+    };
+    ctx.totals
+        .relists
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let outcome = match relisted {
+        Relisted::Grown(_) => "grown",
+        Relisted::StartedOver(_) => "started_over",
+        Relisted::Moved => "moved",
+    };
+    telemetry::file_relisted(
+        outcome,
+        &instance.instance_id,
+        &file.canonical,
+        file.size,
+        checkpoint,
+    );
+    Ok(relisted)
 }
 
 /// Where a file job stands, for its next checkpoint.

@@ -76,6 +76,8 @@ pub struct Progress {
     pub failures: u64,
     /// Discovery passes completed.
     pub passes: u64,
+    /// Files listed again because their job's listing was older than their checkpoint.
+    pub relists: u64,
 }
 
 /// The standalone scheduler.
@@ -104,7 +106,7 @@ impl Scheduler {
     }
 
     /// What it ships with (its checkpoint store, for one).
-    pub fn context(&self) -> &ShipContext {
+    pub fn context(&self) -> &Arc<ShipContext> {
         &self.ctx
     }
 
@@ -117,6 +119,7 @@ impl Scheduler {
             records: t.records.load(Relaxed),
             dead_lettered: t.dead_lettered.load(Relaxed),
             bytes: t.bytes.load(Relaxed),
+            relists: t.relists.load(Relaxed),
             ..p
         }
     }

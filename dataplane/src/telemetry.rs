@@ -35,6 +35,13 @@ pub const COMPRESSION_FALLBACKS: &str = "aurora_logs_sink_compression_fallbacks_
 /// Bytes held per pipeline stage: `download` (downloaded, not yet parsed), `send` (request
 /// bodies on the wire).
 pub const IN_FLIGHT_BYTES: &str = "aurora_logs_in_flight_bytes";
+/// Files that started over under their name (shipped again as a new generation, with record
+/// ids of their own), by `reason` (`shrunk`: listed smaller than its checkpoint, now).
+pub const FILE_GENERATIONS: &str = "aurora_logs_file_generations_total";
+/// Files listed again before shipping because the job's listing was smaller than the
+/// checkpoint, by `outcome` (`grown`: the job's listing was older than the checkpoint;
+/// `started_over`; `moved`: rotated on or deleted).
+pub const FILE_RELISTS: &str = "aurora_logs_file_relists_total";
 /// Checkpoint commits.
 pub const CHECKPOINTS: &str = "aurora_logs_checkpoints_total";
 /// Checkpoints of files RDS stopped listing, deleted after `scheduler.forget_after`, by
@@ -126,6 +133,14 @@ pub fn describe() {
         Unit::Bytes,
         "bytes held per pipeline stage"
     );
+    describe_counter!(
+        FILE_GENERATIONS,
+        "files that started over under their name and ship as a new generation, by reason"
+    );
+    describe_counter!(
+        FILE_RELISTS,
+        "files listed again because their checkpoint was past the job's listing, by outcome"
+    );
     describe_counter!(CHECKPOINTS, "checkpoint commits");
     describe_counter!(
         CHECKPOINTS_FORGOTTEN,
@@ -192,4 +207,34 @@ pub fn rds_anomaly(kind: &'static str, instance: &str, file: &str) {
         tracing::warn!(kind, instance, file, "rds log download anomaly handled");
     }
     counter!(RDS_ANOMALIES, "kind" => kind).increment(1);
+}
+
+/// A file started over under its name: its bytes ship again as a new generation.
+pub fn file_generation(reason: &'static str, instance: &str, file: &str) {
+    tracing::warn!(
+        reason,
+        instance,
+        file,
+        "file started over under its name: shipping it as a new generation"
+    );
+    counter!(FILE_GENERATIONS, "reason" => reason).increment(1);
+}
+
+/// A file was listed again because its checkpoint was past the size its job was given.
+pub fn file_relisted(
+    outcome: &'static str,
+    instance: &str,
+    file: &str,
+    listed: u64,
+    checkpoint: u64,
+) {
+    tracing::debug!(
+        outcome,
+        instance,
+        file,
+        listed,
+        checkpoint,
+        "job listing older than the checkpoint: listed the file again"
+    );
+    counter!(FILE_RELISTS, "outcome" => outcome).increment(1);
 }

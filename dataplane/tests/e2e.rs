@@ -56,6 +56,31 @@ async fn every_entry_arrives_by_the_signed_complete_download() {
     assert_eq!(world.rds.stats().calls("DownloadDBLogFilePortion"), 0);
 }
 
+/// A throttled complete download backs off and asks again, like every API call, instead of
+/// failing its job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_complete_download_backs_off_and_succeeds() {
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let s = world
+        .scheduler(
+            world.rds_config(DownloadMode::Complete),
+            PipelineConfig::default(),
+        )
+        .await;
+    // Listing first, so that the throttling lands on the downloads.
+    let jobs = s.discover().await.unwrap();
+    world.rds.faults().fail_next(Fault::Throttle, 4);
+    for job in &jobs {
+        s.run_job(job)
+            .await
+            .expect("throttling is retried, not a failure");
+    }
+    drain(&s).await;
+    assert!(world.rds.stats().fired(Fault::Throttle) >= 4);
+    assert!(world.rds.stats().calls("DownloadCompleteLogFile") > 4);
+    assert_eq!(world.assert_all_arrived(), 0);
+}
+
 /// Each RDS fault, on a fresh world; everything still arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_rds_fault_is_survived() {
@@ -258,6 +283,102 @@ async fn a_file_that_shrinks_starts_a_new_generation() {
         .filter(|r| r.get("log_generation").and_then(|v| v.as_u64()) == Some(1))
         .count();
     assert_eq!(gen1, new.len());
+}
+
+/// The race of a busy file: a pass lists the files, meanwhile the previous pass's jobs read on
+/// past the listed sizes, then the new pass's jobs run with their older listing. A checkpoint
+/// ahead of such a listing is not a restart: nothing ships twice, no generation starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_listed_before_its_checkpoint_moved_ships_nothing_twice() {
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let s = world
+        .scheduler(
+            world.rds_config(DownloadMode::Portion),
+            PipelineConfig::default(),
+        )
+        .await;
+    drain(&s).await;
+    world.rds.advance_by(Duration::from_secs(60));
+    let stale = s.discover().await.unwrap();
+    assert!(stale.len() >= 2, "every live file has new bytes: {stale:?}");
+    world.rds.advance_by(Duration::from_secs(60));
+    s.drain_once().await.unwrap();
+    let checkpoints = s.context().checkpoints.clone();
+    let mut behind = 0;
+    for job in &stale {
+        for f in &job.files {
+            let key = dataplane::checkpoint::FileKey {
+                instance_id: job.instance.instance_id.clone(),
+                log_file: f.canonical.clone(),
+            };
+            let cp = checkpoints.load(&key).await.unwrap().unwrap_or_default();
+            behind += usize::from(cp.offset > f.size);
+        }
+        s.run_job(job).await.unwrap();
+    }
+    assert!(
+        behind >= 2,
+        "the race was not set up: no checkpoint ahead of its listing"
+    );
+    drain(&s).await;
+    assert_eq!(world.assert_all_arrived(), 0);
+    world.assert_each_entry_once_by_offset();
+}
+
+/// The same race through the distributed mode's job runner: a job published with an older
+/// listing than the file's checkpoint is shipped from the checkpoint, not from a new generation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_job_older_than_the_checkpoint_ships_nothing_twice() {
+    use dataplane::jobs::ShipJobs;
+    use dataplane::queue::{JobOutcome, JobRunner};
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let s = world
+        .scheduler(
+            world.rds_config(DownloadMode::Portion),
+            PipelineConfig::default(),
+        )
+        .await;
+    drain(&s).await;
+    world.rds.advance_by(Duration::from_secs(60));
+    let stale = s.discover().await.unwrap();
+    world.rds.advance_by(Duration::from_secs(60));
+    s.drain_once().await.unwrap();
+    let runner = ShipJobs::new(s.context().clone());
+    let mut ran = 0;
+    for job in &stale {
+        for f in &job.files {
+            let kind = match parsers::detect_from_name(&f.canonical).expect("a shipped kind") {
+                parsers::LogFormat::MysqlSlow => contract::LogKind::Slowquery,
+                parsers::LogFormat::MysqlError => contract::LogKind::Error,
+                parsers::LogFormat::MysqlGeneral => contract::LogKind::General,
+                parsers::LogFormat::MysqlAudit => contract::LogKind::Audit,
+                _ => contract::LogKind::Postgresql,
+            };
+            let queued = contract::Job {
+                v: contract::JOB_VERSION,
+                cluster_id: job.instance.cluster_id.clone(),
+                instance_id: job.instance.instance_id.clone(),
+                engine: job.instance.engine.clone(),
+                engine_version: job.instance.engine_version.clone(),
+                kind,
+                file: f.name.clone(),
+                lasting_name: f.canonical.clone(),
+                last_written_ms: f.last_written_ms,
+                size: f.size,
+                finished: f.finished,
+                leader_epoch: 1,
+                published_ms: 0,
+            };
+            match runner.run(queued).await {
+                JobOutcome::Done | JobOutcome::Skipped(_) => ran += 1,
+                other => panic!("job failed: {other:?}"),
+            }
+        }
+    }
+    assert!(ran >= 2);
+    drain(&s).await;
+    assert_eq!(world.assert_all_arrived(), 0);
+    world.assert_each_entry_once_by_offset();
 }
 
 /// OpenObserve misbehaving through a whole run: seeded random 503/429/500 answers and silent drops;

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::mpsc;
 
-use super::rds::{deliver, RdsSource};
+use super::rds::{deliver, is_throttle, RdsSource};
 use super::{Chunk, DownloadEnd, SourceError};
 use crate::file::RemoteFile;
 use crate::telemetry;
@@ -19,7 +19,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 
 fn api(message: impl std::fmt::Display) -> SourceError {
     SourceError::Api {
-        call: "downloadCompleteLogFile",
+        call: CALL,
         message: message.to_string(),
     }
 }
@@ -37,6 +37,26 @@ fn encode_path(s: &str) -> String {
     out
 }
 
+/// How one attempt at the complete download was answered, before its body is read.
+enum Answer {
+    /// 2xx: the body is the file.
+    Ok(http::Response<hyper::body::Incoming>),
+    /// RDS asked to slow down (429, 503, or a throttling error code): wait and ask again.
+    Throttled,
+    /// No answer within `call_timeout`: ask again.
+    TimedOut,
+}
+
+/// The error code of an RDS error body (`<Code>Throttling</Code>` in the Query API's XML).
+fn error_code(body: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(body).ok()?;
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(text[start..start + len].trim())
+}
+
+const CALL: &str = "downloadCompleteLogFile";
+
 impl RdsSource {
     /// Stream `file` whole, handing on the bytes from `from` on.
     pub(super) async fn download_complete(
@@ -46,6 +66,17 @@ impl RdsSource {
         from: u64,
         tx: &mpsc::Sender<Chunk>,
     ) -> Result<DownloadEnd, SourceError> {
+        let resp = self.open_complete(instance_id, file).await?;
+        self.stream_complete(resp, from, tx).await
+    }
+
+    /// The answer to the complete download, with the same budget, throttle retries and
+    /// accounting as every API call: each attempt waits for a permit and is signed anew.
+    async fn open_complete(
+        &self,
+        instance_id: &str,
+        file: &RemoteFile,
+    ) -> Result<http::Response<hyper::body::Incoming>, SourceError> {
         let url = format!(
             "{}/{}/downloadCompleteLogFile/{}/{}",
             self.base_url,
@@ -53,6 +84,87 @@ impl RdsSource {
             encode_path(instance_id),
             encode_path(&file.name)
         );
+        let mut delays = self.retry_delays();
+        let mut throttled = 0;
+        loop {
+            let answer = self.ask_complete(&url, instance_id, file).await?;
+            let outcome = match answer {
+                Answer::Ok(resp) => {
+                    telemetry::rds_call(CALL, "ok");
+                    return Ok(resp);
+                }
+                Answer::Throttled => {
+                    throttled += 1;
+                    "throttled"
+                }
+                Answer::TimedOut => "timeout",
+            };
+            telemetry::rds_call(CALL, outcome);
+            match delays.next() {
+                Some(d) => {
+                    tracing::debug!(
+                        call = CALL,
+                        outcome,
+                        delay_ms = d.as_millis() as u64,
+                        "rds complete download: backing off"
+                    );
+                    tokio::time::sleep(d).await;
+                }
+                None if outcome == "throttled" => {
+                    return Err(SourceError::Throttled {
+                        call: CALL,
+                        retries: throttled,
+                    })
+                }
+                None => return Err(api("timed out waiting for the answer")),
+            }
+        }
+    }
+
+    /// One signed attempt, after waiting for a permit.
+    async fn ask_complete(
+        &self,
+        url: &str,
+        instance_id: &str,
+        file: &RemoteFile,
+    ) -> Result<Answer, SourceError> {
+        let request = self.signed_get(url).await?;
+        self.permit().await;
+        let Ok(resp) =
+            tokio::time::timeout(self.config.call_timeout, self.http.request(request)).await
+        else {
+            return Ok(Answer::TimedOut);
+        };
+        let resp = resp.map_err(api)?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(Answer::Ok(resp));
+        }
+        let body = tokio::time::timeout(self.config.call_timeout, resp.into_body().collect())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let code = error_code(&body).unwrap_or_default();
+        if status.as_u16() == 429 || status.as_u16() == 503 || is_throttle(code) {
+            return Ok(Answer::Throttled);
+        }
+        telemetry::rds_call(CALL, "error");
+        if status == http::StatusCode::NOT_FOUND {
+            return Err(SourceError::FileNotFound {
+                instance: instance_id.into(),
+                file: file.name.clone(),
+            });
+        }
+        Err(api(format!(
+            "status {status}: {}; the role needs rds:DownloadCompleteDBLogFile",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        )))
+    }
+
+    /// A GET of `url` signed with SigV4 for `rds`, with the current credentials and time.
+    async fn signed_get(&self, url: &str) -> Result<http::Request<Full<Bytes>>, SourceError> {
         let creds = self
             .credentials
             .provide_credentials()
@@ -60,7 +172,7 @@ impl RdsSource {
             .map_err(|e| api(format!("no credentials to sign with: {e}")))?;
         let mut request = http::Request::builder()
             .method("GET")
-            .uri(&url)
+            .uri(url)
             .body(Full::new(Bytes::new()))
             .map_err(api)?;
         let identity = creds.into();
@@ -74,45 +186,21 @@ impl RdsSource {
             .map_err(api)?
             .into();
         let signable =
-            SignableRequest::new("GET", &url, std::iter::empty(), SignableBody::Bytes(&[]))
+            SignableRequest::new("GET", url, std::iter::empty(), SignableBody::Bytes(&[]))
                 .map_err(api)?;
         let (instructions, _) = sign(signable, &params).map_err(api)?.into_parts();
         instructions.apply_to_request_http1x(&mut request);
+        Ok(request)
+    }
 
-        self.permit().await;
-        let resp = tokio::time::timeout(self.config.call_timeout, self.http.request(request))
-            .await
-            .map_err(|_| api("timed out waiting for the answer"))?
-            .map_err(api)?;
-        let status = resp.status();
-        if status == http::StatusCode::NOT_FOUND {
-            telemetry::rds_call("downloadCompleteLogFile", "error");
-            return Err(SourceError::FileNotFound {
-                instance: instance_id.into(),
-                file: file.name.clone(),
-            });
-        }
-        if !status.is_success() {
-            telemetry::rds_call(
-                "downloadCompleteLogFile",
-                if status.as_u16() == 429 {
-                    "throttled"
-                } else {
-                    "error"
-                },
-            );
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map(|b| b.to_bytes())
-                .unwrap_or_default();
-            return Err(api(format!(
-                "status {status}: {}; the role needs rds:DownloadCompleteDBLogFile",
-                String::from_utf8_lossy(&body[..body.len().min(300)])
-            )));
-        }
-        telemetry::rds_call("downloadCompleteLogFile", "ok");
+    /// Hand on the body of a complete download from `from` on, in chunks of at least
+    /// `CHUNK_BYTES`.
+    async fn stream_complete(
+        &self,
+        resp: http::Response<hyper::body::Incoming>,
+        from: u64,
+        tx: &mpsc::Sender<Chunk>,
+    ) -> Result<DownloadEnd, SourceError> {
         let mut body = resp.into_body();
         let mut offset = 0u64;
         // Room for a whole chunk and the frame that completes it, taken anew after each
@@ -147,5 +235,19 @@ impl RdsSource {
             offset,
             partial: false,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_code;
+
+    #[test]
+    fn the_error_code_is_read_from_an_rds_error_body() {
+        let body = b"<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>";
+        assert_eq!(error_code(body), Some("Throttling"));
+        assert_eq!(error_code(b"<Code>unterminated"), None);
+        assert_eq!(error_code(b"not xml at all"), None);
+        assert_eq!(error_code(&[0xff, 0xfe, b'<']), None);
     }
 }

@@ -90,7 +90,7 @@ where
 }
 
 /// Whether an RDS error code means "slow down".
-fn is_throttle(code: &str) -> bool {
+pub(super) fn is_throttle(code: &str) -> bool {
     matches!(
         code,
         "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
@@ -158,6 +158,18 @@ impl RdsSource {
         }
     }
 
+    /// The waits between retries of one throttled or timed-out call: exponential with jitter,
+    /// `throttle_retries` of them.
+    pub(super) fn retry_delays(&self) -> impl Iterator<Item = std::time::Duration> {
+        backon::BackoffBuilder::build(
+            backon::ExponentialBuilder::default()
+                .with_min_delay(std::time::Duration::from_millis(250))
+                .with_max_delay(std::time::Duration::from_secs(20))
+                .with_jitter()
+                .with_max_times(self.config.throttle_retries),
+        )
+    }
+
     /// Run `call` under the rate limiter, retrying throttles with backoff.
     async fn call<T, E, R, F, Fut>(
         &self,
@@ -170,13 +182,7 @@ impl RdsSource {
         E: ProvideErrorMetadata + std::error::Error + 'static,
         R: std::fmt::Debug,
     {
-        let mut delays = backon::BackoffBuilder::build(
-            backon::ExponentialBuilder::default()
-                .with_min_delay(std::time::Duration::from_millis(250))
-                .with_max_delay(std::time::Duration::from_secs(20))
-                .with_jitter()
-                .with_max_times(self.config.throttle_retries),
-        );
+        let mut delays = self.retry_delays();
         let mut retries = 0;
         loop {
             self.permit().await;
@@ -317,6 +323,28 @@ impl RdsSource {
         instance_id: &str,
         since_ms: Option<i64>,
     ) -> Result<FileListing, SourceError> {
+        self.describe_files(instance_id, since_ms, None).await
+    }
+
+    /// `(LogFileName, LastWritten ms, Size)` of the file RDS lists as `name` right now, if it
+    /// lists one: one short `DescribeDBLogFiles` page (`FilenameContains`). For decisions that
+    /// need evidence newer than a checkpoint, where a job's listing may be older than it.
+    pub async fn file_now(
+        &self,
+        instance_id: &str,
+        name: &str,
+    ) -> Result<Option<(String, i64, u64)>, SourceError> {
+        let listing = self.describe_files(instance_id, None, Some(name)).await?;
+        Ok(listing.files.into_iter().find(|(n, _, _)| n == name))
+    }
+
+    /// Every page of `DescribeDBLogFiles` for `instance_id`, filtered as given.
+    async fn describe_files(
+        &self,
+        instance_id: &str,
+        since_ms: Option<i64>,
+        name_contains: Option<&str>,
+    ) -> Result<FileListing, SourceError> {
         let mut out = Vec::new();
         let mut pages = 0;
         let mut marker: Option<String> = None;
@@ -328,6 +356,7 @@ impl RdsSource {
                         .describe_db_log_files()
                         .db_instance_identifier(instance_id)
                         .set_file_last_written(since_ms)
+                        .set_filename_contains(name_contains.map(str::to_string))
                         .set_marker(m.clone())
                         .send()
                 })

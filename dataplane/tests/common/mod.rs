@@ -178,6 +178,43 @@ impl World {
     }
 }
 
+impl World {
+    /// Assert that no log entry arrived twice under any id: every (instance, file, offset)
+    /// once, and no record of a later generation (no file started over in these worlds).
+    /// Returns how many records were checked.
+    pub fn assert_each_entry_once_by_offset(&self) -> usize {
+        let mut seen: BTreeMap<(String, String, u64), usize> = BTreeMap::new();
+        let mut generations = 0;
+        for stream in self.oo.streams() {
+            for r in self.oo.records(&stream) {
+                let field = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or_default();
+                let offset = r.get("log_offset").and_then(|v| v.as_u64());
+                let offset = offset.unwrap_or_else(|| panic!("record without log_offset: {r:?}"));
+                let key = (
+                    field("instance_id").to_string(),
+                    field("log_file").to_string(),
+                    offset,
+                );
+                *seen.entry(key).or_default() += 1;
+                if r.get("log_generation").is_some() {
+                    generations += 1;
+                }
+            }
+        }
+        let twice: Vec<_> = seen.iter().filter(|(_, &n)| n > 1).take(5).collect();
+        assert!(
+            twice.is_empty(),
+            "{} entries arrived more than once, e.g. {twice:?}",
+            seen.values().filter(|&&n| n > 1).count()
+        );
+        assert_eq!(
+            generations, 0,
+            "records of a new generation without a restart"
+        );
+        seen.len()
+    }
+}
+
 /// Drain passes until one ships nothing new (bounded).
 pub async fn drain(s: &Scheduler) {
     for _ in 0..20 {
