@@ -17,6 +17,10 @@
 //!   per stream so tests can assert on every one; failures counted by [`FailureKind`].
 //! - Faults injected at runtime through [`Faults`]: error statuses, stalls, silent drops, a seeded
 //!   random mix. A clock the test can set decides what "too old" means.
+//! - The management API of v0.92 (`manage` module): stream settings, dashboards (schema v8),
+//!   alerts (v2) with templates and destinations, saved views, with the server's answers an
+//!   installer can trip on (404 on settings of a missing stream, 409 on a stale dashboard
+//!   hash, unknown keys dropped, …); [`OpenObserveStandIn::objects`] shows what it holds.
 //! - `POST /api/{org}/_search` for `SELECT *` / `SELECT COUNT(*)`, and a control API under
 //!   `/_standin/` (see the `control` module docs) for tests that run the `openobserve-standin`
 //!   binary as a separate process.
@@ -33,6 +37,7 @@
 
 mod control;
 mod faults;
+mod manage;
 mod records;
 mod search;
 mod server;
@@ -140,6 +145,8 @@ pub enum Endpoint {
     Multi,
     /// `POST /api/{org}/_search`
     Search,
+    /// Stream settings, dashboards, alerts, templates, destinations, saved views.
+    Manage,
     /// `GET /healthz`
     Healthz,
     /// `/_standin/…`
@@ -219,6 +226,8 @@ const OTHER_ENCODING: &str = "other";
 pub(crate) struct Shared {
     config: OpenObserveConfig,
     store: Mutex<Store>,
+    /// What the management API keeps.
+    objects: Mutex<manage::Objects>,
     stats: Mutex<Stats>,
     faults: Faults,
     /// The test's "now" in µs, or [`REAL_TIME`].
@@ -246,6 +255,7 @@ impl Shared {
 
     fn reset(&self) {
         lock(&self.store).clear();
+        *lock(&self.objects) = manage::Objects::default();
         *lock(&self.stats) = Stats::default();
         self.faults.clear();
     }
@@ -281,6 +291,7 @@ impl OpenObserveStandIn {
         let shared = Arc::new(Shared {
             config,
             store: Mutex::default(),
+            objects: Mutex::default(),
             stats: Mutex::default(),
             faults: Faults::default(),
             now_override: AtomicI64::new(REAL_TIME),
@@ -372,6 +383,13 @@ impl OpenObserveStandIn {
     /// Names of the configured org's streams holding records, sorted.
     pub fn streams(&self) -> Vec<String> {
         lock(&self.inner.shared.store).streams(&self.inner.shared.config.org)
+    }
+
+    /// What the management API holds for the configured org: `{"streams": {name: settings},
+    /// "dashboards": [v8 …], "alerts": […], "templates": […], "destinations": […], "views":
+    /// [{view_id, view_name, data}]}` (streams listed only once created or given settings).
+    pub fn objects(&self) -> Value {
+        lock(&self.inner.shared.objects).snapshot(&self.inner.shared.config.org)
     }
 
     /// A snapshot of the counters.

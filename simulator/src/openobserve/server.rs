@@ -19,9 +19,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::faults::FaultPlan;
+use super::manage::ManageRoute;
 use super::records::normalize_stream_name;
 use super::store::{Checks, Outcome};
-use super::{control, lock, search, Endpoint, Shared};
+use super::{control, lock, manage, search, Endpoint, Shared};
 use crate::util::{percent_decode_lossy, read_body_bounded, BodyError};
 
 pub(crate) type Answer = Response<Full<Bytes>>;
@@ -38,6 +39,7 @@ pub(crate) async fn handle(
         Route::Healthz => json_answer(StatusCode::OK, &json!({"status": "ok"})),
         Route::Ingest { org, stream, kind } => ingest(&shared, org, stream, kind, req).await,
         Route::Search { org } => search::handle(&shared, org, req).await,
+        Route::Manage(route) => manage::handle(&shared, route, req).await,
         Route::Control(path) if shared.config.control_api => {
             control::handle(&shared, &path, req).await
         }
@@ -72,6 +74,8 @@ enum Route {
     Search {
         org: String,
     },
+    /// Streams' settings, dashboards, alerts, saved views (any method).
+    Manage(ManageRoute),
     Control(String),
     WrongMethod,
     Unknown,
@@ -108,6 +112,9 @@ impl Route {
                 stream: Some(decode_segment(stream)),
                 kind: IngestKind::Multi,
             },
+            ["api", rest @ ..] => {
+                return ManageRoute::parse(rest).map_or(Route::Unknown, Route::Manage)
+            }
             _ => return Route::Unknown,
         };
         if post {
@@ -133,6 +140,7 @@ impl Route {
                 ..
             } => Endpoint::Multi,
             Route::Search { .. } => Endpoint::Search,
+            Route::Manage(_) => Endpoint::Manage,
             Route::Control(_) => Endpoint::Control,
             Route::WrongMethod | Route::Unknown => Endpoint::Unknown,
         }

@@ -125,6 +125,20 @@ impl Store {
         f(self.streams.get(&key).map_or(&[][..], |d| &d.records))
     }
 
+    /// A stream's fields with their Arrow type names, sorted, and how many records it holds.
+    pub(crate) fn schema(&self, org: &str, stream: &str) -> (Vec<(String, &'static str)>, usize) {
+        let Some(data) = self.streams.get(&(org.to_owned(), stream.to_owned())) else {
+            return (Vec::new(), 0);
+        };
+        let mut fields: Vec<_> = data
+            .schema
+            .iter()
+            .map(|(name, t)| (name.clone(), t.name()))
+            .collect();
+        fields.sort();
+        (fields, data.records.len())
+    }
+
     pub(crate) fn streams(&self, org: &str) -> Vec<String> {
         self.streams
             .iter()
