@@ -68,6 +68,8 @@ pub struct Config {
     pub discovery: DiscoveryConfig,
     /// `aurora-logs processor`.
     pub processor: ProcessorConfig,
+    /// `aurora-logs openobserve install`: retention, alert destination.
+    pub openobserve_install: openobserve::InstallConfig,
 }
 
 impl Default for Config {
@@ -89,6 +91,7 @@ impl Default for Config {
             rds_budget: RateBudgetConfig::default(),
             discovery: DiscoveryConfig::default(),
             processor: ProcessorConfig::default(),
+            openobserve_install: openobserve::InstallConfig::default(),
         }
     }
 }

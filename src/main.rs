@@ -6,6 +6,7 @@ mod demo;
 mod digest;
 mod distributed;
 mod input;
+mod install;
 mod run;
 mod service;
 mod split;
@@ -102,6 +103,11 @@ enum Command {
         #[arg(long)]
         openobserve_url: Option<String>,
     },
+    /// OpenObserve's side: stream settings, dashboards, alerts and saved views.
+    Openobserve {
+        #[command(subcommand)]
+        command: OpenObserveCommand,
+    },
     /// The whole pipeline against built-in simulators of RDS (two Aurora clusters writing logs)
     /// and OpenObserve, with a verdict by record_id. Exits non-zero if any entry was lost.
     Demo {
@@ -120,6 +126,31 @@ enum Command {
         /// Password for --openobserve-url.
         #[arg(long, env = "AURORA_LOGS_DEMO_OPENOBSERVE_PASSWORD")]
         openobserve_password: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum OpenObserveCommand {
+    /// Create or update the aurora-logs streams' settings, the dashboards, the alerts (with
+    /// their webhook) and the saved views in OpenObserve, as `openobserve/` in the repository
+    /// holds them. Idempotent: prints one line per object (create, update, unchanged, prune,
+    /// skip, conflict) and changes only what differs. Server, org and credentials are the
+    /// sink's (`[openobserve]`; the password best from AURORA_LOGS_OPENOBSERVE__PASSWORD).
+    Install {
+        /// TOML configuration (see config/aurora-logs.example.toml); AURORA_LOGS_* variables
+        /// override it.
+        #[arg(long, short, env = "AURORA_LOGS_CONFIG")]
+        config: Option<std::path::PathBuf>,
+        /// Overrides `openobserve.url`.
+        #[arg(long)]
+        openobserve_url: Option<String>,
+        /// Print the plan and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete dashboards, alerts and saved views that aurora-logs installed earlier
+        /// and no longer ships (objects without its mark are never touched).
+        #[arg(long)]
+        prune: bool,
     },
 }
 
@@ -193,6 +224,21 @@ fn main() -> ExitCode {
             .and_then(|c| runtime()?.block_on(distributed::run_discovery(c))),
         Command::Processor { config } => config::Config::load(config.as_deref())
             .and_then(|c| runtime()?.block_on(distributed::run_processor(c))),
+        Command::Openobserve {
+            command:
+                OpenObserveCommand::Install {
+                    config,
+                    openobserve_url,
+                    dry_run,
+                    prune,
+                },
+        } => config::Config::load(config.as_deref()).and_then(|mut c| {
+            if let Some(u) = openobserve_url {
+                c.openobserve.url = u;
+            }
+            c.validate()?;
+            runtime()?.block_on(install::run(&c, dry_run, prune))
+        }),
         Command::Demo {
             seconds,
             json,

@@ -1,0 +1,43 @@
+//! `aurora-logs openobserve install`: wires the configuration into the `openobserve` crate's
+//! installer and prints its plan.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use openobserve::{Assets, Installer, StreamNames, Target, Verdict};
+
+use crate::config::Config;
+
+/// Plans, prints and (unless `dry_run`) applies the installation.
+pub async fn run(config: &Config, dry_run: bool, prune: bool) -> Result<()> {
+    let s = &config.streams;
+    let names = StreamNames::new([
+        s.mysql_slow.clone(),
+        s.mysql_error.clone(),
+        s.mysql_general.clone(),
+        s.mysql_audit.clone(),
+        s.postgresql.clone(),
+    ]);
+    let install = &config.openobserve_install;
+    let assets = Assets::load(&names, install)?;
+    let oo = &config.openobserve;
+    let mut target = Target::new(&oo.url, &oo.org, &oo.user, &oo.password);
+    target.timeout = Duration::from_secs(install.request_timeout_secs.max(1));
+    let installer = Installer::new(target, assets)?;
+    let plan = installer
+        .plan(prune)
+        .await
+        .with_context(|| format!("planning the install into {} (org {})", oo.url, oo.org))?;
+    print!("{plan}");
+    if dry_run {
+        println!("dry run: nothing was changed");
+        return Ok(());
+    }
+    if plan.is_unchanged() && plan.count(Verdict::Conflict) == 0 {
+        println!("nothing to change");
+        return Ok(());
+    }
+    installer.apply(&plan).await?;
+    println!("applied");
+    Ok(())
+}
