@@ -42,6 +42,12 @@ stop_started() {
 }
 trap stop_started EXIT
 
+step "datafusion (the OpenObserve query proofs)"
+# tests/openobserve_queries.rs runs every dashboard panel, alert and saved view in DataFusion.
+AURORA_LOGS_DATAFUSION_PYTHON="$(scripts/datafusion-venv.sh)"
+export AURORA_LOGS_DATAFUSION_PYTHON
+echo "$AURORA_LOGS_DATAFUSION_PYTHON"
+
 step "format"
 cargo fmt --all -- --check
 

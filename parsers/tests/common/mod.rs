@@ -5,12 +5,19 @@
 
 use std::path::PathBuf;
 
-/// Root of the corpora: `$AURORA_LOGS_CORPORA`, else `../shared/corpora` from the workspace root.
+/// Root of the corpora: `$AURORA_LOGS_CORPORA`, else `../shared/corpora` from the workspace root
+/// (this file is also included by tests of other packages: the root is looked up from the
+/// including package's folder upwards).
 pub fn corpora_root() -> PathBuf {
     if let Ok(dir) = std::env::var("AURORA_LOGS_CORPORA") {
         return PathBuf::from(dir);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora")
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .map(|dir| dir.join("../shared/corpora"))
+        .find(|candidate| candidate.is_dir())
+        .unwrap_or_else(|| manifest.join("../../shared/corpora"))
 }
 
 /// Path of a corpus file (relative to the corpora root), or `None` after printing why the test
