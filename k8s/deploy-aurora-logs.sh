@@ -6,8 +6,9 @@
 #                                                   scripts/deploy-checks.sh validates this)
 #
 # Idempotent: every object is applied (created or updated); Secrets that already exist are
-# kept unless OPENOBSERVE_PASSWORD is given; the topic Job is re-run (it creates only missing
-# topics). Values: values-<env>.yaml, each overridable by a shell variable of the same name.
+# kept unless OPENOBSERVE_PASSWORD is given; the topic and OpenObserve-install Jobs re-run
+# (they change only what is missing or differs). Values: values-<env>.yaml, each overridable
+# by a shell variable of the same name.
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,7 +17,7 @@ namespace=aurora-logs
 die() { echo "deploy-aurora-logs: $*" >&2; exit 1; }
 info() { echo "deploy-aurora-logs: $*" >&2; }
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 render_dir=""
 if [ "${1:-}" = "--render" ]; then
@@ -73,6 +74,7 @@ manifests=(
   policies/network-policies.yaml
   deployments/kafka.yaml
   deployments/openobserve.yaml
+  deployments/openobserve-install.yaml
   deployments/discovery.yaml
   deployments/processor.yaml
   hpa/autoscaling.yaml
@@ -143,6 +145,12 @@ for m in "${manifests[@]}"; do
     deployments/openobserve.yaml)
       apply "$m"
       kubectl -n "$namespace" rollout status statefulset/openobserve --timeout=600s >&2
+      ;;
+    deployments/openobserve-install.yaml)
+      # Stream settings, dashboards, alerts, saved views: after OpenObserve is ready.
+      kubectl -n "$namespace" delete job aurora-logs-openobserve-install --ignore-not-found >&2
+      apply "$m"
+      kubectl -n "$namespace" wait --for=condition=complete job/aurora-logs-openobserve-install --timeout=300s >&2
       ;;
     *) apply "$m" ;;
   esac
