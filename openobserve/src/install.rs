@@ -11,8 +11,6 @@ use crate::diff::first_difference;
 use crate::settings::StreamSettings;
 use crate::MARKER;
 
-/// The folder dashboards and alerts are created in (it always exists).
-const FOLDER: &str = "default";
 /// Every saved view aurora-logs installs is named with this prefix; only views with it are
 /// read to find ours (the list of views carries names only).
 const VIEW_PREFIX: &str = "aurora-logs: ";
@@ -421,52 +419,51 @@ impl Installer {
     }
 
     /// Matches wanted objects with ours on the server by name: each wanted one is created or
-    /// compared with the first of ours of that name; ours left over are pruned.
-    #[allow(clippy::too_many_arguments)]
-    async fn reconcile<Get, Fut>(
+    /// compared with the first of ours of that name (read from the server); ours left over
+    /// are pruned.
+    async fn reconcile(
         &self,
-        kind: StepKind,
+        c: &Collection,
         wanted: &[NamedObject],
         mut ours: Vec<Found>,
-        fetch: Get,
-        create: Request,
-        update: impl Fn(&Found, &Value) -> Request,
-        delete: impl Fn(&Found) -> Request,
         plan: &mut Plan,
         prunes: &mut Vec<Step>,
         prune: bool,
-    ) -> Result<(), InstallError>
-    where
-        Get: Fn(String) -> Fut,
-        Fut: std::future::Future<Output = Result<Option<(Value, Value)>, InstallError>>,
-    {
+    ) -> Result<(), InstallError> {
+        let kind = c.kind;
+        let create = |detail: &str, w: &NamedObject| {
+            Step::new(kind, &w.name, Verdict::Create, detail).with(
+                Method::POST,
+                format!("{}{}", c.path, c.create_query),
+                Some(w.body.clone()),
+            )
+        };
         for w in wanted {
-            let step = match ours.iter().position(|f| f.name == w.name) {
-                None => Step::new(kind, &w.name, Verdict::Create, "").with(
-                    create.method.clone(),
-                    create.path.clone(),
-                    Some(w.body.clone()),
-                ),
-                Some(at) => {
-                    let found = ours.remove(at);
-                    // (what to compare with, context such as a dashboard's hash)
-                    match fetch(found.id.clone()).await? {
-                        None => Step::new(kind, &w.name, Verdict::Create, "gone meanwhile").with(
-                            create.method.clone(),
-                            create.path.clone(),
-                            Some(w.body.clone()),
-                        ),
-                        Some((actual, context)) => match first_difference(&w.body, &actual) {
-                            None => Step::new(kind, &w.name, Verdict::Unchanged, ""),
-                            Some(at) => {
-                                let r = update(&found, &context);
-                                Step::new(kind, &w.name, Verdict::Update, at).with(
-                                    r.method,
-                                    r.path,
-                                    Some(w.body.clone()),
-                                )
+            let Some(at) = ours.iter().position(|f| f.name == w.name) else {
+                plan.steps.push(create("", w));
+                continue;
+            };
+            let found = ours.remove(at);
+            let what = format!("{kind} {:?}", found.name);
+            let step = match self.get(&what, &c.item(&found.id)).await? {
+                None => create("gone meanwhile", w),
+                Some(answer) => {
+                    let (actual, hash) = c.split(answer);
+                    match first_difference(&w.body, &actual) {
+                        None => Step::new(kind, &w.name, Verdict::Unchanged, ""),
+                        Some(at) => {
+                            let mut path = c.item(&found.id);
+                            if let Some(hash) = hash {
+                                // Replaces exactly the version just compared with (else 409).
+                                let sep = if path.contains('?') { '&' } else { '?' };
+                                path.push_str(&format!("{sep}hash={}", segment(&hash)));
                             }
-                        },
+                            Step::new(kind, &w.name, Verdict::Update, at).with(
+                                Method::PUT,
+                                path,
+                                Some(w.body.clone()),
+                            )
+                        }
                     }
                 }
             };
@@ -474,15 +471,16 @@ impl Installer {
         }
         if prune {
             for f in ours {
-                let r = delete(&f);
                 let detail = if wanted.iter().any(|w| w.name == f.name) {
                     format!("a second copy, id {}", f.id)
                 } else {
                     format!("no longer installed, id {}", f.id)
                 };
-                prunes.push(
-                    Step::new(kind, &f.name, Verdict::Prune, detail).with(r.method, r.path, None),
-                );
+                prunes.push(Step::new(kind, &f.name, Verdict::Prune, detail).with(
+                    Method::DELETE,
+                    c.item(&f.id),
+                    None,
+                ));
             }
         }
         Ok(())
@@ -494,12 +492,14 @@ impl Installer {
         prunes: &mut Vec<Step>,
         prune: bool,
     ) -> Result<(), InstallError> {
-        let org = self.api.org();
+        let c = Collection {
+            kind: StepKind::Dashboard,
+            path: format!("/api/{}/dashboards", self.api.org()),
+            create_query: "?folder=default",
+            item_query: "?folder=default",
+        };
         let list = self
-            .list(
-                "the dashboards",
-                &format!("/api/{org}/dashboards?folder={FOLDER}"),
-            )
+            .list("the dashboards", &format!("{}?folder=default", c.path))
             .await?;
         let ours = items(&list, "dashboards")
             .filter(|d| text(d, "description").contains(MARKER))
@@ -508,45 +508,8 @@ impl Installer {
                 name: text(d, "title").to_owned(),
             })
             .collect();
-        let fetch = |id: String| {
-            let org = org.clone();
-            async move {
-                let path = format!("/api/{org}/dashboards/{}?folder={FOLDER}", segment(&id));
-                Ok(self.get("a dashboard", &path).await?.map(|d| {
-                    let hash = d["hash"].clone();
-                    (d["v8"].clone(), hash)
-                }))
-            }
-        };
-        self.reconcile(
-            StepKind::Dashboard,
-            &self.assets.dashboards,
-            ours,
-            fetch,
-            Request {
-                method: Method::POST,
-                path: format!("/api/{org}/dashboards?folder={FOLDER}"),
-                body: None,
-            },
-            |f, hash| Request {
-                method: Method::PUT,
-                path: format!(
-                    "/api/{org}/dashboards/{}?folder={FOLDER}&hash={}",
-                    segment(&f.id),
-                    segment(&hash_text(hash))
-                ),
-                body: None,
-            },
-            |f| Request {
-                method: Method::DELETE,
-                path: format!("/api/{org}/dashboards/{}?folder={FOLDER}", segment(&f.id)),
-                body: None,
-            },
-            plan,
-            prunes,
-            prune,
-        )
-        .await
+        self.reconcile(&c, &self.assets.dashboards, ours, plan, prunes, prune)
+            .await
     }
 
     async fn plan_alerts(
@@ -555,10 +518,13 @@ impl Installer {
         prunes: &mut Vec<Step>,
         prune: bool,
     ) -> Result<(), InstallError> {
-        let org = self.api.org();
-        let list = self
-            .list("the alerts", &format!("/api/v2/{org}/alerts"))
-            .await?;
+        let c = Collection {
+            kind: StepKind::Alert,
+            path: format!("/api/v2/{}/alerts", self.api.org()),
+            create_query: "?folder=default",
+            item_query: "",
+        };
+        let list = self.list("the alerts", &c.path).await?;
         let ours = items(&list, "list")
             .filter(|a| text(a, "description").contains(MARKER))
             .map(|a| Found {
@@ -566,38 +532,8 @@ impl Installer {
                 name: text(a, "name").to_owned(),
             })
             .collect();
-        let fetch = |id: String| {
-            let org = org.clone();
-            async move {
-                let path = format!("/api/v2/{org}/alerts/{}", segment(&id));
-                Ok(self.get("an alert", &path).await?.map(|a| (a, Value::Null)))
-            }
-        };
-        self.reconcile(
-            StepKind::Alert,
-            &self.assets.alerts,
-            ours,
-            fetch,
-            Request {
-                method: Method::POST,
-                path: format!("/api/v2/{org}/alerts?folder={FOLDER}"),
-                body: None,
-            },
-            |f, _| Request {
-                method: Method::PUT,
-                path: format!("/api/v2/{org}/alerts/{}", segment(&f.id)),
-                body: None,
-            },
-            |f| Request {
-                method: Method::DELETE,
-                path: format!("/api/v2/{org}/alerts/{}", segment(&f.id)),
-                body: None,
-            },
-            plan,
-            prunes,
-            prune,
-        )
-        .await
+        self.reconcile(&c, &self.assets.alerts, ours, plan, prunes, prune)
+            .await
     }
 
     async fn plan_views(
@@ -606,15 +542,18 @@ impl Installer {
         prunes: &mut Vec<Step>,
         prune: bool,
     ) -> Result<(), InstallError> {
-        let org = self.api.org();
-        let list = self
-            .list("the saved views", &format!("/api/{org}/savedviews"))
-            .await?;
+        let c = Collection {
+            kind: StepKind::View,
+            path: format!("/api/{}/savedviews", self.api.org()),
+            create_query: "",
+            item_query: "",
+        };
+        let list = self.list("the saved views", &c.path).await?;
         let mut ours = Vec::new();
+        let mut conflicts = Vec::new();
         for v in items(&list, "views").filter(|v| text(v, "view_name").starts_with(VIEW_PREFIX)) {
             let (id, name) = (text(v, "view_id"), text(v, "view_name"));
-            let path = format!("/api/{org}/savedviews/{}", segment(id));
-            let Some(full) = self.get("a saved view", &path).await? else {
+            let Some(full) = self.get("a saved view", &c.item(id)).await? else {
                 continue;
             };
             if full["data"]["managedBy"] == MARKER {
@@ -630,14 +569,9 @@ impl Installer {
                     Verdict::Conflict,
                     "a saved view of this name exists that aurora-logs did not create; rename or delete it",
                 ));
+                conflicts.push(name.to_owned());
             }
         }
-        let conflicts: Vec<String> = plan
-            .steps
-            .iter()
-            .filter(|s| s.kind == StepKind::View && s.verdict == Verdict::Conflict)
-            .map(|s| s.name.clone())
-            .collect();
         let wanted: Vec<NamedObject> = self
             .assets
             .views
@@ -645,41 +579,35 @@ impl Installer {
             .filter(|w| !conflicts.contains(&w.name))
             .cloned()
             .collect();
-        let fetch = |id: String| {
-            let org = org.clone();
-            async move {
-                let path = format!("/api/{org}/savedviews/{}", segment(&id));
-                Ok(self
-                    .get("a saved view", &path)
-                    .await?
-                    .map(|v| (v, Value::Null)))
-            }
+        self.reconcile(&c, &wanted, ours, plan, prunes, prune).await
+    }
+}
+
+/// Where the objects of one kind live: `{path}{create_query}` creates one,
+/// `{path}/{id}{item_query}` is one.
+struct Collection {
+    kind: StepKind,
+    path: String,
+    create_query: &'static str,
+    item_query: &'static str,
+}
+
+impl Collection {
+    fn item(&self, id: &str) -> String {
+        format!("{}/{}{}", self.path, segment(id), self.item_query)
+    }
+
+    /// What a GET of one object answers, split into what to compare ours with and, for a
+    /// dashboard, the hash of that version (`{"v8": {…}, "version": 8, "hash": "…"}`).
+    fn split(&self, answer: Value) -> (Value, Option<String>) {
+        if self.kind != StepKind::Dashboard {
+            return (answer, None);
+        }
+        let hash = match &answer["hash"] {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
         };
-        self.reconcile(
-            StepKind::View,
-            &wanted,
-            ours,
-            fetch,
-            Request {
-                method: Method::POST,
-                path: format!("/api/{org}/savedviews"),
-                body: None,
-            },
-            |f, _| Request {
-                method: Method::PUT,
-                path: format!("/api/{org}/savedviews/{}", segment(&f.id)),
-                body: None,
-            },
-            |f| Request {
-                method: Method::DELETE,
-                path: format!("/api/{org}/savedviews/{}", segment(&f.id)),
-                body: None,
-            },
-            plan,
-            prunes,
-            prune,
-        )
-        .await
+        (answer["v8"].clone(), Some(hash))
     }
 }
 
@@ -690,12 +618,4 @@ fn items<'a>(list: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
 
 fn text<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or_default()
-}
-
-/// A dashboard hash as the query parameter wants it (the server sends it as a string).
-fn hash_text(hash: &Value) -> String {
-    match hash {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
