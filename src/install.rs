@@ -4,20 +4,25 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use dataplane::pipeline::StreamsConfig;
 use openobserve::{Assets, Installer, StreamNames, Target, Verdict};
 
 use crate::config::Config;
 
-/// Plans, prints and (unless `dry_run`) applies the installation.
-pub async fn run(config: &Config, dry_run: bool, prune: bool) -> Result<()> {
-    let s = &config.streams;
-    let names = StreamNames::new([
+/// The configured streams, in `openobserve::LogKind::ALL` order.
+fn stream_names(s: &StreamsConfig) -> StreamNames {
+    StreamNames::new([
         s.mysql_slow.clone(),
         s.mysql_error.clone(),
         s.mysql_general.clone(),
         s.mysql_audit.clone(),
         s.postgresql.clone(),
-    ]);
+    ])
+}
+
+/// Plans, prints and (unless `dry_run`) applies the installation.
+pub async fn run(config: &Config, dry_run: bool, prune: bool) -> Result<()> {
+    let names = stream_names(&config.streams);
     let install = &config.openobserve_install;
     let assets = Assets::load(&names, install)?;
     let oo = &config.openobserve;
@@ -40,4 +45,19 @@ pub async fn run(config: &Config, dry_run: bool, prune: bool) -> Result<()> {
     installer.apply(&plan).await?;
     println!("applied");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openobserve::LogKind;
+
+    #[test]
+    fn the_installers_default_streams_are_the_data_planes() {
+        let names = stream_names(&StreamsConfig::default());
+        assert_eq!(names, StreamNames::default());
+        for kind in LogKind::ALL {
+            assert_eq!(names.get(kind), kind.default_stream(), "{}", kind.key());
+        }
+    }
 }
