@@ -56,6 +56,7 @@ async fn install_creates_then_changes_nothing_and_prune_spares_the_users_objects
     let password = oo.config().password.clone();
 
     let dry = stdout(&install(&oo, &password, &["--dry-run"]));
+    show("--dry-run (before the first run)", &dry);
     assert!(dry.ends_with("dry run: nothing was changed\n"), "{dry}");
     assert_eq!(oo.objects()["dashboards"], serde_json::json!([]));
     let planned = lines_with(&dry, "create");
@@ -70,7 +71,8 @@ async fn install_creates_then_changes_nothing_and_prune_spares_the_users_objects
     assert_eq!(lines_with(&second, "unchanged"), planned, "{second}");
     assert!(second.ends_with("nothing to change\n"), "{second}");
 
-    // A user's own dashboard, without aurora-logs' mark, survives --prune.
+    // A user's own dashboards, without aurora-logs' mark (one under our title), survive
+    // --prune; one an earlier release installed and this one no longer ships does not.
     let mut theirs = serde_json::json!({
         "version": 8, "title": "Aurora MySQL: slow queries", "description": "my own copy", "tabs": []
     });
@@ -83,17 +85,40 @@ async fn install_creates_then_changes_nothing_and_prune_spares_the_users_objects
         post(&oo, "/api/default/dashboards?folder=default", &theirs).await,
         201
     );
+    let retired = serde_json::json!({
+        "version": 8, "title": "Aurora MySQL: retired", "description": "managed-by: aurora-logs", "tabs": []
+    });
+    assert_eq!(
+        post(&oo, "/api/default/dashboards?folder=default", &retired).await,
+        201
+    );
+    let count = |oo: &OpenObserveStandIn, description: &str| {
+        oo.objects()["dashboards"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["description"] == description)
+            .count()
+    };
+
     let dry_prune = stdout(&install(&oo, &password, &["--dry-run", "--prune"]));
     show("--dry-run --prune", &dry_prune);
+    assert_eq!(lines_with(&dry_prune, "prune"), 1, "{dry_prune}");
+    assert_eq!(
+        count(&oo, "managed-by: aurora-logs"),
+        1,
+        "a dry run prunes nothing"
+    );
+
     let pruned = stdout(&install(&oo, &password, &["--prune"]));
-    assert_eq!(lines_with(&pruned, "prune"), 0, "{pruned}");
-    let users = oo.objects()["dashboards"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["description"] == "my own copy")
-        .count();
-    assert_eq!(users, 2, "the user's dashboards are still there");
+    show("--prune", &pruned);
+    assert_eq!(lines_with(&pruned, "prune"), 1, "{pruned}");
+    assert_eq!(count(&oo, "managed-by: aurora-logs"), 0);
+    assert_eq!(
+        count(&oo, "my own copy"),
+        2,
+        "the user's dashboards are still there"
+    );
 
     let refused = install(&oo, "wrong", &[]);
     assert!(!refused.status.success());
