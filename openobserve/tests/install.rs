@@ -369,3 +369,66 @@ async fn alerts_wait_for_a_destination_and_can_use_an_existing_one() {
         .iter()
         .all(|x| x["destinations"] == json!(["oncall"])));
 }
+
+/// A server that answers every request with `answer` (raw HTTP), or never when it is empty.
+async fn bad_server(answer: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                if answer.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                }
+                let _ = s.write_all(&answer).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn garbage_truncated_huge_and_missing_answers_are_clear_errors() {
+    let huge = {
+        let mut a = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", 17 << 20).into_bytes();
+        a.extend(std::iter::repeat_n(b'[', 17 << 20));
+        a
+    };
+    let cases: [(&str, Vec<u8>); 5] = [
+        (
+            "not JSON",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\n<html>".to_vec(),
+        ),
+        (
+            "not JSON",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n{\"fie\xff\"".to_vec(),
+        ),
+        (
+            "reading the answer",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"a\"".to_vec(),
+        ),
+        ("reading the answer", huge),
+        ("no answer within", Vec::new()),
+    ];
+    for (want, answer) in cases {
+        let url = bad_server(answer).await;
+        let mut t = Target::new(&url, "default", "u", "p");
+        t.timeout = std::time::Duration::from_millis(500);
+        let e = Installer::new(t, assets())
+            .unwrap()
+            .plan(false)
+            .await
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains(want) && text.contains("aurora_mysql_slowquery"),
+            "{want}: {text}"
+        );
+    }
+    let e = Installer::new(Target::new("not a url", "o", "u", "p"), assets()).unwrap_err();
+    assert!(e.to_string().contains("is not a URL"), "{e}");
+}
