@@ -14,7 +14,8 @@ around a query supplied here:
   OpenObserve's default LIMIT 1000 on a query without one;
 - a stream's columns typed as OpenObserve types them (Int64, Float64, Utf8, Boolean).
 
-Input: --data DIR, written by tests/openobserve_queries.rs:
+Input: --assets openobserve/, --readme README.md, --data DIR written by
+tests/openobserve_queries.rs:
   DIR/all/<stream>.ndjson        the demo world, the corpora and the alert fixtures together
   DIR/demo/<stream>.ndjson       the demo world alone
   DIR/digest/<stream>.ndjson     MySQL slow logs, and DIR/digest/digest.json: `aurora-logs digest
@@ -28,7 +29,8 @@ Checks, each a failure when it does not hold:
   fingerprint_id as `aurora-logs digest` on the same records;
 - every alert: its SQL runs; it fires on its `fires` data and stays quiet on its `quiet` data
   (evaluated as the scheduler does: rows >= threshold over the last `period` minutes);
-- every saved view: its SQL runs and finds records on `all`;
+- every saved view, and every SQL block of README's "Querying in OpenObserve": it runs and
+  finds records on `all`;
 - every field a stream setting or a dashboard variable names exists in that stream's records.
 Prints the count of queries proven; exits 1 listing every failure.
 """
