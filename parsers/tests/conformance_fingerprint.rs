@@ -1,11 +1,13 @@
 //! Conformance of the MySQL fingerprint (`parsers::fingerprint::mysql::fingerprint`) with
-//! percona-toolkit:
+//! percona-toolkit. The reference is pt-query-digest 3.5.7, the current release:
 //!
-//! 1. a naive reference: a literal translation of pt's `QueryRewriter::fingerprint` regex chain
-//!    (current percona-toolkit, with the `true`/`false` rule) using `regex` / `fancy-regex`, and
-//!    property tests comparing the fast implementation with it on generated queries;
-//! 2. `tests/data/fingerprint_cases.tsv`: queries and the fingerprint printed by the real
-//!    `pt-fingerprint` 3.2.1 (Debian package `percona-toolkit`, `pt-fingerprint --query=Q`);
+//! 1. a naive reference: a literal translation of pt 3.5.7's `QueryRewriter::fingerprint` regex
+//!    chain using `regex` / `fancy-regex`, and property tests comparing the fast implementation
+//!    with it on generated queries (strings with backslashes and quotes in every position too);
+//! 2. `tests/data/fingerprint_cases.tsv`: our queries and the fingerprints the real
+//!    pt-query-digest 3.5.7 and 3.2.1 (Debian's package) compute for them
+//!    (`scripts/pt-fingerprint-cases.sh`); where 3.2.1 differs from 3.5.7 is pinned by
+//!    [`pt_3_2_difference`];
 //! 3. pt-query-digest's own samples in `../shared/corpora/percona-toolkit`: the JSON report of
 //!    slow002 (fingerprint + checksum per class) and the `# Query N: … ID 0x…` text reports with
 //!    their example queries.
@@ -36,8 +38,19 @@ macro_rules! re {
     }};
 }
 
-/// pt's `QueryRewriter::fingerprint`, one regex per Perl statement (byte semantics: `(?-u)`).
-fn reference(q: &[u8]) -> Vec<u8> {
+/// Which string rule [`reference`] applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rules {
+    /// pt-query-digest 3.5.7 exactly.
+    Pt,
+    /// Ours: a doubled quote stays inside its string (see `fingerprint::mysql`'s docs).
+    Ours,
+}
+
+/// pt 3.5.7's `QueryRewriter::fingerprint`, one regex per Perl statement (byte semantics:
+/// `(?-u)`). With [`Rules::Ours`] the two string regexes read a doubled quote as part of the
+/// string.
+fn reference(q: &[u8], rules: Rules) -> Vec<u8> {
     if q.starts_with(b"SELECT /*!40001 SQL_NO_CACHE */ * FROM `") {
         return b"mysqldump".to_vec();
     }
@@ -66,9 +79,18 @@ fn reference(q: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&c[1]);
         return out;
     }
-    q = sub(&q, re!(r#"(?-u)\\["']"#), b"");
-    q = sub(&q, re!(r#"(?s-u)".*?""#), b"?");
-    q = sub(&q, re!(r"(?s-u)'.*?'"), b"?");
+    q = sub(&q, re!(r"(?s-u)([^\\])(\\')"), b"$1");
+    q = sub(&q, re!(r#"(?s-u)([^\\])(\\")"#), b"$1");
+    q = sub(&q, re!(r"(?s-u)\\\\"), b"");
+    q = sub(&q, re!(r"(?s-u)\\'"), b"");
+    q = sub(&q, re!(r#"(?s-u)\\""#), b"");
+    if rules == Rules::Pt {
+        q = sub(&q, re!(r#"(?s-u)([^\\])(".*?[^\\]?")"#), b"$1?");
+        q = sub(&q, re!(r#"(?s-u)([^\\])('.*?[^\\]?')"#), b"$1?");
+    } else {
+        q = sub(&q, re!(r#"(?s-u)([^\\])("(?:""|[^"])*")"#), b"$1?");
+        q = sub(&q, re!(r#"(?s-u)([^\\])('(?:''|[^'])*')"#), b"$1?");
+    }
     q = sub(&q, re!(r"(?i-u)\bfalse\b|\btrue\b"), b"?");
     q = sub(&q, re!(r"(?-u)[0-9+-][0-9a-f.xb+-]*"), b"?");
     q = sub(&q, re!(r"(?-u)[xb.+-]\?"), b"?");
@@ -133,9 +155,10 @@ fn union_reference(q: &[u8]) -> Vec<u8> {
         .collect()
 }
 
-/// Why our fingerprint of `q` may deliberately differ from pt's, if it may (conservative tests
-/// on the raw query). `pt_3_2` is true when comparing with pt-fingerprint 3.2.1.
-fn deliberate_difference(q: &[u8], pt_3_2: bool) -> Option<&'static str> {
+/// Why our fingerprint of `q` may deliberately differ from pt 3.5.7's, if it may (conservative
+/// tests on the raw query). Against the reference with [`Rules::Ours`], the doubled-quote rule
+/// is no difference.
+fn deliberate_difference(q: &[u8], rules: Rules) -> Option<&'static str> {
     // A block comment can hide a literal that its removal reveals (`0x1f/* c */CALL`).
     let uncommented = re!(r"(?s-u)/\*[^!].*?\*/").replace_all(q, &b""[..]);
     if re!(r"(?-u)0x[0-9a-fA-F.xb+-]*[A-F]").is_match(q)
@@ -150,9 +173,29 @@ fn deliberate_difference(q: &[u8], pt_3_2: bool) -> Option<&'static str> {
             "upper-case X'..'/B'..' literal: pt gives `x?`/`b?`, we give `?` like for x'..'",
         );
     }
-    if pt_3_2 && re!(r"(?i-u)\b(?:true|false)\b").is_match(q) {
+    if rules == Rules::Pt && re!(r#"(?-u)''|"""#).is_match(q) {
         return Some(
-            "true/false: pt-fingerprint 3.2.1 predates current pt's boolean rule, which we follow",
+            "doubled quote: ours keeps it inside its string (`?`); pt 3.5 opens no string right \
+             after a closing quote, leaving the rest of the literal (`?'s'`) and pairing later \
+             quotes wrongly",
+        );
+    }
+    None
+}
+
+/// Why pt-query-digest 3.2.1 (Debian's package) may fingerprint `q` otherwise than 3.5.7, if it
+/// may: the string rules changed in 3.4 (PT-1900).
+fn pt_3_2_difference(q: &[u8]) -> Option<&'static str> {
+    if q.contains(&b'\\') {
+        return Some(
+            "escapes: 3.2 drops every \\' and \\\" pair, so a literal that ends in an escaped \
+             backslash loses its closing quote and swallows the rest of the query",
+        );
+    }
+    if re!(r#"(?-u)\A['"]|''|"""#).is_match(q) {
+        return Some(
+            "strings: 3.2 opens one at any quote (the first byte, right after a closing quote); \
+             3.5 needs a byte before it that no string took",
         );
     }
     None
@@ -164,8 +207,15 @@ fn show(b: &[u8]) -> String {
 
 #[test]
 fn fingerprint_reference_agrees_with_known_pt_outputs() {
-    // Sanity of the reference itself (outputs of pt-fingerprint, see fingerprint_cases.tsv).
+    // Sanity of the reference itself (outputs of pt-query-digest 3.5.7, see
+    // fingerprint_cases.tsv, which checks it on every case).
     for (q, want) in [
+        (
+            r"select 'a\\' from foo where b='c'",
+            "select ? from foo where b=?",
+        ),
+        ("SELECT 'it''s'", "select ?'s'"),
+        ("'abc' x", "'abc' x"),
         (
             "SELECT * FROM t WHERE a IN ('a', 1, NULL)",
             "select * from t where a in(?+)",
@@ -180,7 +230,11 @@ fn fingerprint_reference_agrees_with_known_pt_outputs() {
         ),
         ("SELECT 0x3F2A", "select ?f?a"),
     ] {
-        assert_eq!(show(&reference(q.as_bytes())), show(want.as_bytes()), "{q}");
+        assert_eq!(
+            show(&reference(q.as_bytes(), Rules::Pt)),
+            show(want.as_bytes()),
+            "{q}"
+        );
     }
 }
 
@@ -362,15 +416,15 @@ proptest! {
 
     #[test]
     fn fingerprint_fast_matches_reference(q in query()) {
-        prop_assume!(deliberate_difference(&q, false).is_none());
-        prop_assert_eq!(show(&fp(&q)), show(&reference(&q)), "query {}", show(&q));
+        prop_assume!(deliberate_difference(&q, Rules::Ours).is_none());
+        prop_assert_eq!(show(&fp(&q)), show(&reference(&q, Rules::Ours)), "query {}", show(&q));
     }
 
     #[test]
     fn fingerprint_fast_matches_reference_on_any_bytes(q in prop::collection::vec(
         prop::sample::select(b"sSeElLcCtT uUnNiIoOaA01x.-+'\"#/*!\\()?,\n\tfrbv".to_vec()), 0..40)) {
-        prop_assume!(deliberate_difference(&q, false).is_none());
-        prop_assert_eq!(show(&fp(&q)), show(&reference(&q)), "query {}", show(&q));
+        prop_assume!(deliberate_difference(&q, Rules::Ours).is_none());
+        prop_assert_eq!(show(&fp(&q)), show(&reference(&q, Rules::Ours)), "query {}", show(&q));
     }
 
     /// The fused token pass and the keyword-gated late stages against the plain stage chain
@@ -387,6 +441,58 @@ proptest! {
     }
 }
 
+/// Bytes for string contents and the text around them: backslashes and both quotes, so that
+/// they land in every position, and a few others (no `.`/`:`, so no percona-toolkit comment).
+fn tricky() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop::sample::select(b"\\\\\\''\"\"a1 ?\n#-/*\xc3".to_vec()),
+        0..24,
+    )
+}
+
+/// `content` written as a MySQL client escapes a literal: `\`, `'` and `"` get a backslash.
+fn escaped_literal(quote: u8, content: &[u8]) -> Vec<u8> {
+    let mut lit = vec![quote];
+    for &b in content {
+        if matches!(b, b'\\' | b'\'' | b'"') {
+            lit.push(b'\\');
+        }
+        lit.push(b);
+    }
+    lit.push(quote);
+    lit
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+    /// Backslashes and quotes in every position, around and inside a literal: the fast
+    /// fingerprint against the reference (pt 3.5.7's escape and string rules, with our doubled
+    /// quotes) and against the stage chain.
+    #[test]
+    fn backslashes_and_quotes_in_every_position(
+        pre in tricky(), mid in tricky(), post in tricky(), quote in prop::sample::select(vec![b'\'', b'"']),
+    ) {
+        let q = [b"SELECT ".as_slice(), &pre, &[quote], &mid, &[quote], b" FROM t WHERE b = ", &post].concat();
+        prop_assert_eq!(show(&fp(&q)), show(&staged(&q)), "query {}", show(&q));
+        prop_assume!(deliberate_difference(&q, Rules::Ours).is_none());
+        prop_assert_eq!(show(&fp(&q)), show(&reference(&q, Rules::Ours)), "query {}", show(&q));
+    }
+
+    /// A literal escaped as clients escape it is one `?` whatever it holds: it never swallows
+    /// the rest of the query (pt 3.5.7 agrees).
+    #[test]
+    fn escaped_literals_are_one_placeholder(
+        content in prop_oneof![tricky(), prop::collection::vec(any::<u8>(), 0..24)],
+        quote in prop::sample::select(vec![b'\'', b'"']),
+    ) {
+        let q = [b"select ".as_slice(), &escaped_literal(quote, &content), b" from foo where b='c'"].concat();
+        let want = "\"select ? from foo where b=?\"";
+        prop_assert_eq!(show(&fp(&q)), want, "query {}", show(&q));
+        prop_assert_eq!(show(&reference(&q, Rules::Pt)), want, "query {}", show(&q));
+    }
+}
+
 fn staged(q: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     parsers::fingerprint::mysql::fingerprint_reference(q, &mut out);
@@ -394,7 +500,7 @@ fn staged(q: &[u8]) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// pt-fingerprint 3.2.1 outputs.
+// pt-query-digest 3.5.7 and 3.2.1 outputs.
 
 fn unescape(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
@@ -416,24 +522,50 @@ fn unescape(s: &str) -> Vec<u8> {
 }
 
 #[test]
-fn fingerprint_matches_pt_fingerprint_cases() {
+fn fingerprint_matches_pt_query_digest_cases() {
     let text = include_str!("data/fingerprint_cases.tsv");
-    let (mut total, mut same, mut deliberate) = (0, 0, Vec::new());
+    let (mut total, mut same, mut deliberate, mut pinned) = (0, 0, Vec::new(), Vec::new());
     for line in text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
     {
-        let (q, pt) = line.split_once('\t').expect("query<TAB>fingerprint");
-        let (q, pt) = (unescape(q), unescape(pt));
+        let mut cols = line.split('\t').map(unescape);
+        let (Some(q), Some(pt), Some(pt_3_2), None) =
+            (cols.next(), cols.next(), cols.next(), cols.next())
+        else {
+            panic!("not query<TAB>pt 3.5.7<TAB>pt 3.2.1: {line:?}");
+        };
         total += 1;
+        assert_eq!(
+            show(&reference(&q, Rules::Pt)),
+            show(&pt),
+            "the reference is not pt 3.5.7 on {}",
+            show(&q)
+        );
+        if pt_3_2 != pt {
+            let why = pt_3_2_difference(&q).unwrap_or_else(|| {
+                panic!(
+                    "query {}: pt 3.2.1 {} != pt 3.5.7 {}, for no known reason",
+                    show(&q),
+                    show(&pt_3_2),
+                    show(&pt)
+                )
+            });
+            pinned.push(format!(
+                "{} -> 3.5.7 {} 3.2.1 {} ({why})",
+                show(&q),
+                show(&pt),
+                show(&pt_3_2)
+            ));
+        }
         let ours = fp(&q);
         if ours == pt {
             same += 1;
             continue;
         }
-        let why = deliberate_difference(&q, true).unwrap_or_else(|| {
+        let why = deliberate_difference(&q, Rules::Pt).unwrap_or_else(|| {
             panic!(
-                "query {}: ours {} != pt {}",
+                "query {}: ours {} != pt 3.5.7 {}",
                 show(&q),
                 show(&ours),
                 show(&pt)
@@ -446,12 +578,23 @@ fn fingerprint_matches_pt_fingerprint_cases() {
             show(&pt)
         ));
     }
-    eprintln!("pt-fingerprint cases: {same}/{total} identical; deliberate differences:");
+    eprintln!("pt-query-digest 3.5.7 cases: {same}/{total} identical; deliberate differences:");
     for d in &deliberate {
         eprintln!("  {d}");
     }
-    assert!(total >= 300, "fixture has {total} cases");
+    eprintln!(
+        "where pt-query-digest 3.2.1 differs from 3.5.7 ({}):",
+        pinned.len()
+    );
+    for d in &pinned {
+        eprintln!("  {d}");
+    }
+    assert!(total >= 400, "fixture has {total} cases");
     assert_eq!(same + deliberate.len(), total);
+    assert!(
+        !pinned.is_empty(),
+        "the 3.2.1 column should show the escaping defect"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

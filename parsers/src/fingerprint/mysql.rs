@@ -1,4 +1,5 @@
-//! pt-query-digest's MySQL query fingerprint (`QueryRewriter::fingerprint`, percona-toolkit 3.x).
+//! pt-query-digest's MySQL query fingerprint (`QueryRewriter::fingerprint`). The reference is
+//! the current release, percona-toolkit 3.5.7; where 3.2.1 (Debian's package) differs is below.
 //!
 //! # Design
 //!
@@ -28,7 +29,8 @@
 //! 2. a multi-row `INSERT|REPLACE [IGNORE] INTO … VALUES (…), (…` is cut after its first row;
 //! 3. `/* … */` comments (not `/*!…*/`) and then `--`/`#` comments are removed;
 //! 4. `use db` → `use ?` (returned as such);
-//! 5. `\"`/`\'` are dropped, then `"…"` and then `'…'` become `?`;
+//! 5. backslash escapes are resolved (pt 3.5's five rules, [`strip_escapes`]), then `"…"` and
+//!    then `'…'` become `?` ([`replace_quoted`]; no string opens at the text's first byte);
 //! 6. `true`/`false` words, "number-like" runs `[0-9+-][0-9a-f.xb+-]*` and the leftovers
 //!    `[xb.+-]?` become `?`; leading whitespace and one trailing `\n` are dropped, whitespace runs
 //!    collapse to one space, ASCII is lower-cased;
@@ -45,8 +47,16 @@
 //! * Upper-case `X'…'` / `B'…'` hex and bit strings become `?` like their lower-case forms (pt
 //!   yields `x?`/`b?`). Together with the previous point this makes IN lists that mix literal kinds
 //!   (`IN ('a', 1, NULL, 0xFF, X'0A')`) collapse to `in(?+)` as pt does for plain lists.
-//! * pt 3.2.x (the Debian `pt-fingerprint`) predates the `true`/`false` → `?` rule; we follow the
-//!   current percona-toolkit, which has it.
+//! * A doubled quote inside a string (`'O''Neil'`, SQL's escaped quote) stays inside it: the
+//!   literal is one `?`. pt 3.5 opens no string right after a closing quote, so it leaves
+//!   `?'neil'` and, with a later literal, pairs the wrong quotes and swallows the query text
+//!   between them (`… = 'O''Neil' WHERE s <> 'x'` → `… = ?'neil?x'`); pt 3.2 gave `??`.
+//!
+//! # Where pt 3.2.1 (Debian's package) differs from the current release
+//! * Escapes: 3.2 dropped every `\'`/`\"` pair, so a literal ending in an escaped backslash
+//!   (`'a\\'`) lost its closing quote and swallowed the rest of the query (`select ?c'`).
+//! * Strings: 3.2 opened a string at any quote, the query's first byte included.
+//! * `pt-fingerprint` 3.2.1 (not pt-query-digest 3.2.1) lacks the `true`/`false` → `?` rule.
 //! * The UNION-repeat rule uses a back-reference, which costs pt quadratic time or worse. Ours
 //!   gives up collapsing UNIONs for the rest of a query once it has compared more than a budget
 //!   proportional to the query length — only pathological inputs ever reach it.
@@ -155,7 +165,7 @@ fn rewrites(text: &[u8], out: &mut Vec<u8>) -> bool {
         write_use(out, nl);
         return true;
     }
-    strip_escaped_quotes(out);
+    strip_escapes(out);
     replace_quoted(out, b'"');
     false
 }
@@ -435,42 +445,83 @@ fn write_use(out: &mut Vec<u8>, nl: bool) {
     }
 }
 
-/// pt's `s/\\["']//g`, in place.
-fn strip_escaped_quotes(buf: &mut Vec<u8>) {
+/// pt 3.5's escape rules, in place: `s/([^\\])(\\')/$1/sg`, the same for `\"`, `s/\\\\//sg`,
+/// `s/\\'//sg` and `s/\\"//sg`, in that order. Together they come to this, per run of
+/// backslashes: an even run goes (escaped backslashes), an odd run before a quote goes with that
+/// quote (an escaped quote after escaped backslashes), any other odd run leaves one backslash.
+/// Afterwards no backslash stands before a quote, which [`replace_quoted`] relies on.
+fn strip_escapes(buf: &mut Vec<u8>) {
     let Some(first) = memchr(b'\\', buf) else {
         return;
     };
     let n = buf.len();
     let (mut r, mut w) = (first, first);
-    while r < n {
-        if buf[r] == b'\\' && matches!(buf.get(r + 1), Some(b'"' | b'\'')) {
-            r += 2;
-            continue;
+    while let Some(k) = memchr(b'\\', &buf[r..]) {
+        let start = r + k;
+        buf.copy_within(r..start, w);
+        w += start - r;
+        let mut end = start + 1;
+        while end < n && buf[end] == b'\\' {
+            end += 1;
         }
-        buf[w] = buf[r];
-        w += 1;
-        r += 1;
+        r = end;
+        if (end - start) % 2 == 1 {
+            if matches!(buf.get(end), Some(b'\'' | b'"')) {
+                r = end + 1;
+            } else {
+                buf[w] = b'\\';
+                w += 1;
+            }
+        }
     }
-    buf.truncate(w);
+    buf.copy_within(r..n, w);
+    buf.truncate(w + n - r);
 }
 
-/// pt's `s/".*?"/?/sg` (or with `'`), in place: each pair of quotes and what is between → `?`.
+/// pt 3.5's `s/([^\\])(".*?[^\\]?")/$1?/sg` (or with `'`), in place, on text where no backslash
+/// stands before a quote ([`strip_escapes`] ran): a string opens at a quote that has a byte
+/// before it (not at the very start of the text) and closes as [`string_close`] says.
 fn replace_quoted(buf: &mut Vec<u8>, quote: u8) {
+    let n = buf.len();
     let (mut r, mut w) = (0, 0);
-    while let Some(k) = memchr(quote, &buf[r..]) {
-        let open = r + k;
-        let Some(len) = memchr(quote, &buf[open + 1..]) else {
+    // The first position a string may open at: one byte in, then past the last string.
+    let mut from = 1;
+    while let Some(k) = buf.get(from..).and_then(|s| memchr(quote, s)) {
+        let open = from + k;
+        let Some(close) = string_close(buf, open, n) else {
             break;
         };
         buf.copy_within(r..open, w);
         w += open - r;
         buf[w] = b'?';
         w += 1;
-        r = open + 1 + len + 1;
+        r = close + 1;
+        from = close + 2;
     }
-    let n = buf.len();
     buf.copy_within(r..n, w);
     buf.truncate(w + n - r);
+}
+
+/// Where the string opened by the quote at `open` closes, looking before `end`: at the next
+/// quote that is not doubled. A doubled quote (`'it''s'`) is SQL's escaped quote and stays
+/// inside the string — a deliberate difference from pt (see the module docs). If no lone quote
+/// follows, the string closes at the last doubled one's first quote, as the regex
+/// `'(?:''|[^'])*'` would after backtracking (the tests' reference).
+#[inline]
+fn string_close(s: &[u8], open: usize, end: usize) -> Option<usize> {
+    let quote = s[open];
+    let mut from = open + 1;
+    let mut last_doubled = None;
+    while let Some(k) = memchr(quote, &s[from..end]) {
+        let close = from + k;
+        if close + 1 < end && s[close + 1] == quote {
+            last_doubled = Some(close);
+            from = close + 2;
+            continue;
+        }
+        return Some(close);
+    }
+    last_doubled
 }
 
 /// `\bfalse\b|\btrue\b` (any case) starting at `i` (which must be a word start): its length.
@@ -718,8 +769,9 @@ fn tokens_fused(src: &[u8], dst: &mut [u8]) -> (usize, Keywords) {
                 next_token!();
             }
             class::NUM => number_end(src, r, end),
-            class::QUOTE if quotes => match memchr(b'\'', &src[r + 1..end]) {
-                Some(k) => r + 1 + k + 1,
+            // pt 3.5: no string opens at the very start of the text.
+            class::QUOTE if quotes && r != 0 => match string_close(src, r, end) {
+                Some(close) => close + 1,
                 None => {
                     quotes = false;
                     r
@@ -1160,10 +1212,115 @@ mod tests {
             "select * from t where a = ?"
         );
         assert_eq!(fp(r#"SELECT "a\"b", 'c'"#), "select ?, ?");
-        // `''` doubling: pt sees two adjacent strings; each becomes `?`.
-        assert_eq!(fp("SELECT 'it''s'"), "select ??");
-        // An escaped backslash before the closing quote: pt drops `\'` and so loses the quote.
-        assert_eq!(fp(r"SELECT 'a\\' FROM t"), r"select 'a\ from t");
+        assert_eq!(fp(r"SELECT 'a\\\'' FROM t"), "select ? from t");
+    }
+
+    /// See the module docs: pt 3.5.7 gives `select ?'s'` and
+    /// `select * from t where name = ?'neil?x'`, pt 3.2.1 `select ??` and `… name = ?? and s <> ?`.
+    #[test]
+    fn deliberate_doubled_quotes_stay_inside_the_string() {
+        assert_eq!(fp("SELECT 'it''s'"), "select ?");
+        assert_eq!(
+            fp("SELECT * FROM t WHERE name = 'O''Neil' AND s <> 'x'"),
+            "select * from t where name = ? and s <> ?"
+        );
+        assert_eq!(fp("SELECT '''' FROM t"), "select ? from t");
+        assert_eq!(fp(r#"SELECT "say ""hi""" FROM t"#), "select ? from t");
+        assert_eq!(fp("SELECT '', 'a' FROM t"), "select ?, ? from t");
+    }
+
+    /// pt rules that look odd, checked against pt-query-digest 3.5.7 (3.2.1 gives the same) and
+    /// followed on purpose: a class id is the MD5 of the fingerprint, so any change here would
+    /// make our ids differ from pt's for every such query. The record's `statement` keeps what
+    /// the fingerprint drops.
+    #[test]
+    fn pt_rules_followed_on_purpose() {
+        for (query, want) in [
+            // A comment at the end leaves the space before it (pt strips comments, then trims).
+            ("SELECT 1 -- trailing comment", "select ? "),
+            ("SELECT 1 /* trailing */", "select ? "),
+            ("SELECT 1 # trailing", "select ? "),
+            // `limit ?, ?` and `limit ? offset ?` are `limit ?`, but only the first LIMIT (pt's
+            // substitution has no /g).
+            ("SELECT * FROM t LIMIT 10, 20", "select * from t limit ?"),
+            (
+                "SELECT * FROM t LIMIT 10 OFFSET 20",
+                "select * from t limit ?",
+            ),
+            (
+                "SELECT * FROM (SELECT * FROM t LIMIT 1, 2) x LIMIT 3, 4",
+                "select * from (select * from t limit ?) x limit ?, ?",
+            ),
+            // Digits in identifiers are numbers to pt, backticks or not (pt-query-digest has no
+            // --match-embedded-numbers option): `tbl2` and `tbl3` are one class.
+            (
+                "SELECT * FROM `db1`.`tbl2` WHERE `col3` = 1",
+                "select * from `d?`.`tbl?` where `col?` = ?",
+            ),
+            (
+                "SELECT * FROM `t_2024_01` WHERE `a1b2` = 1",
+                "select * from `t_?_?` where `a?` = ?",
+            ),
+            // `VALUES ()` is a list of `?` (none); a list holding a function call is not.
+            ("INSERT INTO t VALUES ()", "insert into t values(?+)"),
+            ("INSERT INTO t VALUES (), ()", "insert into t values(?+)"),
+            (
+                "INSERT INTO t VALUES (NOW())",
+                "insert into t values (now())",
+            ),
+            (
+                "INSERT INTO t (a, b) VALUES (NOW(), 1)",
+                "insert into t (a, b) values (now(), ?)",
+            ),
+            // A multi-row INSERT is cut after its first row before anything else, so its
+            // ON DUPLICATE KEY UPDATE goes too; a one-row INSERT keeps it.
+            (
+                "INSERT INTO t (a) VALUES (1), (2) ON DUPLICATE KEY UPDATE a = VALUES(a)",
+                "insert into t (a) values(?+)",
+            ),
+            (
+                "INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = a + 1",
+                "insert into t (a) values(?+) on duplicate key update a = a ? ?",
+            ),
+        ] {
+            assert_eq!(fp(query), want, "{query}");
+        }
+    }
+
+    /// pt 3.5.7 opens no string at the first byte (its rule needs a byte before the quote):
+    /// followed as it is (3.2.1 gave `? x`).
+    #[test]
+    fn no_string_opens_at_the_first_byte() {
+        assert_eq!(fp("'abc' x"), "'abc' x");
+        assert_eq!(fp(" 'abc' x"), "? x");
+    }
+
+    /// A literal that ends in an escaped backslash (`'a\\'`) closes at its quote. Expected
+    /// values from pt-query-digest 3.5.7 (`QueryRewriter::fingerprint`); pt 3.2.1 (Debian) read
+    /// `\\'` as an escaped quote: `select '\ from foo` and `select ?c'`.
+    #[test]
+    fn escaped_backslash_before_the_closing_quote() {
+        assert_eq!(fp(r"select '\\' from foo"), "select ? from foo");
+        assert_eq!(
+            fp(r"select 'a\\' from foo where b='c'"),
+            "select ? from foo where b=?"
+        );
+        assert_eq!(
+            fp(r#"select "a\\" from foo where b="c""#),
+            "select ? from foo where b=?"
+        );
+        assert_eq!(
+            fp(r"SELECT * FROM t WHERE a = 'x\\\'y' AND b = 2"),
+            "select * from t where a = ? and b = ?"
+        );
+        assert_eq!(
+            fp(r"SELECT * FROM t WHERE a = 'C:\\dir\\' AND b = 'z'"),
+            "select * from t where a = ? and b = ?"
+        );
+        assert_eq!(
+            fp(r"SELECT * FROM t WHERE a = '\\\\' AND b = 1"),
+            "select * from t where a = ? and b = ?"
+        );
     }
 
     #[test]

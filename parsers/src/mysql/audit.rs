@@ -444,6 +444,17 @@ mod tests {
         assert!(e.get("parse_error").is_none());
     }
 
+    /// The audit log escapes the SQL once more (`\` → `\\`, `'` → `\'`); the fingerprint of the
+    /// unescaped `select 'a\\' from foo where b='c'` closes the literal at its quote
+    /// (pt-query-digest 3.5.7: `select ? from foo where b=?`, id 771C23D2…).
+    #[test]
+    fn literal_ending_in_an_escaped_backslash() {
+        let r = records(b"1653053459680124,h,u,c,1,2,QUERY,db,'select \\'a\\\\\\\\\\' from foo where b=\\'c\\'',0\n");
+        assert_eq!(r[0]["object"], r"select 'a\\' from foo where b='c'");
+        assert_eq!(r[0]["fingerprint"], "select ? from foo where b=?");
+        assert_eq!(r[0]["fingerprint_id"], "771C23D279829261790F203DDDC190DC");
+    }
+
     #[test]
     fn mariadb_plugin_connect_and_table_events() {
         let r = records(b"20200101 12:34:56,ip-10-1-0-50,rdsadmin,localhost,26,0,CONNECT,,,0,SOCKET\n1653053459680124,c731-instance-1,admin,10.0.1.5,26,47141561040897,CREATE,world,customers,\n1653053459680124,h,u,c,1,2,QUERY,,'SELECT 1',0,,\n");
