@@ -2,8 +2,12 @@
 //! MariaDB).
 //!
 //! # Entries
-//! An entry is a block of `# …` header lines followed by its SQL body; a `#` line that follows a
-//! body line starts the next entry (as pt-query-digest decides). Neither `# Time:` nor
+//! An entry is a block of `# …` header lines followed by its SQL body. A `#` line after body
+//! lines starts the next entry only where a header can start, as pt-query-digest decides (it
+//! splits at `;\n#`): after a complete statement (a line ending in `;`); before any statement
+//! (only `use`/`SET` lines so far) if it reads as a header (`# Key: …`); and always for
+//! `# Time:`, `# User@Host:`, `# Query_time:`. Other `#` lines are comments of the query
+//! (`### Report ###` before it, `### Channels ###` inside it). Neither `# Time:` nor
 //! `# User@Host:` is required, nor first. `# administrator command: X;` stands in for a body.
 //! Server start banners (`…, Version: … started with:`, `Tcp port: … Unix socket: …`,
 //! `Time  Id Command  Argument`), written at file start and after every restart or `FLUSH LOGS`,
@@ -44,6 +48,8 @@ pub struct Classifier {
     after_body: bool,
     /// The body so far holds a statement, not only `use db;` / `SET timestamp=N;` lines.
     body_has_statement: bool,
+    /// The last non-blank body line ended in `;` (a complete statement).
+    body_complete: bool,
 }
 
 impl LineClassifier for Classifier {
@@ -61,7 +67,13 @@ impl LineClassifier for Classifier {
                 };
                 self.after_body = true;
                 self.body_has_statement = true;
+                self.note_body_end(line);
                 return class;
+            }
+            if self.after_body && !self.header_can_start(line) {
+                // A comment line before the statement or inside it (`### Report ###`).
+                self.note_body_end(line);
+                return LineClass::Continue;
             }
             let class = if self.after_body {
                 LineClass::Start
@@ -81,8 +93,56 @@ impl LineClassifier for Classifier {
         if !self.body_has_statement {
             self.body_has_statement = !is_session_line(line);
         }
+        self.note_body_end(line);
         LineClass::Continue
     }
+}
+
+impl Classifier {
+    /// Whether the `#` line `line`, after body lines, starts the next entry's headers. As
+    /// pt-query-digest reads a slow log (it splits events at `;\n#`): after a complete
+    /// statement, i.e. a body line ending in `;`. Before any statement (only `use`/`SET` lines
+    /// so far) only a line that reads as a header does (`# Key: …`; the entry then has no
+    /// query, pt's `/* No query */`). And `# Time:`, `# User@Host:` and `# Query_time:` always
+    /// do, so that a statement cut before its `;` does not swallow the next entry.
+    fn header_can_start(&self, line: &[u8]) -> bool {
+        if self.body_has_statement && self.body_complete {
+            return true;
+        }
+        let rest = line[1..].trim_ascii_start();
+        if rest.starts_with(b"Time:")
+            || rest.starts_with(b"User@Host:")
+            || rest.starts_with(b"Query_time:")
+        {
+            return true;
+        }
+        !self.body_has_statement && reads_as_header(rest)
+    }
+
+    /// Remember whether the body line `line` completes a statement (ends in `;`). Blank lines
+    /// change nothing.
+    #[inline]
+    fn note_body_end(&mut self, line: &[u8]) {
+        // The last byte decides, but for trailing blanks (rare): no trimming pass per line.
+        match line.last() {
+            Some(&last) if !last.is_ascii_whitespace() => self.body_complete = last == b';',
+            Some(_) => {
+                if let Some(&last) = line.trim_ascii_end().last() {
+                    self.body_complete = last == b';';
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+/// `Key:` (a letter, then letters, digits, `_` or `@`) at the start of `s`: a header's first pair.
+fn reads_as_header(s: &[u8]) -> bool {
+    let n = s
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'@'))
+        .count();
+    n > 0 && s[0].is_ascii_alphabetic() && s.get(n) == Some(&b':')
 }
 
 const ADMIN_PREFIX: &[u8] = b"# administrator command:";
@@ -1139,6 +1199,84 @@ SELECT 1;
         assert_eq!(r["innodb_io_r_wait"].to_string(), "0.883446");
         assert_eq!(r["full_scan_text"], "Maybe");
         assert_eq!(r["weird_key"], "12");
+    }
+
+    /// A query that starts with comment lines stays one entry with its metrics and statement;
+    /// a `#` line inside a query is part of it. As pt-query-digest 3.5.7 reads this log: three
+    /// executions of `select * from orders where id = ?` (2.125 s) and one of
+    /// `select a from t where b = ?`. A `#` line starts an entry only where a header can start:
+    /// after a complete statement (a line ending in `;`), or, before any statement, when it
+    /// reads as a header (`# Key: …`).
+    #[test]
+    fn comment_lines_before_or_inside_a_query() {
+        let input = "# Time: 2024-01-04T09:00:00.000000Z
+# User@Host: app[app] @  [10.0.0.1]  Id:     7
+# Query_time: 1.500000  Lock_time: 0.000100 Rows_sent: 1  Rows_examined: 10
+use shop;
+SET timestamp=1704358800;
+### Report ###
+SELECT * FROM orders WHERE id = 5;
+# Time: 2024-01-04T09:00:01.000000Z
+# User@Host: app[app] @  [10.0.0.1]  Id:     7
+# Query_time: 0.500000  Lock_time: 0.000100 Rows_sent: 1  Rows_examined: 10
+SET timestamp=1704358801;
+-- monthly report
+SELECT * FROM orders WHERE id = 6;
+# Time: 2024-01-04T09:00:02.000000Z
+# User@Host: app[app] @  [10.0.0.1]  Id:     7
+# Query_time: 0.250000  Lock_time: 0.000100 Rows_sent: 1  Rows_examined: 10
+SET timestamp=1704358802;
+SELECT a
+### Channels ###
+FROM t WHERE b = 1;
+# Time: 2024-01-04T09:00:03.000000Z
+# User@Host: app[app] @  [10.0.0.1]  Id:     7
+# Query_time: 0.125000  Lock_time: 0.000100 Rows_sent: 1  Rows_examined: 10
+### Report ###
+SELECT * FROM orders WHERE id = 7;
+";
+        let r = records(input);
+        let got: Vec<_> = r
+            .iter()
+            .map(|e| {
+                (
+                    e["query_time"].as_f64(),
+                    e["fingerprint"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (Some(1.5), "select * from orders where id = ?"),
+                (Some(0.5), "select * from orders where id = ?"),
+                (Some(0.25), "select a from t where b = ?"),
+                (Some(0.125), "select * from orders where id = ?"),
+            ]
+        );
+        assert_eq!(
+            r[0]["statement"],
+            "### Report ###\nSELECT * FROM orders WHERE id = 5"
+        );
+        assert_eq!(r[0]["db"], "shop");
+        assert_eq!(r[0]["set_timestamp"], 1_704_358_800u64);
+        assert_eq!(
+            r[1]["statement"],
+            "-- monthly report\nSELECT * FROM orders WHERE id = 6"
+        );
+        assert_eq!(
+            r[2]["statement"],
+            "SELECT a\n### Channels ###\nFROM t WHERE b = 1"
+        );
+        assert!(r.iter().all(|e| e.get("parse_error").is_none()), "{r:#?}");
+        // A header still starts an entry after a body of only `use`/`SET` lines (pt's
+        // `/* No query */`), and after a statement that lacks its `;`.
+        let r = records(
+            "# Query_time: 1  Lock_time: 0\nSET timestamp=1;\n# Time: 2024-01-04T09:00:00Z\n# Query_time: 2  Lock_time: 0\nSELECT 1\n# Time: 2024-01-04T09:00:01Z\n# Query_time: 3  Lock_time: 0\nSELECT 2;\n",
+        );
+        let times: Vec<_> = r.iter().map(|e| e["query_time"].to_string()).collect();
+        assert_eq!(times, ["1", "2", "3"]);
+        assert_eq!(r[0]["fingerprint"], "/* No query */");
     }
 
     #[test]
