@@ -109,16 +109,25 @@ pub fn detect_from_name(name: &str) -> Option<LogFormat> {
     }
 }
 
-/// The format from the first bytes of a log (a few KiB are enough), or `None`.
+/// The format from the first bytes of a log (a few KiB are enough), or `None`. Each line that
+/// only one format writes votes; the mysqld start banner, which opens slow and general logs
+/// alike, does not (a log of nothing but the banner is taken as the general log).
 pub fn detect_from_content(head: &[u8]) -> Option<LogFormat> {
     let mut votes = [0u32; 6];
+    let mut banner = false;
     for line in head.split(|&b| b == b'\n').take(200) {
-        if let Some(f) = line_format(line) {
+        if crate::mysql::is_start_banner(line) {
+            banner = true;
+        } else if let Some(f) = line_format(line) {
             votes[LogFormat::ALL.iter().position(|x| *x == f).unwrap_or(0)] += 1;
         }
     }
     let (i, &n) = votes.iter().enumerate().max_by_key(|(_, n)| **n)?;
-    (n > 0).then(|| LogFormat::ALL[i])
+    match (n, banner) {
+        (0, true) => Some(LogFormat::MysqlGeneral),
+        (0, false) => None,
+        _ => Some(LogFormat::ALL[i]),
+    }
 }
 
 fn line_format(line: &[u8]) -> Option<LogFormat> {
@@ -173,5 +182,39 @@ mod tests {
             assert_eq!(f.name().parse::<LogFormat>().unwrap(), f);
         }
         assert!("json".parse::<LogFormat>().is_err());
+    }
+
+    /// The mysqld start banner opens slow logs and general logs alike; its column line
+    /// (`Time  Id Command  Argument`) reads like a general log line. Detection looks past it.
+    #[test]
+    fn banner_does_not_decide() {
+        let banner = "/rdsdbbin/mysql/bin/mysqld, Version: 8.0.28 (Source distribution). started with:\nTcp port: 3306  Unix socket: /tmp/mysql.sock\nTime                 Id Command    Argument\n";
+        let slow = format!("{banner}# Time: 2024-01-04T09:00:00.000000Z\n# User@Host: app[app] @  [10.0.0.1]  Id:     7\n# Query_time: 1.5  Lock_time: 0.0 Rows_sent: 1  Rows_examined: 10\nSET timestamp=1704358800;\nSELECT 1;\n");
+        assert_eq!(
+            detect_from_content(slow.as_bytes()),
+            Some(LogFormat::MysqlSlow)
+        );
+        // Just one header line after it.
+        let slow = format!("{banner}# Query_time: 1.5  Lock_time: 0.0\nSELECT 1;\n");
+        assert_eq!(
+            detect_from_content(slow.as_bytes()),
+            Some(LogFormat::MysqlSlow)
+        );
+        // Twice in a row (a restart), then a query.
+        let slow = format!("{banner}{banner}# User@Host: a[a] @  [10.0.0.1]\n# Query_time: 1  Lock_time: 0\nSELECT 1;\n");
+        assert_eq!(
+            detect_from_content(slow.as_bytes()),
+            Some(LogFormat::MysqlSlow)
+        );
+        let general = format!("{banner}2024-01-04T09:00:00.000000Z\t   30 Query\tSELECT 1\n");
+        assert_eq!(
+            detect_from_content(general.as_bytes()),
+            Some(LogFormat::MysqlGeneral)
+        );
+        // Only the banner: a MySQL log that says no more; the general log, as before.
+        assert_eq!(
+            detect_from_content(banner.as_bytes()),
+            Some(LogFormat::MysqlGeneral)
+        );
     }
 }

@@ -92,7 +92,7 @@ pub struct Classifier;
 
 impl LineClassifier for Classifier {
     fn classify(&mut self, line: &[u8]) -> LineClass {
-        if is_banner(line) {
+        if super::is_start_banner(line) {
             LineClass::Skip
         } else if head(line, false).is_some() {
             LineClass::Start
@@ -102,18 +102,11 @@ impl LineClassifier for Classifier {
     }
 }
 
-/// Whether a line is a general-log line: an entry start with a known command, or the server
-/// banner. Strict enough not to claim error-log lines (`… 0 [Note] …`).
+/// Whether a line is a general-log line: an entry start with a known command. Strict enough
+/// not to claim error-log lines (`… 0 [Note] …`). (The server's start banner opens slow logs
+/// too: it is not counted.)
 pub fn looks_like_line(line: &[u8]) -> bool {
-    is_banner(line) || head(line, true).is_some()
-}
-
-/// The three banner lines the server writes when it opens the log.
-fn is_banner(line: &[u8]) -> bool {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    line.starts_with(b"Tcp port: ")
-        || (line.starts_with(b"Time ") && memmem::find(line, b"Id Command").is_some())
-        || (line.ends_with(b"started with:") && memmem::find(line, b", Version: ").is_some())
+    head(line, true).is_some()
 }
 
 /// The prefix of an entry's first line.
@@ -394,7 +387,11 @@ mod tests {
         assert!(looks_like_line(
             b"191015  9:46:45\t    13 Query\tSHOW STATUS"
         ));
-        assert!(looks_like_line(
+        // The banner opens slow logs too: detection does not count it.
+        assert!(!looks_like_line(
+            b"Time                 Id Command    Argument"
+        ));
+        assert!(crate::mysql::is_start_banner(
             b"Time                 Id Command    Argument"
         ));
         assert!(!looks_like_line(

@@ -32,8 +32,6 @@
 //! - `message` (the raw entry) only when the entry is flagged: `statement` and the header fields
 //!   carry everything else, and leaving the raw text out halves the bytes shipped.
 
-use memchr::memmem;
-
 use crate::fingerprint;
 use crate::frame::{LineClass, LineClassifier, LineEnds, RawEntry};
 use crate::json::{FieldKey, RecordWriter};
@@ -84,7 +82,7 @@ impl LineClassifier for Classifier {
             self.body_has_statement = false;
             return class;
         }
-        if is_banner(line) {
+        if super::is_start_banner(line) {
             self.after_body = false;
             self.body_has_statement = false;
             return LineClass::Skip;
@@ -149,40 +147,6 @@ const ADMIN_PREFIX: &[u8] = b"# administrator command:";
 
 /// What pt-query-digest calls a timed entry without a statement.
 pub const NO_QUERY: &[u8] = b"/* No query */";
-
-/// Whether `line` is part of a server start banner.
-fn is_banner(line: &[u8]) -> bool {
-    let Some(&last) = line.last() else {
-        return false;
-    };
-    match line[0] {
-        // `/usr/sbin/mysqld, Version: 8.0.15-5 (…). started with:` and Windows paths. (The last
-        // byte first: SQL lines end with other bytes.)
-        _ if matches!(last, b':' | b'\r')
-            && (line.ends_with(b"started with:") || line.ends_with(b"started with:\r")) =>
-        {
-            memmem::find(line, b", Version: ").is_some()
-        }
-        b'T' => {
-            (line.starts_with(b"Tcp port:") && memmem::find(line, b"Unix socket:").is_some())
-                || (line.starts_with(b"TCP Port:") && memmem::find(line, b"Named Pipe:").is_some())
-                || is_column_header(line)
-        }
-        _ => false,
-    }
-}
-
-/// `Time                 Id Command    Argument` (spaces or tabs).
-fn is_column_header(line: &[u8]) -> bool {
-    let mut words = line
-        .split(|b| b.is_ascii_whitespace())
-        .filter(|w| !w.is_empty());
-    words.next() == Some(b"Time")
-        && words.next() == Some(b"Id")
-        && words.next() == Some(b"Command")
-        && words.next() == Some(b"Argument")
-        && words.next().is_none()
-}
 
 /// How a known header value is typed in the record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
