@@ -79,6 +79,12 @@ pub trait FormatEntry {
     fn query_sample(&self) -> Option<QuerySample<'_>> {
         None
     }
+    /// How many leading bytes of the raw entry `message` carries when the entry was cut at
+    /// `max_entry_bytes`: all of them, unless a field holds the cut part (the slow log's
+    /// `statement`), which `message` then does not repeat.
+    fn cut_message_len(&self) -> usize {
+        usize::MAX
+    }
 }
 
 /// One timed query, the unit `digest` aggregates.
@@ -188,7 +194,13 @@ impl Entry<'_> {
         each_kind!(&self.kind, e => e.write_fields(&mut w));
         let error = self.parse_error();
         if error.is_some() || each_kind!(&self.kind, e => e.include_message()) {
-            w.str("message", self.raw.text);
+            let text = self.raw.text;
+            let len = if self.raw.truncated {
+                each_kind!(&self.kind, e => e.cut_message_len()).min(text.len())
+            } else {
+                text.len()
+            };
+            w.str("message", &text[..len]);
         }
         if self.raw.truncated {
             w.bool("truncated", true);

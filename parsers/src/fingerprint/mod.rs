@@ -30,6 +30,25 @@ pub fn fingerprint_id(fingerprint: &[u8]) -> [u8; 32] {
     id
 }
 
+/// The longest fingerprint kept for an entry cut at `max_entry_bytes`: such a fingerprint is of
+/// a partial query (records flag it `fingerprint_truncated`), and unbounded it could be as large
+/// as the entry (a literal or a list the cut leaves open).
+pub const MAX_CUT_FINGERPRINT_BYTES: usize = 4 << 10;
+
+/// Bound the fingerprint of a cut entry to [`MAX_CUT_FINGERPRINT_BYTES`], ending on a whole
+/// UTF-8 character, and give back the memory a huge one took.
+pub fn bound_cut_fingerprint(fingerprint: &mut Vec<u8>) {
+    if fingerprint.len() > MAX_CUT_FINGERPRINT_BYTES {
+        let mut end = MAX_CUT_FINGERPRINT_BYTES;
+        // Back over at most three continuation bytes to the start of the last character.
+        while end > MAX_CUT_FINGERPRINT_BYTES - 4 && fingerprint[end] & 0xc0 == 0x80 {
+            end -= 1;
+        }
+        fingerprint.truncate(end);
+    }
+    fingerprint.shrink_to(4 * MAX_CUT_FINGERPRINT_BYTES);
+}
+
 /// Remembers the ids of recently seen fingerprints. Classes repeat (a busy log has a few hundred
 /// fingerprints), and a hash lookup costs a fraction of an MD5. Bounded: emptied when it holds
 /// [`IdCache::MAX_ENTRIES`] fingerprints or [`IdCache::MAX_BYTES`] of them.
@@ -70,7 +89,7 @@ impl IdCache {
 
 #[cfg(test)]
 mod tests {
-    use super::{fingerprint_id, IdCache};
+    use super::{bound_cut_fingerprint, fingerprint_id, IdCache, MAX_CUT_FINGERPRINT_BYTES};
 
     #[test]
     fn cache_agrees_and_stays_bounded() {
@@ -80,6 +99,20 @@ mod tests {
             assert_eq!(cache.id(fp.as_bytes()), fingerprint_id(fp.as_bytes()));
             assert!(cache.map.len() <= IdCache::MAX_ENTRIES);
         }
+    }
+
+    #[test]
+    fn cut_fingerprints_end_on_a_character() {
+        let mut fp = vec![b'a'; MAX_CUT_FINGERPRINT_BYTES - 1];
+        fp.extend_from_slice("é€".as_bytes());
+        bound_cut_fingerprint(&mut fp);
+        assert_eq!(fp.len(), MAX_CUT_FINGERPRINT_BYTES - 1);
+        let mut fp = vec![b'a'; 3 * MAX_CUT_FINGERPRINT_BYTES];
+        bound_cut_fingerprint(&mut fp);
+        assert_eq!(fp.len(), MAX_CUT_FINGERPRINT_BYTES);
+        let mut fp = b"select ?".to_vec();
+        bound_cut_fingerprint(&mut fp);
+        assert_eq!(fp, b"select ?");
     }
 
     #[test]

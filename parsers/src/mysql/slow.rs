@@ -257,6 +257,7 @@ const RESERVED: &[&str] = &[
     "admin_command",
     "fingerprint",
     "fingerprint_id",
+    "fingerprint_truncated",
     "set_timestamp",
     "record_id",
     "log_file",
@@ -412,6 +413,9 @@ pub struct SlowQueryEntry<'a> {
     pub fingerprint: &'a [u8],
     /// Uppercase hex MD5 of the fingerprint.
     pub fingerprint_id: Option<[u8; 32]>,
+    /// The entry was cut at `max_entry_bytes`: the fingerprint is of a partial query, at most
+    /// [`crate::fingerprint::MAX_CUT_FINGERPRINT_BYTES`] long.
+    pub fingerprint_truncated: bool,
     /// Query time in µs.
     pub query_time_us: Option<u64>,
     /// Lock time in µs.
@@ -499,6 +503,10 @@ impl FormatParser for Parser {
         } else if e.query_time_us.is_some() {
             // Timed, but MySQL logged no statement: pt-query-digest's class for these.
             self.fingerprint.extend_from_slice(NO_QUERY);
+        }
+        if raw.truncated && !self.fingerprint.is_empty() {
+            fingerprint::bound_cut_fingerprint(&mut self.fingerprint);
+            e.fingerprint_truncated = true;
         }
         if !self.fingerprint.is_empty() {
             e.fingerprint_id = Some(self.ids.id(&self.fingerprint));
@@ -928,6 +936,17 @@ impl FormatEntry for SlowQueryEntry<'_> {
         false
     }
 
+    fn cut_message_len(&self) -> usize {
+        // The cut SQL is `statement`; `message` keeps the lines before it.
+        match self.statement.or(self.admin_command) {
+            Some(s) => {
+                let at = (s.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+                self.text[..at.min(self.text.len())].trim_ascii_end().len()
+            }
+            None => self.text.len(),
+        }
+    }
+
     fn write_fields(&self, w: &mut RecordWriter<'_>) {
         w.opt_str("user", self.user);
         // The bracketed user only when it says something `user` does not.
@@ -959,6 +978,9 @@ impl FormatEntry for SlowQueryEntry<'_> {
                 w.str("fingerprint", self.fingerprint);
             }
             w.str_plain("fingerprint_id", id);
+            if self.fingerprint_truncated {
+                w.bool("fingerprint_truncated", true);
+            }
         }
     }
 
@@ -1241,6 +1263,50 @@ SELECT * FROM orders WHERE id = 7;
         let times: Vec<_> = r.iter().map(|e| e["query_time"].to_string()).collect();
         assert_eq!(times, ["1", "2", "3"]);
         assert_eq!(r[0]["fingerprint"], "/* No query */");
+    }
+
+    /// An entry cut at `max_entry_bytes` (here an 8 MiB+ INSERT whose blob literal the cut
+    /// leaves open) keeps the cut statement once: the fingerprint is bounded and flagged, and
+    /// `message` holds only what precedes the statement.
+    #[test]
+    fn cut_entry_has_a_bounded_fingerprint_and_no_second_copy() {
+        let head = "# Time: 2024-01-04T09:00:00.000000Z\n# User@Host: app[app] @  [10.0.0.1]  Id:     7\n# Query_time: 9.5  Lock_time: 0.0 Rows_sent: 0  Rows_examined: 0\nSET timestamp=1704358800;\n";
+        let mut input = head.as_bytes().to_vec();
+        input.extend_from_slice(b"INSERT INTO blobs VALUES (1, '");
+        input.resize(input.len() + (9 << 20), b'x');
+        input.extend_from_slice(b"');\n# Time: 2024-01-04T09:00:01.000000Z\n# Query_time: 0.5  Lock_time: 0.0\nSELECT 1;\n");
+        let ndjson = parse_to_ndjson(LogFormat::MysqlSlow, &input);
+        let lines: Vec<&[u8]> = ndjson[..]
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        let cut: Value = serde_json::from_slice(lines[0]).unwrap();
+        assert_eq!(cut["truncated"], true);
+        assert_eq!(cut["fingerprint_truncated"], true);
+        let fp = cut["fingerprint"].as_str().unwrap();
+        assert!(
+            fp.len() <= crate::fingerprint::MAX_CUT_FINGERPRINT_BYTES,
+            "{}",
+            fp.len()
+        );
+        assert!(
+            fp.starts_with("insert into blobs values (?, 'xxx"),
+            "{}",
+            &fp[..40]
+        );
+        let statement = cut["statement"].as_str().unwrap();
+        assert!(statement.len() > (8 << 20) - 1024, "{}", statement.len());
+        assert_eq!(cut["message"].as_str().unwrap(), head.trim_end());
+        // One copy of the statement: the record is the cut entry and a few KiB, not 25 MB.
+        assert!(
+            lines[0].len() < (8 << 20) + 8192,
+            "record of {} bytes",
+            lines[0].len()
+        );
+        let next: Value = serde_json::from_slice(lines[1]).unwrap();
+        assert_eq!(next["fingerprint"], "select ?");
+        assert!(next.get("fingerprint_truncated").is_none());
     }
 
     #[test]

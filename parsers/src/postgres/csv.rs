@@ -242,6 +242,7 @@ impl FormatParser for Parser {
             rec.statement_line,
             rec.pid,
             rec.severity,
+            raw.truncated,
             &mut self.query,
         );
         rec

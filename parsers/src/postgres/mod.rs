@@ -36,6 +36,7 @@
 //! | `parameters` | string | a `DETAIL:  parameters: …` text (then not repeated in `detail`) |
 //! | `duration_ms` | number | `duration: X ms`, exactly as logged |
 //! | `fingerprint`, `fingerprint_id` | string | normalised `statement` and its class id |
+//! | `fingerprint_truncated` | bool | `true` when the entry was cut: the fingerprint is of a partial statement, at most 4 KiB |
 //! | `session_id`, `command_tag`, `session_start_time`, `virtual_transaction_id` | string | csv |
 //! | `transaction_id`, `leader_pid`, `query_id` | int | csv; `query_id` (signed) also from a `[queryid=…]` prefix token |
 //! | `backend_type` | string | csv (PostgreSQL 13+) |
@@ -285,16 +286,20 @@ pub(crate) struct QueryFields<'a> {
     pub statement: Option<&'a [u8]>,
     pub fingerprint: Option<&'a [u8]>,
     pub fingerprint_id: Option<&'a [u8; 32]>,
+    /// The entry was cut: the fingerprint is of a partial statement, and bounded.
+    pub fingerprint_truncated: bool,
 }
 
 /// Work out the query fields of an entry: classify its message, pair a bare duration with the
 /// backend's remembered statement (or remember a statement without duration), fingerprint.
-/// `fallback` is a statement from elsewhere (the `STATEMENT:` line, csv `query`).
+/// `fallback` is a statement from elsewhere (the `STATEMENT:` line, csv `query`); `cut`: the
+/// entry was cut at `max_entry_bytes` (its fingerprint is then bounded and flagged).
 pub(crate) fn query_fields<'a>(
     msg: Option<&'a [u8]>,
     fallback: Option<&'a [u8]>,
     pid: Option<u64>,
     severity: Option<&[u8]>,
+    cut: bool,
     bufs: &'a mut QueryBuffers,
 ) -> QueryFields<'a> {
     let info = msg.map(classify_message).unwrap_or_default();
@@ -342,6 +347,10 @@ pub(crate) fn query_fields<'a>(
         .filter(|s| !*no_fingerprints && !s.iter().all(u8::is_ascii_whitespace))
     {
         crate::fingerprint::postgres::normalize(stmt, fingerprint);
+        if cut {
+            crate::fingerprint::bound_cut_fingerprint(fingerprint);
+            out.fingerprint_truncated = true;
+        }
         *fingerprint_id = ids.id(fingerprint);
         out.fingerprint = Some(&fingerprint[..]);
         out.fingerprint_id = Some(&*fingerprint_id);
@@ -462,6 +471,9 @@ impl FormatEntry for PgRecord<'_> {
         w.opt_str("location", self.location);
         w.opt_str("fingerprint", self.query.fingerprint);
         w.opt_str("fingerprint_id", self.query.fingerprint_id.map(|b| &b[..]));
+        if self.query.fingerprint_truncated {
+            w.bool("fingerprint_truncated", true);
+        }
     }
 
     fn query_sample(&self) -> Option<QuerySample<'_>> {

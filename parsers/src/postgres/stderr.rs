@@ -449,6 +449,7 @@ impl FormatParser for Parser {
             rec.statement_line,
             rec.pid,
             rec.severity,
+            raw.truncated,
             &mut self.query,
         );
         rec
@@ -736,6 +737,20 @@ mod tests {
         });
         assert_eq!(p.statement_memory().len(), crate::postgres::MAX_PAIRED_PIDS);
         assert_eq!(p.statement_memory().evictions, 5);
+    }
+
+    #[test]
+    fn cut_entry_has_a_bounded_fingerprint() {
+        let mut input = b"2024-01-04 09:00:00 UTC:10.0.0.1(5432):app@shop:[7]:LOG:  duration: 9.5 ms  statement: SELECT * FROM t WHERE a IN ('".to_vec();
+        input.resize(input.len() + (9 << 20), b'x');
+        input.extend_from_slice(b"')\n2024-01-04 09:00:01 UTC:10.0.0.1(5432):app@shop:[7]:LOG:  duration: 1.0 ms  statement: SELECT 1\n");
+        let r = records(&input);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0]["truncated"], true);
+        assert_eq!(r[0]["fingerprint_truncated"], true);
+        let fp = r[0]["fingerprint"].as_str().unwrap();
+        assert!(fp.len() <= crate::fingerprint::MAX_CUT_FINGERPRINT_BYTES);
+        assert!(r[1].get("fingerprint_truncated").is_none());
     }
 
     #[test]
