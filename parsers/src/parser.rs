@@ -102,6 +102,10 @@ pub struct QuerySample<'a> {
     pub rows_sent: Option<u64>,
     /// Rows examined (MySQL).
     pub rows_examined: Option<u64>,
+    /// Sampling (Percona Server's `Log_slow_rate_limit`): one query in this many was logged.
+    pub rate_limit: Option<u64>,
+    /// Sampling: `Log_slow_rate_type` (`query`, `session`).
+    pub rate_type: Option<&'a [u8]>,
     /// When, µs since the epoch.
     pub timestamp_us: Option<i64>,
 }

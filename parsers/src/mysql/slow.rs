@@ -238,6 +238,8 @@ const ROWS_EXAMINED: u8 = 3;
 const THREAD_ID: u8 = 6;
 const ID: u8 = 7;
 const SCHEMA: u8 = 8;
+const LOG_SLOW_RATE_TYPE: u8 = 49;
+const LOG_SLOW_RATE_LIMIT: u8 = 50;
 
 /// Field names our own code writes: an unknown header key that would collide gets a `slow_`
 /// prefix instead.
@@ -424,6 +426,11 @@ pub struct SlowQueryEntry<'a> {
     pub rows_sent: Option<u64>,
     /// Rows examined.
     pub rows_examined: Option<u64>,
+    /// Percona Server's sampling: `Log_slow_rate_type` (`query`, `session`) and
+    /// `Log_slow_rate_limit` (one in this many was logged).
+    pub rate_type: Option<&'a [u8]>,
+    /// See `rate_type`.
+    pub rate_limit: Option<u64>,
     /// Why the entry is flagged.
     pub error: Option<&'static str>,
 }
@@ -777,6 +784,14 @@ fn record<'a>(
             }
             false
         }
+        LOG_SLOW_RATE_LIMIT => {
+            e.rate_limit = parse_u64(value);
+            e.rate_limit.is_some()
+        }
+        LOG_SLOW_RATE_TYPE => {
+            e.rate_type = non_empty(value);
+            false
+        }
         _ => match KNOWN_KEYS[usize::from(i)].2 {
             ValueKind::Int => parse_u64(value).is_some(),
             ValueKind::Seconds => parse_micros(value).is_some(),
@@ -993,6 +1008,8 @@ impl FormatEntry for SlowQueryEntry<'_> {
             lock_time_us: self.lock_time_us,
             rows_sent: self.rows_sent,
             rows_examined: self.rows_examined,
+            rate_limit: self.rate_limit,
+            rate_type: self.rate_type,
             timestamp_us: self.timestamp_us,
         })
     }
@@ -1433,6 +1450,8 @@ SELECT * FROM orders WHERE id = 7;
             (ROWS_SENT, "Rows_sent"),
             (ROWS_EXAMINED, "Rows_examined"),
             (SCHEMA, "Schema"),
+            (LOG_SLOW_RATE_TYPE, "Log_slow_rate_type"),
+            (LOG_SLOW_RATE_LIMIT, "Log_slow_rate_limit"),
         ] {
             assert_eq!(KNOWN_KEYS[usize::from(i)].0, name);
             assert_eq!(known_key(name.to_ascii_uppercase().as_bytes()), Some(i));

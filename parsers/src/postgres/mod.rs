@@ -26,20 +26,22 @@
 //! | `pid` | int | `%p` (csv `process_id`) |
 //! | `session_line_num` | int | `%l` (csv `session_line_num`) |
 //! | `application_name` | string | `app=` in the prefix (csv `application_name`) |
-//! | `msg` | string | the primary message text, continuation lines joined by `\n`, TAB removed |
+//! | `msg` | string | the primary message text, continuation lines joined by `\n`, TAB removed (auto_explain: the first line only) |
 //! | `detail`, `hint`, `context`, `location` | string | the secondary lines / csv columns |
 //! | `internal_query`, `internal_query_pos` | string, int | stderr `QUERY:` line, csv columns |
-//! | `statement` | string | the statement run: from the message (`statement:`, `execute …:`), else the `STATEMENT:` line (csv `query`), else the remembered `log_statement` text for a bare `duration:` |
+//! | `statement` | string | the statement run: from the message (`statement:`, `execute …:`, auto_explain's `Query Text`), else the `STATEMENT:` line (csv `query`), else the remembered `log_statement` text for a bare `duration:` |
 //! | `query_pos` | int | csv `query_pos` (position in `statement`) |
 //! | `statement_kind` | string | `statement`, `parse`, `bind`, `execute` or `plan` (auto_explain) |
+//! | `plan` | string | auto_explain's plan: in the text format the plan lines after the query text, else the whole json/yaml/xml document |
 //! | `prepared_name` | string | the name after `parse`/`bind`/`execute` (`<unnamed>`, `S_1`, …) |
-//! | `parameters` | string | a `DETAIL:  parameters: …` text (then not repeated in `detail`) |
+//! | `parameters` | string | a `DETAIL:  parameters: …` text (then not repeated in `detail`), or auto_explain's `Query Parameters:` |
 //! | `duration_ms` | number | `duration: X ms`, exactly as logged |
 //! | `fingerprint`, `fingerprint_id` | string | normalised `statement` and its class id |
 //! | `fingerprint_truncated` | bool | `true` when the entry was cut: the fingerprint is of a partial statement, at most 4 KiB |
 //! | `session_id`, `command_tag`, `session_start_time`, `virtual_transaction_id` | string | csv |
 //! | `transaction_id`, `leader_pid`, `query_id` | int | csv; `query_id` (signed) also from a `[queryid=…]` prefix token |
 //! | `backend_type` | string | csv (PostgreSQL 13+) |
+mod auto_explain;
 pub mod csv;
 pub mod stderr;
 
@@ -118,6 +120,8 @@ pub(crate) struct QueryInfo<'a> {
     pub kind: Option<&'static str>,
     pub prepared_name: Option<&'a [u8]>,
     pub statement: Option<&'a [u8]>,
+    /// An auto_explain message's text after `plan:`.
+    pub plan: Option<&'a [u8]>,
 }
 
 /// Read `duration: X ms[  statement: …|  parse N: …|  bind N: …|  execute N: …|  plan:…]`,
@@ -157,8 +161,9 @@ fn statement_part<'a>(s: &'a [u8], timed: bool, info: &mut QueryInfo<'a>) {
         info.statement = Some(rest.strip_prefix(b" ").unwrap_or(rest));
         return;
     }
-    if timed && s.starts_with(b"plan:") {
+    if let Some(rest) = s.strip_prefix(b"plan:").filter(|_| timed) {
         info.kind = Some("plan");
+        info.plan = Some(rest);
         return;
     }
     let (kind, rest) = if let Some(r) = s.strip_prefix(b"execute ") {
@@ -275,6 +280,8 @@ pub(crate) struct QueryBuffers {
     pub ids: crate::fingerprint::IdCache,
     /// Skip fingerprinting (`LogParser::with_fingerprints(false)`).
     pub no_fingerprints: bool,
+    /// An auto_explain query text, unescaped from a json/yaml/xml plan.
+    pub plan_statement: Vec<u8>,
 }
 
 /// The query fields of a record, resolved.
@@ -288,6 +295,10 @@ pub(crate) struct QueryFields<'a> {
     pub fingerprint_id: Option<&'a [u8; 32]>,
     /// The entry was cut: the fingerprint is of a partial statement, and bounded.
     pub fingerprint_truncated: bool,
+    /// An auto_explain plan.
+    pub plan: Option<&'a [u8]>,
+    /// An auto_explain text plan's `Query Parameters:`.
+    pub plan_parameters: Option<&'a [u8]>,
 }
 
 /// Work out the query fields of an entry: classify its message, pair a bare duration with the
@@ -312,7 +323,9 @@ pub(crate) fn query_fields<'a>(
                     .remember(pid, kind, info.prepared_name.unwrap_or_default(), stmt)
             }
             (Some(_), None, _) => paired = bufs.memory.take(pid, &mut bufs.paired),
-            (Some(_), Some(_), _) => {
+            // An auto_explain plan is logged before the statement's own `duration:` line (if
+            // any): it leaves the pairing alone.
+            (Some(_), Some(kind), _) if kind != "plan" => {
                 bufs.memory.map.remove(&pid);
             }
             _ => {}
@@ -324,6 +337,7 @@ pub(crate) fn query_fields<'a>(
         fingerprint_id,
         no_fingerprints,
         ids,
+        plan_statement,
         ..
     } = bufs;
     let pbuf: &'a [u8] = pbuf;
@@ -338,6 +352,16 @@ pub(crate) fn query_fields<'a>(
         out.kind = Some(kind);
         out.prepared_name = (name_len > 0).then(|| &pbuf[..name_len]);
         out.statement = Some(&pbuf[name_len..]);
+    }
+    if let Some(text) = info.plan {
+        let ae = auto_explain::read(text, plan_statement);
+        let unescaped: &'a [u8] = plan_statement;
+        out.statement = ae.statement.map(|s| match s {
+            auto_explain::Statement::InMessage(s) => s,
+            auto_explain::Statement::Unescaped => unescaped,
+        });
+        out.plan = ae.plan;
+        out.plan_parameters = ae.parameters;
     }
     if out.statement.is_none() {
         out.statement = fallback;
@@ -454,7 +478,12 @@ impl FormatEntry for PgRecord<'_> {
         w.opt_str("backend_type", self.backend_type);
         w.opt_u64("leader_pid", self.leader_pid);
         w.opt_i64("query_id", self.query_id);
-        w.opt_str("msg", self.msg);
+        // An auto_explain message's first line: `statement` and `plan` hold the rest.
+        let msg = match (self.query.kind, self.msg) {
+            (Some("plan"), Some(m)) => Some(&m[..memchr::memchr(b'\n', m).unwrap_or(m.len())]),
+            (_, m) => m,
+        };
+        w.opt_str("msg", msg);
         w.opt_decimal("duration_ms", self.query.duration);
         w.opt_str("statement_kind", self.query.kind.map(str::as_bytes));
         w.opt_str("prepared_name", self.query.prepared_name);
@@ -462,8 +491,12 @@ impl FormatEntry for PgRecord<'_> {
         w.opt_u64("query_pos", self.query_pos);
         match self.parameters() {
             Some(p) => w.str("parameters", p),
-            None => w.opt_str("detail", self.detail),
+            None => {
+                w.opt_str("parameters", self.query.plan_parameters);
+                w.opt_str("detail", self.detail);
+            }
         }
+        w.opt_str("plan", self.query.plan);
         w.opt_str("hint", self.hint);
         w.opt_str("context", self.context);
         w.opt_str("internal_query", self.internal_query);
@@ -487,6 +520,8 @@ impl FormatEntry for PgRecord<'_> {
             lock_time_us: None,
             rows_sent: None,
             rows_examined: None,
+            rate_limit: None,
+            rate_type: None,
             timestamp_us: self.timestamp_us,
         })
     }

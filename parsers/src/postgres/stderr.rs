@@ -716,6 +716,60 @@ mod tests {
         assert_eq!(samples, vec![(430_394, b"SELECT 1;".to_vec())]);
     }
 
+    /// auto_explain entries (text and json formats, as PostgreSQL 15 writes them) are timed
+    /// queries: the query text is `statement` (fingerprinted), the plan is `plan`.
+    #[test]
+    fn auto_explain_entries_carry_their_statement_and_plan() {
+        let input = "2024-01-04 09:00:00 UTC:10.0.0.1(5432):app@shop:[7]:LOG:  duration: 1008.123 ms  plan:\n\
+\tQuery Text: SELECT * FROM orders\n\
+\t  WHERE id = 42;\n\
+\tSeq Scan on orders  (cost=0.00..35.50 rows=10 width=4) (actual time=0.010..0.011 rows=1 loops=1)\n\
+\t  Filter: (id = 42)\n\
+2024-01-04 09:00:01 UTC:10.0.0.1(5432):app@shop:[7]:LOG:  duration: 2.500 ms  plan:\n\
+\t{\n\
+\t  \"Query Text\": \"SELECT * FROM orders\\n  WHERE id = 7;\",\n\
+\t  \"Plan\": {\n\
+\t    \"Node Type\": \"Seq Scan\"\n\
+\t  }\n\
+\t}\n";
+        let r = records(input.as_bytes());
+        assert_eq!(r.len(), 2);
+        for e in &r {
+            assert_eq!(e["statement_kind"], "plan");
+            assert_eq!(e["fingerprint"], r[0]["fingerprint"]);
+            assert!(e.get("parse_error").is_none());
+        }
+        assert_eq!(r[0]["statement"], "SELECT * FROM orders\n  WHERE id = 42;");
+        assert_eq!(r[0]["fingerprint"], "SELECT * FROM orders WHERE id = $1;");
+        assert_eq!(
+            r[0]["plan"],
+            "Seq Scan on orders  (cost=0.00..35.50 rows=10 width=4) (actual time=0.010..0.011 rows=1 loops=1)\n  Filter: (id = 42)"
+        );
+        assert_eq!(r[0]["msg"], "duration: 1008.123 ms  plan:");
+        assert_eq!(r[0]["duration_ms"].to_string(), "1008.123");
+        assert_eq!(r[1]["statement"], "SELECT * FROM orders\n  WHERE id = 7;");
+        assert!(r[1]["plan"]
+            .as_str()
+            .unwrap()
+            .starts_with("{\n  \"Query Text\""));
+        // Each is a timed query for `digest`.
+        let mut p = Parser::default();
+        let mut c = Classifier::default();
+        let mut samples = Vec::new();
+        let mut framer = crate::frame::Framer::new(1 << 20);
+        let mut take = |raw: crate::frame::RawEntry<'_>| {
+            let e = p.parse(raw);
+            if let Some(s) = e.query_sample() {
+                samples.push((s.query_time_us, s.fingerprint.to_vec()));
+            }
+            Flow::Continue
+        };
+        framer.feed(input.as_bytes(), &mut c, &mut take);
+        framer.finish(&mut c, &mut take);
+        let fp = b"SELECT * FROM orders WHERE id = $1;".to_vec();
+        assert_eq!(samples, vec![(1_008_123, fp.clone()), (2_500, fp)]);
+    }
+
     #[test]
     fn pairing_memory_is_bounded() {
         let mut input = String::new();
