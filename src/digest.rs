@@ -4,6 +4,13 @@
 //! Memory is bounded: at most `max_classes` classes are kept (later fingerprints are counted in
 //! one "other" class), each with a sparse log-scale histogram (buckets 5% wide, as
 //! pt-query-digest's) for the 95th percentile, and an example capped at [`MAX_EXAMPLE_BYTES`].
+//!
+//! Sampled slow logs (Percona Server's `Log_slow_rate_limit`: one query or session in N is
+//! logged) are reported as such: the rates seen and how many queries carried each. Counts and
+//! totals are as logged, as pt-query-digest reports them, unless scaling is asked for
+//! ([`Digest::scale_by_rate_limit`]): then each logged query counts N times, an estimate of what
+//! ran (queries slower than Percona's `slow_query_log_always_write_time` are logged unsampled
+//! yet still carry the rate).
 
 use std::io::Write;
 
@@ -17,6 +24,9 @@ pub const MAX_EXAMPLE_BYTES: usize = 64 << 10;
 
 /// The fingerprint of the class that collects everything past `max_classes`.
 pub const OTHER_CLASS: &[u8] = b"(other classes beyond --max-classes)";
+
+/// Distinct sampling rates (type and limit) the report lists; more are pooled in the last.
+const MAX_RATES: usize = 16;
 
 /// Histogram bucket ratio (pt-query-digest uses 1.05 too) and its smallest value, 1 µs.
 const BUCKET_BASE: f64 = 1.05;
@@ -35,12 +45,13 @@ struct Metric {
 }
 
 impl Metric {
-    fn add(&mut self, v: u64) {
-        self.sum += u128::from(v);
+    /// Count `v` as `weight` values (a sampled query stands for `weight` when scaling).
+    fn add(&mut self, v: u64, weight: u64) {
+        self.sum += u128::from(v) * u128::from(weight);
         self.min = if self.n == 0 { v } else { self.min.min(v) };
         self.max = self.max.max(v);
-        self.n += 1;
-        self.count_in_bucket(bucket(v), 1);
+        self.n += weight;
+        self.count_in_bucket(bucket(v), weight);
     }
 
     /// Add `count` to bucket `b`, growing the window to hold it.
@@ -178,14 +189,14 @@ impl Class {
         }
     }
 
-    fn add(&mut self, q: &QuerySample<'_>) {
-        self.count += 1;
-        self.query_time.add(q.query_time_us);
+    fn add(&mut self, q: &QuerySample<'_>, weight: u64) {
+        self.count += weight;
+        self.query_time.add(q.query_time_us, weight);
         if let Some(l) = q.lock_time_us {
-            self.lock_time.add(l);
+            self.lock_time.add(l, weight);
         }
-        self.rows_sent += q.rows_sent.unwrap_or(0);
-        self.rows_examined += q.rows_examined.unwrap_or(0);
+        self.rows_sent += q.rows_sent.unwrap_or(0) * weight;
+        self.rows_examined += q.rows_examined.unwrap_or(0) * weight;
         // The example is the slowest execution, as in pt-query-digest.
         if self.example.is_empty() || q.query_time_us > self.example_time {
             self.example.clear();
@@ -207,6 +218,10 @@ pub struct Digest {
     max_classes: usize,
     /// Entries seen that carried no timed query (errors, connections, …).
     pub untimed_entries: u64,
+    /// Count a sampled query as many times as its rate limit says.
+    scale: bool,
+    /// Sampling rates seen: (type, limit, logged queries), at most [`MAX_RATES`].
+    rates: Vec<(String, u64, u64)>,
 }
 
 impl Digest {
@@ -216,6 +231,26 @@ impl Digest {
             classes: rustc_hash::FxHashMap::default(),
             max_classes: max_classes.max(1),
             untimed_entries: 0,
+            scale: false,
+            rates: Vec::new(),
+        }
+    }
+
+    /// Count each query of a sampled slow log (`Log_slow_rate_limit: N`) N times, an estimate
+    /// of what ran (off by default: counts as logged, as pt-query-digest reports them).
+    pub fn scale_by_rate_limit(mut self, on: bool) -> Digest {
+        self.scale = on;
+        self
+    }
+
+    /// Remember that `n` logged queries carried this sampling rate.
+    fn saw_rate(&mut self, kind: &str, limit: u64, n: u64) {
+        if let Some(r) = self.rates.iter_mut().find(|r| r.0 == kind && r.1 == limit) {
+            r.2 += n;
+        } else if self.rates.len() < MAX_RATES {
+            self.rates.push((kind.to_owned(), limit, n));
+        } else if let Some(last) = self.rates.last_mut() {
+            last.2 += n;
         }
     }
 
@@ -229,8 +264,20 @@ impl Digest {
 
     /// Count one timed query.
     pub fn add(&mut self, q: &QuerySample<'_>) {
+        let mut weight = 1;
+        if let Some(limit) = q.rate_limit.filter(|&l| l > 1) {
+            let kind = q
+                .rate_type
+                .map_or("session".into(), String::from_utf8_lossy);
+            // Percona's own words are short; anything longer is not one of them.
+            let kind: String = kind.chars().take(32).collect();
+            self.saw_rate(&kind, limit, 1);
+            if self.scale {
+                weight = limit;
+            }
+        }
         if let Some(class) = self.classes.get_mut(q.fingerprint) {
-            return class.add(q);
+            return class.add(q, weight);
         }
         let key: &[u8] = if self.classes.len() < self.max_classes {
             q.fingerprint
@@ -240,13 +287,16 @@ impl Digest {
         self.classes
             .entry(key.to_vec())
             .or_insert_with(|| Class::new(key))
-            .add(q);
+            .add(q, weight);
     }
 
     /// Fold a digest of other queries (another part of the same input) into this one; the
     /// class bound still holds.
     pub fn merge(&mut self, other: Digest) {
         self.untimed_entries += other.untimed_entries;
+        for (kind, limit, n) in &other.rates {
+            self.saw_rate(kind, *limit, *n);
+        }
         for (fp, class) in other.classes {
             if let Some(mine) = self.classes.get_mut(&fp) {
                 mine.merge(class);
@@ -310,6 +360,10 @@ impl Digest {
                 "classes": self.classes.len(),
                 "query_time_sum": secs(total),
                 "untimed_entries": self.untimed_entries,
+                "rate_limits": self.rates.iter().map(|(kind, limit, n)| json!({
+                    "type": kind, "limit": limit, "logged_queries": n,
+                })).collect::<Vec<_>>(),
+                "scaled_by_rate_limit": self.scale && !self.rates.is_empty(),
             },
         })
     }
@@ -329,6 +383,23 @@ impl Digest {
                 _ => String::new(),
             }
         )?;
+        if !self.rates.is_empty() {
+            let rates: Vec<String> = self
+                .rates
+                .iter()
+                .map(|(kind, limit, n)| format!("{kind}:{limit} ({n} queries)"))
+                .collect();
+            writeln!(
+                out,
+                "# Rate limits apply (Log_slow_rate_limit): {}; {}",
+                rates.join(", "),
+                if self.scale {
+                    "counts and totals scaled by the limit"
+                } else {
+                    "counts and totals as logged (--scale-by-rate-limit scales them)"
+                }
+            )?;
+        }
         writeln!(out, "#")?;
         writeln!(
             out,
@@ -440,6 +511,8 @@ mod tests {
             lock_time_us: Some(1),
             rows_sent: Some(2),
             rows_examined: Some(3),
+            rate_limit: None,
+            rate_type: None,
             timestamp_us: Some(ts),
         }
     }
@@ -505,10 +578,85 @@ mod tests {
     fn p95_is_within_a_bucket_of_the_truth() {
         let mut m = Metric::default();
         for v in 1..=1000u64 {
-            m.add(v * 1000);
+            m.add(v * 1000, 1);
         }
         let p = m.p95() as f64;
         assert!((p / 950_000.0 - 1.0).abs() < 0.06, "{p}");
         assert!(m.p95() <= m.max);
+    }
+
+    /// Digest of a whole input, parsed as `format`.
+    fn digest_of(format: parsers::LogFormat, input: &[u8], scale: bool) -> Digest {
+        let mut d = Digest::new(100).scale_by_rate_limit(scale);
+        let mut parser = parsers::LogParser::new(format, parsers::Limits::default());
+        let mut sink = |e: &parsers::Entry<'_>| {
+            d.add_entry(e);
+            parsers::Flow::Continue
+        };
+        parser.feed(input, &mut sink);
+        parser.finish(&mut sink);
+        d
+    }
+
+    /// auto_explain entries are timed queries with their fingerprint, as `duration: …
+    /// statement:` entries are.
+    #[test]
+    fn auto_explain_entries_are_timed_queries() {
+        let log = "2024-01-04 09:00:00 UTC:10.0.0.1(5432):app@shop:[7]:LOG:  duration: 1008.123 ms  plan:\n\
+\tQuery Text: SELECT * FROM orders WHERE id = 42;\n\
+\tSeq Scan on orders  (cost=0.00..35.50 rows=10 width=4)\n\
+\t  Filter: (id = 42)\n\
+2024-01-04 09:00:01 UTC:10.0.0.1(5432):app@shop:[8]:LOG:  duration: 2.500 ms  plan:\n\
+\t{\n\
+\t  \"Query Text\": \"SELECT * FROM orders WHERE id = 7;\",\n\
+\t  \"Plan\": {\"Node Type\": \"Seq Scan\"}\n\
+\t}\n\
+2024-01-04 09:00:02 UTC:10.0.0.1(5432):app@shop:[9]:LOG:  duration: 0.500 ms  statement: SELECT * FROM orders WHERE id = 9;\n";
+        let j = digest_of(parsers::LogFormat::Postgresql, log.as_bytes(), false).to_json(10);
+        assert_eq!(j["summary"]["queries"], 3);
+        assert_eq!(j["summary"]["untimed_entries"], 0);
+        let classes = j["classes"].as_array().unwrap();
+        assert_eq!(classes.len(), 1, "{j:#}");
+        assert_eq!(
+            classes[0]["fingerprint"],
+            "SELECT * FROM orders WHERE id = $1;"
+        );
+        assert_eq!(classes[0]["query_time"]["sum"], 1.011123);
+    }
+
+    /// Percona's sampling: the rate is reported; counts are as logged unless scaled.
+    #[test]
+    fn sampled_slow_logs_report_and_optionally_scale() {
+        let entry = |qt: &str| {
+            format!("# User@Host: a[a] @  [10.0.0.1]\n# Query_time: {qt}  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 2\n# Log_slow_rate_type: query  Log_slow_rate_limit: 100\nSELECT 1;\n")
+        };
+        let log = format!("{}{}# User@Host: a[a] @  [10.0.0.1]\n# Query_time: 1.000000  Lock_time: 0.000000  Rows_sent: 1  Rows_examined: 2\nSELECT a FROM t;\n", entry("0.5"), entry("1.5"));
+        let logged = digest_of(parsers::LogFormat::MysqlSlow, log.as_bytes(), false).to_json(10);
+        assert_eq!(logged["summary"]["queries"], 3);
+        assert_eq!(
+            logged["summary"]["rate_limits"],
+            json!([{"type": "query", "limit": 100, "logged_queries": 2}])
+        );
+        assert_eq!(logged["summary"]["scaled_by_rate_limit"], false);
+        let scaled = digest_of(parsers::LogFormat::MysqlSlow, log.as_bytes(), true);
+        let j = scaled.to_json(10);
+        assert_eq!(j["summary"]["queries"], 201);
+        assert_eq!(j["summary"]["scaled_by_rate_limit"], true);
+        let c = &j["classes"][0];
+        assert_eq!(c["fingerprint"], "select ?");
+        assert_eq!(
+            (c["count"].as_u64(), c["query_time"]["sum"].as_f64()),
+            (Some(200), Some(200.0))
+        );
+        assert_eq!(
+            (
+                c["query_time"]["max"].as_f64(),
+                c["rows_examined"]["sum"].as_u64()
+            ),
+            (Some(1.5), Some(400))
+        );
+        let mut table = Vec::new();
+        scaled.write_table(&mut table, 10).unwrap();
+        assert!(String::from_utf8(table).unwrap().contains("Rate limits apply (Log_slow_rate_limit): query:100 (2 queries); counts and totals scaled"));
     }
 }

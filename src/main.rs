@@ -68,6 +68,11 @@ enum Command {
         /// Cores to use on a large plain MySQL slow log (0: all). The report is the same.
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// On a sampled slow log (Percona's `Log_slow_rate_limit: N`), count each logged query
+        /// N times, an estimate of what ran. Without it, counts are as logged (as
+        /// pt-query-digest reports them) and the report names the rates it saw.
+        #[arg(long)]
+        scale_by_rate_limit: bool,
         /// Files to read, in order.
         #[arg(required = true)]
         files: Vec<String>,
@@ -199,6 +204,7 @@ fn main() -> ExitCode {
             limit,
             max_classes,
             threads,
+            scale_by_rate_limit,
             files,
         } => {
             let threads = if threads == 0 {
@@ -206,11 +212,13 @@ fn main() -> ExitCode {
             } else {
                 threads
             };
+            let new_digest =
+                move || digest::Digest::new(max_classes).scale_by_rate_limit(scale_by_rate_limit);
             digest(
                 format,
                 log_format.format(),
                 limit,
-                max_classes,
+                new_digest,
                 threads,
                 &files,
             )
@@ -372,12 +380,12 @@ fn digest(
     report: ReportFormat,
     format: Option<LogFormat>,
     limit: usize,
-    max_classes: usize,
+    new_digest: impl Fn() -> digest::Digest + Copy + Send,
     threads: usize,
     files: &[String],
 ) -> Result<()> {
     let started = std::time::Instant::now();
-    let mut d = digest::Digest::new(max_classes);
+    let mut d = new_digest();
     let mut summary = run::Summary::default();
     let accept = |f: LogFormat| match f {
         LogFormat::MysqlSlow | LogFormat::Postgresql | LogFormat::PostgresqlCsv => Ok(()),
@@ -391,7 +399,7 @@ fn digest(
                     .into_iter()
                     .map(|range| {
                         scope.spawn(move || -> Result<(digest::Digest, parsers::ParseStats)> {
-                            let mut part = digest::Digest::new(max_classes);
+                            let mut part = new_digest();
                             let stats = split::parse_range(
                                 std::path::Path::new(name),
                                 range,

@@ -3,7 +3,7 @@
 //! exactly as it would in one pass.
 //!
 //! A MySQL slow log can be cut before a `# Time:` line that follows a non-header line: there a
-//! new entry starts (a `#` line after a body line), it carries its own time (so no time is
+//! new entry starts (`# Time:` after body lines always starts one), it carries its own time (so no time is
 //! inherited across the cut), and no classifier state survives it. Compressed inputs, stdin and
 //! other formats are parsed in one pass (PostgreSQL pairs `duration:` lines with statements
 //! logged earlier by the same backend, which a cut could separate).
