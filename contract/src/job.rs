@@ -10,63 +10,16 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::kind::{LogKind, PerKind};
+
 /// The major version of [`Job`] this build writes and reads.
 pub const JOB_VERSION: u32 = 1;
 
-/// What kind of log a file holds; one Kafka topic per kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogKind {
-    /// MySQL error log.
-    Error,
-    /// MySQL slow query log.
-    Slowquery,
-    /// MySQL general log.
-    General,
-    /// Aurora MySQL advanced audit log.
-    Audit,
-    /// PostgreSQL log (stderr or csvlog).
-    Postgresql,
-}
-
-impl LogKind {
-    /// Every kind, in topic order.
-    pub const ALL: [LogKind; 5] = [
-        LogKind::Error,
-        LogKind::Slowquery,
-        LogKind::General,
-        LogKind::Audit,
-        LogKind::Postgresql,
-    ];
-
-    /// The kind's name in topics and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LogKind::Error => "error",
-            LogKind::Slowquery => "slowquery",
-            LogKind::General => "general",
-            LogKind::Audit => "audit",
-            LogKind::Postgresql => "postgresql",
-        }
-    }
-}
-
-/// Kafka topic per kind. Defaults: `aurora-logs-error`, `aurora-logs-slowquery`,
-/// `aurora-logs-general`, `aurora-logs-audit`, `aurora-logs-postgresql`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Topics {
-    /// MySQL error logs.
-    pub error: String,
-    /// MySQL slow query logs.
-    pub slowquery: String,
-    /// MySQL general logs.
-    pub general: String,
-    /// Aurora MySQL audit logs.
-    pub audit: String,
-    /// PostgreSQL logs.
-    pub postgresql: String,
-}
+/// Kafka topic per kind, in configuration a table keyed by the kind's name (`error`,
+/// `slowquery`, `general`, `audit`, `postgresql`). Defaults: `aurora-logs-error`,
+/// `aurora-logs-slowquery`, `aurora-logs-general`, `aurora-logs-audit`, `aurora-logs-postgresql`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topics(PerKind<String>);
 
 impl Default for Topics {
     fn default() -> Self {
@@ -77,29 +30,29 @@ impl Default for Topics {
 impl Topics {
     /// `{prefix}error`, `{prefix}slowquery`, … (tests use a prefix of their own).
     pub fn with_prefix(prefix: &str) -> Topics {
-        Topics {
-            error: format!("{prefix}error"),
-            slowquery: format!("{prefix}slowquery"),
-            general: format!("{prefix}general"),
-            audit: format!("{prefix}audit"),
-            postgresql: format!("{prefix}postgresql"),
-        }
+        Topics(PerKind::from_fn(|k| format!("{prefix}{}", k.as_str())))
     }
 
     /// The topic of `kind`.
     pub fn topic(&self, kind: LogKind) -> &str {
-        match kind {
-            LogKind::Error => &self.error,
-            LogKind::Slowquery => &self.slowquery,
-            LogKind::General => &self.general,
-            LogKind::Audit => &self.audit,
-            LogKind::Postgresql => &self.postgresql,
-        }
+        self.0.get(kind)
     }
 
     /// Every topic, in [`LogKind::ALL`] order.
     pub fn all(&self) -> Vec<&str> {
-        LogKind::ALL.iter().map(|&k| self.topic(k)).collect()
+        self.0.iter().map(|(_, t)| t.as_str()).collect()
+    }
+}
+
+impl Serialize for Topics {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_keyed(s, LogKind::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for Topics {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        PerKind::deserialize_keyed(d, LogKind::as_str, Topics::default().0).map(Topics)
     }
 }
 
@@ -208,7 +161,7 @@ mod tests {
             instance_id: "shop-1".into(),
             engine: "aurora-mysql".into(),
             engine_version: "8.0.mysql_aurora.3.05.2".into(),
-            kind: LogKind::Slowquery,
+            kind: LogKind::MysqlSlow,
             file: "slowquery/mysql-slowquery.log".into(),
             lasting_name: "slowquery/mysql-slowquery.log.2026-11-27.10".into(),
             last_written_ms: 1_795_000_000_000,
@@ -284,6 +237,9 @@ mod tests {
                 "aurora-logs-postgresql"
             ]
         );
-        assert_eq!(Topics::with_prefix("t1-").topic(LogKind::Audit), "t1-audit");
+        assert_eq!(
+            Topics::with_prefix("t1-").topic(LogKind::MysqlAudit),
+            "t1-audit"
+        );
     }
 }

@@ -1,15 +1,27 @@
-//! The contract between discovery and the processors, and nothing else:
+//! What every part of aurora-logs agrees on, and nothing else:
+//! - [`kind`]: the one list of log kinds, and [`PerKind`] maps (topics, streams, formats derive
+//!   from it);
+//! - [`file`]: RDS file names: the kind a name holds, lasting names across Aurora's rotation,
+//!   families, and the scheduling walk (list → classify → needs work) both modes share;
 //! - [`job`]: the message discovery publishes to Kafka for every file with unshipped bytes, its
 //!   topics and its key;
 //! - [`state`]: what is kept per file (the checkpoint) and how it is laid out in DynamoDB, with
 //!   the leases that keep two processors (or two discovery replicas) apart.
 //!
-//! Both sides depend on this crate, so a change here is a change of the wire format: the job
-//! carries a version, readers tolerate fields they do not know, and stored attributes are only
-//! ever added.
+//! Discovery and the processors depend on this crate, so a change here is a change of the wire
+//! format: the job carries a version, readers tolerate fields they do not know, and stored
+//! attributes are only ever added. It does no I/O.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
+pub mod file;
 pub mod job;
+pub mod kind;
 pub mod state;
 
-pub use job::{Job, JobError, LogKind, Topics, JOB_VERSION};
+pub use file::{
+    canonical_name, classify, family, is_live_name, kind_of, pending, Pending, RemoteFile,
+};
+pub use job::{Job, JobError, Topics, JOB_VERSION};
+pub use kind::{KindSpec, LogKind, PerKind};
 pub use state::{Checkpoint, FileKey, MarkerAt};

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// The log kinds aurora-logs parses.
+pub use contract::LogKind;
+
+/// The formats aurora-logs parses: a [`LogKind`] and, where a kind has more than one, how it is
+/// written (PostgreSQL's stderr log and csvlog).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LogFormat {
     /// MySQL / Aurora MySQL slow query log.
@@ -43,14 +46,32 @@ impl LogFormat {
         }
     }
 
-    /// The record's `log_type` value.
-    pub fn log_type(self) -> &'static str {
+    /// The kind of log this format is a way of writing.
+    pub fn kind(self) -> LogKind {
         match self {
-            LogFormat::MysqlSlow => "mysql_slow",
-            LogFormat::MysqlError => "mysql_error",
-            LogFormat::MysqlGeneral => "mysql_general",
-            LogFormat::MysqlAudit => "mysql_audit",
-            LogFormat::Postgresql | LogFormat::PostgresqlCsv => "postgresql",
+            LogFormat::MysqlSlow => LogKind::MysqlSlow,
+            LogFormat::MysqlError => LogKind::MysqlError,
+            LogFormat::MysqlGeneral => LogKind::MysqlGeneral,
+            LogFormat::MysqlAudit => LogKind::MysqlAudit,
+            LogFormat::Postgresql | LogFormat::PostgresqlCsv => LogKind::Postgresql,
+        }
+    }
+
+    /// The record's `log_type` value (the kind's).
+    pub fn log_type(self) -> &'static str {
+        self.kind().log_type()
+    }
+}
+
+/// The usual format of a kind: RDS writes PostgreSQL logs as stderr unless csvlog is set.
+impl From<LogKind> for LogFormat {
+    fn from(kind: LogKind) -> LogFormat {
+        match kind {
+            LogKind::MysqlSlow => LogFormat::MysqlSlow,
+            LogKind::MysqlError => LogFormat::MysqlError,
+            LogKind::MysqlGeneral => LogFormat::MysqlGeneral,
+            LogKind::MysqlAudit => LogFormat::MysqlAudit,
+            LogKind::Postgresql => LogFormat::Postgresql,
         }
     }
 }
@@ -80,33 +101,13 @@ impl FromStr for LogFormat {
 /// `error/postgresql.log.2024-01-04-0900`, `audit/audit.log.0.2024-01-04-09-00.0`, …), or of a local
 /// copy named like one. `None` when the name says nothing.
 pub fn detect_from_name(name: &str) -> Option<LogFormat> {
+    let kind = contract::kind_of(name)?;
     let base = name.rsplit('/').next().unwrap_or(name);
-    let base = base
-        .strip_suffix(".gz")
-        .or_else(|| base.strip_suffix(".zst"))
-        .unwrap_or(base);
-    if base.contains("slowquery")
-        || base.contains("slow-query")
-        || base.contains("slow_query")
-        || base.contains("-slow.log")
-    {
-        Some(LogFormat::MysqlSlow)
-    } else if base.starts_with("mysql-error") || base.contains("mysqld.err") || base == "error.log"
-    {
-        Some(LogFormat::MysqlError)
-    } else if base.starts_with("mysql-general") || base.contains("general.log") {
-        Some(LogFormat::MysqlGeneral)
-    } else if base.starts_with("audit.log") || base.starts_with("server_audit.log") {
-        Some(LogFormat::MysqlAudit)
-    } else if base.starts_with("postgresql") || base.starts_with("postgres") {
-        if base.ends_with(".csv") || base.contains(".csv.") {
-            Some(LogFormat::PostgresqlCsv)
-        } else {
-            Some(LogFormat::Postgresql)
-        }
-    } else {
-        None
-    }
+    let csv = base.ends_with(".csv") || base.contains(".csv.");
+    Some(match kind {
+        LogKind::Postgresql if csv => LogFormat::PostgresqlCsv,
+        kind => LogFormat::from(kind),
+    })
 }
 
 /// The format from the first bytes of a log (a few KiB are enough), or `None`. Each line that

@@ -1,5 +1,5 @@
-//! Log files as the data plane tracks them: lasting names across Aurora's rotation, families of
-//! siblings, and which files are finished.
+//! RDS log file names as both sides agree on them: the kind a name holds, lasting names across
+//! Aurora's rotation, families of siblings, which files are finished, and which have work.
 //!
 //! Aurora MySQL writes `slowquery/mysql-slowquery.log` (and the error and general logs) for one
 //! hour, then renames it to `slowquery/mysql-slowquery.log.YYYY-MM-DD.HH` after the hour it
@@ -9,7 +9,10 @@
 //! a rotated file's checkpoint simply continues where the live one stopped. PostgreSQL and audit
 //! files are never renamed: their name is already lasting.
 
-use parsers::time::CivilTime;
+use std::collections::HashMap;
+
+use crate::kind::LogKind;
+use crate::state::Checkpoint;
 
 /// The names Aurora MySQL gives the file it is writing (renamed hourly).
 const LIVE_MYSQL_NAMES: [&str; 4] = [
@@ -24,11 +27,46 @@ pub fn canonical_name(name: &str, last_written_ms: i64) -> String {
     if !LIVE_MYSQL_NAMES.contains(&name) {
         return name.to_string();
     }
-    let t = CivilTime::from_us(last_written_ms.saturating_mul(1000));
+    // Out of the calendar's range (a corrupt listing): the epoch's hour, still a lasting name.
+    let t = time::OffsetDateTime::from_unix_timestamp(last_written_ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
         "{name}.{:04}-{:02}-{:02}.{:02}",
-        t.year, t.month, t.day, t.hour
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour()
     )
+}
+
+/// The kind of log an RDS/Aurora file holds, from its (lasting) name
+/// (`slowquery/mysql-slowquery.log.2024-01-04.09`, `error/postgresql.log.2024-01-04-0900`,
+/// `audit/audit.log.0.2024-01-04-09-00.0`, …) or a local copy named like one (`.gz` and `.zst`
+/// endings are looked through). `None`: no kind aurora-logs ships.
+pub fn kind_of(name: &str) -> Option<LogKind> {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let base = base
+        .strip_suffix(".gz")
+        .or_else(|| base.strip_suffix(".zst"))
+        .unwrap_or(base);
+    if base.contains("slowquery")
+        || base.contains("slow-query")
+        || base.contains("slow_query")
+        || base.contains("-slow.log")
+    {
+        Some(LogKind::MysqlSlow)
+    } else if base.starts_with("mysql-error") || base.contains("mysqld.err") || base == "error.log"
+    {
+        Some(LogKind::MysqlError)
+    } else if base.starts_with("mysql-general") || base.contains("general.log") {
+        Some(LogKind::MysqlGeneral)
+    } else if base.starts_with("audit.log") || base.starts_with("server_audit.log") {
+        Some(LogKind::MysqlAudit)
+    } else if base.starts_with("postgresql") || base.starts_with("postgres") {
+        Some(LogKind::Postgresql)
+    } else {
+        None
+    }
 }
 
 /// Whether `name` is a file Aurora is still writing under that name.
@@ -118,6 +156,36 @@ pub fn classify(
     families
 }
 
+/// One listing of an instance, held against its checkpoints.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Files known after classifying (a live file and its renamed copy count once).
+    pub files: usize,
+    /// The files with unshipped bytes, by family (oldest sibling first), families by name.
+    pub families: Vec<(String, Vec<RemoteFile>)>,
+}
+
+/// The scheduling walk both modes share (standalone `run` and discovery): classify `listing`
+/// (`(LogFileName, LastWritten ms, Size)`), and keep the files that still have work given the
+/// checkpoints in `shipped` (keyed by lasting name), see [`Checkpoint::needs_work`].
+pub fn pending(
+    listing: impl IntoIterator<Item = (String, i64, u64)>,
+    shipped: &HashMap<String, Checkpoint>,
+) -> Pending {
+    let mut out = Pending::default();
+    for (family, files) in classify(listing) {
+        out.files += files.len();
+        let todo: Vec<RemoteFile> = files
+            .into_iter()
+            .filter(|f| Checkpoint::needs_work(shipped.get(&f.canonical), f.size, f.finished))
+            .collect();
+        if !todo.is_empty() {
+            out.families.push((family, todo));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +202,107 @@ mod tests {
         assert_eq!(
             canonical_name("error/postgresql.log.2024-01-04-0900", T),
             "error/postgresql.log.2024-01-04-0900"
+        );
+    }
+
+    #[test]
+    fn kinds_from_rds_names() {
+        for (name, kind) in [
+            (
+                "slowquery/mysql-slowquery.log.2024-01-04.09",
+                Some(LogKind::MysqlSlow),
+            ),
+            (
+                "error/mysql-error-running.log.2024-01-04.09",
+                Some(LogKind::MysqlError),
+            ),
+            ("error/mysql-error.log", Some(LogKind::MysqlError)),
+            (
+                "general/mysql-general.log.2024-01-04.09",
+                Some(LogKind::MysqlGeneral),
+            ),
+            (
+                "audit/audit.log.0.2024-01-04-09-00.0",
+                Some(LogKind::MysqlAudit),
+            ),
+            (
+                "error/postgresql.log.2024-01-04-0900",
+                Some(LogKind::Postgresql),
+            ),
+            (
+                "error/postgresql.log.2024-01-04-0900.csv",
+                Some(LogKind::Postgresql),
+            ),
+            ("trace/something-else.trc", None),
+        ] {
+            assert_eq!(kind_of(name), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn hours_outside_the_calendar_do_not_panic() {
+        for ms in [i64::MIN, -1, i64::MAX] {
+            assert!(
+                canonical_name("error/mysql-error.log", ms).starts_with("error/mysql-error.log.")
+            );
+        }
+        assert_eq!(
+            canonical_name("error/mysql-error.log", -1),
+            "error/mysql-error.log.1969-12-31.23"
+        );
+    }
+
+    #[test]
+    fn pending_keeps_the_files_with_work_and_counts_every_file() {
+        let listing = vec![
+            (
+                "slowquery/mysql-slowquery.log".to_string(),
+                T + 3_600_000,
+                10,
+            ),
+            (
+                "slowquery/mysql-slowquery.log.2024-01-04.09".to_string(),
+                T,
+                500,
+            ),
+            ("error/postgresql.log.2024-01-04-0900".to_string(), T, 7),
+        ];
+        let shipped = HashMap::from([
+            (
+                "slowquery/mysql-slowquery.log.2024-01-04.09".to_string(),
+                Checkpoint {
+                    offset: 500,
+                    done: true,
+                    ..Default::default()
+                },
+            ),
+            (
+                "error/postgresql.log.2024-01-04-0900".to_string(),
+                Checkpoint {
+                    offset: 3,
+                    ..Default::default()
+                },
+            ),
+        ]);
+        let p = pending(listing, &shipped);
+        assert_eq!(p.files, 3);
+        let names: Vec<(&str, Vec<&str>)> = p
+            .families
+            .iter()
+            .map(|(f, v)| (f.as_str(), v.iter().map(|x| x.name.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                (
+                    "error/postgresql.log",
+                    vec!["error/postgresql.log.2024-01-04-0900"]
+                ),
+                (
+                    "slowquery/mysql-slowquery.log",
+                    vec!["slowquery/mysql-slowquery.log"]
+                ),
+            ]
         );
     }
 
