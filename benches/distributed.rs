@@ -28,24 +28,22 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use dataplane::checkpoint::{delete_table, ensure_table, DynamoConfig};
-use dataplane::file::canonical_name;
+use contract::file::canonical_name;
 use dataplane::record::files_record_ids;
-use dataplane::telemetry::{
-    DYNAMODB_CALLS, DYNAMODB_CALL_SECONDS, QUEUE_ASSIGNED_PARTITIONS, RECORDS_SHIPPED,
-};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Request, Response};
+use queue::telemetry::QUEUE_ASSIGNED_PARTITIONS;
 use simulator::instance::Engine;
+use simulator::kit::{process_cpu_seconds, BulkReceiver};
 use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
 use simulator::services::unique_name;
 use simulator::services::{free_port, wait_port};
 use simulator::{LogGenerator, LogKind};
+use sink::telemetry::RECORDS_SHIPPED;
+use state::telemetry::{DYNAMODB_CALLS, DYNAMODB_CALL_SECONDS};
+use state::{delete_table, ensure_table, DynamoConfig};
 
 /// Instances of the workload, as (cluster, instance).
 const INSTANCES: [(&str, &str); 4] = [
@@ -78,102 +76,6 @@ const READY_TIMEOUT: Duration = Duration::from_secs(90);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 /// Clock ticks a second of /proc/<pid>/stat (USER_HZ on Linux).
 const TICKS: f64 = 100.0;
-
-/// Records acknowledged by the receiver.
-#[derive(Default)]
-struct Received {
-    records: AtomicU64,
-    first_at: std::sync::Mutex<Option<Instant>>,
-}
-
-/// A minimal `_bulk` endpoint: decompress, count records, acknowledge all of them.
-async fn receiver(stats: Arc<Received>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let stats = stats.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let stats = stats.clone();
-                    async move {
-                        let zstd = req
-                            .headers()
-                            .get("content-encoding")
-                            .is_some_and(|v| v.as_bytes() == b"zstd");
-                        let gzip = req
-                            .headers()
-                            .get("content-encoding")
-                            .is_some_and(|v| v.as_bytes() == b"gzip");
-                        let body = Limited::new(req.into_body(), 512 << 20)
-                            .collect()
-                            .await
-                            .unwrap()
-                            .to_bytes();
-                        let raw = if zstd {
-                            zstd::decode_all(&body[..]).unwrap()
-                        } else if gzip {
-                            let mut v = Vec::new();
-                            flate2::read::GzDecoder::new(&body[..])
-                                .read_to_end(&mut v)
-                                .unwrap();
-                            v
-                        } else {
-                            body.to_vec()
-                        };
-                        // `_bulk`: an action line and a document line per record.
-                        let n = memchr::memchr_iter(b'\n', &raw).count() / 2;
-                        stats
-                            .first_at
-                            .lock()
-                            .unwrap()
-                            .get_or_insert_with(Instant::now);
-                        stats.records.fetch_add(n as u64, Ordering::Relaxed);
-                        let mut answer = String::with_capacity(40 * n + 40);
-                        answer.push_str(r#"{"took":1,"errors":false,"items":["#);
-                        for i in 0..n {
-                            if i > 0 {
-                                answer.push(',');
-                            }
-                            answer.push_str(r#"{"index":{"_index":"s","status":200}}"#);
-                        }
-                        answer.push_str("]}");
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            answer,
-                        ))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-/// CPU seconds (user + system, all threads) of process `pid` (`self` for this one), from /proc;
-/// 0 once it is gone.
-fn process_cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // After the ")": state is field 0, utime 11, stime 12.
-    (ticks(11) + ticks(12)) / TICKS
-}
 
 /// CPU seconds the whole machine spent busy so far (every CPU: all but idle and iowait).
 fn machine_busy_seconds() -> f64 {
@@ -642,8 +544,8 @@ async fn measure(services: &Services, work: &Workload, mode: Mode, round: usize)
     )
     .len();
     let expected = (work.records + own) as u64;
-    let stats = Arc::new(Received::default());
-    let receiver = receiver(stats.clone()).await;
+    let bulk = BulkReceiver::start().await.unwrap();
+    let (stats, receiver) = (bulk.stats.clone(), bulk.addr);
     let tag = match mode {
         Mode::Standalone => "standalone".to_string(),
         Mode::Distributed { processors } => format!("dist{processors}"),

@@ -23,7 +23,7 @@ fn input(kind: LogKind) -> Vec<u8> {
 }
 
 fn name(kind: LogKind) -> &'static str {
-    kind.format().log_type()
+    parsers::LogFormat::from(kind).log_type()
 }
 
 /// Framed entries only: every entry's bytes and offset (what the streaming API hands out),
@@ -58,7 +58,8 @@ fn framed_kind(kind: LogKind, data: &[u8]) -> u64 {
 
 /// Entries only: framing plus the typed parse of every field (fingerprints off).
 fn entries(kind: LogKind, data: &[u8]) -> u64 {
-    let mut parser = LogParser::new(kind.format(), Limits::default()).with_fingerprints(false);
+    let mut parser =
+        LogParser::new(parsers::LogFormat::from(kind), Limits::default()).with_fingerprints(false);
     let mut n = 0u64;
     let mut sink = |_: &Entry<'_>| {
         n += 1;
@@ -73,7 +74,7 @@ fn entries(kind: LogKind, data: &[u8]) -> u64 {
 
 /// The whole record path: parse, fingerprint, JSON record into a reused buffer.
 fn records(kind: LogKind, data: &[u8], out: &mut BytesMut) -> usize {
-    let mut parser = LogParser::new(kind.format(), Limits::default());
+    let mut parser = LogParser::new(parsers::LogFormat::from(kind), Limits::default());
     let mut bytes = 0;
     let mut sink = |e: &Entry<'_>| {
         e.write_record(out, b"\"instance_id\":\"aurora-1\"");

@@ -12,121 +12,29 @@
 //! `cargo bench --bench pipeline` runs both; `AURORA_BENCH_MB` (default 256) and
 //! `AURORA_BENCH_BIG_MB` (default 2048, 0 skips the memory run) size them.
 
-use std::io::Read;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use dataplane::checkpoint::LocalCheckpoints;
-use dataplane::pipeline::{PipelineConfig, ShipContext, StreamsConfig};
-use dataplane::sink::{http_client, Compression, OpenObserveConfig, OpenObserveSink};
+use dataplane::pipeline::{PipelineConfig, ShipContext};
 use dataplane::source::{DownloadMode, RdsConfig, RdsSource};
 use dataplane::standalone::{Scheduler, SchedulerConfig};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::{Request, Response};
+use net::http_client;
 use simulator::instance::Engine;
+use simulator::kit::{process_cpu_seconds, BulkReceiver};
 use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
 use simulator::{LogGenerator, LogKind};
+use sink::StreamsConfig;
+use sink::{Compression, OpenObserveConfig, OpenObserveSink};
+use state::LocalCheckpoints;
 
 /// Peak RSS allowed to the processor shipping the 2 GB file.
 const RSS_BOUND_MIB: u64 = 256;
 const INSTANCE: &str = "bench-mysql-1";
 
-/// Records acknowledged by the receiver.
-#[derive(Default)]
-struct Received {
-    records: AtomicU64,
-    body_bytes: AtomicU64,
-}
-
-/// A minimal `_bulk` endpoint: decompress, count records, acknowledge all of them.
-async fn receiver(stats: Arc<Received>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let stats = stats.clone();
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                    let stats = stats.clone();
-                    async move {
-                        let enc = req
-                            .headers()
-                            .get("content-encoding")
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("")
-                            .to_string();
-                        let body = Limited::new(req.into_body(), 512 << 20)
-                            .collect()
-                            .await
-                            .unwrap()
-                            .to_bytes();
-                        stats
-                            .body_bytes
-                            .fetch_add(body.len() as u64, Ordering::Relaxed);
-                        let raw = match enc.as_str() {
-                            "zstd" => zstd::decode_all(&body[..]).unwrap(),
-                            "gzip" => {
-                                let mut v = Vec::new();
-                                flate2::read::GzDecoder::new(&body[..])
-                                    .read_to_end(&mut v)
-                                    .unwrap();
-                                v
-                            }
-                            _ => body.to_vec(),
-                        };
-                        let n = memchr::memchr_iter(b'\n', &raw).count() / 2;
-                        stats.records.fetch_add(n as u64, Ordering::Relaxed);
-                        let mut answer = String::with_capacity(40 * n + 40);
-                        answer.push_str(r#"{"took":1,"errors":false,"items":["#);
-                        for i in 0..n {
-                            if i > 0 {
-                                answer.push(',');
-                            }
-                            answer.push_str(r#"{"index":{"_index":"s","status":200}}"#);
-                        }
-                        answer.push_str("]}");
-                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from(
-                            answer,
-                        ))))
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 /// CPU seconds (user + system) of this process so far.
 fn cpu_seconds() -> f64 {
     process_cpu_seconds("self")
-}
-
-/// CPU seconds (user + system) of process `pid` (`self` for this one), from /proc.
-fn process_cpu_seconds(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // After the ")": state is field 0, utime 11, stime 12 (clock ticks of 1/100 s on Linux).
-    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn now_us() -> i64 {
@@ -166,8 +74,8 @@ async fn throughput(mb: usize) {
         now_us() / 1000 - 3_600_000,
     )
     .unwrap();
-    let stats = Arc::new(Received::default());
-    let addr = receiver(stats.clone()).await;
+    let receiver = BulkReceiver::start().await.unwrap();
+    let (stats, addr) = (receiver.stats.clone(), receiver.addr);
     let state = tempfile::tempdir().unwrap();
     let (ak, sk) = rds.credentials();
     let http = http_client();
@@ -292,8 +200,8 @@ async fn memory(mb: usize) {
     )
     .unwrap();
     let own = rds.entries_written();
-    let stats = Arc::new(Received::default());
-    let addr = receiver(stats.clone()).await;
+    let receiver = BulkReceiver::start().await.unwrap();
+    let (stats, addr) = (receiver.stats.clone(), receiver.addr);
     let (ak, sk) = rds.credentials();
     let config = dir.path().join("run.toml");
     std::fs::write(

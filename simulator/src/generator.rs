@@ -3,44 +3,10 @@
 //! have (multi-line SQL, admin commands, restart banners, errors with DETAIL/STATEMENT lines,
 //! quoted CSV). It counts what it writes, so tests can check that every entry arrived.
 
-use parsers::time::CivilTime;
+use crate::clock::{rfc3339_us, Civil};
 
-/// The log kinds the generator writes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum LogKind {
-    /// `slowquery/mysql-slowquery.log` (Aurora MySQL 3, MySQL 8.0 format).
-    MysqlSlow,
-    /// `error/mysql-error-running.log` (MySQL 8.0 format).
-    MysqlError,
-    /// `general/mysql-general.log`.
-    MysqlGeneral,
-    /// `audit/audit.log.N…` (Aurora advanced auditing CSV).
-    MysqlAudit,
-    /// `error/postgresql.log.…` with the RDS prefix `%t:%r:%u@%d:[%p]:`.
-    Postgresql,
-}
-
-impl LogKind {
-    /// Every kind.
-    pub const ALL: [LogKind; 5] = [
-        LogKind::MysqlSlow,
-        LogKind::MysqlError,
-        LogKind::MysqlGeneral,
-        LogKind::MysqlAudit,
-        LogKind::Postgresql,
-    ];
-
-    /// The parser format for this kind.
-    pub fn format(self) -> parsers::LogFormat {
-        match self {
-            LogKind::MysqlSlow => parsers::LogFormat::MysqlSlow,
-            LogKind::MysqlError => parsers::LogFormat::MysqlError,
-            LogKind::MysqlGeneral => parsers::LogFormat::MysqlGeneral,
-            LogKind::MysqlAudit => parsers::LogFormat::MysqlAudit,
-            LogKind::Postgresql => parsers::LogFormat::Postgresql,
-        }
-    }
-}
+/// The log kinds the generator writes are the kinds aurora-logs ships.
+pub use contract::LogKind;
 
 const USERS: &[&str] = &["app", "reporting", "rdsadmin", "etl_writer", "api"];
 const DBS: &[&str] = &["shop", "billing", "analytics", "users"];
@@ -310,12 +276,12 @@ impl LogGenerator {
 
 /// RFC 3339 UTC with microseconds, as MySQL 8 writes.
 fn iso(us: i64) -> String {
-    parsers::time::format_rfc3339(us)
+    rfc3339_us(us)
 }
 
 /// PostgreSQL's `%t`: `2024-01-04 09:00:01 UTC`.
 fn pg_time(us: i64) -> String {
-    let t = CivilTime::from_us(us);
+    let t = Civil::from_us(us);
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
         t.year, t.month, t.day, t.hour, t.minute, t.second
@@ -331,7 +297,7 @@ mod tests {
 
     /// What the parser makes of a generated stream: (entries, flagged).
     fn parse(kind: LogKind, input: &[u8]) -> (u64, Vec<String>) {
-        let mut parser = LogParser::new(kind.format(), Limits::default());
+        let mut parser = LogParser::new(parsers::LogFormat::from(kind), Limits::default());
         let mut flagged = Vec::new();
         let mut n = 0;
         let mut sink = |e: &Entry<'_>| {

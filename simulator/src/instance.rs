@@ -19,7 +19,7 @@
 
 use std::collections::BTreeMap;
 
-use parsers::time::CivilTime;
+use crate::clock::Civil;
 
 use crate::generator::{LogGenerator, LogKind};
 
@@ -322,11 +322,11 @@ fn archived_name(kind: LogKind, name: &str, hour_us: i64) -> Option<String> {
 
 /// (`YYYY-MM-DD`, hour, minute) of a time, UTC.
 fn date_hour(us: i64) -> (String, i64, i64) {
-    let t = CivilTime::from_us(us);
+    let t = Civil::from_us(us);
     (
         format!("{:04}-{:02}-{:02}", t.year, t.month, t.day),
-        t.hour,
-        t.minute,
+        i64::from(t.hour),
+        i64::from(t.minute),
     )
 }
 
@@ -338,7 +338,7 @@ mod tests {
     const START: i64 = 1_704_358_800_000_000; // 2024-01-04T09:00:00Z
 
     fn parsed_entries(f: &LogFile) -> u64 {
-        let mut parser = LogParser::new(f.kind.format(), Limits::default());
+        let mut parser = LogParser::new(parsers::LogFormat::from(f.kind), Limits::default());
         let mut n = 0;
         let mut sink = |e: &Entry<'_>| {
             assert!(

@@ -11,11 +11,14 @@
 //! - [`rds`]: an RDS API simulator over simulated Aurora clusters — the Query API and the REST
 //!   complete-file download as the real SDK speaks them, with RDS's faults switchable at runtime.
 //! - [`services`]: the real services of the tests (Kafka, DynamoDB Local, Redis), or a skip.
+//! - [`kit`]: the simulated world as tests, benches and the demo set it up.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod clock;
 pub mod generator;
 pub mod instance;
+pub mod kit;
 pub mod openobserve;
 pub mod rds;
 pub mod services;

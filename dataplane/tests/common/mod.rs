@@ -3,63 +3,38 @@
 //! the simulator wrote arrived, and how many arrived twice.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dataplane::checkpoint::LocalCheckpoints;
-use dataplane::pipeline::{PipelineConfig, ShipContext, StreamsConfig};
+use dataplane::pipeline::{PipelineConfig, ShipContext};
 use dataplane::record::files_record_ids;
-use dataplane::sink::{http_client, Compression, OpenObserveConfig, OpenObserveSink};
 use dataplane::source::{DownloadMode, RdsConfig, RdsSource};
 use dataplane::standalone::{Scheduler, SchedulerConfig};
-use simulator::instance::Engine;
-use simulator::openobserve::{OpenObserveConfig as StandInConfig, OpenObserveStandIn};
-use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
+use net::http_client;
+use simulator::kit;
+use simulator::openobserve::OpenObserveConfig as StandInConfig;
+use simulator::rds::SimConfig;
+use sink::StreamsConfig;
+use sink::{Compression, OpenObserveConfig, OpenObserveSink};
+use state::LocalCheckpoints;
 
-pub struct World {
-    pub rds: RdsSimulator,
-    pub oo: OpenObserveStandIn,
-    pub state: tempfile::TempDir,
-}
+#[allow(unused_imports)]
+pub use simulator::kit::{hour_start_plus_20_min, two_clusters};
 
-/// The simulated clock starts 20 minutes into the current hour, so tests know when the hourly
-/// rotations come: at +40 min, +100 min, …
-pub fn hour_start_plus_20_min() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64;
-    now / 3_600_000_000 * 3_600_000_000 + 20 * 60_000_000
-}
+/// The kit's world, with what these tests build from it in the pipeline's own types.
+pub struct World(pub kit::World);
 
-pub fn two_clusters(rate: f64) -> SimConfig {
-    SimConfig {
-        history: Duration::from_secs(90 * 60),
-        start_us: Some(hour_start_plus_20_min()),
-        ..Default::default()
+impl std::ops::Deref for World {
+    type Target = kit::World;
+    fn deref(&self) -> &kit::World {
+        &self.0
     }
-    .with_cluster(
-        ClusterConfig::new("shop-mysql", Engine::AuroraMysql, &["shop-mysql-1"])
-            .with_rate(rate)
-            .with_seed(7),
-    )
-    .with_cluster(
-        ClusterConfig::new("billing-pg", Engine::AuroraPostgresql, &["billing-pg-1"])
-            .with_rate(rate)
-            .with_seed(9),
-    )
 }
 
 impl World {
     pub async fn start(sim: SimConfig, standin: StandInConfig) -> World {
-        World {
-            rds: RdsSimulator::start(sim).await.expect("rds simulator"),
-            oo: OpenObserveStandIn::start(standin)
-                .await
-                .expect("openobserve stand-in"),
-            state: tempfile::tempdir().unwrap(),
-        }
+        World(kit::World::start(sim, standin).await.expect("simulators"))
     }
 
     pub fn rds_config(&self, download: DownloadMode) -> RdsConfig {
@@ -130,51 +105,9 @@ impl World {
         )
     }
 
-    /// Every record id the stand-in holds, with how many times it arrived.
-    pub fn received(&self) -> BTreeMap<String, usize> {
-        self.oo.count_by_field("record_id")
-    }
-
     /// Assert every expected entry arrived; return how many arrived more than once.
     pub fn assert_all_arrived(&self) -> usize {
-        let expected = self.expected_ids();
-        let received = self.received();
-        let got: BTreeSet<String> = received.keys().cloned().collect();
-        let missing: Vec<_> = expected.difference(&got).take(5).collect();
-        let extra: Vec<_> = got.difference(&expected).take(5).collect();
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "expected {} records, got {}; missing e.g. {missing:?}; unexpected e.g. {extra:?}",
-            expected.len(),
-            got.len()
-        );
-        assert!(
-            expected.len() > 100,
-            "the world wrote too little to test: {}",
-            expected.len()
-        );
-        let dups: Vec<&String> = received
-            .iter()
-            .filter(|(_, &n)| n > 1)
-            .map(|(k, _)| k)
-            .collect();
-        if !dups.is_empty() {
-            let mut shown = 0;
-            for stream in self.oo.streams() {
-                for r in self.oo.records(&stream) {
-                    let id = r
-                        .get("record_id")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or_default()
-                        .to_string();
-                    if shown < 6 && dups.first().is_some_and(|d| **d == id) {
-                        eprintln!("duplicate: {}", serde_json::to_string(&r).unwrap());
-                        shown += 1;
-                    }
-                }
-            }
-        }
-        dups.len()
+        self.0.assert_all_arrived(&self.expected_ids())
     }
 }
 

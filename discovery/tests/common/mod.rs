@@ -7,43 +7,23 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use contract::file::classify;
+use contract::kind_of as job_kind;
 use contract::Job;
-use dataplane::checkpoint::{Checkpoint, CheckpointStore, FileKey, LocalCheckpoints};
-use dataplane::file::classify;
-use dataplane::sink::http_client;
-use dataplane::source::budget::RedisConfig;
 use dataplane::source::{RdsConfig, RdsSource};
-use discovery::{job_kind, Discovery, DiscoveryConfig, JobSink, Leader};
-use simulator::instance::Engine;
-use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
+use discovery::{Discovery, DiscoveryConfig, JobSink, Leader};
+use net::http_client;
+use net::redis::RedisConfig;
+use simulator::rds::{RdsSimulator, SimConfig};
 use simulator::services::{require, unique_name, Service};
+use state::{Checkpoint, CheckpointStore, FileKey, LocalCheckpoints};
 
-/// The simulated clock starts 20 minutes into the current hour: the next rotation is at +40 min.
-pub fn hour_start_plus_20_min() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_micros() as i64;
-    now / 3_600_000_000 * 3_600_000_000 + 20 * 60_000_000
-}
+#[allow(unused_imports)]
+pub use simulator::kit::hour_start_plus_20_min;
 
 /// A MySQL and a PostgreSQL cluster with 90 minutes of history (rotated files included).
 pub fn two_clusters() -> SimConfig {
-    SimConfig {
-        history: Duration::from_secs(90 * 60),
-        start_us: Some(hour_start_plus_20_min()),
-        ..Default::default()
-    }
-    .with_cluster(
-        ClusterConfig::new("shop-mysql", Engine::AuroraMysql, &["shop-mysql-1"])
-            .with_rate(0.5)
-            .with_seed(7),
-    )
-    .with_cluster(
-        ClusterConfig::new("billing-pg", Engine::AuroraPostgresql, &["billing-pg-1"])
-            .with_rate(0.5)
-            .with_seed(9),
-    )
+    simulator::kit::two_clusters(0.5)
 }
 
 pub struct World {
@@ -163,10 +143,14 @@ impl RecordingSink {
 
 #[async_trait::async_trait]
 impl JobSink for RecordingSink {
-    async fn publish(&self, jobs: &[Job]) -> Result<usize, String> {
+    async fn publish(&self, jobs: &[Job]) -> Result<usize, queue::QueueError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if self.fail.load(Ordering::Relaxed) {
-            return Err("broker unavailable (test)".into());
+            return Err(queue::QueueError::Undelivered {
+                failed: jobs.len(),
+                total: jobs.len(),
+                first_error: "broker unavailable (test)".into(),
+            });
         }
         self.jobs.lock().unwrap().extend_from_slice(jobs);
         Ok(jobs.len())
@@ -192,7 +176,7 @@ impl ScriptedLeader {
 
 #[async_trait::async_trait]
 impl Leader for ScriptedLeader {
-    async fn lead(&self) -> Result<Option<u64>, String> {
+    async fn lead(&self) -> Result<Option<u64>, state::CheckpointError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         Ok(self.script.lock().unwrap().pop_front().unwrap_or(self.then))
     }

@@ -171,7 +171,7 @@ fn parse_timestamp_str(s: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = parsers::time::days_from_civil(i64::from(year), month, day);
+    let days = crate::clock::days_from_civil(i32::try_from(year).ok()?, month, day)?;
     let secs = days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second)
         - offset_s;
     Some(secs * 1_000_000 + frac_us)

@@ -11,13 +11,13 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::clock::days_from_civil;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{
     sign, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
 };
 use aws_sigv4::sign::v4;
 use http::HeaderMap;
-use parsers::time::days_from_civil;
 
 use super::error::ApiError;
 
@@ -269,7 +269,7 @@ fn parse_amz_date(s: &str) -> Option<SystemTime> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
-    let days = days_from_civil(i64::from(y), mo, d);
+    let days = days_from_civil(i32::try_from(y).ok()?, mo, d)?;
     let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + se);
     UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
