@@ -11,12 +11,29 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
 use parsers::{Entry, Flow, Limits, LogFormat, LogParser, ParseStats};
 
-use crate::input;
+/// A file that could not be cut or read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub struct ReadError {
+    /// The file.
+    pub path: PathBuf,
+    /// Why.
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> ReadError + '_ {
+    move |source| ReadError {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+type Result<T> = std::result::Result<T, ReadError>;
 
 /// Files smaller than this are not worth cutting.
 pub const MIN_SPLIT_BYTES: u64 = 32 << 20;
@@ -32,26 +49,31 @@ pub fn slow_log_ranges(
     parts: usize,
     min_bytes: u64,
 ) -> Result<Option<Vec<Range<u64>>>> {
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let size = file.metadata()?.len();
+    let mut file = File::open(path).map_err(read_error(path))?;
+    let size = file.metadata().map_err(read_error(path))?.len();
     if parts < 2 || size < min_bytes {
         return Ok(None);
     }
     let mut head = [0u8; 4];
-    let n = file.read(&mut head)?;
+    let n = file.read(&mut head).map_err(read_error(path))?;
     if head[..n].starts_with(&[0x1f, 0x8b]) || head[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         return Ok(None);
     }
     let mut cuts = vec![0u64];
-    let mut window = vec![0u8; SEARCH_WINDOW];
+    let mut window = Vec::with_capacity(SEARCH_WINDOW);
     for k in 1..parts {
         let target = size * k as u64 / parts as u64;
         if target <= *cuts.last().unwrap_or(&0) {
             continue;
         }
-        file.seek(SeekFrom::Start(target))?;
-        let got = input::read_chunk(&mut file, &mut window)?;
-        match boundary(&window[..got]) {
+        file.seek(SeekFrom::Start(target))
+            .map_err(read_error(path))?;
+        window.clear();
+        (&mut file)
+            .take(SEARCH_WINDOW as u64)
+            .read_to_end(&mut window)
+            .map_err(read_error(path))?;
+        match boundary(&window) {
             Some(at) => cuts.push(target + at as u64),
             None => return Ok(None),
         }
@@ -86,16 +108,20 @@ pub fn parse_range(
     limits: Limits,
     mut on_entry: impl FnMut(&Entry<'_>) -> Flow,
 ) -> Result<ParseStats> {
-    let mut file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    file.seek(SeekFrom::Start(range.start))?;
+    let mut file = File::open(path).map_err(read_error(path))?;
+    file.seek(SeekFrom::Start(range.start))
+        .map_err(read_error(path))?;
     let mut left = range.end - range.start;
     let mut parser = LogParser::new(LogFormat::MysqlSlow, limits);
     parser.set_offset(range.start);
-    let mut buf = vec![0u8; CHUNK_BYTES];
+    let mut buf = Vec::with_capacity(CHUNK_BYTES);
     while left > 0 {
-        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let n = input::read_chunk(&mut file, &mut buf[..want])
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        buf.clear();
+        (&mut file)
+            .take(left.min(CHUNK_BYTES as u64))
+            .read_to_end(&mut buf)
+            .map_err(read_error(path))?;
+        let n = buf.len();
         if n == 0 {
             break; // the file shrank under us: parse what was there
         }

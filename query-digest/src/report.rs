@@ -1,5 +1,5 @@
-//! `aurora-logs digest`: timed queries grouped into classes by fingerprint and ranked by total
-//! time, the report people use pt-query-digest and pgBadger for.
+//! The digest itself: timed queries grouped into classes by fingerprint and ranked by total
+//! time.
 //!
 //! Memory is bounded: at most `max_classes` classes are kept (later fingerprints are counted in
 //! one "other" class), each with a sparse log-scale histogram (buckets 5% wide, as
@@ -415,75 +415,92 @@ impl Digest {
             "Rows exam."
         )?;
         let ranked = self.ranked();
+        write_ranking(out, &ranked, total, limit)?;
         for (rank, (fp, c)) in ranked.iter().take(limit).enumerate() {
-            let pct = if total == 0 {
-                0.0
-            } else {
-                c.query_time.sum as f64 * 100.0 / total as f64
-            };
-            writeln!(
-                out,
-                "# {:>4} 0x{:<32} {:>14.6} {:>5.1}% {:>9} {:>10.6} {:>10.6} {:>10.6} {:>12}  {}",
-                rank + 1,
-                String::from_utf8_lossy(&c.id),
-                secs(c.query_time.sum),
-                pct,
-                c.count,
-                secs(c.query_time.sum) / c.count.max(1) as f64,
-                secs(u128::from(c.query_time.p95())),
-                secs(u128::from(c.query_time.max)),
-                c.rows_examined,
-                one_line(fp, 80)
-            )?;
-        }
-        if ranked.len() > limit {
-            writeln!(
-                out,
-                "# … {} more classes (raise --limit to see them)",
-                ranked.len() - limit
-            )?;
-        }
-        for (rank, (fp, c)) in ranked.iter().take(limit).enumerate() {
-            writeln!(out)?;
-            writeln!(
-                out,
-                "# Query {}: ID 0x{}, {} calls",
-                rank + 1,
-                String::from_utf8_lossy(&c.id),
-                c.count
-            )?;
-            writeln!(
-                out,
-                "#   query time: total {:.6} s, min {:.6}, avg {:.6}, p95 {:.6}, max {:.6}",
-                secs(c.query_time.sum),
-                secs(u128::from(c.query_time.min)),
-                secs(c.query_time.sum) / c.count.max(1) as f64,
-                secs(u128::from(c.query_time.p95())),
-                secs(u128::from(c.query_time.max))
-            )?;
-            if c.lock_time.n > 0 {
-                writeln!(
-                    out,
-                    "#   lock time:  total {:.6} s, max {:.6}; rows sent {}, rows examined {}",
-                    secs(c.lock_time.sum),
-                    secs(u128::from(c.lock_time.max)),
-                    c.rows_sent,
-                    c.rows_examined
-                )?;
-            }
-            if let (Some(f), Some(l)) = (c.first_seen, c.last_seen) {
-                writeln!(
-                    out,
-                    "#   seen {} .. {}",
-                    format_rfc3339(f),
-                    format_rfc3339(l)
-                )?;
-            }
-            writeln!(out, "#   fingerprint: {}", one_line(fp, 400))?;
-            writeln!(out, "{}\\G", String::from_utf8_lossy(&c.example).trim_end())?;
+            write_class(out, rank, fp, c)?;
         }
         Ok(())
     }
+}
+
+/// The ranking lines of the table: one per class, the first `limit`.
+fn write_ranking(
+    out: &mut dyn Write,
+    ranked: &[(&Vec<u8>, &Class)],
+    total: u128,
+    limit: usize,
+) -> std::io::Result<()> {
+    for (rank, (fp, c)) in ranked.iter().take(limit).enumerate() {
+        let pct = if total == 0 {
+            0.0
+        } else {
+            c.query_time.sum as f64 * 100.0 / total as f64
+        };
+        writeln!(
+            out,
+            "# {:>4} 0x{:<32} {:>14.6} {:>5.1}% {:>9} {:>10.6} {:>10.6} {:>10.6} {:>12}  {}",
+            rank + 1,
+            String::from_utf8_lossy(&c.id),
+            secs(c.query_time.sum),
+            pct,
+            c.count,
+            secs(c.query_time.sum) / c.count.max(1) as f64,
+            secs(u128::from(c.query_time.p95())),
+            secs(u128::from(c.query_time.max)),
+            c.rows_examined,
+            one_line(fp, 80)
+        )?;
+    }
+    if ranked.len() > limit {
+        writeln!(
+            out,
+            "# … {} more classes (raise --limit to see them)",
+            ranked.len() - limit
+        )?;
+    }
+    Ok(())
+}
+
+/// One class's section of the table.
+fn write_class(out: &mut dyn Write, rank: usize, fp: &[u8], c: &Class) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "# Query {}: ID 0x{}, {} calls",
+        rank + 1,
+        String::from_utf8_lossy(&c.id),
+        c.count
+    )?;
+    writeln!(
+        out,
+        "#   query time: total {:.6} s, min {:.6}, avg {:.6}, p95 {:.6}, max {:.6}",
+        secs(c.query_time.sum),
+        secs(u128::from(c.query_time.min)),
+        secs(c.query_time.sum) / c.count.max(1) as f64,
+        secs(u128::from(c.query_time.p95())),
+        secs(u128::from(c.query_time.max))
+    )?;
+    if c.lock_time.n > 0 {
+        writeln!(
+            out,
+            "#   lock time:  total {:.6} s, max {:.6}; rows sent {}, rows examined {}",
+            secs(c.lock_time.sum),
+            secs(u128::from(c.lock_time.max)),
+            c.rows_sent,
+            c.rows_examined
+        )?;
+    }
+    if let (Some(f), Some(l)) = (c.first_seen, c.last_seen) {
+        writeln!(
+            out,
+            "#   seen {} .. {}",
+            format_rfc3339(f),
+            format_rfc3339(l)
+        )?;
+    }
+    writeln!(out, "#   fingerprint: {}", one_line(fp, 400))?;
+    writeln!(out, "{}\\G", String::from_utf8_lossy(&c.example).trim_end())?;
+    Ok(())
 }
 
 /// `text` on one line, cut at `max` characters.
