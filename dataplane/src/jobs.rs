@@ -8,15 +8,14 @@
 
 use std::sync::Arc;
 
-use contract::Job;
-use metrics::counter;
+use contract::{Job, RemoteFile};
+use net::telemetry::InternalEvent;
+use queue::{JobOutcome, JobRunner};
+use state::{Acquired, Checkpoint, FileKey};
 
-use crate::checkpoint::{Acquired, Checkpoint, FileKey};
-use crate::file::RemoteFile;
-use crate::pipeline::{ship_file, ShipContext, ShipError};
-use crate::queue::{JobOutcome, JobRunner};
+use crate::pipeline::{ship_file, ShipContext};
 use crate::source::InstanceInfo;
-use crate::telemetry;
+use crate::telemetry::FileJobEnded;
 
 /// Ships the file of each job through a [`ShipContext`] whose checkpoint store holds leases.
 pub struct ShipJobs {
@@ -68,21 +67,17 @@ impl JobRunner for ShipJobs {
         let outcome = if !Checkpoint::needs_work(cp.as_ref(), file.size, file.finished) {
             JobOutcome::Skipped("already_shipped")
         } else {
-            match ship_file(&self.ctx, &instance, &file).await {
-                Ok(_) => {
-                    counter!(telemetry::JOBS, "outcome" => "ok").increment(1);
-                    JobOutcome::Done
-                }
-                Err(e) => {
-                    let outcome = match &e {
-                        ShipError::Source(s) if s.is_not_found() => "file_gone",
-                        ShipError::Checkpoint(c) if c.is_lease_lost() => "lease_lost",
-                        _ => "error",
-                    };
-                    counter!(telemetry::JOBS, "outcome" => outcome).increment(1);
-                    tracing::warn!(instance = %key.instance_id, file = %key.log_file, error = %e, "file job stopped; it resumes from its checkpoint when discovery publishes it again");
-                    JobOutcome::Failed(e.to_string())
-                }
+            let result = ship_file(&self.ctx, &instance, &file).await;
+            FileJobEnded {
+                instance: &key.instance_id,
+                file: &key.log_file,
+                result: result.as_ref().map(|_| ()),
+                resumes: "when discovery publishes it again",
+            }
+            .emit();
+            match result {
+                Ok(_) => JobOutcome::Done,
+                Err(e) => JobOutcome::Failed(e.to_string()),
             }
         };
         if let Err(e) = self.ctx.checkpoints.release(&key).await {

@@ -17,54 +17,14 @@ use parsers::{detect_from_name, Entry, Flow, Limits, LogFormat, LogParser};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batch::{Batch, BatchBuilder, BatchConfig};
-use crate::checkpoint::{Checkpoint, CheckpointError, CheckpointStore, FileKey, MarkerAt};
-use crate::file::RemoteFile;
+use contract::file::RemoteFile;
+use sink::batch::{Batch, BatchBuilder, BatchConfig};
+use sink::{Ack, OpenObserveSink, SinkError, StreamsConfig};
+use state::{Checkpoint, CheckpointError, CheckpointStore, FileKey, MarkerAt};
+
 use crate::record::{FileContext, RecordEnricher};
-use crate::sink::{Ack, OpenObserveSink, SinkError};
 use crate::source::{Chunk, InstanceInfo, RdsSource, SourceError};
 use crate::telemetry;
-
-/// OpenObserve stream per log type.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StreamsConfig {
-    /// MySQL slow query log.
-    pub mysql_slow: String,
-    /// MySQL error log.
-    pub mysql_error: String,
-    /// MySQL general log.
-    pub mysql_general: String,
-    /// Aurora MySQL audit log.
-    pub mysql_audit: String,
-    /// PostgreSQL log (stderr and csvlog).
-    pub postgresql: String,
-}
-
-impl Default for StreamsConfig {
-    fn default() -> Self {
-        StreamsConfig {
-            mysql_slow: "aurora_mysql_slowquery".into(),
-            mysql_error: "aurora_mysql_error".into(),
-            mysql_general: "aurora_mysql_general".into(),
-            mysql_audit: "aurora_mysql_audit".into(),
-            postgresql: "aurora_postgresql".into(),
-        }
-    }
-}
-
-impl StreamsConfig {
-    /// The stream for `format`.
-    pub fn stream(&self, format: LogFormat) -> &str {
-        match format {
-            LogFormat::MysqlSlow => &self.mysql_slow,
-            LogFormat::MysqlError => &self.mysql_error,
-            LogFormat::MysqlGeneral => &self.mysql_general,
-            LogFormat::MysqlAudit => &self.mysql_audit,
-            LogFormat::Postgresql | LogFormat::PostgresqlCsv => &self.postgresql,
-        }
-    }
-}
 
 /// Tuning of one file job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +108,17 @@ pub enum ShipError {
     /// The parse thread died (a bug).
     #[error("parse thread failed: {0}")]
     Parse(String),
+}
+
+impl ShipError {
+    /// The job outcome this error stands for: `file_gone`, `lease_lost` or `error`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            ShipError::Source(s) if s.is_not_found() => "file_gone",
+            ShipError::Checkpoint(c) if c.is_lease_lost() => "lease_lost",
+            _ => "error",
+        }
+    }
 }
 
 /// What a file job did.
@@ -285,7 +256,7 @@ pub async fn ship_file(
     )
     .with_fingerprints(p.fingerprints);
     parser.set_offset(cp.offset);
-    let builder = BatchBuilder::new(ctx.streams.stream(format).into(), p.batch.clone());
+    let builder = BatchBuilder::new(ctx.streams.stream(format.kind()).into(), p.batch.clone());
     let enricher = RecordEnricher::new(&fctx);
     let parse = tokio::task::spawn_blocking(move || {
         parse_loop(chunk_rx, end_rx, batch_tx, parser, enricher, builder)
@@ -360,6 +331,7 @@ pub async fn ship_file(
                 match msg {
                     Some(ParseOutput::Batch { batch, marker: m }) => {
                         let sink = ctx.sink.clone();
+                        let batch = Arc::new(batch);
                         in_flight.push_back(async move {
                             let ack = sink.send(&batch).await;
                             (batch.resume_offset, m, ack)
@@ -475,7 +447,7 @@ struct Progress<'a> {
 
 /// The lag gauge's file label: the family, so that the label set stays bounded over rotations.
 fn family_label(file: &RemoteFile) -> String {
-    crate::file::family(&file.canonical)
+    contract::family(&file.canonical)
 }
 
 impl Progress<'_> {

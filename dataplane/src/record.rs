@@ -18,7 +18,7 @@ pub struct FileContext {
     pub engine_version: String,
     /// The AWS region.
     pub region: String,
-    /// The file's lasting name (see [`crate::file::canonical_name`]).
+    /// The file's lasting name (see [`contract::file::canonical_name`]).
     pub log_file: String,
     /// Static tags from the configuration: lowercase snake_case keys (checked at config load).
     pub tags: Vec<(String, String)>,
@@ -70,7 +70,7 @@ pub fn file_record_ids(
     last_written_ms: i64,
     data: &[u8],
 ) -> Vec<String> {
-    let canonical = crate::file::canonical_name(name, last_written_ms);
+    let canonical = contract::file::canonical_name(name, last_written_ms);
     let Some(format) = parsers::detect_from_name(&canonical) else {
         return Vec::new();
     };

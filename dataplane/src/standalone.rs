@@ -14,11 +14,12 @@ use metrics::counter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use crate::checkpoint::{Checkpoint, FileKey};
-use crate::file::{classify, RemoteFile};
+use contract::{pending, Checkpoint, FileKey, RemoteFile};
+use net::telemetry::InternalEvent;
+
 use crate::pipeline::{ship_file, ShipContext, ShipError};
 use crate::source::InstanceInfo;
-use crate::telemetry;
+use crate::telemetry::{self, FileJobEnded};
 
 /// Scheduling of the standalone mode.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,7 +58,7 @@ impl Default for SchedulerConfig {
 pub struct FamilyJob {
     /// The instance.
     pub instance: InstanceInfo,
-    /// The family (see [`crate::file::family`]).
+    /// The family (see [`contract::family`]).
     pub family: String,
     /// Its files needing work.
     pub files: Vec<RemoteFile>,
@@ -145,26 +146,16 @@ impl Scheduler {
                 .collect();
             let listed: HashSet<String> = listing
                 .iter()
-                .map(|(name, last_written_ms, _)| {
-                    crate::file::canonical_name(name, *last_written_ms)
-                })
+                .map(|(name, last_written_ms, _)| contract::canonical_name(name, *last_written_ms))
                 .collect();
             self.forget_vanished(&instance.instance_id, &listed, &shipped)
                 .await?;
-            for (family, files) in classify(listing) {
-                let todo: Vec<RemoteFile> = files
-                    .into_iter()
-                    .filter(|f| {
-                        Checkpoint::needs_work(shipped.get(&f.canonical), f.size, f.finished)
-                    })
-                    .collect();
-                if !todo.is_empty() {
-                    jobs.push(FamilyJob {
-                        instance: instance.clone(),
-                        family,
-                        files: todo,
-                    });
-                }
+            for (family, files) in pending(listing, &shipped).families {
+                jobs.push(FamilyJob {
+                    instance: instance.clone(),
+                    family,
+                    files,
+                });
             }
         }
         Ok(jobs)
@@ -327,31 +318,18 @@ async fn run_job(
     job: &FamilyJob,
 ) -> Result<(), ShipError> {
     for file in &job.files {
-        let r = ship_file(ctx, &job.instance, file).await;
-        match r {
-            Ok(_) => {
-                counter!(telemetry::JOBS, "outcome" => "ok").increment(1);
-            }
-            Err(e) => {
-                progress.lock().expect("progress lock").failures += 1;
-                let outcome = if e_is_not_found(&e) {
-                    "file_gone"
-                } else {
-                    "error"
-                };
-                counter!(telemetry::JOBS, "outcome" => outcome).increment(1);
-                let key = FileKey {
-                    instance_id: job.instance.instance_id.clone(),
-                    log_file: file.canonical.clone(),
-                };
-                tracing::warn!(instance = %key.instance_id, file = %key.log_file, error = %e, "file job stopped; it resumes from its checkpoint next pass");
-                return Err(e);
-            }
+        let result = ship_file(ctx, &job.instance, file).await;
+        FileJobEnded {
+            instance: &job.instance.instance_id,
+            file: &file.canonical,
+            result: result.as_ref().map(|_| ()),
+            resumes: "next pass",
+        }
+        .emit();
+        if let Err(e) = result {
+            progress.lock().expect("progress lock").failures += 1;
+            return Err(e);
         }
     }
     Ok(())
-}
-
-fn e_is_not_found(e: &ShipError) -> bool {
-    matches!(e, ShipError::Source(s) if s.is_not_found())
 }

@@ -1,10 +1,6 @@
-//! Every metric of the data plane, named in one place, and the events that both log and count.
-//!
-//! Names follow Prometheus conventions (`_total` counters, `_bytes` units). Records are counted
-//! as shipped only after OpenObserve acknowledged them; bytes are counted before and after
-//! compression.
+//! The metrics of the pipeline (and, for now, of the RDS source), named and described once.
 
-use metrics::{counter, describe_counter, describe_gauge, gauge, Unit};
+use metrics::{counter, describe_counter, describe_gauge, Unit};
 
 /// Raw log bytes downloaded from RDS, by `log_type`.
 pub const RDS_BYTES_IN: &str = "aurora_logs_rds_bytes_in_total";
@@ -18,23 +14,6 @@ pub const ENTRIES_PARSED: &str = "aurora_logs_entries_parsed_total";
 pub const PARSE_ERRORS: &str = "aurora_logs_parse_errors_total";
 /// Lines or bytes the framer skipped or cut, by `what`.
 pub const FRAME_SKIPS: &str = "aurora_logs_frame_skipped_total";
-/// Request body bytes before compression.
-pub const BYTES_OUT_RAW: &str = "aurora_logs_sink_bytes_uncompressed_total";
-/// Request body bytes after compression, by `encoding`.
-pub const BYTES_OUT_COMPRESSED: &str = "aurora_logs_sink_bytes_compressed_total";
-/// Records acknowledged by OpenObserve, by `stream`.
-pub const RECORDS_SHIPPED: &str = "aurora_logs_records_shipped_total";
-/// Records OpenObserve refused, by `stream` and `reason`; all went to the dead-letter file.
-pub const RECORDS_FAILED: &str = "aurora_logs_records_failed_total";
-/// Sink requests, by `status` (the HTTP status or `timeout`, `connect`).
-pub const SINK_REQUESTS: &str = "aurora_logs_sink_requests_total";
-/// Sink retries, by `reason`.
-pub const SINK_RETRIES: &str = "aurora_logs_sink_retries_total";
-/// Switches from zstd to gzip after a 415.
-pub const COMPRESSION_FALLBACKS: &str = "aurora_logs_sink_compression_fallbacks_total";
-/// Bytes held per pipeline stage: `download` (downloaded, not yet parsed), `send` (request
-/// bodies on the wire).
-pub const IN_FLIGHT_BYTES: &str = "aurora_logs_in_flight_bytes";
 /// Files that started over under their name (shipped again as a new generation, with record
 /// ids of their own), by `reason` (`shrunk`: listed smaller than its checkpoint, now).
 pub const FILE_GENERATIONS: &str = "aurora_logs_file_generations_total";
@@ -51,48 +30,8 @@ pub const CHECKPOINTS_FORGOTTEN: &str = "aurora_logs_checkpoints_forgotten_total
 pub const CHECKPOINT_LAG: &str = "aurora_logs_checkpoint_lag_bytes";
 /// File jobs finished, by `outcome`.
 pub const JOBS: &str = "aurora_logs_jobs_total";
-/// Jobs published to Kafka by discovery, by `outcome` (`delivered`, `failed`).
-pub const QUEUE_PUBLISHED: &str = "aurora_logs_queue_published_total";
-/// Kafka jobs a processor finished, by `outcome` (`done`, `skipped`, `failed`, `dropped`) and
-/// `reason` (the log kind for done and failed; `in_flight` or the runner's reason for skipped;
-/// `malformed`, `newer_version`, `stale_epoch` for dropped).
-pub const QUEUE_JOBS: &str = "aurora_logs_queue_jobs_total";
-/// Kafka jobs running in this processor.
-pub const QUEUE_RUNNING_JOBS: &str = "aurora_logs_queue_running_jobs";
-/// Budget bytes of the Kafka jobs running in this processor (each job counts its file size,
-/// capped).
-pub const QUEUE_RUNNING_BYTES: &str = "aurora_logs_queue_running_bytes";
-/// 1 while every assigned partition is paused for back-pressure.
-pub const QUEUE_PAUSED: &str = "aurora_logs_queue_paused";
-/// Partitions assigned to this processor.
-pub const QUEUE_ASSIGNED_PARTITIONS: &str = "aurora_logs_queue_assigned_partitions";
-/// Offset commits, by `outcome` (`ok`, `error`).
-pub const QUEUE_COMMITS: &str = "aurora_logs_queue_commits_total";
-/// Consumer group rebalances seen, by `kind` (`assign`, `revoke`, `error`).
-pub const QUEUE_REBALANCES: &str = "aurora_logs_queue_rebalances_total";
-/// Errors the Kafka consumer reported (broker down, …; librdkafka retries them).
-pub const QUEUE_CONSUMER_ERRORS: &str = "aurora_logs_queue_consumer_errors_total";
-/// Jobs not yet read by the group, by `topic`, over this processor's partitions (from
-/// librdkafka statistics).
-pub const QUEUE_LAG: &str = "aurora_logs_queue_lag_messages";
 
-/// DynamoDB calls, by `op` (acquire, commit, renew, load, lead, …) and `outcome` (`ok`,
-/// `conflict`, `error`, `timeout`).
-pub const DYNAMODB_CALLS: &str = "aurora_logs_dynamodb_calls_total";
-/// DynamoDB call latency in seconds (including the SDK's retries), by `op`.
-pub const DYNAMODB_CALL_SECONDS: &str = "aurora_logs_dynamodb_call_duration_seconds";
-/// Conditional writes refused because another holder (or an expired lease) stood in the way,
-/// by `op`.
-pub const DYNAMODB_CONFLICTS: &str = "aurora_logs_dynamodb_conditional_conflicts_total";
-/// Lease acquisitions, by `lease` (`file`, `leader`) and `outcome` (`held`, `busy`, `error`).
-pub const LEASE_ACQUISITIONS: &str = "aurora_logs_lease_acquisitions_total";
-/// Leases this process found lost (expired or taken over), by `lease` and `stage` (`commit`,
-/// `renew`).
-pub const LEASES_LOST: &str = "aurora_logs_leases_lost_total";
-/// File leases this process holds.
-pub const LEASES_HELD: &str = "aurora_logs_leases_held";
-
-/// Describe every metric to the recorder (call once after installing it).
+/// Describe this crate's metrics to the recorder (once, after installing it).
 pub fn describe() {
     describe_counter!(
         RDS_BYTES_IN,
@@ -106,32 +45,6 @@ pub fn describe() {
     describe_counter!(
         FRAME_SKIPS,
         "lines skipped or bytes cut while framing entries"
-    );
-    describe_counter!(
-        BYTES_OUT_RAW,
-        Unit::Bytes,
-        "request bytes before compression"
-    );
-    describe_counter!(
-        BYTES_OUT_COMPRESSED,
-        Unit::Bytes,
-        "request bytes after compression"
-    );
-    describe_counter!(RECORDS_SHIPPED, "records acknowledged by OpenObserve");
-    describe_counter!(
-        RECORDS_FAILED,
-        "records refused by OpenObserve (dead-lettered)"
-    );
-    describe_counter!(SINK_REQUESTS, "requests to OpenObserve by status");
-    describe_counter!(SINK_RETRIES, "requests to OpenObserve retried, by reason");
-    describe_counter!(
-        COMPRESSION_FALLBACKS,
-        "zstd refused with 415: fell back to gzip"
-    );
-    describe_gauge!(
-        IN_FLIGHT_BYTES,
-        Unit::Bytes,
-        "bytes held per pipeline stage"
     );
     describe_counter!(
         FILE_GENERATIONS,
@@ -152,45 +65,6 @@ pub fn describe() {
         "bytes of a file not yet shipped"
     );
     describe_counter!(JOBS, "file jobs finished by outcome");
-    describe_counter!(QUEUE_PUBLISHED, "jobs published to kafka by outcome");
-    describe_counter!(QUEUE_JOBS, "kafka jobs finished by outcome and reason");
-    describe_gauge!(QUEUE_RUNNING_JOBS, "kafka jobs running");
-    describe_gauge!(
-        QUEUE_RUNNING_BYTES,
-        Unit::Bytes,
-        "budget bytes of the kafka jobs running"
-    );
-    describe_gauge!(
-        QUEUE_PAUSED,
-        "1 while partitions are paused for back-pressure"
-    );
-    describe_gauge!(QUEUE_ASSIGNED_PARTITIONS, "kafka partitions assigned");
-    describe_counter!(QUEUE_COMMITS, "kafka offset commits by outcome");
-    describe_counter!(QUEUE_REBALANCES, "kafka consumer group rebalances by kind");
-    describe_counter!(QUEUE_CONSUMER_ERRORS, "kafka consumer errors");
-    describe_gauge!(QUEUE_LAG, "kafka jobs not yet read, by topic");
-}
-
-/// Bytes held by one pipeline stage, as a gauge that follows its own lifetime.
-#[derive(Debug)]
-pub struct InFlight {
-    stage: &'static str,
-    bytes: f64,
-}
-
-impl InFlight {
-    /// Count `bytes` as held by `stage` until this is dropped.
-    pub fn new(stage: &'static str, bytes: usize) -> InFlight {
-        let bytes = bytes as f64;
-        gauge!(IN_FLIGHT_BYTES, "stage" => stage).increment(bytes);
-        InFlight { stage, bytes }
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        gauge!(IN_FLIGHT_BYTES, "stage" => self.stage).decrement(self.bytes);
-    }
 }
 
 /// One RDS call finished.
@@ -237,4 +111,30 @@ pub fn file_relisted(
         "job listing older than the checkpoint: listed the file again"
     );
     counter!(FILE_RELISTS, "outcome" => outcome).increment(1);
+}
+
+/// A file job ended: counted in [`JOBS`] by outcome, and a stop logged with how it resumes.
+#[derive(Debug)]
+pub struct FileJobEnded<'a> {
+    /// The instance.
+    pub instance: &'a str,
+    /// The file's lasting name.
+    pub file: &'a str,
+    /// How it ended.
+    pub result: Result<(), &'a crate::pipeline::ShipError>,
+    /// How a stopped job resumes (`when discovery publishes it again`, `next pass`).
+    pub resumes: &'static str,
+}
+
+impl net::telemetry::InternalEvent for FileJobEnded<'_> {
+    fn emit(self) {
+        let outcome = match self.result {
+            Ok(()) => "ok",
+            Err(e) => e.outcome(),
+        };
+        counter!(JOBS, "outcome" => outcome).increment(1);
+        if let Err(e) = self.result {
+            tracing::warn!(instance = %self.instance, file = %self.file, error = %e, "file job stopped; it resumes from its checkpoint {}", self.resumes);
+        }
+    }
 }

@@ -124,10 +124,10 @@ async fn every_rds_fault_is_survived() {
 /// the marker at the end): the loop must stop, not spin, and deliver exactly the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echoed_marker_at_the_end_stops_the_portion_loop() {
-    use dataplane::checkpoint::Checkpoint;
-    use dataplane::file::RemoteFile;
-    use dataplane::sink::http_client;
+    use contract::file::RemoteFile;
     use dataplane::source::RdsSource;
+    use net::http_client;
+    use state::Checkpoint;
     let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
     let source = RdsSource::new(world.rds_config(DownloadMode::Portion), http_client())
         .await
@@ -448,7 +448,7 @@ async fn checkpoints_of_files_retention_deleted_are_forgotten_after_the_grace() 
             .files(instance)
             .unwrap()
             .iter()
-            .map(|f| dataplane::file::canonical_name(&f.name, f.last_written_ms))
+            .map(|f| contract::file::canonical_name(&f.name, f.last_written_ms))
             .collect()
     };
     drain(&s).await;

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use dataplane::batch::{Batch, BatchBuilder, BatchConfig};
 use dataplane::record::record_id;
-use dataplane::sink::{http_client, Compression, OpenObserveConfig, OpenObserveSink, SinkError};
+use net::http_client;
 use simulator::openobserve::{OpenObserveConfig as StandInConfig, OpenObserveStandIn};
+use sink::batch::{Batch, BatchBuilder, BatchConfig};
+use sink::{Compression, OpenObserveConfig, OpenObserveSink, SinkError};
 
 fn now_us() -> i64 {
     std::time::SystemTime::now()
@@ -86,7 +87,7 @@ async fn zstd_refused_with_415_falls_back_to_gzip_and_everything_arrives() {
         Compression::Zstd,
     )
     .await;
-    let ack = sink.send(&batch(50, 0)).await.unwrap();
+    let ack = sink.send(&batch(50, 0).into()).await.unwrap();
     assert_eq!(ack.accepted, 50);
     assert_eq!(sink.compression(), Compression::Gzip);
     assert_eq!(ids(&oo), expected(50, 0));
@@ -95,7 +96,7 @@ async fn zstd_refused_with_415_falls_back_to_gzip_and_everything_arrives() {
     // The sink never asks for a compressed answer (the server would then compress it).
     assert_eq!(stats.requests_with_accept_encoding, 0);
     // The next batch goes straight to gzip.
-    sink.send(&batch(5, 0)).await.unwrap();
+    sink.send(&batch(5, 0).into()).await.unwrap();
     assert_eq!(oo.stats().requests_by_status.get(&415), Some(&1));
 }
 
@@ -109,7 +110,7 @@ async fn zstd_is_kept_where_the_server_takes_it() {
         Compression::Zstd,
     )
     .await;
-    sink.send(&batch(20, 0)).await.unwrap();
+    sink.send(&batch(20, 0).into()).await.unwrap();
     assert_eq!(oo.stats().requests_by_encoding.get("zstd"), Some(&1));
     assert_eq!(ids(&oo).len(), 20);
 }
@@ -119,7 +120,7 @@ async fn a_503_storm_and_429s_and_a_stall_are_retried_until_accepted() {
     let (oo, sink, _dir) = setup(StandInConfig::default(), Compression::Gzip).await;
     oo.faults().fail_next(503, 4);
     oo.faults().fail_next(429, 2);
-    let ack = sink.send(&batch(30, 0)).await.unwrap();
+    let ack = sink.send(&batch(30, 0).into()).await.unwrap();
     assert_eq!(ack.accepted, 30);
     assert_eq!(ids(&oo), expected(30, 0));
     assert_eq!(oo.stats().requests_by_status.get(&503), Some(&4));
@@ -127,7 +128,7 @@ async fn a_503_storm_and_429s_and_a_stall_are_retried_until_accepted() {
     // so duplicates appear, recognisable by record_id.
     oo.reset();
     oo.faults().stall_next(Duration::from_millis(800), 1);
-    sink.send(&batch(10, 0)).await.unwrap();
+    sink.send(&batch(10, 0).into()).await.unwrap();
     let got = ids(&oo);
     let mut unique = got.clone();
     unique.dedup();
@@ -139,7 +140,7 @@ async fn a_503_storm_and_429s_and_a_stall_are_retried_until_accepted() {
 async fn a_storm_longer_than_the_retries_fails_the_batch_as_retryable() {
     let (oo, sink, _dir) = setup(StandInConfig::default(), Compression::Gzip).await;
     oo.faults().fail_next(503, 100);
-    let err = sink.send(&batch(3, 0)).await.unwrap_err();
+    let err = sink.send(&batch(3, 0).into()).await.unwrap_err();
     assert!(matches!(err, SinkError::Unavailable { .. }), "{err}");
     assert!(err.is_retryable());
 }
@@ -176,7 +177,7 @@ async fn payload_too_large_splits_down_to_single_records_and_dead_letters_what_n
     }
     builder.push(|d| d.extend_from_slice(big.as_bytes()), 100);
     b = builder.flush(100).unwrap();
-    let ack = sink.send(&b).await.unwrap();
+    let ack = sink.send(&b.into()).await.unwrap();
     assert_eq!(ack.accepted, 12);
     assert_eq!(ack.dead_lettered, 1);
     assert_eq!(ids(&oo), expected(12, 0));
@@ -190,7 +191,7 @@ async fn payload_too_large_splits_down_to_single_records_and_dead_letters_what_n
 #[tokio::test]
 async fn records_refused_inside_a_200_are_dead_lettered_with_their_reason() {
     let (oo, sink, dir) = setup(StandInConfig::default(), Compression::Gzip).await;
-    let ack = sink.send(&batch(10, 3)).await.unwrap();
+    let ack = sink.send(&batch(10, 3).into()).await.unwrap();
     assert_eq!(ack.accepted, 7);
     assert_eq!(ack.dead_lettered, 3);
     assert_eq!(ids(&oo), expected(10, 3));
@@ -213,7 +214,7 @@ async fn records_refused_inside_a_200_are_dead_lettered_with_their_reason() {
 async fn records_an_answer_leaves_out_are_sent_again() {
     let (oo, sink, _dir) = setup(StandInConfig::default(), Compression::Gzip).await;
     oo.faults().drop_silently_next(1);
-    let ack = sink.send(&batch(8, 0)).await.unwrap();
+    let ack = sink.send(&batch(8, 0).into()).await.unwrap();
     let got = ids(&oo);
     let mut unique = got.clone();
     unique.dedup();
@@ -231,7 +232,7 @@ async fn wrong_credentials_fail_loudly_and_are_not_retried() {
         ..Default::default()
     };
     let sink = OpenObserveSink::new(config, dir.path(), http_client()).unwrap();
-    let err = sink.send(&batch(2, 0)).await.unwrap_err();
+    let err = sink.send(&batch(2, 0).into()).await.unwrap_err();
     assert!(
         matches!(err, SinkError::Refused { status: 401, .. }),
         "{err}"

@@ -4,14 +4,14 @@
 //! The cache is never needed for correctness: a value that is missing, expired, corrupt, too
 //! large, or unreadable because Redis is down or slow is a miss, and the caller asks RDS. Every
 //! operation runs under the link's `op_timeout`; after a failure Redis is skipped for a moment
-//! ([`dataplane::source::budget::RedisLink`]), so an outage costs a pass one timeout, not one
+//! ([`net::redis::RedisLink`]), so an outage costs a pass one timeout, not one
 //! per instance.
 
 use std::time::Duration;
 
-use dataplane::source::budget::{RedisConfig, RedisLink, RedisLinkError};
 use dataplane::source::InstanceInfo;
 use metrics::counter;
+use net::redis::{RedisConfig, RedisLink, RedisLinkError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

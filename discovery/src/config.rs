@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use dataplane::source::budget::RedisConfig;
+use net::redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
 /// How discovery schedules its passes, lists, caches and publishes.

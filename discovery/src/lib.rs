@@ -20,6 +20,10 @@
 //! source's limiter and, when wired, the budget shared by every process
 //! ([`dataplane::source::budget`]).
 //!
+//! Discovery owns its leader lease ([`lease`]: the DynamoDB item, its epoch, and the background
+//! renewal that keeps it); the file state comes from the `state` crate and the jobs go to the
+//! `queue` crate.
+//!
 //! [`telemetry`] names the metrics; [`Discovery::ready`] is the readiness signal for `/readyz`.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -27,6 +31,7 @@
 pub mod cache;
 pub mod config;
 pub mod leader;
+pub mod lease;
 pub mod pass;
 mod recent;
 pub mod telemetry;
@@ -34,4 +39,5 @@ pub mod telemetry;
 pub use cache::{CachedListing, Lookup, RdsCache};
 pub use config::DiscoveryConfig;
 pub use leader::{FixedLeader, JobSink, Leader};
-pub use pass::{job_kind, CacheCounts, Discovery, DiscoveryError, PassReport};
+pub use lease::{DynamoLeader, LeaderLease, Leadership};
+pub use pass::{CacheCounts, Discovery, DiscoveryError, PassReport};

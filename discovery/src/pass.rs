@@ -4,13 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use contract::{Job, LogKind, JOB_VERSION};
-use dataplane::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use dataplane::file::{canonical_name, classify, is_live_name};
+use contract::{canonical_name, is_live_name, kind_of, pending, Job, LogKind, JOB_VERSION};
 use dataplane::source::{InstanceInfo, RdsSource, SourceError};
 use futures_util::StreamExt;
 use metrics::{counter, gauge};
-use parsers::LogFormat;
+use state::{Checkpoint, CheckpointError, CheckpointStore};
 use tokio::sync::watch;
 
 use crate::cache::{CachedListing, Lookup, RdsCache};
@@ -32,13 +30,13 @@ pub enum DiscoveryError {
     #[error(
         "checking the leader lease failed: {0}; no jobs are published until it can be checked"
     )]
-    Leadership(String),
+    Leadership(#[source] CheckpointError),
     /// RDS could not list the instances.
     #[error("listing the instances failed: {0}")]
     Rds(#[from] SourceError),
     /// The sink refused jobs.
     #[error("publishing jobs failed: {0}; they are published again next pass")]
-    Publish(String),
+    Publish(#[source] queue::QueueError),
     /// The pass took longer than `pass_timeout`.
     #[error("the pass took longer than {0:?}; the next one starts over (check rds throttling and the checkpoint store)")]
     Timeout(Duration),
@@ -119,18 +117,6 @@ impl PassReport {
             "ok"
         }
     }
-}
-
-/// The kind of a (lasting) file name, from the parsers' name detection; `None` for files no
-/// parser reads.
-pub fn job_kind(name: &str) -> Option<LogKind> {
-    Some(match parsers::detect_from_name(name)? {
-        LogFormat::MysqlSlow => LogKind::Slowquery,
-        LogFormat::MysqlError => LogKind::Error,
-        LogFormat::MysqlGeneral => LogKind::General,
-        LogFormat::MysqlAudit => LogKind::Audit,
-        LogFormat::Postgresql | LogFormat::PostgresqlCsv => LogKind::Postgresql,
-    })
 }
 
 /// What one instance contributed to a pass.
@@ -250,7 +236,7 @@ impl Discovery {
     }
 
     /// Becomes true after the first pass that worked (for `/readyz` with
-    /// [`dataplane::ops::serve`]); a follower's pass counts.
+    /// [`net::ops::serve`]); a follower's pass counts.
     pub fn ready(&self) -> watch::Receiver<bool> {
         self.ready.subscribe()
     }
@@ -426,10 +412,11 @@ impl Discovery {
                 counter!(telemetry::JOBS_PUBLISHED, "kind" => kind.as_str()).increment(n);
             }
             if accepted < batch.len() {
-                return Err(DiscoveryError::Publish(format!(
-                    "the sink accepted {accepted} of {} jobs",
-                    batch.len()
-                )));
+                return Err(DiscoveryError::Publish(queue::QueueError::Undelivered {
+                    failed: batch.len() - accepted,
+                    total: batch.len(),
+                    first_error: "the sink accepted fewer jobs than it was given".into(),
+                }));
             }
             let now = Instant::now();
             let mut recent = self.recent.lock().expect("recent lock");
@@ -484,14 +471,12 @@ impl Discovery {
             .into_iter()
             .map(|(k, cp)| (k.log_file, cp))
             .collect();
-        for (_family, files) in classify(listing.files) {
-            // classify orders each family's siblings oldest first: their jobs go out in order.
+        let listed = pending(listing.files, &shipped);
+        work.files = listed.files;
+        for (_family, files) in listed.families {
+            // Each family's siblings come oldest first: their jobs go out in order.
             for f in files {
-                work.files += 1;
-                if !Checkpoint::needs_work(shipped.get(&f.canonical), f.size, f.finished) {
-                    continue;
-                }
-                let Some(kind) = job_kind(&f.canonical) else {
+                let Some(kind) = kind_of(&f.canonical) else {
                     work.unknown += 1;
                     counter!(telemetry::FILES_UNKNOWN, "instance" => instance.instance_id.clone())
                         .increment(1);
@@ -664,36 +649,5 @@ mod tests {
         fn send<T: Send>(_: T) {}
         send(d.run(shutdown));
         send(d.pass());
-    }
-
-    #[test]
-    fn kinds_follow_the_parsers_name_detection() {
-        for (name, kind) in [
-            (
-                "slowquery/mysql-slowquery.log.2024-01-04.09",
-                Some(LogKind::Slowquery),
-            ),
-            (
-                "error/mysql-error-running.log.2024-01-04.09",
-                Some(LogKind::Error),
-            ),
-            ("error/mysql-error.log", Some(LogKind::Error)),
-            (
-                "general/mysql-general.log.2024-01-04.09",
-                Some(LogKind::General),
-            ),
-            ("audit/audit.log.0.2024-01-04-09-00.0", Some(LogKind::Audit)),
-            (
-                "error/postgresql.log.2024-01-04-0900",
-                Some(LogKind::Postgresql),
-            ),
-            (
-                "error/postgresql.log.2024-01-04-0900.csv",
-                Some(LogKind::Postgresql),
-            ),
-            ("trace/something-else.trc", None),
-        ] {
-            assert_eq!(job_kind(name), kind, "{name}");
-        }
     }
 }

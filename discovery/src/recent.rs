@@ -74,7 +74,7 @@ mod tests {
             instance_id: "i".into(),
             engine: "aurora-mysql".into(),
             engine_version: "8".into(),
-            kind: contract::LogKind::Error,
+            kind: contract::LogKind::MysqlError,
             file: file.into(),
             lasting_name: file.into(),
             last_written_ms: 0,

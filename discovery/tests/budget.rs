@@ -8,10 +8,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
-use dataplane::source::budget::{
-    RateBudget, RateBudgetConfig, RedisBudget, RedisConfig, RedisLinkError, REDIS_RETRY_AFTER,
-};
+use dataplane::source::budget::{RateBudget, RateBudgetConfig, RedisBudget};
 use metrics_exporter_prometheus::PrometheusHandle;
+use net::redis::{RedisConfig, RedisLinkError, REDIS_RETRY_AFTER};
 
 /// The process-wide recorder of this test binary (tests run as threads of one process).
 fn metrics() -> &'static PrometheusHandle {
@@ -140,7 +139,7 @@ async fn rds_calls_wait_for_the_shared_budget() {
         },
     )
     .unwrap();
-    let source = dataplane::source::RdsSource::new(w.rds_config(), dataplane::sink::http_client())
+    let source = dataplane::source::RdsSource::new(w.rds_config(), net::http_client())
         .await
         .unwrap()
         .with_budget(Arc::new(budget));
@@ -157,7 +156,7 @@ async fn rds_calls_wait_for_the_shared_budget() {
     cleanup(&redis).await;
 }
 
-async fn ping(link: &dataplane::source::budget::RedisLink) -> Result<String, RedisLinkError> {
+async fn ping(link: &net::redis::RedisLink) -> Result<String, RedisLinkError> {
     link.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
         .await
 }
@@ -166,7 +165,7 @@ async fn ping(link: &dataplane::source::budget::RedisLink) -> Result<String, Red
 async fn a_failing_link_costs_one_timeout_then_is_skipped_for_a_moment() {
     let (url, server) = silent_server().await;
     let op_timeout = Duration::from_millis(200);
-    let link = dataplane::source::budget::RedisLink::new(
+    let link = net::redis::RedisLink::new(
         RedisConfig {
             url,
             key_prefix: "unused:".into(),
@@ -200,6 +199,6 @@ async fn a_failing_link_costs_one_timeout_then_is_skipped_for_a_moment() {
     let Some(redis) = redis_config("a_failing_link_costs_one_timeout_then_is_skipped") else {
         return;
     };
-    let link = dataplane::source::budget::RedisLink::new(redis, "test", "-").unwrap();
+    let link = net::redis::RedisLink::new(redis, "test", "-").unwrap();
     assert_eq!(ping(&link).await.unwrap(), "PONG");
 }

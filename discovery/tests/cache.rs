@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dataplane::source::budget::RedisConfig;
 use discovery::{Discovery, FixedLeader};
+use net::redis::RedisConfig;
 
 /// Calls of the two describe actions so far.
 fn describe_calls(w: &World) -> (u64, u64) {

@@ -59,7 +59,7 @@ async fn a_pass_publishes_one_job_per_unshipped_file_then_nothing_until_a_file_g
         .as_millis() as i64;
     for j in &jobs {
         assert_eq!(j.leader_epoch, 7);
-        assert_eq!(Some(j.kind), discovery::job_kind(&j.lasting_name));
+        assert_eq!(Some(j.kind), contract::kind_of(&j.lasting_name));
         assert!((now_ms - j.published_ms).abs() < 60_000, "{j:?}");
         let engine = if j.instance_id.starts_with("shop") {
             "aurora-mysql"
@@ -74,7 +74,7 @@ async fn a_pass_publishes_one_job_per_unshipped_file_then_nothing_until_a_file_g
     // A family's older siblings go out before newer ones.
     let mut last: HashMap<(String, String), String> = HashMap::new();
     for j in &jobs {
-        let fam = dataplane::file::family(&j.lasting_name);
+        let fam = contract::file::family(&j.lasting_name);
         if let Some(prev) = last.insert((j.instance_id.clone(), fam), j.lasting_name.clone()) {
             assert!(prev < j.lasting_name, "{prev} after {}", j.lasting_name);
         }
@@ -198,7 +198,7 @@ async fn a_failed_publish_fails_the_pass_and_the_jobs_go_out_next_time() {
     let d = w.discovery(c, Arc::new(FixedLeader(1)), sink.clone()).await;
     sink.fail.store(true, Ordering::Relaxed);
     match d.pass().await {
-        Err(DiscoveryError::Publish(e)) => assert!(e.contains("broker"), "{e}"),
+        Err(DiscoveryError::Publish(e)) => assert!(e.to_string().contains("broker"), "{e}"),
         other => panic!("{other:?}"),
     }
     assert!(!*d.ready().borrow(), "no good pass yet");

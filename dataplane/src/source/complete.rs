@@ -11,8 +11,8 @@ use tokio::sync::mpsc;
 
 use super::rds::{deliver, is_throttle, RdsSource};
 use super::{Chunk, DownloadEnd, SourceError};
-use crate::file::RemoteFile;
 use crate::telemetry;
+use contract::file::RemoteFile;
 
 /// Chunks handed on are at least this large (the body arrives in small frames).
 const CHUNK_BYTES: usize = 1 << 20;

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use rds::{FileListing, InstanceInfo, RdsSource};
 
-use crate::checkpoint::MarkerAt;
+use contract::MarkerAt;
 
 /// How files are downloaded.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,14 +128,14 @@ pub struct Chunk {
     pub data: Bytes,
     /// A marker that resumes right after this chunk (portion API only).
     pub next: Option<MarkerAt>,
-    _held: crate::telemetry::InFlight,
+    _held: net::telemetry::InFlight,
 }
 
 impl Chunk {
     /// A chunk of `data` at file offset `offset`.
     pub fn new(offset: u64, data: Bytes, next: Option<MarkerAt>) -> Chunk {
         Chunk {
-            _held: crate::telemetry::InFlight::new("download", data.len()),
+            _held: net::telemetry::InFlight::new("download", data.len()),
             offset,
             data,
             next,

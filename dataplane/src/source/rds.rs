@@ -14,10 +14,10 @@ use super::budget::RateBudget;
 use super::{
     tags_match, Chunk, DownloadEnd, DownloadMode, RdsConfig, SourceError, TRUNCATION_SUFFIX,
 };
-use crate::checkpoint::{Checkpoint, MarkerAt};
-use crate::file::RemoteFile;
-use crate::sink::HttpClient;
 use crate::telemetry;
+use contract::file::RemoteFile;
+use contract::{Checkpoint, MarkerAt};
+use net::HttpClient;
 
 /// One Aurora instance to ship logs from.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -108,7 +108,7 @@ impl RdsSource {
                 message: "rds.region is empty: set it to the region of the Aurora clusters".into(),
             });
         }
-        let sdk = crate::aws::sdk_config(
+        let sdk = net::aws::sdk_config(
             &config.region,
             &config.endpoint_url,
             &config.access_key_id,
@@ -623,7 +623,7 @@ fn marker_gap(prev: &str, next: &str, got: u64) -> Option<u64> {
 /// another hour: it rotated after the listing. Markers of the `H:offset` shape only (RDS's
 /// `17:13387550`); other shapes are opaque.
 fn rotated_since_listing(file: &RemoteFile, next: &str) -> bool {
-    if !crate::file::is_live_name(&file.name) {
+    if !contract::file::is_live_name(&file.name) {
         return false;
     }
     let listed_hour = file
@@ -681,7 +681,7 @@ mod tests {
             region: String::new(),
             ..Default::default()
         };
-        let Err(e) = RdsSource::new(config, crate::sink::http_client()).await else {
+        let Err(e) = RdsSource::new(config, net::http_client()).await else {
             panic!("an empty region was taken");
         };
         assert!(e.to_string().contains("rds.region"), "{e}");

@@ -17,13 +17,15 @@ const MAX_CONNECTIONS: usize = 64;
 /// Longest life of one connection.
 const CONNECTION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Install the Prometheus recorder for the process and describe every metric.
-pub fn install_metrics() -> Result<PrometheusHandle, String> {
-    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
-        .map_err(|e| format!("installing the metrics recorder: {e}"))?;
-    crate::telemetry::describe();
-    Ok(handle)
+/// The process's metrics recorder could not be installed (one was installed already).
+#[derive(Debug, thiserror::Error)]
+#[error("installing the metrics recorder failed: {0}")]
+pub struct RecorderError(#[from] metrics_exporter_prometheus::BuildError);
+
+/// Install the Prometheus recorder for the process. The caller then describes every metric,
+/// each crate's once.
+pub fn install_metrics() -> Result<PrometheusHandle, RecorderError> {
+    Ok(metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?)
 }
 
 /// Serve the endpoints on `addr` until `shutdown` turns true. Returns the bound address.
@@ -102,7 +104,7 @@ mod tests {
         let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
-            metrics::counter!(crate::telemetry::CHECKPOINTS).increment(3);
+            metrics::counter!("aurora_logs_checkpoints_total").increment(3);
         });
         let (ready_tx, ready) = watch::channel(false);
         let (stop_tx, stop) = watch::channel(false);

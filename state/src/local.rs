@@ -6,7 +6,7 @@ use redb::{Database, TableDefinition};
 
 #[cfg(test)]
 use super::MarkerAt;
-use super::{Checkpoint, CheckpointError, CheckpointStore, FileKey};
+use super::{Checkpoint, CheckpointError, CheckpointStore, DatabaseError, FileKey};
 
 /// The checkpoints table: key `instance\0lasting file name`, value a JSON [`Checkpoint`].
 const TABLE: TableDefinition<&str, &[u8]> = TableDefinition::new("checkpoints");
@@ -16,10 +16,8 @@ fn encode(key: &FileKey) -> String {
     format!("{}\0{}", key.instance_id, key.log_file)
 }
 
-fn db_err(e: impl std::fmt::Display) -> CheckpointError {
-    CheckpointError::Database(format!(
-        "{e}; check that the state directory is writable and not used by another process"
-    ))
+fn db_err(e: impl Into<redb::Error>) -> CheckpointError {
+    DatabaseError::Local(e.into()).into()
 }
 
 /// Checkpoints in an embedded redb database under the state directory.
@@ -31,7 +29,7 @@ pub struct LocalCheckpoints {
 impl LocalCheckpoints {
     /// Open (or create) `dir/checkpoints.redb`.
     pub fn open(dir: &Path) -> Result<LocalCheckpoints, CheckpointError> {
-        std::fs::create_dir_all(dir).map_err(db_err)?;
+        std::fs::create_dir_all(dir).map_err(|e| db_err(redb::Error::Io(e)))?;
         let db = Database::create(dir.join("checkpoints.redb")).map_err(db_err)?;
         let tx = db.begin_write().map_err(db_err)?;
         tx.open_table(TABLE).map_err(db_err)?;
@@ -61,7 +59,7 @@ impl CheckpointStore for LocalCheckpoints {
 
     async fn commit(&self, key: &FileKey, cp: &Checkpoint) -> Result<(), CheckpointError> {
         let k = encode(key);
-        let v = serde_json::to_vec(cp).map_err(db_err)?;
+        let v = serde_json::to_vec(cp).expect("a checkpoint always serialises");
         // redb commits are durable (fsync) by default; a short write on the runtime thread is
         // cheaper than a hop to the blocking pool at one commit per batch.
         let tx = self.db.begin_write().map_err(db_err)?;

@@ -1,4 +1,5 @@
-//! The discovery leader lease: exactly one discovery replica publishes jobs at a time.
+//! The discovery leader lease: exactly one discovery replica publishes jobs at a time, and
+//! [`DynamoLeader`], its renewal in the background.
 //!
 //! # Brief overview
 //! The lease is one item of the state table, [`LEADER_INSTANCE`] / [`LEADER_FILE`], with the
@@ -29,16 +30,17 @@
 //! by hand while processors run.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use contract::state::{LEADER_FILE, LEADER_INSTANCE};
 use metrics::counter;
-
-use crate::checkpoint::dynamo::{corrupt, decode_lease, key_item, now_ms, Failure, Table};
-use crate::checkpoint::{CheckpointError, DynamoConfig};
-use crate::telemetry;
+use state::dynamo::lease::{self, decode_lease, now_ms, Takeover};
+use state::dynamo::table::{corrupt, Failure, Table};
+use state::dynamo::Item;
+use state::telemetry;
+use state::{CheckpointError, DatabaseError, DynamoConfig};
+use tokio::sync::watch;
 
 /// This replica leads until `expires_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,23 +75,20 @@ fn acquisition(outcome: &'static str) {
     counter!(telemetry::LEASE_ACQUISITIONS, "lease" => "leader", "outcome" => outcome).increment(1);
 }
 
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
 impl LeaderLease {
     /// The lease of replica `owner` (unique among live replicas) in `config.table`, with
     /// `config.lease_ttl`. Makes no call.
     pub async fn new(config: DynamoConfig, owner: String) -> Result<LeaderLease, CheckpointError> {
         if owner.is_empty() {
-            return Err(CheckpointError::Database(
+            return Err(DatabaseError::Config(
                 "the leader owner name is empty; give each discovery replica a unique name".into(),
-            ));
+            )
+            .into());
         }
         if config.lease_ttl.is_zero() {
-            return Err(CheckpointError::Database(
-                "dynamodb.lease_ttl must be above zero".into(),
-            ));
+            return Err(
+                DatabaseError::Config("dynamodb.lease_ttl must be above zero".into()).into(),
+            );
         }
         Ok(LeaderLease {
             table: Table::connect(&config).await?,
@@ -108,8 +107,8 @@ impl LeaderLease {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn key() -> HashMap<String, AttributeValue> {
-        key_item(LEADER_INSTANCE, LEADER_FILE)
+    fn key() -> Item {
+        state::dynamo::key_item(LEADER_INSTANCE, LEADER_FILE)
     }
 
     fn err(&self, op: &str, f: Failure) -> CheckpointError {
@@ -127,10 +126,10 @@ impl LeaderLease {
             // Renewal keeps the epoch. Ours as long as nobody took it (the token is unchanged),
             // even if it lapsed meanwhile: no other leader published under a newer epoch.
             let values = HashMap::from([
-                (":me".to_string(), AttributeValue::S(self.owner.clone())),
-                (":tok".to_string(), n(epoch)),
-                (":now".to_string(), n(now)),
-                (":exp".to_string(), n(expires_ms)),
+                (":me".to_string(), state::dynamo::s(&self.owner)),
+                (":tok".to_string(), state::dynamo::n(epoch)),
+                (":now".to_string(), state::dynamo::n(now)),
+                (":exp".to_string(), state::dynamo::n(expires_ms)),
             ]);
             match self
                 .table
@@ -154,25 +153,16 @@ impl LeaderLease {
                 Err(e) => return Err(self.err("lead", e)),
             }
         }
-        let values = HashMap::from([
-            (":me".to_string(), AttributeValue::S(self.owner.clone())),
-            (":now".to_string(), n(now)),
-            (":exp".to_string(), n(expires_ms)),
-            (":zero".to_string(), n(0)),
-            (":one".to_string(), n(1)),
-        ]);
-        let result = self
-            .table
-            .update(
-                "lead_acquire",
-                Self::key(),
-                "SET #lease_owner = :me, #lease_expires_ms = :exp, \
-                 #lease_token = if_not_exists(#lease_token, :zero) + :one, #updated_ms = :now",
-                "attribute_not_exists(#lease_owner) OR #lease_expires_ms < :now",
-                values,
-                true,
-            )
-            .await;
+        let result = lease::take(
+            &self.table,
+            "lead_acquire",
+            Self::key(),
+            &self.owner,
+            (now, expires_ms),
+            Takeover::FreeOrExpired,
+            ("", Item::new()),
+        )
+        .await;
         match result {
             Ok(item) => {
                 let lease = decode_lease(&item).map_err(|e| self.corrupt(e))?;
@@ -212,26 +202,9 @@ impl LeaderLease {
         let Some(epoch) = self.held().take() else {
             return Ok(());
         };
-        let values = HashMap::from([
-            (":me".to_string(), AttributeValue::S(self.owner.clone())),
-            (":tok".to_string(), n(epoch)),
-            (":zero".to_string(), n(0)),
-        ]);
-        match self
-            .table
-            .update(
-                "resign",
-                Self::key(),
-                "REMOVE #lease_owner SET #lease_expires_ms = :zero",
-                "#lease_owner = :me AND #lease_token = :tok",
-                values,
-                false,
-            )
+        lease::release(&self.table, "resign", Self::key(), &self.owner, epoch)
             .await
-        {
-            Ok(_) | Err(Failure::Conflict(_)) => Ok(()),
-            Err(e) => Err(self.err("resign", e)),
-        }
+            .map_err(|e| self.err("resign", e))
     }
 
     /// The newest leader epoch (0 when nobody ever led). Processors drop jobs older than it.
@@ -245,5 +218,70 @@ impl LeaderLease {
             None => Ok(0),
             Some(item) => Ok(decode_lease(&item).map_err(|e| self.corrupt(e))?.token),
         }
+    }
+}
+
+/// The DynamoDB leader lease as discovery's [`Leader`]: renewed in the background every third
+/// of its time to live (a pass slowed by RDS or a broker outage does not lose it), and leading
+/// only while the lease has more than `margin` left, so a deposed leader stops publishing
+/// before another can start.
+pub struct DynamoLeader {
+    lease: Arc<LeaderLease>,
+    current: Arc<Mutex<Option<Leadership>>>,
+    margin: Duration,
+}
+
+impl DynamoLeader {
+    /// Lead through `lease` (time to live `ttl`), renewed in the background until `stop`.
+    /// Call it inside a tokio runtime.
+    pub fn start(
+        lease: LeaderLease,
+        ttl: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) -> DynamoLeader {
+        let leader = DynamoLeader {
+            lease: Arc::new(lease),
+            current: Arc::default(),
+            margin: ttl / 3,
+        };
+        let (lease, current) = (leader.lease.clone(), leader.current.clone());
+        tokio::spawn(async move {
+            loop {
+                let l = lease.lead().await;
+                match l {
+                    Ok(l) => *current.lock().unwrap_or_else(|e| e.into_inner()) = l,
+                    Err(e) => tracing::warn!(error = %e, "renewing the leader lease failed"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(ttl / 3) => {}
+                    _ = stop.wait_for(|s| *s) => break,
+                }
+            }
+        });
+        leader
+    }
+}
+
+impl DynamoLeader {
+    /// Give the lease back (at shutdown), so another replica leads without waiting.
+    pub async fn resign(&self) -> Result<(), CheckpointError> {
+        self.lease.resign().await
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Leader for DynamoLeader {
+    async fn lead(&self) -> Result<Option<u64>, CheckpointError> {
+        let cached = *self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let l = match cached {
+            Some(l) if l.may_publish(self.margin) => Some(l),
+            // Not leading, or the background renewal is late: ask now.
+            _ => {
+                let l = self.lease.lead().await?;
+                *self.current.lock().unwrap_or_else(|e| e.into_inner()) = l;
+                l
+            }
+        };
+        Ok(l.filter(|l| l.may_publish(self.margin)).map(|l| l.epoch))
     }
 }

@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use contract::state::{attr, LEADER_FILE, LEADER_INSTANCE};
-use dataplane::checkpoint::{
+use discovery::lease::LeaderLease;
+use simulator::services::{require, unique_name, Service};
+use state::{
     delete_table, ensure_table, Acquired, Checkpoint, CheckpointError, CheckpointStore,
     DynamoCheckpoints, DynamoConfig, FileKey, MarkerAt,
 };
-use dataplane::leader::LeaderLease;
-use simulator::services::{require, unique_name, Service};
 
 /// A table of one test, deleted on drop.
 struct TestTable {

@@ -1,5 +1,12 @@
 //! The OpenObserve sink: a batch in, an acknowledgement out.
 //!
+//! # Brief overview
+//! [`batch`] fills the records of one request (bounded by bytes, count and age) as the `_bulk`
+//! body itself; [`request`] compresses a range of it in one call; [`OpenObserveSink::send`]
+//! drives the requests and reads the answers ([`response`]); [`dead_letter`] keeps what
+//! OpenObserve refused for good. Compression runs on the blocking pool, never on a runtime
+//! worker.
+//!
 //! A batch goes to `/api/{org}/_bulk` as NDJSON, compressed (zstd, falling back to gzip for good
 //! on the first 415). The answer is always read: a 200 lists every record's outcome, and only
 //! records the server listed as taken count as shipped. Records refused for good (outside the
@@ -10,57 +17,42 @@
 //! when every record of the batch is either acknowledged or dead-lettered, so the caller may
 //! then advance the checkpoint.
 
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod batch;
 pub mod config;
 pub mod dead_letter;
 pub mod request;
 pub mod response;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
 
 use backon::BackoffBuilder;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use metrics::counter;
+use net::telemetry::{InFlight, InternalEvent};
+use net::HttpClient;
 use tokio::sync::Semaphore;
 
-pub use config::{Compression, OpenObserveConfig};
+pub use batch::{Batch, BatchBuilder, BatchConfig};
+pub use config::{Compression, OpenObserveConfig, StreamsConfig};
 use dead_letter::{DeadLetter, DeadLetterError, DeadLetters};
 use request::{bulk_body, Body};
 use response::parse_bulk;
-
-use crate::batch::Batch;
-use crate::telemetry;
 
 /// Largest answer body read (a `_bulk` answer echoes refused records, so it can be large).
 const MAX_ANSWER_BYTES: usize = 64 << 20;
 /// Times records the server's answer did not mention are sent again before the job fails.
 const MAX_RESENDS: usize = 5;
-
-/// The HTTP client shared by the sink and the RDS source: rustls (system-independent web PKI
-/// roots), HTTP/1.1 with connection reuse.
-pub type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
-/// Build the shared HTTP client.
-pub fn http_client() -> HttpClient {
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_provider_and_webpki_roots(provider)
-        .expect("the aws-lc-rs provider supports the default protocol versions")
-        .https_or_http()
-        .enable_http1()
-        .build();
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .build(https)
-}
 
 /// Why a batch could not be shipped. The batch's records are neither acknowledged nor
 /// dead-lettered: the caller must not advance the checkpoint.
@@ -108,12 +100,20 @@ pub enum SinkError {
     /// The body could not be built (compression failed).
     #[error("building a request body: {0}")]
     Body(#[from] std::io::Error),
+    /// The configuration cannot work (the message names the key).
+    #[error("openobserve configuration is invalid: {0}")]
+    Config(String),
 }
 
 impl SinkError {
     /// Whether trying the same batch later may succeed (everything but wrong credentials).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, SinkError::Refused { .. })
+        !matches!(self, SinkError::Refused { .. } | SinkError::Config(_))
+    }
+
+    /// Whether OpenObserve asked to slow down (429s and 503s through every retry).
+    pub fn is_throttled(&self) -> bool {
+        matches!(self, SinkError::Unavailable { .. })
     }
 }
 
@@ -156,15 +156,20 @@ impl OpenObserveSink {
         config: OpenObserveConfig,
         state_dir: &Path,
         client: HttpClient,
-    ) -> Result<OpenObserveSink, String> {
+    ) -> Result<OpenObserveSink, SinkError> {
         let base = config.url.trim_end_matches('/');
         let bulk_uri: Uri = format!("{base}/api/{}/_bulk", config.org)
             .parse()
-            .map_err(|e| format!("openobserve.url {:?} is not a URL: {e}", config.url))?;
+            .map_err(|e| {
+                SinkError::Config(format!(
+                    "openobserve.url {:?} is not a URL: {e}",
+                    config.url
+                ))
+            })?;
         let token = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", config.user, config.password));
         let auth = HeaderValue::from_str(&format!("Basic {token}"))
-            .map_err(|e| format!("openobserve credentials: {e}"))?;
+            .map_err(|e| SinkError::Config(format!("openobserve.user and password: {e}")))?;
         let dl_path = state_dir.join(&config.dead_letter_path);
         Ok(OpenObserveSink {
             permits: Semaphore::new(config.concurrency.max(1)),
@@ -190,8 +195,9 @@ impl OpenObserveSink {
         }
     }
 
-    /// Ship `batch`: returns once every record is acknowledged or dead-lettered.
-    pub async fn send(&self, batch: &Batch) -> Result<Ack, SinkError> {
+    /// Ship `batch`: returns once every record is acknowledged or dead-lettered. Its bodies are
+    /// compressed on the blocking pool (hence the `Arc`).
+    pub async fn send(&self, batch: &Arc<Batch>) -> Result<Ack, SinkError> {
         let mut ack = Ack::default();
         let mut todo: Vec<Vec<usize>> = vec![(0..batch.len()).collect()];
         let mut resends = 0;
@@ -329,14 +335,12 @@ impl OpenObserveSink {
     }
 
     fn count_refused(&self, stream: &str, reason: &'static str, detail: &str) {
-        tracing::warn!(
+        telemetry::RecordRefused {
             stream,
             reason,
             detail,
-            "openobserve refused a record; written to the dead-letter file"
-        );
-        counter!(telemetry::RECORDS_FAILED, "stream" => stream.to_string(), "reason" => reason)
-            .increment(1);
+        }
+        .emit();
     }
 
     async fn dead_letter(
@@ -377,7 +381,7 @@ impl OpenObserveSink {
     /// POST records `range`, retrying transient failures; switches to gzip on a 415.
     async fn post_range(
         &self,
-        batch: &Batch,
+        batch: &Arc<Batch>,
         range: Range<usize>,
         ack: &mut Ack,
     ) -> Result<(StatusCode, Bytes, usize), SinkError> {
@@ -387,7 +391,7 @@ impl OpenObserveSink {
             .with_jitter()
             .with_max_times(self.config.max_retries)
             .build();
-        let mut body = self.body(batch, range.clone())?;
+        let mut body = self.body(batch, range.clone()).await?;
         let mut retries = 0;
         loop {
             match self.attempt(&body).await? {
@@ -395,10 +399,12 @@ impl OpenObserveSink {
                     if body.encoding == Some("zstd") =>
                 {
                     if !self.zstd_refused.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(accept = %String::from_utf8_lossy(&text), "openobserve refused zstd (415): falling back to gzip for this endpoint");
-                        counter!(telemetry::COMPRESSION_FALLBACKS).increment(1);
+                        telemetry::CompressionFellBack {
+                            accepted: &String::from_utf8_lossy(&text),
+                        }
+                        .emit();
                     }
-                    body = self.body(batch, range.clone())?;
+                    body = self.body(batch, range.clone()).await?;
                 }
                 Attempt::Answer(status, text) => {
                     if matches!(status.as_u16(), 401 | 403 | 404 | 415) {
@@ -434,13 +440,16 @@ impl OpenObserveSink {
         }
     }
 
-    fn body(&self, batch: &Batch, range: Range<usize>) -> Result<Body, SinkError> {
-        Ok(bulk_body(
-            batch,
-            range,
-            self.compression(),
-            self.config.zstd_level,
-        )?)
+    /// The body of records `range`, compressed on the blocking pool: CPU work of a few
+    /// milliseconds per body that must not hold a runtime worker.
+    async fn body(&self, batch: &Arc<Batch>, range: Range<usize>) -> Result<Body, SinkError> {
+        let (batch, compression, level) =
+            (batch.clone(), self.compression(), self.config.zstd_level);
+        let built =
+            tokio::task::spawn_blocking(move || bulk_body(&batch, range, compression, level))
+                .await
+                .map_err(|e| std::io::Error::other(format!("compression task: {e}")))?;
+        Ok(built?)
     }
 
     /// One request; its answer read within the timeout.
@@ -461,7 +470,7 @@ impl OpenObserveSink {
         let req = req
             .body(Full::new(body.bytes.clone()))
             .expect("a request from valid parts");
-        let _held = telemetry::InFlight::new("send", body.bytes.len());
+        let _held = InFlight::new("send", body.bytes.len());
         let call = async {
             let resp = self.client.request(req).await?;
             let status = resp.status();

@@ -34,10 +34,14 @@
 //! callback; then set `security.protocol`, `sasl.mechanism`, … in
 //! [`KafkaConfig::properties`].
 
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
 mod config;
 mod consumer;
 mod offsets;
 mod producer;
+pub mod telemetry;
 
 use std::time::Duration;
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use contract::{Job, LogKind, Topics, JOB_VERSION};
-use dataplane::queue::{
+use queue::{
     ensure_topics, JobOutcome, JobProducer, JobRunner, KafkaConfig, Processor, ProcessorConfig,
     ProcessorTotals,
 };
@@ -163,9 +163,9 @@ impl JobRunner for Recorder {
 /// A processor running on its own task, with its shutdown switch.
 struct Member {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), dataplane::queue::QueueError>>,
-    stats: Arc<dataplane::queue::ProcessorStats>,
-    fence: dataplane::queue::EpochFence,
+    task: tokio::task::JoinHandle<Result<(), queue::QueueError>>,
+    stats: Arc<queue::ProcessorStats>,
+    fence: queue::EpochFence,
 }
 
 fn fast() -> ProcessorConfig {
@@ -219,7 +219,14 @@ async fn until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 /// others marks the end.
 async fn resume_and_expect(config: &KafkaConfig, expected: BTreeSet<(String, i64)>) {
     // Epoch 1, as the jobs of every test that expects some back.
-    let sentinel = job(LogKind::Error, "sentinel", "error/sentinel.log", 999, 1, 1);
+    let sentinel = job(
+        LogKind::MysqlError,
+        "sentinel",
+        "error/sentinel.log",
+        999,
+        1,
+        1,
+    );
     JobProducer::new(config)
         .unwrap()
         .publish(std::slice::from_ref(&sentinel))
@@ -314,10 +321,10 @@ async fn a_member_dropped_mid_run_leaves_exactly_its_uncommitted_jobs_to_the_nex
     };
     // Per kind: the first job the first member holds forever (None: it holds none).
     let hold_at: HashMap<LogKind, Option<i64>> = [
-        (LogKind::Error, Some(3)),
-        (LogKind::Slowquery, Some(7)),
-        (LogKind::General, Some(0)),
-        (LogKind::Audit, None),
+        (LogKind::MysqlError, Some(3)),
+        (LogKind::MysqlSlow, Some(7)),
+        (LogKind::MysqlGeneral, Some(0)),
+        (LogKind::MysqlAudit, None),
         (LogKind::Postgresql, Some(9)),
     ]
     .into();
@@ -427,10 +434,10 @@ async fn malformed_newer_and_stale_jobs_are_skipped_counted_and_committed_past()
         .set("bootstrap.servers", &config.brokers)
         .create()
         .unwrap();
-    let topic = config.topics.topic(LogKind::Error).to_string();
+    let topic = config.topics.topic(LogKind::MysqlError).to_string();
     let good = |seq, epoch| {
         job(
-            LogKind::Error,
+            LogKind::MysqlError,
             "db-1",
             &format!("error/f{seq}.log"),
             seq,
@@ -685,7 +692,7 @@ async fn a_broker_restart_fails_publishes_while_down_and_the_processor_resumes_a
     broker.stop();
     let started = Instant::now();
     match producer.publish(&batch(2)).await {
-        Err(dataplane::queue::QueueError::Undelivered { failed, total, .. }) => {
+        Err(queue::QueueError::Undelivered { failed, total, .. }) => {
             assert_eq!((failed, total), (10, 10));
         }
         other => panic!("publishing to a stopped broker: {other:?}"),
@@ -726,8 +733,8 @@ async fn a_graceful_stop_lets_jobs_finish_within_the_grace_and_leaves_the_rest_u
     let Some(config) = kafka("queue-grace", 1).await else {
         return;
     };
-    let quick = job(LogKind::Error, "db-1", "error/quick.log", 0, 1, 10);
-    let stuck = job(LogKind::Slowquery, "db-1", "slowquery/stuck.log", 0, 1, 10);
+    let quick = job(LogKind::MysqlError, "db-1", "error/quick.log", 0, 1, 10);
+    let stuck = job(LogKind::MysqlSlow, "db-1", "slowquery/stuck.log", 0, 1, 10);
     JobProducer::new(&config)
         .unwrap()
         .publish(&[quick.clone(), stuck.clone()])
@@ -736,7 +743,7 @@ async fn a_graceful_stop_lets_jobs_finish_within_the_grace_and_leaves_the_rest_u
     let rec = Arc::new(Recorder {
         // Longer than a commit interval: only the commit at shutdown can cover it.
         delay: Duration::from_millis(800),
-        hold: Box::new(|j| j.kind == LogKind::Slowquery),
+        hold: Box::new(|j| j.kind == LogKind::MysqlSlow),
         ..Recorder::new()
     });
     let grace = Duration::from_secs(3);

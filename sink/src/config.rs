@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use contract::{LogKind, PerKind};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Request body compression.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,5 +73,54 @@ impl Default for OpenObserveConfig {
             dead_letter_path: "dead-letter.ndjson".into(),
             dead_letter_max_bytes: 1 << 30,
         }
+    }
+}
+
+/// OpenObserve stream per log kind; in configuration a table keyed by the record's `log_type`
+/// (`mysql_slow`, `mysql_error`, `mysql_general`, `mysql_audit`, `postgresql`). Defaults:
+/// `aurora_mysql_slowquery`, `aurora_mysql_error`, `aurora_mysql_general`, `aurora_mysql_audit`,
+/// `aurora_postgresql`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamsConfig(PerKind<String>);
+
+impl Default for StreamsConfig {
+    fn default() -> Self {
+        StreamsConfig(PerKind::from_fn(|k| k.spec().default_stream.to_string()))
+    }
+}
+
+impl StreamsConfig {
+    /// The stream of `kind`.
+    pub fn stream(&self, kind: LogKind) -> &str {
+        self.0.get(kind)
+    }
+}
+
+impl Serialize for StreamsConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_keyed(s, LogKind::log_type)
+    }
+}
+
+impl<'de> Deserialize<'de> for StreamsConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        PerKind::deserialize_keyed(d, LogKind::log_type, StreamsConfig::default().0)
+            .map(StreamsConfig)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_default_per_kind_and_read_by_log_type() {
+        let s = StreamsConfig::default();
+        assert_eq!(s.stream(LogKind::MysqlSlow), "aurora_mysql_slowquery");
+        assert_eq!(s.stream(LogKind::Postgresql), "aurora_postgresql");
+        let s: StreamsConfig = serde_json::from_str(r#"{"mysql_audit":"audit"}"#).unwrap();
+        assert_eq!(s.stream(LogKind::MysqlAudit), "audit");
+        assert_eq!(s.stream(LogKind::MysqlError), "aurora_mysql_error");
+        assert!(serde_json::from_str::<StreamsConfig>(r#"{"audit":"x"}"#).is_err());
     }
 }
