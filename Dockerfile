@@ -33,10 +33,10 @@ ENV LIBZ_SYS_STATIC=1 \
     CARGO_TERM_COLOR=never
 COPY --from=planner /src/recipe.json recipe.json
 RUN --mount=type=cache,id=cargo-registry-${TARGETPLATFORM},target=/usr/local/cargo/registry \
-    cargo chef cook --release --locked --recipe-path recipe.json --bin aurora-logs
+    cargo chef cook --release --locked --no-default-features --recipe-path recipe.json --bin aurora-logs
 COPY . .
 RUN --mount=type=cache,id=cargo-registry-${TARGETPLATFORM},target=/usr/local/cargo/registry \
-    cargo build --release --locked --bin aurora-logs \
+    cargo build --release --locked --no-default-features --bin aurora-logs \
     && install -D -m 0755 target/release/aurora-logs /out/aurora-logs \
     && install -d -m 0750 /out/state /out/tmp \
     && /out/aurora-logs --version

@@ -54,6 +54,9 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "crate boundaries (scripts/check-boundaries.sh)"
+scripts/check-boundaries.sh
+
 step "deployment: k8s/, eks-terraform/, iam/, Dockerfile (scripts/deploy-checks.sh)"
 scripts/deploy-checks.sh
 

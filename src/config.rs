@@ -8,17 +8,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use dataplane::checkpoint::DynamoConfig;
-use dataplane::pipeline::{PipelineConfig, StreamsConfig};
-use dataplane::queue::{KafkaConfig, ProcessorConfig};
-use dataplane::sink::OpenObserveConfig;
-use dataplane::source::budget::{RateBudgetConfig, RedisConfig};
+use dataplane::pipeline::PipelineConfig;
+use dataplane::source::budget::RateBudgetConfig;
 use dataplane::source::RdsConfig;
 use dataplane::standalone::SchedulerConfig;
 use discovery::DiscoveryConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use net::redis::RedisConfig;
+use queue::{KafkaConfig, ProcessorConfig};
 use serde::{Deserialize, Serialize};
+use sink::{OpenObserveConfig, StreamsConfig};
+use state::DynamoConfig;
 
 /// Log output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

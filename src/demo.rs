@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use dataplane::record::files_record_ids;
-use dataplane::standalone::{Scheduler, SchedulerConfig};
+use dataplane::standalone::{Progress, Scheduler, SchedulerConfig};
 use serde::Serialize;
 use simulator::instance::Engine;
 use simulator::openobserve::{OpenObserveConfig as StandInConfig, OpenObserveStandIn};
@@ -60,11 +60,10 @@ fn expected_ids(rds: &RdsSimulator) -> BTreeSet<String> {
     )
 }
 
-/// Run the demo for `seconds` of live logs.
-pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSummary> {
-    crate::service::init_logging(LogStyle::Text, "warn");
-    let started = Instant::now();
-    let sim = SimConfig {
+/// Two Aurora clusters writing logs in real time (MySQL with two instances, PostgreSQL with one)
+/// and a DocumentDB cluster that must be filtered out.
+fn world() -> SimConfig {
+    SimConfig {
         history: Duration::from_secs(5 * 60),
         ..Default::default()
     }
@@ -82,21 +81,18 @@ pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSum
             .with_rate(40.0)
             .with_seed(12),
     )
-    .with_docdb("catalog-docdb");
-    let rds = RdsSimulator::start(sim)
-        .await
-        .context("starting the RDS simulator")?;
-    let standin = match &target.openobserve {
-        None => Some(
-            OpenObserveStandIn::start(StandInConfig::default())
-                .await
-                .context("starting the OpenObserve stand-in")?,
-        ),
-        Some(_) => None,
-    };
-    let state = tempfile::tempdir().context("creating a state directory")?;
+    .with_docdb("catalog-docdb")
+}
+
+/// The configuration of `run` against the simulator and `target` (or the stand-in).
+fn config(
+    rds: &RdsSimulator,
+    target: &DemoTarget,
+    standin: Option<&OpenObserveStandIn>,
+    state: &std::path::Path,
+) -> Config {
     let mut config = Config {
-        state_dir: state.path().to_path_buf(),
+        state_dir: state.to_path_buf(),
         ..Default::default()
     };
     let (ak, sk) = rds.credentials();
@@ -105,7 +101,7 @@ pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSum
     config.rds.access_key_id = ak.to_string();
     config.rds.secret_access_key = sk.to_string();
     config.rds.calls_per_second = 50;
-    match (&target.openobserve, &standin) {
+    match (&target.openobserve, standin) {
         (Some((url, user, password)), _) => {
             config.openobserve.url = url.clone();
             config.openobserve.user = user.clone();
@@ -121,18 +117,17 @@ pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSum
     config
         .tags
         .insert("source".into(), "aurora-logs-demo".into());
-    let ctx = crate::service::ship_context(&config).await?;
-    let scheduler = Arc::new(Scheduler::new(
-        ctx,
-        SchedulerConfig {
-            poll_interval: Duration::from_millis(500),
-            workers: 4,
-            // Let the files in flight finish: the demo counts duplicates.
-            shutdown_grace: Duration::from_secs(600),
-            ..Default::default()
-        },
-    ));
+    config
+}
 
+/// Ship while the clock runs for `seconds`, showing progress on stderr; then stop the clock and
+/// the scheduler (the files in flight finish).
+async fn ship_live(
+    scheduler: &Arc<Scheduler>,
+    rds: &RdsSimulator,
+    seconds: u64,
+    started: Instant,
+) -> Result<()> {
     let clock = rds.spawn_clock(1.0);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let runner = {
@@ -158,7 +153,11 @@ pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSum
     drop(clock);
     let _ = stop_tx.send(true);
     runner.await.context("scheduler task")?;
-    // Drain what the clock wrote last.
+    Ok(())
+}
+
+/// Drain what the clock wrote last: passes until one ships nothing new (at most ten).
+async fn drain(scheduler: &Scheduler) {
     for _ in 0..10 {
         let before = scheduler.progress();
         if let Err(e) = scheduler.drain_once().await {
@@ -170,9 +169,17 @@ pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSum
             break;
         }
     }
-    let p = scheduler.progress();
-    let expected = expected_ids(&rds);
-    let seconds = started.elapsed().as_secs_f64();
+}
+
+/// The verdict: every entry the simulator wrote looked up by record id in the stand-in, or
+/// counted against what a real OpenObserve acknowledged.
+fn verdict(
+    rds: &RdsSimulator,
+    standin: Option<&OpenObserveStandIn>,
+    p: Progress,
+    seconds: f64,
+) -> DemoSummary {
+    let expected = expected_ids(rds);
     let mut summary = DemoSummary {
         entries_generated: expected.len() as u64,
         records_acknowledged: p.records,
@@ -184,7 +191,7 @@ pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSum
         throughput_mb_s: p.bytes as f64 / 1e6 / seconds,
         verified_by_record_id: standin.is_some(),
     };
-    match &standin {
+    match standin {
         Some(oo) => {
             let seen = oo.count_by_field("record_id");
             summary.records_lost =
@@ -201,6 +208,41 @@ pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSum
                 .saturating_sub(p.records + p.dead_lettered);
         }
     }
+    summary
+}
+
+/// Run the demo for `seconds` of live logs.
+pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSummary> {
+    crate::service::init_logging(LogStyle::Text, "warn");
+    let started = Instant::now();
+    let rds = RdsSimulator::start(world())
+        .await
+        .context("starting the RDS simulator")?;
+    let standin = match &target.openobserve {
+        None => Some(
+            OpenObserveStandIn::start(StandInConfig::default())
+                .await
+                .context("starting the OpenObserve stand-in")?,
+        ),
+        Some(_) => None,
+    };
+    let state = tempfile::tempdir().context("creating a state directory")?;
+    let config = config(&rds, &target, standin.as_ref(), state.path());
+    let ctx = crate::service::ship_context(&config).await?;
+    let scheduler = Arc::new(Scheduler::new(
+        ctx,
+        SchedulerConfig {
+            poll_interval: Duration::from_millis(500),
+            workers: 4,
+            // Let the files in flight finish: the demo counts duplicates.
+            shutdown_grace: Duration::from_secs(600),
+            ..Default::default()
+        },
+    ));
+    ship_live(&scheduler, &rds, seconds, started).await?;
+    drain(&scheduler).await;
+    let p = scheduler.progress();
+    let summary = verdict(&rds, standin.as_ref(), p, started.elapsed().as_secs_f64());
     eprintln!(
         "entries generated {} | acknowledged {} | dead-lettered {} | lost {} | duplicated {} | {:.1} MB in {:.1} s",
         summary.entries_generated,
@@ -209,7 +251,7 @@ pub async fn run(seconds: u64, target: DemoTarget, json: bool) -> Result<DemoSum
         summary.records_lost,
         summary.records_duplicated,
         p.bytes as f64 / 1e6,
-        seconds
+        summary.seconds
     );
     if json {
         println!("{}", serde_json::to_string(&summary)?);

@@ -5,16 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use dataplane::checkpoint::{CheckpointStore, DynamoCheckpoints};
-use dataplane::leader::LeaderLease;
-use dataplane::queue::{ensure_topics, JobProducer, Processor};
 use dataplane::source::budget::RedisBudget;
 use dataplane::source::RdsSource;
-use discovery::{Discovery, JobSink, Leader};
+use discovery::{Discovery, DynamoLeader, LeaderLease};
+use queue::{ensure_topics, JobProducer, Processor};
+use state::{CheckpointStore, DynamoCheckpoints};
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::service::{init_logging, ship_context_with, shutdown_signal};
+use crate::service::{init_logging, install_metrics, ship_context_with, shutdown_signal};
 
 /// A name for this process among its peers: the pod name (`HOSTNAME` on Kubernetes), the pid
 /// and a random suffix, so that a restarted pod never shares a lease owner with its old self.
@@ -36,7 +35,7 @@ fn owner_name(role: &str) -> String {
 }
 
 /// The RDS source of a distributed process: its own limiter plus the budget shared in Redis.
-async fn rds_source(config: &Config, http: dataplane::sink::HttpClient) -> Result<RdsSource> {
+async fn rds_source(config: &Config, http: net::HttpClient) -> Result<RdsSource> {
     let source = RdsSource::new(config.rds.clone(), http)
         .await
         .context("setting up the RDS client")?;
@@ -48,78 +47,10 @@ async fn rds_source(config: &Config, http: dataplane::sink::HttpClient) -> Resul
     Ok(source.with_budget(Arc::new(budget)))
 }
 
-fn describe_metrics() {
-    dataplane::checkpoint::describe_metrics();
-    dataplane::source::budget::describe();
-    discovery::telemetry::describe();
-}
-
-/// The DynamoDB leader lease as discovery's [`Leader`]: renewed in the background every third
-/// of its time to live (a pass slowed by RDS or a broker outage does not lose it), and leading
-/// only while the lease has more than `margin` left, so a deposed leader stops publishing
-/// before another can start.
-struct DynamoLeader {
-    lease: Arc<LeaderLease>,
-    current: Arc<std::sync::Mutex<Option<dataplane::leader::Leadership>>>,
-    margin: Duration,
-}
-
-impl DynamoLeader {
-    fn start(lease: LeaderLease, ttl: Duration, mut stop: watch::Receiver<bool>) -> DynamoLeader {
-        let leader = DynamoLeader {
-            lease: Arc::new(lease),
-            current: Arc::default(),
-            margin: ttl / 3,
-        };
-        let (lease, current) = (leader.lease.clone(), leader.current.clone());
-        tokio::spawn(async move {
-            loop {
-                let l = lease.lead().await;
-                match l {
-                    Ok(l) => *current.lock().expect("leader lock") = l,
-                    Err(e) => tracing::warn!(error = %e, "renewing the leader lease failed"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(ttl / 3) => {}
-                    _ = stop.wait_for(|s| *s) => break,
-                }
-            }
-        });
-        leader
-    }
-}
-
-#[async_trait::async_trait]
-impl Leader for DynamoLeader {
-    async fn lead(&self) -> Result<Option<u64>, String> {
-        let cached = *self.current.lock().expect("leader lock");
-        let l = match cached {
-            Some(l) if l.may_publish(self.margin) => Some(l),
-            // Not leading, or the background renewal is late: ask now.
-            _ => {
-                let l = self.lease.lead().await.map_err(|e| e.to_string())?;
-                *self.current.lock().expect("leader lock") = l;
-                l
-            }
-        };
-        Ok(l.filter(|l| l.may_publish(self.margin)).map(|l| l.epoch))
-    }
-}
-
-/// The Kafka producer as discovery's [`JobSink`].
-struct KafkaSink(JobProducer);
-
-#[async_trait::async_trait]
-impl JobSink for KafkaSink {
-    async fn publish(&self, jobs: &[contract::Job]) -> Result<usize, String> {
-        self.0.publish(jobs).await.map_err(|e| e.to_string())
-    }
-}
-
 /// Serve `/metrics`, `/healthz` and `/readyz` until shutdown.
 macro_rules! serve_ops {
     ($config:expr, $metrics:expr, $ready:expr, $shutdown:expr) => {{
-        let addr = dataplane::ops::serve($config.listen, $metrics, $ready, $shutdown)
+        let addr = net::ops::serve($config.listen, $metrics, $ready, $shutdown)
             .await
             .with_context(|| format!("listening on {}", $config.listen))?;
         tracing::info!(%addr, "serving /metrics, /healthz, /readyz");
@@ -129,10 +60,9 @@ macro_rules! serve_ops {
 /// `aurora-logs discovery`: lead (or wait to), list, publish jobs, until SIGTERM.
 pub async fn run_discovery(config: Config) -> Result<()> {
     init_logging(config.log_format, &config.log_level);
-    let metrics = dataplane::ops::install_metrics().map_err(anyhow::Error::msg)?;
-    describe_metrics();
+    let metrics = install_metrics()?;
     let owner = owner_name("discovery");
-    let http = dataplane::sink::http_client();
+    let http = net::http_client();
     let source = rds_source(&config, http).await?;
     let state = DynamoCheckpoints::new(config.dynamodb.clone(), owner.clone())
         .await
@@ -160,13 +90,13 @@ pub async fn run_discovery(config: Config) -> Result<()> {
         Arc::new(source),
         Arc::new(state),
         leader.clone(),
-        Arc::new(KafkaSink(producer)),
+        Arc::new(producer),
     )
     .context("setting up discovery")?;
     serve_ops!(config, metrics, discovery.ready(), shutdown.clone());
     tracing::info!(%owner, "aurora-logs discovery running");
     discovery.run(shutdown).await;
-    if let Err(e) = leader.lease.resign().await {
+    if let Err(e) = leader.resign().await {
         tracing::warn!(error = %e, "resigning the leader lease failed; another replica takes over when it expires");
     }
     tracing::info!("stopped");
@@ -176,10 +106,9 @@ pub async fn run_discovery(config: Config) -> Result<()> {
 /// `aurora-logs processor`: consume jobs, ship files under leases, until SIGTERM.
 pub async fn run_processor(config: Config) -> Result<()> {
     init_logging(config.log_format, &config.log_level);
-    let metrics = dataplane::ops::install_metrics().map_err(anyhow::Error::msg)?;
-    describe_metrics();
+    let metrics = install_metrics()?;
     let owner = owner_name("processor");
-    let http = dataplane::sink::http_client();
+    let http = net::http_client();
     let source = rds_source(&config, http.clone()).await?;
     let checkpoints: Arc<dyn CheckpointStore> = Arc::new(
         DynamoCheckpoints::new(config.dynamodb.clone(), owner.clone())

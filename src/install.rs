@@ -4,20 +4,24 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use dataplane::pipeline::StreamsConfig;
+use contract::LogKind as Kind;
 use openobserve::{Assets, Installer, StreamNames, Target, Verdict};
+use sink::StreamsConfig;
 
 use crate::config::Config;
 
 /// The configured streams, in `openobserve::LogKind::ALL` order.
 fn stream_names(s: &StreamsConfig) -> StreamNames {
-    StreamNames::new([
-        s.mysql_slow.clone(),
-        s.mysql_error.clone(),
-        s.mysql_general.clone(),
-        s.mysql_audit.clone(),
-        s.postgresql.clone(),
-    ])
+    StreamNames::new(
+        [
+            Kind::MysqlSlow,
+            Kind::MysqlError,
+            Kind::MysqlGeneral,
+            Kind::MysqlAudit,
+            Kind::Postgresql,
+        ]
+        .map(|k| s.stream(k).to_string()),
+    )
 }
 
 /// Plans, prints and (unless `dry_run`) applies the installation.

@@ -2,14 +2,13 @@
 //! structured records. This binary only wires and configures; the work lives in the crates.
 
 mod config;
+#[cfg(feature = "demo")]
 mod demo;
-mod digest;
 mod distributed;
 mod input;
 mod install;
 mod run;
 mod service;
-mod split;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -41,7 +40,7 @@ enum Command {
     /// Parse local log files (plain, .gz, .zst; `-` for stdin) into NDJSON records on stdout.
     Parse {
         /// Log format; `auto` tells it from the file name (RDS names) or the first lines.
-        #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+        #[arg(long, value_enum, default_value_t = FormatArg::AUTO)]
         format: FormatArg,
         /// Entries longer than this are cut and flagged (`truncated`, `parse_error`).
         #[arg(long, default_value_t = Limits::DEFAULT_MAX_ENTRY_BYTES)]
@@ -57,7 +56,7 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
         /// Log format of the inputs.
-        #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+        #[arg(long, value_enum, default_value_t = FormatArg::AUTO)]
         log_format: FormatArg,
         /// Show at most this many classes.
         #[arg(long, default_value_t = 20)]
@@ -115,6 +114,7 @@ enum Command {
     },
     /// The whole pipeline against built-in simulators of RDS (two Aurora clusters writing logs)
     /// and OpenObserve, with a verdict by record_id. Exits non-zero if any entry was lost.
+    #[cfg(feature = "demo")]
     Demo {
         /// Seconds of live logs to ship.
         #[arg(long, default_value_t = 15)]
@@ -159,28 +159,33 @@ enum OpenObserveCommand {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum FormatArg {
-    Auto,
-    MysqlSlow,
-    MysqlError,
-    MysqlGeneral,
-    MysqlAudit,
-    Postgresql,
-    PostgresqlCsv,
-}
+/// A `--format` value: `auto`, or one of the parsers' formats (their CLI names), so that a
+/// new format is a new value here without a line of this file changing.
+#[derive(Clone, Copy, Debug)]
+struct FormatArg(Option<LogFormat>);
 
 impl FormatArg {
+    const AUTO: FormatArg = FormatArg(None);
+
     fn format(self) -> Option<LogFormat> {
-        match self {
-            FormatArg::Auto => None,
-            FormatArg::MysqlSlow => Some(LogFormat::MysqlSlow),
-            FormatArg::MysqlError => Some(LogFormat::MysqlError),
-            FormatArg::MysqlGeneral => Some(LogFormat::MysqlGeneral),
-            FormatArg::MysqlAudit => Some(LogFormat::MysqlAudit),
-            FormatArg::Postgresql => Some(LogFormat::Postgresql),
-            FormatArg::PostgresqlCsv => Some(LogFormat::PostgresqlCsv),
-        }
+        self.0
+    }
+}
+
+impl ValueEnum for FormatArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        static VALUES: std::sync::LazyLock<Vec<FormatArg>> = std::sync::LazyLock::new(|| {
+            std::iter::once(FormatArg::AUTO)
+                .chain(LogFormat::ALL.into_iter().map(|f| FormatArg(Some(f))))
+                .collect()
+        });
+        &VALUES
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(
+            self.0.map_or("auto", LogFormat::name),
+        ))
     }
 }
 
@@ -212,8 +217,9 @@ fn main() -> ExitCode {
             } else {
                 threads
             };
-            let new_digest =
-                move || digest::Digest::new(max_classes).scale_by_rate_limit(scale_by_rate_limit);
+            let new_digest = move || {
+                query_digest::Digest::new(max_classes).scale_by_rate_limit(scale_by_rate_limit)
+            };
             digest(
                 format,
                 log_format.format(),
@@ -247,6 +253,7 @@ fn main() -> ExitCode {
             c.validate()?;
             runtime()?.block_on(install::run(&c, dry_run, prune))
         }),
+        #[cfg(feature = "demo")]
         Command::Demo {
             seconds,
             json,
@@ -297,6 +304,7 @@ fn run_service(
     runtime()?.block_on(service::run(config))
 }
 
+#[cfg(feature = "demo")]
 fn run_demo(seconds: u64, json: bool, openobserve: Option<(String, String, String)>) -> Result<()> {
     let summary =
         runtime()?.block_on(demo::run(seconds, demo::DemoTarget { openobserve }, json))?;
@@ -319,7 +327,7 @@ fn parallel_ranges(
     let path = std::path::Path::new(name);
     if !path
         .metadata()
-        .is_ok_and(|m| m.is_file() && m.len() >= split::MIN_SPLIT_BYTES)
+        .is_ok_and(|m| m.is_file() && m.len() >= query_digest::MIN_SPLIT_BYTES)
     {
         return Ok(None);
     }
@@ -331,7 +339,11 @@ fn parallel_ranges(
     if run::pick_format(given, name, &head[..n])? != LogFormat::MysqlSlow {
         return Ok(None);
     }
-    split::slow_log_ranges(path, threads, split::MIN_SPLIT_BYTES)
+    Ok(query_digest::slow_log_ranges(
+        path,
+        threads,
+        query_digest::MIN_SPLIT_BYTES,
+    )?)
 }
 
 /// Flush the NDJSON buffer to stdout once it holds this much.
@@ -380,7 +392,7 @@ fn digest(
     report: ReportFormat,
     format: Option<LogFormat>,
     limit: usize,
-    new_digest: impl Fn() -> digest::Digest + Copy + Send,
+    new_digest: impl Fn() -> query_digest::Digest + Copy + Send,
     threads: usize,
     files: &[String],
 ) -> Result<()> {
@@ -394,34 +406,11 @@ fn digest(
     for name in files {
         if let Some(ranges) = parallel_ranges(name, format, threads)? {
             // One digest per part on its own core, merged: the same report as one pass.
-            let parts = std::thread::scope(|scope| {
-                let handles: Vec<_> = ranges
-                    .into_iter()
-                    .map(|range| {
-                        scope.spawn(move || -> Result<(digest::Digest, parsers::ParseStats)> {
-                            let mut part = new_digest();
-                            let stats = split::parse_range(
-                                std::path::Path::new(name),
-                                range,
-                                Limits::default(),
-                                |entry: &Entry<'_>| {
-                                    part.add_entry(entry);
-                                    Flow::Continue
-                                },
-                            )?;
-                            Ok((part, stats))
-                        })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("a digest thread panicked"))
-                    .collect::<Result<Vec<_>>>()
-            })?;
+            let stats =
+                query_digest::digest_parts(&mut d, std::path::Path::new(name), ranges, new_digest)?;
             summary.files += 1;
-            for (part, stats) in parts {
-                d.merge(part);
-                summary.add(stats);
+            for s in stats {
+                summary.add(s);
             }
             continue;
         }

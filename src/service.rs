@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use dataplane::checkpoint::{CheckpointStore, LocalCheckpoints};
 use dataplane::pipeline::ShipContext;
-use dataplane::sink::{http_client, HttpClient, OpenObserveSink};
 use dataplane::source::RdsSource;
 use dataplane::standalone::Scheduler;
+use metrics_exporter_prometheus::PrometheusHandle;
+use net::{http_client, HttpClient};
+use sink::OpenObserveSink;
+use state::{CheckpointStore, LocalCheckpoints};
 use tokio::sync::watch;
 
 use crate::config::{Config, LogStyle};
@@ -44,8 +46,7 @@ pub fn ship_context_with(
     checkpoints: Arc<dyn CheckpointStore>,
     http: HttpClient,
 ) -> Result<Arc<ShipContext>> {
-    let sink = OpenObserveSink::new(config.openobserve.clone(), &config.state_dir, http)
-        .map_err(anyhow::Error::msg)?;
+    let sink = OpenObserveSink::new(config.openobserve.clone(), &config.state_dir, http)?;
     Ok(Arc::new(ShipContext {
         source: Arc::new(source),
         sink: Arc::new(sink),
@@ -59,6 +60,21 @@ pub fn ship_context_with(
             .collect(),
         totals: Default::default(),
     }))
+}
+
+/// Install the process's Prometheus recorder and describe every metric of every crate, each
+/// once (a crate names and describes its own metrics in its `telemetry` module).
+pub fn install_metrics() -> Result<PrometheusHandle> {
+    let handle = net::ops::install_metrics()?;
+    net::telemetry::describe();
+    net::redis::describe();
+    state::telemetry::describe();
+    queue::telemetry::describe();
+    sink::telemetry::describe();
+    dataplane::telemetry::describe();
+    dataplane::source::budget::describe();
+    discovery::telemetry::describe();
+    Ok(handle)
 }
 
 /// A watch that turns true on SIGTERM or Ctrl-C.
@@ -86,11 +102,11 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
 /// Run until SIGTERM.
 pub async fn run(config: Config) -> Result<()> {
     init_logging(config.log_format, &config.log_level);
-    let metrics = dataplane::ops::install_metrics().map_err(anyhow::Error::msg)?;
+    let metrics = install_metrics()?;
     let ctx = ship_context(&config).await?;
     let scheduler = Scheduler::new(ctx, config.scheduler.clone());
     let shutdown = shutdown_signal();
-    let addr = dataplane::ops::serve(config.listen, metrics, scheduler.ready(), shutdown.clone())
+    let addr = net::ops::serve(config.listen, metrics, scheduler.ready(), shutdown.clone())
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     tracing::info!(%addr, state_dir = %config.state_dir.display(), "aurora-logs run: serving /metrics, /healthz, /readyz");

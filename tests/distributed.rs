@@ -18,18 +18,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dataplane::checkpoint::{
-    delete_table, ensure_table, Acquired, CheckpointStore, DynamoCheckpoints, DynamoConfig, FileKey,
-};
 use dataplane::record::files_record_ids;
 use dataplane::source::budget::BUDGET_PERMITS;
-use dataplane::telemetry::{LEASE_ACQUISITIONS, QUEUE_RUNNING_JOBS};
 use discovery::telemetry::JOBS_PUBLISHED;
+use queue::telemetry::QUEUE_RUNNING_JOBS;
 use simulator::instance::Engine;
 use simulator::openobserve::{OpenObserveConfig, OpenObserveStandIn};
 use simulator::rds::{ClusterConfig, Fault, RdsSimulator, SimConfig, ThrottleConfig};
 use simulator::services::{free_port, wait_port};
 use simulator::services::{require, unique_name, Service};
+use state::telemetry::LEASE_ACQUISITIONS;
+use state::{
+    delete_table, ensure_table, Acquired, CheckpointStore, DynamoCheckpoints, DynamoConfig, FileKey,
+};
 
 /// Processor tuning the duplicate bound depends on.
 const MAX_JOBS: usize = 3;
@@ -144,8 +145,8 @@ impl Drop for World {
 
 impl World {
     /// The job queue as every process here is configured for it.
-    fn kafka_config(&self) -> dataplane::queue::KafkaConfig {
-        dataplane::queue::KafkaConfig {
+    fn kafka_config(&self) -> queue::KafkaConfig {
+        queue::KafkaConfig {
             brokers: format!("127.0.0.1:{}", self.kafka_port),
             topics: contract::Topics::with_prefix(&self.topic_prefix),
             partitions: PARTITIONS,
@@ -458,7 +459,7 @@ async fn discovery_and_three_processors_lose_nothing_through_every_fault() {
         .max_by_key(|(_, f)| f.last_written_ms)
         .map(|(i, f)| FileKey {
             instance_id: i,
-            log_file: dataplane::file::canonical_name(&f.name, f.last_written_ms),
+            log_file: contract::file::canonical_name(&f.name, f.last_written_ms),
         })
         .expect("a PostgreSQL log");
     let t = Instant::now();
@@ -522,7 +523,7 @@ async fn discovery_and_three_processors_lose_nothing_through_every_fault() {
     // would still be there, so that the phase tests the restart (connections, group state,
     // offsets gone) and not a race between auto-created topics and the group's assignment,
     // which once left processors without the topics discovery then published to.
-    dataplane::queue::ensure_topics(&world.kafka_config())
+    queue::ensure_topics(&world.kafka_config())
         .await
         .expect("the job topics are created again");
     eprintln!("phase 4: broker restarted");

@@ -22,21 +22,21 @@ use parsers::{Entry, Flow, Limits, ParseStats};
 pub use report::{Digest, MAX_EXAMPLE_BYTES, OTHER_CLASS};
 pub use split::{parse_range, slow_log_ranges, ReadError, MIN_SPLIT_BYTES};
 
-/// Digest the `parts` of the slow log at `path` on one thread each (digests of at most
-/// `max_classes` classes) and merge them into `into`, in order: the same report as one pass over
-/// the file. Returns each part's parse statistics.
+/// Digest the `parts` of the slow log at `path` on one thread each (each part's digest made by
+/// `new_part`, as `into` was) and merge them into `into`, in order: the same report as one pass
+/// over the file. Returns each part's parse statistics.
 pub fn digest_parts(
     into: &mut Digest,
     path: &Path,
     parts: Vec<Range<u64>>,
-    max_classes: usize,
+    new_part: impl Fn() -> Digest + Copy + Send,
 ) -> Result<Vec<ParseStats>, ReadError> {
     let done = std::thread::scope(|scope| {
         let handles: Vec<_> = parts
             .into_iter()
             .map(|range| {
                 scope.spawn(move || -> Result<(Digest, ParseStats), ReadError> {
-                    let mut part = Digest::new(max_classes);
+                    let mut part = new_part();
                     let stats =
                         parse_range(path, range, Limits::default(), |entry: &Entry<'_>| {
                             part.add_entry(entry);
