@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dataplane::pipeline::{PipelineConfig, ShipContext};
-use dataplane::source::{DownloadMode, RdsConfig, RdsSource};
 use dataplane::standalone::{Scheduler, SchedulerConfig};
 use net::http_client;
+use rds::{DownloadMode, RdsConfig, RdsSource};
 use simulator::instance::Engine;
 use simulator::kit::{process_cpu_seconds, BulkReceiver};
 use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};

@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use dataplane::pipeline::PipelineConfig;
-use dataplane::source::budget::RateBudgetConfig;
-use dataplane::source::RdsConfig;
 use dataplane::standalone::SchedulerConfig;
 use discovery::DiscoveryConfig;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use net::redis::RedisConfig;
 use queue::{KafkaConfig, ProcessorConfig};
+use rds::budget::RateBudgetConfig;
+use rds::RdsConfig;
 use serde::{Deserialize, Serialize};
 use sink::{OpenObserveConfig, StreamsConfig};
 use state::DynamoConfig;

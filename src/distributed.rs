@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use dataplane::source::budget::RedisBudget;
-use dataplane::source::RdsSource;
 use discovery::{Discovery, DynamoLeader, LeaderLease};
 use queue::{ensure_topics, JobProducer, Processor};
+use rds::budget::RedisBudget;
+use rds::RdsSource;
 use state::{CheckpointStore, DynamoCheckpoints};
 use tokio::sync::watch;
 

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use dataplane::pipeline::ShipContext;
-use dataplane::source::RdsSource;
 use dataplane::standalone::Scheduler;
 use metrics_exporter_prometheus::PrometheusHandle;
 use net::{http_client, HttpClient};
+use rds::RdsSource;
 use sink::OpenObserveSink;
 use state::{CheckpointStore, LocalCheckpoints};
 use tokio::sync::watch;
@@ -72,7 +72,8 @@ pub fn install_metrics() -> Result<PrometheusHandle> {
     queue::telemetry::describe();
     sink::telemetry::describe();
     dataplane::telemetry::describe();
-    dataplane::source::budget::describe();
+    rds::budget::describe();
+    rds::telemetry::describe();
     discovery::telemetry::describe();
     Ok(handle)
 }

@@ -19,9 +19,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dataplane::record::files_record_ids;
-use dataplane::source::budget::BUDGET_PERMITS;
 use discovery::telemetry::JOBS_PUBLISHED;
 use queue::telemetry::QUEUE_RUNNING_JOBS;
+use rds::budget::BUDGET_PERMITS;
 use simulator::instance::Engine;
 use simulator::openobserve::{OpenObserveConfig, OpenObserveStandIn};
 use simulator::rds::{ClusterConfig, Fault, RdsSimulator, SimConfig, ThrottleConfig};

@@ -14,8 +14,8 @@ use queue::{JobOutcome, JobRunner};
 use state::{Acquired, Checkpoint, FileKey};
 
 use crate::pipeline::{ship_file, ShipContext};
-use crate::source::InstanceInfo;
 use crate::telemetry::FileJobEnded;
+use rds::InstanceInfo;
 
 /// Ships the file of each job through a [`ShipContext`] whose checkpoint store holds leases.
 pub struct ShipJobs {

@@ -2,7 +2,7 @@
 //!
 //! # Brief overview
 //! A file job runs three stages joined by bounded channels:
-//! 1. the [`source`] downloads the file from its checkpoint (the portion API with hand-written
+//! 1. the `rds` crate downloads the file from its checkpoint (the portion API with hand-written
 //!    marker handling, or the streamed complete-file download signed with SigV4) as chunks;
 //! 2. [`pipeline`] feeds the chunks to the streaming parser on a blocking thread, writes each
 //!    entry's record (with [`record`] enrichment and id) straight into a `sink::Batch`;
@@ -18,6 +18,5 @@
 pub mod jobs;
 pub mod pipeline;
 pub mod record;
-pub mod source;
 pub mod standalone;
 pub mod telemetry;

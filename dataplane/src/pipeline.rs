@@ -23,8 +23,8 @@ use sink::{Ack, OpenObserveSink, SinkError, StreamsConfig};
 use state::{Checkpoint, CheckpointError, CheckpointStore, FileKey, MarkerAt};
 
 use crate::record::{FileContext, RecordEnricher};
-use crate::source::{Chunk, InstanceInfo, RdsSource, SourceError};
 use crate::telemetry;
+use rds::{Chunk, InstanceInfo, RdsSource, SourceError};
 
 /// Tuning of one file job.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,7 +404,7 @@ async fn relist(
         .await?;
     let relisted = match now {
         Some((name, last_written_ms, size))
-            if crate::file::canonical_name(&name, last_written_ms) == file.canonical =>
+            if contract::canonical_name(&name, last_written_ms) == file.canonical =>
         {
             let now = RemoteFile {
                 size,

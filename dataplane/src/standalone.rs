@@ -18,8 +18,8 @@ use contract::{pending, Checkpoint, FileKey, RemoteFile};
 use net::telemetry::InternalEvent;
 
 use crate::pipeline::{ship_file, ShipContext, ShipError};
-use crate::source::InstanceInfo;
 use crate::telemetry::{self, FileJobEnded};
+use rds::InstanceInfo;
 
 /// Scheduling of the standalone mode.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::{drain, hour_start_plus_20_min, World};
 use dataplane::pipeline::PipelineConfig;
-use dataplane::source::DownloadMode;
 use dataplane::standalone::SchedulerConfig;
+use rds::DownloadMode;
 use simulator::instance::Engine;
 use simulator::openobserve::OpenObserveConfig as StandInConfig;
 use simulator::rds::{ClusterConfig, SimConfig};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{drain, two_clusters, World};
 use dataplane::pipeline::PipelineConfig;
-use dataplane::source::DownloadMode;
+use rds::DownloadMode;
 use simulator::openobserve::OpenObserveConfig as StandInConfig;
 use simulator::rds::Fault;
 
@@ -125,8 +125,8 @@ async fn every_rds_fault_is_survived() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_echoed_marker_at_the_end_stops_the_portion_loop() {
     use contract::file::RemoteFile;
-    use dataplane::source::RdsSource;
     use net::http_client;
+    use rds::RdsSource;
     use state::Checkpoint;
     let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
     let source = RdsSource::new(world.rds_config(DownloadMode::Portion), http_client())
@@ -307,7 +307,7 @@ async fn a_job_listed_before_its_checkpoint_moved_ships_nothing_twice() {
     let mut behind = 0;
     for job in &stale {
         for f in &job.files {
-            let key = dataplane::checkpoint::FileKey {
+            let key = state::FileKey {
                 instance_id: job.instance.instance_id.clone(),
                 log_file: f.canonical.clone(),
             };
@@ -330,7 +330,7 @@ async fn a_job_listed_before_its_checkpoint_moved_ships_nothing_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_job_older_than_the_checkpoint_ships_nothing_twice() {
     use dataplane::jobs::ShipJobs;
-    use dataplane::queue::{JobOutcome, JobRunner};
+    use queue::{JobOutcome, JobRunner};
     let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
     let s = world
         .scheduler(
@@ -348,10 +348,10 @@ async fn a_queued_job_older_than_the_checkpoint_ships_nothing_twice() {
     for job in &stale {
         for f in &job.files {
             let kind = match parsers::detect_from_name(&f.canonical).expect("a shipped kind") {
-                parsers::LogFormat::MysqlSlow => contract::LogKind::Slowquery,
-                parsers::LogFormat::MysqlError => contract::LogKind::Error,
-                parsers::LogFormat::MysqlGeneral => contract::LogKind::General,
-                parsers::LogFormat::MysqlAudit => contract::LogKind::Audit,
+                parsers::LogFormat::MysqlSlow => contract::LogKind::MysqlSlow,
+                parsers::LogFormat::MysqlError => contract::LogKind::MysqlError,
+                parsers::LogFormat::MysqlGeneral => contract::LogKind::MysqlGeneral,
+                parsers::LogFormat::MysqlAudit => contract::LogKind::MysqlAudit,
                 _ => contract::LogKind::Postgresql,
             };
             let queued = contract::Job {

@@ -9,9 +9,9 @@
 
 use std::time::Duration;
 
-use dataplane::source::InstanceInfo;
 use metrics::counter;
 use net::redis::{RedisConfig, RedisLink, RedisLinkError};
+use rds::InstanceInfo;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 

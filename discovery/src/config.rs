@@ -1,5 +1,5 @@
 //! The configuration of discovery. Filters (engines, clusters, tags) are those of
-//! [`dataplane::source::RdsConfig`]; the shared RDS budget is configured where the RDS source is
+//! [`rds::RdsConfig`]; the shared RDS budget is configured where the RDS source is
 //! built.
 
 use std::time::Duration;

@@ -18,7 +18,7 @@
 //! Redis is a cache: while it is down every lookup is a miss and discovery calls RDS directly,
 //! slower but never stuck (every Redis operation has a short timeout). RDS calls pass the
 //! source's limiter and, when wired, the budget shared by every process
-//! ([`dataplane::source::budget`]).
+//! ([`rds::budget`]).
 //!
 //! Discovery owns its leader lease ([`lease`]: the DynamoDB item, its epoch, and the background
 //! renewal that keeps it); the file state comes from the `state` crate and the jobs go to the

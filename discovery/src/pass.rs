@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use contract::{canonical_name, is_live_name, kind_of, pending, Job, LogKind, JOB_VERSION};
-use dataplane::source::{InstanceInfo, RdsSource, SourceError};
 use futures_util::StreamExt;
 use metrics::{counter, gauge};
+use rds::{InstanceInfo, RdsSource, SourceError};
 use state::{Checkpoint, CheckpointError, CheckpointStore};
 use tokio::sync::watch;
 

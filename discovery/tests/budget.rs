@@ -8,9 +8,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::*;
-use dataplane::source::budget::{RateBudget, RateBudgetConfig, RedisBudget};
 use metrics_exporter_prometheus::PrometheusHandle;
 use net::redis::{RedisConfig, RedisLinkError, REDIS_RETRY_AFTER};
+use rds::budget::{RateBudget, RateBudgetConfig, RedisBudget};
 
 /// The process-wide recorder of this test binary (tests run as threads of one process).
 fn metrics() -> &'static PrometheusHandle {
@@ -93,14 +93,14 @@ async fn with_redis_down_the_local_fallback_still_limits() {
         fallback_fraction: 0.5,
         ..Default::default()
     };
-    let before = counter(dataplane::source::budget::BUDGET_FALLBACKS);
+    let before = counter(rds::budget::BUDGET_FALLBACKS);
     let b = Arc::new(RedisBudget::new(redis, budget).unwrap());
     let got = permits_within(vec![b], Duration::from_secs(2)).await[0];
     eprintln!("permits in 2 s from the local fallback at 5/s: {got}");
     // 5/s locally, a burst of one.
     assert!(got <= 2 * 5 + 1 + 2, "{got}");
     assert!(got > 0);
-    let fallbacks = counter(dataplane::source::budget::BUDGET_FALLBACKS) - before;
+    let fallbacks = counter(rds::budget::BUDGET_FALLBACKS) - before;
     assert!(
         fallbacks >= got,
         "every permit counted: {fallbacks} < {got}"
@@ -139,7 +139,7 @@ async fn rds_calls_wait_for_the_shared_budget() {
         },
     )
     .unwrap();
-    let source = dataplane::source::RdsSource::new(w.rds_config(), net::http_client())
+    let source = rds::RdsSource::new(w.rds_config(), net::http_client())
         .await
         .unwrap()
         .with_budget(Arc::new(budget));

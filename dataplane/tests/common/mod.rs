@@ -3,15 +3,15 @@
 //! the simulator wrote arrived, and how many arrived twice.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use dataplane::pipeline::{PipelineConfig, ShipContext};
 use dataplane::record::files_record_ids;
-use dataplane::source::{DownloadMode, RdsConfig, RdsSource};
 use dataplane::standalone::{Scheduler, SchedulerConfig};
 use net::http_client;
+use rds::{DownloadMode, RdsConfig, RdsSource};
 use simulator::kit;
 use simulator::openobserve::OpenObserveConfig as StandInConfig;
 use simulator::rds::SimConfig;

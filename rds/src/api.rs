@@ -41,7 +41,7 @@ pub struct FileListing {
     pub pages: u32,
 }
 
-/// The RDS API client of the process; see the module docs of [`crate::source`].
+/// The RDS API client of the process; see the crate docs.
 #[derive(Debug)]
 pub struct RdsSource {
     pub(super) config: RdsConfig,
@@ -429,7 +429,7 @@ impl RdsSource {
         }
     }
 
-    /// The hand-written portion loop (see the module docs of [`crate::source`]).
+    /// The hand-written portion loop (see the crate docs).
     async fn download_portions(
         &self,
         instance_id: &str,

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::mpsc;
 
-use super::rds::{deliver, is_throttle, RdsSource};
+use super::api::{deliver, is_throttle, RdsSource};
 use super::{Chunk, DownloadEnd, SourceError};
 use crate::telemetry;
 use contract::file::RemoteFile;

@@ -1,5 +1,6 @@
 //! Where log bytes come from: the RDS API.
 //!
+//! # Brief overview
 //! [`RdsSource`] lists Aurora instances and their log files and downloads a file from a
 //! checkpoint as [`Chunk`]s into a bounded channel, by either path:
 //! - the portion API, through a hand-written loop (the SDK's paginator stops early, or starts
@@ -11,16 +12,20 @@
 //! Every RDS call of the process passes one rate limiter, and, in the distributed deployment,
 //! the budget shared by every process ([`budget`]).
 
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod api;
 pub mod budget;
 mod complete;
-mod rds;
+pub mod telemetry;
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-pub use rds::{FileListing, InstanceInfo, RdsSource};
+pub use api::{FileListing, InstanceInfo, RdsSource};
 
 use contract::MarkerAt;
 

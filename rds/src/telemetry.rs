@@ -1,0 +1,37 @@
+//! The metrics of the RDS source, named and described once, and the events that log and count.
+
+use metrics::{counter, describe_counter, Unit};
+
+/// Raw log bytes downloaded from RDS, by `log_type`.
+pub const RDS_BYTES_IN: &str = "aurora_logs_rds_bytes_in_total";
+/// RDS API calls, by `call` and `outcome` (`ok`, `throttled`, `error`).
+pub const RDS_CALLS: &str = "aurora_logs_rds_calls_total";
+/// Portion-API anomalies handled, by `kind` (truncated, early_end, zero_marker, echoed_marker, gap, not_found, binary).
+pub const RDS_ANOMALIES: &str = "aurora_logs_rds_anomalies_total";
+
+/// Describe this crate's metrics to the recorder (once, after installing it).
+pub fn describe() {
+    describe_counter!(
+        RDS_BYTES_IN,
+        Unit::Bytes,
+        "raw log bytes downloaded from RDS"
+    );
+    describe_counter!(RDS_CALLS, "RDS API calls by call and outcome");
+    describe_counter!(RDS_ANOMALIES, "portion-API anomalies detected and handled");
+}
+
+/// One RDS call finished.
+pub fn rds_call(call: &'static str, outcome: &'static str) {
+    counter!(RDS_CALLS, "call" => call, "outcome" => outcome).increment(1);
+}
+
+/// A portion-API anomaly was seen and handled.
+pub fn rds_anomaly(kind: &'static str, instance: &str, file: &str) {
+    // A page cut by the 1 MB cap is routine; the others say RDS misbehaved.
+    if kind == "truncated" {
+        tracing::debug!(kind, instance, file, "rds log download anomaly handled");
+    } else {
+        tracing::warn!(kind, instance, file, "rds log download anomaly handled");
+    }
+    counter!(RDS_ANOMALIES, "kind" => kind).increment(1);
+}
