@@ -13,7 +13,7 @@ use net::telemetry::InternalEvent;
 use queue::{JobOutcome, JobRunner};
 use state::{Acquired, Checkpoint, FileKey};
 
-use crate::pipeline::{ship_file, ShipContext};
+use crate::pipeline::{ship_file_from, ShipContext};
 use crate::telemetry::FileJobEnded;
 use rds::InstanceInfo;
 
@@ -67,7 +67,8 @@ impl JobRunner for ShipJobs {
         let outcome = if !Checkpoint::needs_work(cp.as_ref(), file.size, file.finished) {
             JobOutcome::Skipped("already_shipped")
         } else {
-            let result = ship_file(&self.ctx, &instance, &file).await;
+            // The checkpoint the lease came with: reading it again would cost a call per job.
+            let result = ship_file_from(&self.ctx, &instance, &file, cp).await;
             FileJobEnded {
                 instance: &key.instance_id,
                 file: &key.log_file,

@@ -172,21 +172,78 @@ pub async fn ship_file(
     instance: &InstanceInfo,
     file: &RemoteFile,
 ) -> Result<ShipOutcome, ShipError> {
-    let key = FileKey {
+    let key = file_key(instance, file);
+    let cp = ctx.checkpoints.load(&key).await?;
+    ship_file_from(ctx, instance, file, cp).await
+}
+
+/// [`ship_file`] from `cp`, the checkpoint the caller just read: the one a lease acquisition
+/// returned, which saves the store a read per job.
+pub async fn ship_file_from(
+    ctx: &ShipContext,
+    instance: &InstanceInfo,
+    file: &RemoteFile,
+    cp: Option<Checkpoint>,
+) -> Result<ShipOutcome, ShipError> {
+    let key = file_key(instance, file);
+    let (cp, file, format) =
+        match prepare(ctx, &key, instance, file, cp.unwrap_or_default()).await? {
+            Start::Ship { cp, file, format } => (cp, file, format),
+            Start::Done(outcome) => return Ok(outcome),
+        };
+    let stages = spawn_stages(ctx, instance, &file, &cp, format);
+    let mut run = FileRun::new(&cp);
+    let end = run.drive(ctx, &key, &file, format, stages).await?;
+    if let Some((offset, m, done)) = end {
+        run.finish(ctx, &key, &file, (offset, m, done)).await?;
+    }
+    let mut outcome = run.outcome;
+    outcome.bytes = outcome.offset.saturating_sub(cp.offset);
+    gauge!(telemetry::CHECKPOINT_LAG, "instance" => instance.instance_id.clone(), "file" => family_label(&file))
+        .set(file.size.saturating_sub(outcome.offset) as f64);
+    Ok(outcome)
+}
+
+fn file_key(instance: &InstanceInfo, file: &RemoteFile) -> FileKey {
+    FileKey {
         instance_id: instance.instance_id.clone(),
         log_file: file.canonical.clone(),
+    }
+}
+
+/// What [`prepare`] found.
+enum Start {
+    /// Ship `file` (as listed now) from `cp`, parsed as `format`.
+    Ship {
+        cp: Checkpoint,
+        file: RemoteFile,
+        format: LogFormat,
+    },
+    /// Nothing to read.
+    Done(ShipOutcome),
+}
+
+/// Hold `cp` against `file` before anything is read: a checkpoint past the job's listing is
+/// checked against a listing taken now (the file may have grown since, or started over as a
+/// new generation, or moved on); a file shipped to its end, or of no kind we ship, is done.
+async fn prepare(
+    ctx: &ShipContext,
+    key: &FileKey,
+    instance: &InstanceInfo,
+    file: &RemoteFile,
+    mut cp: Checkpoint,
+) -> Result<Start, ShipError> {
+    let at_start = |cp: &Checkpoint| ShipOutcome {
+        offset: cp.offset,
+        done: cp.done,
+        ..Default::default()
     };
-    let mut cp = ctx.checkpoints.load(&key).await?.unwrap_or_default();
-    let relisted;
     let file = if cp.offset > file.size {
         // The job's listing says the file is smaller than what was shipped. A listing taken
         // before the checkpoint moved says nothing (a job of an earlier listing read on past
         // it): only a listing taken now can tell a file that started over.
         match relist(ctx, instance, file, cp.offset).await? {
-            Relisted::Grown(now) => {
-                relisted = now;
-                &relisted
-            }
+            Relisted::Grown(now) => now,
             Relisted::StartedOver(now) => {
                 // Smaller than what was shipped, now: the file started over under the same
                 // name. Its new bytes are a new generation, with record ids of their own.
@@ -195,28 +252,16 @@ pub async fn ship_file(
                     generation: cp.generation + 1,
                     ..Default::default()
                 };
-                ctx.checkpoints.commit(&key, &cp).await?;
-                relisted = now;
-                &relisted
+                ctx.checkpoints.commit(key, &cp).await?;
+                now
             }
-            Relisted::Moved => {
-                return Ok(ShipOutcome {
-                    offset: cp.offset,
-                    done: cp.done,
-                    ..Default::default()
-                })
-            }
+            Relisted::Moved => return Ok(Start::Done(at_start(&cp))),
         }
     } else {
-        file
-    };
-    let mut outcome = ShipOutcome {
-        offset: cp.offset,
-        done: cp.done,
-        ..Default::default()
+        file.clone()
     };
     if cp.done || (cp.offset >= file.size && !file.finished) {
-        return Ok(outcome);
+        return Ok(Start::Done(at_start(&cp)));
     }
     if file.finished && cp.offset >= file.size {
         // Shipped to the end while it was live (its last entry flushed): nothing to read.
@@ -226,14 +271,37 @@ pub async fn ship_file(
             records: cp.records,
             generation: cp.generation,
         };
-        commit(ctx, &key, at, true, file.size).await?;
+        commit(ctx, key, at, true, file.size).await?;
+        let mut outcome = at_start(&cp);
         outcome.done = true;
-        return Ok(outcome);
+        return Ok(Start::Done(outcome));
     }
-    let Some(format) = format_of(file) else {
+    let Some(format) = format_of(&file) else {
         tracing::debug!(file = %file.name, "not a log kind aurora-logs ships; skipped");
-        return Ok(outcome);
+        return Ok(Start::Done(at_start(&cp)));
     };
+    Ok(Start::Ship { cp, file, format })
+}
+
+/// The download and parse stages of one file job, running.
+struct Stages {
+    /// Batches (and the end) from the parse thread.
+    batches: mpsc::Receiver<ParseOutput>,
+    /// The download task; dropped early (a sink error), it stops.
+    download: AbortOnDrop<Result<(), SourceError>>,
+    /// The parse thread.
+    parse: tokio::task::JoinHandle<()>,
+}
+
+/// Start the download (on the runtime) and the parse thread (on the blocking pool: CPU work
+/// stays off the reactor), joined by a bounded channel of chunks.
+fn spawn_stages(
+    ctx: &ShipContext,
+    instance: &InstanceInfo,
+    file: &RemoteFile,
+    cp: &Checkpoint,
+    format: LogFormat,
+) -> Stages {
     let fctx = FileContext {
         cluster_id: instance.cluster_id.clone(),
         instance_id: instance.instance_id.clone(),
@@ -247,7 +315,7 @@ pub async fn ship_file(
     let p = &ctx.pipeline;
     let (chunk_tx, chunk_rx) = mpsc::channel::<Chunk>(p.chunk_queue.max(1));
     let (end_tx, end_rx) = oneshot::channel::<DownloadEnded>();
-    let (batch_tx, mut batch_rx) = mpsc::channel::<ParseOutput>(p.batch_queue.max(1));
+    let (batch_tx, batches) = mpsc::channel::<ParseOutput>(p.batch_queue.max(1));
     let mut parser = LogParser::new(
         format,
         Limits {
@@ -261,10 +329,7 @@ pub async fn ship_file(
     let parse = tokio::task::spawn_blocking(move || {
         parse_loop(chunk_rx, end_rx, batch_tx, parser, enricher, builder)
     });
-
-    // Download straight into the parse thread while batches flow to the sink below. Dropped
-    // early (a sink error), the guard stops the download.
-    let mut download = AbortOnDrop(tokio::spawn({
+    let download = AbortOnDrop(tokio::spawn({
         let source = ctx.source.clone();
         let instance_id = instance.instance_id.clone();
         let file = file.clone();
@@ -281,103 +346,229 @@ pub async fn ship_file(
             Ok::<_, SourceError>(())
         }
     }));
+    Stages {
+        batches,
+        download,
+        parse,
+    }
+}
 
-    let mut in_flight = FuturesOrdered::new();
-    let mut records_done = cp.records;
-    let mut finished_parse = false;
-    let mut marker = cp.marker.clone();
-    let mut end: Option<(u64, Option<MarkerAt>, bool)> = None;
-    // Checkpoints are written beside the sends, not in their way: one commit at a time, in
-    // file order; acknowledgements that arrive meanwhile are folded into the next one. The
-    // batches acknowledged but not yet covered by a finished commit count against the window
-    // with those in flight, so that a kill can leave at most `send_concurrency + 1` batches
-    // unsettled (the duplicates' bound), as when each commit held up the loop.
-    let concurrency = p.send_concurrency.max(1);
-    let mut committing: Option<CommitFuture> = None;
-    let mut committing_batches = 0usize;
-    let mut due: Option<Checkpoint> = None;
-    let mut due_batches = 0usize;
-    loop {
-        if committing.is_none() {
-            if let Some(next) = due.take() {
-                committing = Some(start_commit(ctx, &key, next));
-                committing_batches = std::mem::take(&mut due_batches);
-            }
+/// The parse thread's last word: the final resume point, its marker, and whether the file is
+/// done.
+type End = (u64, Option<MarkerAt>, bool);
+
+/// A batch on its way: its resume offset, the marker it carries, and the sink's answer.
+type Sent = (u64, Option<MarkerAt>, Result<Ack, SinkError>);
+
+/// Where one file job stands between batches.
+struct FileRun {
+    outcome: ShipOutcome,
+    records_done: u64,
+    marker: Option<MarkerAt>,
+    generation: u32,
+}
+
+impl FileRun {
+    fn new(cp: &Checkpoint) -> FileRun {
+        FileRun {
+            outcome: ShipOutcome {
+                offset: cp.offset,
+                done: cp.done,
+                ..Default::default()
+            },
+            records_done: cp.records,
+            marker: cp.marker.clone(),
+            generation: cp.generation,
         }
-        let unsettled = in_flight.len() + committing_batches + due_batches;
-        tokio::select! {
-            biased;
-            done = async { committing.as_mut().expect("guarded by is_some").await }, if committing.is_some() => {
-                done?;
-                committing = None;
-                committing_batches = 0;
+    }
+
+    fn at(&self, offset: u64) -> Progress<'_> {
+        Progress {
+            offset,
+            marker: &self.marker,
+            records: self.records_done,
+            generation: self.generation,
+        }
+    }
+
+    /// Send the parse thread's batches, `send_concurrency` at a time, and write checkpoints
+    /// beside the sends, not in their way: one commit at a time, in file order, within the
+    /// [`CommitWindow`]. Returns the parse thread's end once every batch is settled.
+    async fn drive(
+        &mut self,
+        ctx: &ShipContext,
+        key: &FileKey,
+        file: &RemoteFile,
+        format: LogFormat,
+        mut stages: Stages,
+    ) -> Result<Option<End>, ShipError> {
+        let mut window = CommitWindow::new(ctx.pipeline.send_concurrency.max(1));
+        let mut in_flight = FuturesOrdered::new();
+        let mut committing: Option<CommitFuture> = None;
+        let mut end: Option<End> = None;
+        let mut finished_parse = false;
+        loop {
+            if let Some(next) = window.next_commit() {
+                committing = Some(start_commit(ctx, key, next));
             }
-            Some(acked) = in_flight.next(), if !in_flight.is_empty() => {
-                let (resume, m, ack): (u64, Option<MarkerAt>, Result<Ack, SinkError>) = acked;
-                let ack = ack?;
-                outcome.records += ack.accepted;
-                outcome.dead_lettered += ack.dead_lettered;
-                ctx.totals.records.fetch_add(ack.accepted, std::sync::atomic::Ordering::Relaxed);
-                ctx.totals.dead_lettered.fetch_add(ack.dead_lettered, std::sync::atomic::Ordering::Relaxed);
-                ctx.totals.bytes.fetch_add(resume.saturating_sub(outcome.offset), std::sync::atomic::Ordering::Relaxed);
-                records_done += ack.accepted + ack.dead_lettered;
-                if m.is_some() { marker = m; }
-                let at = Progress { offset: resume, marker: &marker, records: records_done, generation: cp.generation };
-                due = Some(at.checkpoint(false, file.size));
-                due_batches += 1;
-                outcome.offset = resume;
-            }
-            msg = batch_rx.recv(), if !finished_parse && in_flight.len() < concurrency && unsettled <= concurrency => {
-                match msg {
-                    Some(ParseOutput::Batch { batch, marker: m }) => {
-                        let sink = ctx.sink.clone();
-                        let batch = Arc::new(batch);
-                        in_flight.push_back(async move {
-                            let ack = sink.send(&batch).await;
-                            (batch.resume_offset, m, ack)
-                        });
-                    }
-                    Some(ParseOutput::End { offset, marker: m, done, stats }) => {
-                        record_parse_stats(format, &stats);
-                        end = Some((offset, m, done));
-                        finished_parse = true;
-                    }
-                    None => finished_parse = true,
+            tokio::select! {
+                biased;
+                done = async { committing.as_mut().expect("guarded by is_some").await }, if committing.is_some() => {
+                    done?;
+                    committing = None;
+                    window.committed();
                 }
+                Some(sent) = in_flight.next(), if !in_flight.is_empty() => {
+                    let cp = self.acknowledged(ctx, sent, file.size)?;
+                    window.acknowledged(cp);
+                }
+                msg = stages.batches.recv(), if !finished_parse && window.may_send(in_flight.len()) => {
+                    match msg {
+                        Some(ParseOutput::Batch { batch, marker: m }) => {
+                            let sink = ctx.sink.clone();
+                            let batch = Arc::new(batch);
+                            in_flight.push_back(async move {
+                                let ack = sink.send(&batch).await;
+                                (batch.resume_offset, m, ack)
+                            });
+                        }
+                        Some(ParseOutput::End { offset, marker: m, done, stats }) => {
+                            record_parse_stats(format, &stats);
+                            end = Some((offset, m, done));
+                            finished_parse = true;
+                        }
+                        None => finished_parse = true,
+                    }
+                }
+                else => break,
             }
-            else => break,
+            if finished_parse && in_flight.is_empty() && window.is_idle() {
+                break;
+            }
         }
-        if finished_parse && in_flight.is_empty() && committing.is_none() && due.is_none() {
-            break;
+        // The download's error (if any) explains a parse that ended without its End.
+        match (&mut stages.download.0).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e.into()),
+            Err(e) => return Err(ShipError::Parse(format!("download task: {e}"))),
         }
+        stages
+            .parse
+            .await
+            .map_err(|e| ShipError::Parse(e.to_string()))?;
+        Ok(end)
     }
-    // The download's error (if any) explains a parse that ended without its End.
-    match (&mut download.0).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(e.into()),
-        Err(e) => return Err(ShipError::Parse(format!("download task: {e}"))),
-    }
-    parse.await.map_err(|e| ShipError::Parse(e.to_string()))?;
-    if let Some((offset, m, done)) = end {
+
+    /// Count an acknowledged batch; the checkpoint that covers it.
+    fn acknowledged(
+        &mut self,
+        ctx: &ShipContext,
+        (resume, m, ack): Sent,
+        size: u64,
+    ) -> Result<Checkpoint, ShipError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let ack = ack?;
+        let outcome = &mut self.outcome;
+        outcome.records += ack.accepted;
+        outcome.dead_lettered += ack.dead_lettered;
+        ctx.totals.records.fetch_add(ack.accepted, Relaxed);
+        ctx.totals
+            .dead_lettered
+            .fetch_add(ack.dead_lettered, Relaxed);
+        ctx.totals
+            .bytes
+            .fetch_add(resume.saturating_sub(outcome.offset), Relaxed);
+        outcome.offset = resume;
+        self.records_done += ack.accepted + ack.dead_lettered;
         if m.is_some() {
-            marker = m;
+            self.marker = m;
         }
-        if offset > outcome.offset || done {
-            let at = Progress {
-                offset: offset.max(outcome.offset),
-                marker: &marker,
-                records: records_done,
-                generation: cp.generation,
-            };
-            commit(ctx, &key, at, done, file.size).await?;
-            outcome.offset = offset.max(outcome.offset);
-        }
-        outcome.done = done;
+        Ok(self.at(resume).checkpoint(false, size))
     }
-    outcome.bytes = outcome.offset.saturating_sub(cp.offset);
-    gauge!(telemetry::CHECKPOINT_LAG, "instance" => instance.instance_id.clone(), "file" => family_label(file))
-        .set(file.size.saturating_sub(outcome.offset) as f64);
-    Ok(outcome)
+
+    /// The last checkpoint of the job, at the parse thread's end.
+    async fn finish(
+        &mut self,
+        ctx: &ShipContext,
+        key: &FileKey,
+        file: &RemoteFile,
+        (offset, m, done): End,
+    ) -> Result<(), ShipError> {
+        if m.is_some() {
+            self.marker = m;
+        }
+        if offset > self.outcome.offset || done {
+            let offset = offset.max(self.outcome.offset);
+            commit(ctx, key, self.at(offset), done, file.size).await?;
+            self.outcome.offset = offset;
+        }
+        self.outcome.done = done;
+        Ok(())
+    }
+}
+
+/// The rule that bounds what a kill can leave unsettled: at most `send_concurrency` batches in
+/// flight, and at most `send_concurrency + 1` batches unsettled in all (in flight, or
+/// acknowledged but not yet covered by a finished commit), so that a kill re-ships at most
+/// that many. Checkpoints go one commit at a time, in file order; acknowledgements that arrive
+/// while one is written are folded into the next (only the newest checkpoint is kept).
+#[derive(Debug)]
+pub(crate) struct CommitWindow<C> {
+    concurrency: usize,
+    /// A commit is being written, covering this many batches.
+    running: Option<usize>,
+    /// The newest checkpoint not yet being written, and how many batches it covers.
+    due: Option<C>,
+    due_batches: usize,
+}
+
+impl<C> CommitWindow<C> {
+    /// A window for `concurrency` batches in flight (at least 1).
+    pub(crate) fn new(concurrency: usize) -> CommitWindow<C> {
+        CommitWindow {
+            concurrency: concurrency.max(1),
+            running: None,
+            due: None,
+            due_batches: 0,
+        }
+    }
+
+    /// Batches unsettled besides `in_flight`.
+    fn settling(&self) -> usize {
+        self.running.unwrap_or(0) + self.due_batches
+    }
+
+    /// Whether one more batch may be sent while `in_flight` are.
+    pub(crate) fn may_send(&self, in_flight: usize) -> bool {
+        in_flight < self.concurrency && in_flight + self.settling() <= self.concurrency
+    }
+
+    /// A batch was acknowledged; `checkpoint` covers it and every batch before it.
+    pub(crate) fn acknowledged(&mut self, checkpoint: C) {
+        self.due = Some(checkpoint);
+        self.due_batches += 1;
+    }
+
+    /// The checkpoint to write now, if none is being written and one is due.
+    pub(crate) fn next_commit(&mut self) -> Option<C> {
+        if self.running.is_some() {
+            return None;
+        }
+        let next = self.due.take()?;
+        self.running = Some(std::mem::take(&mut self.due_batches));
+        Some(next)
+    }
+
+    /// The commit being written is durable.
+    pub(crate) fn committed(&mut self) {
+        debug_assert!(self.running.is_some(), "no commit was running");
+        self.running = None;
+    }
+
+    /// Nothing is being written and nothing is due.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.running.is_none() && self.due.is_none()
+    }
 }
 
 /// What a listing taken now says of a file whose checkpoint is past the size its job was given.
@@ -591,5 +782,89 @@ struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A model of `FileRun::drive`'s loop over the window: sends, in-order acknowledgements and
+    /// commits finishing, interleaved as `steps` says.
+    fn run(concurrency: usize, batches: u32, steps: &[u8]) -> (usize, Vec<u32>, Vec<u32>) {
+        let mut window = CommitWindow::new(concurrency);
+        let mut in_flight: VecDeque<u32> = VecDeque::new();
+        let (mut sent, mut running, mut max_unsettled) = (0u32, None, 0usize);
+        let (mut acked, mut committed) = (Vec::new(), Vec::new());
+        let mut step =
+            |choice: u8, window: &mut CommitWindow<u32>, in_flight: &mut VecDeque<u32>| {
+                if running.is_none() {
+                    running = window.next_commit();
+                }
+                match choice % 3 {
+                    0 if sent < batches && window.may_send(in_flight.len()) => {
+                        in_flight.push_back(sent);
+                        sent += 1;
+                    }
+                    1 if !in_flight.is_empty() => {
+                        let b = in_flight.pop_front().expect("not empty");
+                        acked.push(b);
+                        window.acknowledged(b);
+                    }
+                    2 if running.is_some() => {
+                        committed.push(running.take().expect("running"));
+                        window.committed();
+                    }
+                    _ => {}
+                }
+                max_unsettled = max_unsettled.max(in_flight.len() + window.settling());
+            };
+        for &c in steps {
+            step(c, &mut window, &mut in_flight);
+        }
+        // Then drain, as the loop does once the parse thread ended.
+        for c in (0..)
+            .map(|i: u32| (i % 3) as u8)
+            .take(10 * batches as usize + 30)
+        {
+            step(c, &mut window, &mut in_flight);
+        }
+        assert!(window.is_idle() && in_flight.is_empty() && sent == batches);
+        (max_unsettled, acked, committed)
+    }
+
+    proptest! {
+        #[test]
+        fn at_most_concurrency_plus_one_unsettled_and_commits_in_file_order(
+            concurrency in 1usize..6,
+            batches in 0u32..40,
+            steps in proptest::collection::vec(0u8..3, 0..300),
+        ) {
+            let (max_unsettled, acked, committed) = run(concurrency, batches, &steps);
+            prop_assert!(max_unsettled <= concurrency + 1, "{max_unsettled} unsettled");
+            prop_assert!(acked.windows(2).all(|w| w[0] < w[1]));
+            prop_assert!(committed.windows(2).all(|w| w[0] < w[1]), "{committed:?}");
+            // Every acknowledged batch ends up covered by a commit: the last one is the last ack.
+            prop_assert_eq!(committed.last(), acked.last());
+        }
+    }
+
+    #[test]
+    fn a_window_of_one_sends_one_and_waits_for_its_commit_before_a_third() {
+        let mut w = CommitWindow::new(1);
+        assert!(w.may_send(0));
+        assert!(!w.may_send(1));
+        w.acknowledged(10u64);
+        // One acknowledged, not committed: one more may go (two unsettled).
+        assert!(w.may_send(0));
+        assert_eq!(w.next_commit(), Some(10));
+        assert_eq!(w.next_commit(), None, "one commit at a time");
+        w.acknowledged(20);
+        assert!(!w.may_send(0), "two unsettled already");
+        w.committed();
+        assert_eq!(w.next_commit(), Some(20));
+        w.committed();
+        assert!(w.is_idle());
     }
 }
