@@ -437,6 +437,7 @@ fn production_sources() -> Vec<(PathBuf, String)> {
         "src",
         "contract/src",
         "net/src",
+        "rds/src",
         "state/src",
         "queue/src",
         "sink/src",

@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_rds::operation::download_db_log_file_portion::DownloadDbLogFilePortionOutput;
 use aws_sdk_rds::types::Filter;
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 
 use super::budget::RateBudget;
-use super::{
-    tags_match, Chunk, DownloadEnd, DownloadMode, RdsConfig, SourceError, TRUNCATION_SUFFIX,
-};
+use super::portion::{Next, Page, PortionCursor};
+use super::{tags_match, Chunk, DownloadEnd, DownloadMode, RdsConfig, SourceError};
 use crate::telemetry;
 use contract::file::RemoteFile;
 use contract::{Checkpoint, MarkerAt};
@@ -429,7 +429,8 @@ impl RdsSource {
         }
     }
 
-    /// The hand-written portion loop (see the crate docs).
+    /// The portion loop: RDS's answers judged by [`PortionCursor`], this only calls and
+    /// delivers (see the crate docs).
     async fn download_portions(
         &self,
         instance_id: &str,
@@ -437,151 +438,110 @@ impl RdsSource {
         cp: &Checkpoint,
         tx: &mpsc::Sender<Chunk>,
     ) -> Result<PortionEnd, SourceError> {
-        // Resume from the stored marker when it was issued for this very name.
-        let (mut marker, mut offset) = match &cp.marker {
-            Some(m) if m.name == file.name && m.offset <= cp.offset => (m.marker.clone(), m.offset),
-            _ => ("0".to_string(), 0),
-        };
-        let max_lines = self.config.portion_lines.clamp(1, 10_000);
-        let mut lines = max_lines;
-        // A bound on calls for one file: a 10 GB file at 1 MB a page, with room for retries.
-        for _ in 0..100_000 {
-            let m = marker.clone();
-            let resp = self
-                .call("DownloadDBLogFilePortion", || {
-                    self.client
-                        .download_db_log_file_portion()
-                        .db_instance_identifier(instance_id)
-                        .log_file_name(&file.name)
-                        .marker(m.clone())
-                        .number_of_lines(lines)
-                        .send()
-                })
-                .await;
-            let resp = match resp {
-                Ok(r) => r,
-                Err(SdkErrorOr::Sdk(e)) => {
-                    let code = e.code().unwrap_or_default().to_string();
-                    let msg = e.message().unwrap_or_default().to_string();
-                    if code.starts_with("DBLogFileNotFound") {
-                        telemetry::rds_anomaly("not_found", instance_id, &file.name);
-                        return Err(SourceError::FileNotFound {
-                            instance: instance_id.into(),
-                            file: file.name.clone(),
-                        });
-                    }
-                    if code.starts_with("DBInstanceNotFound") {
-                        return Err(SourceError::InstanceNotFound(instance_id.into()));
-                    }
-                    if code == "InvalidParameterValue" && msg.contains("binary") {
-                        telemetry::rds_anomaly("binary", instance_id, &file.name);
-                        return Ok(PortionEnd::Fallback {
-                            at: offset.max(cp.offset),
-                        });
-                    }
-                    return Err(sdk_error("DownloadDBLogFilePortion", e));
-                }
-                Err(e) => return Err(e.into_source("DownloadDBLogFilePortion")),
+        let mut cursor = PortionCursor::new(file, cp, self.config.portion_lines);
+        for _ in 0..MAX_PORTION_CALLS {
+            let resp = match self.portion(instance_id, file, &cursor).await? {
+                Ok(resp) => resp,
+                Err(next) => return self.end(instance_id, file, &cursor, next),
             };
-            let data = resp.log_file_data().unwrap_or_default();
-            let next = resp.marker().unwrap_or_default().to_string();
-            let pending = resp.additional_data_pending().unwrap_or(false);
-            if data.ends_with(TRUNCATION_SUFFIX) {
-                // Cut by the 1 MB cap: the rest of a line would be lost. Same marker, fewer
-                // lines; a single line over 1 MB comes whole only by the complete download.
-                telemetry::rds_anomaly("truncated", instance_id, &file.name);
-                if lines == 1 {
-                    return Ok(PortionEnd::Fallback {
-                        at: offset.max(cp.offset),
-                    });
-                }
-                lines = (lines / 2).max(1);
-                continue;
-            }
-            if marker == "0" && rotated_since_listing(file, &next) {
-                // Read from the top, the live name holds another hour than the one it was
-                // listed (and named) for: it rotated since. Re-list: the listed hour is under
-                // its new name, and this data belongs to the successor.
-                telemetry::rds_anomaly("rotated_since_listing", instance_id, &file.name);
-                return Err(SourceError::FileNotFound {
-                    instance: instance_id.into(),
-                    file: file.name.clone(),
-                });
-            }
-            if marker != "0"
-                && next.contains(':')
-                && segment(&next) != segment(&marker)
-                && marker_offset(&next) != Some(0)
-            {
-                // The marker was issued before the hourly rotation and RDS applied it to the new
-                // file: this data is the successor's. Re-list: the old hour is under its new name.
-                telemetry::rds_anomaly("stale_marker", instance_id, &file.name);
-                return Err(SourceError::FileNotFound {
-                    instance: instance_id.into(),
-                    file: file.name.clone(),
-                });
-            }
-            if let Some(gap) = marker_gap(&marker, &next, data.len() as u64) {
-                telemetry::rds_anomaly("gap", instance_id, &file.name);
-                tracing::warn!(instance = instance_id, file = %file.name, gap, "portion markers skipped bytes; switching this file to the complete download");
-                return Ok(PortionEnd::Fallback {
-                    at: cp.offset.max(offset.min(cp.offset)),
-                });
-            }
-            let got = data.len() as u64;
-            if got > 0 {
-                let data = Bytes::copy_from_slice(data.as_bytes());
-                let chunk_offset = offset;
-                offset += got;
-                let resume = (next != "0" && !next.is_empty()).then(|| MarkerAt {
-                    name: file.name.clone(),
-                    marker: next.clone(),
-                    offset,
-                });
-                deliver(tx, chunk_offset, data, cp.offset, resume).await?;
+            let page = Page {
+                data: resp.log_file_data().unwrap_or_default(),
+                marker: resp.marker().unwrap_or_default(),
+                pending: resp.additional_data_pending().unwrap_or(false),
+            };
+            let step = cursor.step(&page);
+            if let Some(d) = step.deliver {
+                let got = page.data.len() as u64;
+                let data = Bytes::copy_from_slice(page.data.as_bytes());
+                deliver(tx, d.at, data, cp.offset, d.resume).await?;
                 metrics::counter!(telemetry::RDS_BYTES_IN).increment(got);
             }
-            if next == "0" && marker != "0" {
-                // A "0" marker mid-file would restart from the top: stop this pass here and
-                // resume from the last good marker next time.
-                telemetry::rds_anomaly("zero_marker", instance_id, &file.name);
-                return Ok(PortionEnd::Done(DownloadEnd {
-                    offset,
-                    partial: true,
-                }));
+            if let Some(kind) = step.anomaly {
+                telemetry::rds_anomaly(kind, instance_id, &file.name);
             }
-            if marker != "0" && segment(&next) != segment(&marker) {
-                // The live file's markers run on into the next hour's segment: that is the
-                // successor file's data, shipped under its own name.
-                return Ok(PortionEnd::Done(DownloadEnd {
-                    offset,
-                    partial: false,
-                }));
-            }
-            if next.is_empty() || (next == marker && got == 0) {
-                return Ok(PortionEnd::Done(DownloadEnd {
-                    offset,
-                    partial: false,
-                }));
-            }
-            marker = next;
-            lines = (lines * 2).min(max_lines);
-            if !pending {
-                if offset < file.size {
-                    // RDS said "no more" below the size it listed: keep asking.
-                    telemetry::rds_anomaly("early_end", instance_id, &file.name);
-                    continue;
-                }
-                return Ok(PortionEnd::Done(DownloadEnd {
-                    offset,
-                    partial: false,
-                }));
+            if !matches!(step.next, Next::Ask | Next::Shrink) {
+                return self.end(instance_id, file, &cursor, step.next);
             }
         }
         Ok(PortionEnd::Done(DownloadEnd {
-            offset,
+            offset: cursor.offset(),
             partial: true,
         }))
+    }
+
+    /// One `DownloadDBLogFilePortion` call at the cursor; a file RDS cannot serve by portions
+    /// (binary) answers the [`Next`] step that falls back.
+    async fn portion(
+        &self,
+        instance_id: &str,
+        file: &RemoteFile,
+        cursor: &PortionCursor,
+    ) -> Result<Result<DownloadDbLogFilePortionOutput, Next>, SourceError> {
+        let (marker, lines) = (cursor.marker().to_string(), cursor.lines());
+        let resp = self
+            .call("DownloadDBLogFilePortion", || {
+                self.client
+                    .download_db_log_file_portion()
+                    .db_instance_identifier(instance_id)
+                    .log_file_name(&file.name)
+                    .marker(marker.clone())
+                    .number_of_lines(lines)
+                    .send()
+            })
+            .await;
+        match resp {
+            Ok(r) => Ok(Ok(r)),
+            Err(SdkErrorOr::Sdk(e)) => {
+                let code = e.code().unwrap_or_default().to_string();
+                let msg = e.message().unwrap_or_default().to_string();
+                if code.starts_with("DBLogFileNotFound") {
+                    telemetry::rds_anomaly("not_found", instance_id, &file.name);
+                    return Err(SourceError::FileNotFound {
+                        instance: instance_id.into(),
+                        file: file.name.clone(),
+                    });
+                }
+                if code.starts_with("DBInstanceNotFound") {
+                    return Err(SourceError::InstanceNotFound(instance_id.into()));
+                }
+                if code == "InvalidParameterValue" && msg.contains("binary") {
+                    telemetry::rds_anomaly("binary", instance_id, &file.name);
+                    return Ok(Err(cursor.fallback()));
+                }
+                Err(sdk_error("DownloadDBLogFilePortion", e))
+            }
+            Err(e) => Err(e.into_source("DownloadDBLogFilePortion")),
+        }
+    }
+
+    /// How a pass ends, from the cursor's last step.
+    fn end(
+        &self,
+        instance_id: &str,
+        file: &RemoteFile,
+        cursor: &PortionCursor,
+        next: Next,
+    ) -> Result<PortionEnd, SourceError> {
+        match next {
+            Next::Fallback { at, gap } => {
+                if let Some(gap) = gap {
+                    tracing::warn!(instance = instance_id, file = %file.name, gap, "portion markers skipped bytes; switching this file to the complete download");
+                }
+                Ok(PortionEnd::Fallback { at })
+            }
+            Next::Relist => Err(SourceError::FileNotFound {
+                instance: instance_id.into(),
+                file: file.name.clone(),
+            }),
+            Next::Done { partial } => Ok(PortionEnd::Done(DownloadEnd {
+                offset: cursor.offset(),
+                partial,
+            })),
+            Next::Ask | Next::Shrink => Ok(PortionEnd::Done(DownloadEnd {
+                offset: cursor.offset(),
+                partial: true,
+            })),
+        }
     }
 }
 
@@ -602,55 +562,13 @@ pub(super) async fn deliver(
     tx.send(chunk).await.map_err(|_| SourceError::Cancelled)
 }
 
-/// Bytes skipped between two markers of the `segment:offset` shape, when both have it and the
-/// second is further than the data returned. Other shapes are opaque: no check.
-fn marker_gap(prev: &str, next: &str, got: u64) -> Option<u64> {
-    let split = |m: &str| -> Option<(String, u64)> {
-        let (seg, off) = m.rsplit_once(':')?;
-        Some((seg.to_string(), off.parse().ok()?))
-    };
-    let (ns, no) = split(next)?;
-    // "0" is the start of the file: offset 0 of whichever segment comes first.
-    let (ps, po) = if prev == "0" {
-        (ns.clone(), 0)
-    } else {
-        split(prev)?
-    };
-    (ps == ns && no > po + got).then(|| no - po - got)
-}
-
-/// Whether a live MySQL file, listed (and so named) for one hour, answers with a marker of
-/// another hour: it rotated after the listing. Markers of the `H:offset` shape only (RDS's
-/// `17:13387550`); other shapes are opaque.
-fn rotated_since_listing(file: &RemoteFile, next: &str) -> bool {
-    if !contract::file::is_live_name(&file.name) {
-        return false;
-    }
-    let listed_hour = file
-        .canonical
-        .rsplit('.')
-        .next()
-        .and_then(|h| h.parse::<u8>().ok());
-    let marker_hour = next
-        .rsplit_once(':')
-        .and_then(|(s, _)| s.parse::<u8>().ok());
-    matches!((listed_hour, marker_hour), (Some(l), Some(m)) if l != m)
-}
-
-/// The offset part of a `segment:offset` marker.
-fn marker_offset(marker: &str) -> Option<u64> {
-    marker.rsplit_once(':')?.1.parse().ok()
-}
-
-/// The segment part of a `segment:offset` marker (the whole marker otherwise).
-fn segment(marker: &str) -> &str {
-    marker.rsplit_once(':').map_or(marker, |(s, _)| s)
-}
-
 enum PortionEnd {
     Done(DownloadEnd),
     Fallback { at: u64 },
 }
+
+/// Calls of one file's portion pass: a 10 GB file at 1 MB a page, with room for retries.
+const MAX_PORTION_CALLS: usize = 100_000;
 
 /// An SDK error, or one of ours (throttled too long, timed out).
 pub(super) enum SdkErrorOr<E, R> {
@@ -685,46 +603,5 @@ mod tests {
             panic!("an empty region was taken");
         };
         assert!(e.to_string().contains("rds.region"), "{e}");
-    }
-
-    #[test]
-    fn a_live_name_answering_with_another_hour_has_rotated() {
-        let live = |canonical: &str| RemoteFile {
-            name: "slowquery/mysql-slowquery.log".into(),
-            canonical: canonical.into(),
-            last_written_ms: 0,
-            size: 10,
-            finished: false,
-        };
-        let f = live("slowquery/mysql-slowquery.log.2026-11-27.10");
-        assert!(!rotated_since_listing(&f, "10:4096"));
-        assert!(rotated_since_listing(&f, "11:512"));
-        assert!(!rotated_since_listing(&f, "0"), "no segment: no check");
-        assert!(!rotated_since_listing(&f, "2024-01-04.9:0"), "opaque shape");
-        let rotated = RemoteFile {
-            name: "slowquery/mysql-slowquery.log.2026-11-27.10".into(),
-            ..f.clone()
-        };
-        assert!(
-            !rotated_since_listing(&rotated, "11:0"),
-            "a rotated name is never rechecked"
-        );
-        let pg = RemoteFile {
-            name: "error/postgresql.log.2026-11-27-10".into(),
-            canonical: "error/postgresql.log.2026-11-27-10".into(),
-            ..f
-        };
-        assert!(!rotated_since_listing(&pg, "3:0"));
-    }
-
-    #[test]
-    fn marker_gaps_are_seen_only_in_the_segment_offset_shape() {
-        assert_eq!(marker_gap("9:0", "9:100", 100), None);
-        assert_eq!(marker_gap("9:0", "9:150", 100), Some(50));
-        assert_eq!(marker_gap("0", "9:100", 100), None);
-        assert_eq!(marker_gap("0", "9:150", 100), Some(50));
-        assert_eq!(marker_gap("9:0", "10:0", 100), None);
-        assert_eq!(marker_gap("2024-01-04.9:0", "2024-01-04.9:10", 10), None);
-        assert_eq!(marker_gap("abc", "def", 10), None);
     }
 }

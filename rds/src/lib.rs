@@ -18,6 +18,7 @@
 mod api;
 pub mod budget;
 mod complete;
+mod portion;
 pub mod telemetry;
 
 use std::time::Duration;
