@@ -99,7 +99,12 @@ impl Default for Config {
 
 /// `AURORA_LOGS_*` variables that are flags of the command line (clap's `env`), not config
 /// keys: without this, `AURORA_LOGS_CONFIG=/etc/…` failed as an unknown field `config`.
-const FLAG_VARIABLES: &[&str] = &["config", "demo_openobserve_password"];
+const FLAG_VARIABLES: &[&str] = &[
+    "config",
+    "demo_openobserve_password",
+    // The test command's Python for the OpenObserve query proofs (scripts/test.sh).
+    "datafusion_python",
+];
 
 /// Fields the data plane writes itself; a tag may not take their names.
 const RESERVED: &[&str] = &[
