@@ -196,8 +196,18 @@ enum ReportFormat {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    match dispatch(Cli::parse().command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("aurora-logs: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Run one command of the CLI.
+fn dispatch(command: Command) -> Result<()> {
+    match command {
         Command::Parse {
             format,
             max_entry_bytes,
@@ -212,13 +222,12 @@ fn main() -> ExitCode {
             scale_by_rate_limit,
             files,
         } => {
-            let threads = if threads == 0 {
-                std::thread::available_parallelism().map_or(1, usize::from)
-            } else {
-                threads
-            };
             let new_digest = move || {
                 query_digest::Digest::new(max_classes).scale_by_rate_limit(scale_by_rate_limit)
+            };
+            let threads = match threads {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
             };
             digest(
                 format,
@@ -246,13 +255,7 @@ fn main() -> ExitCode {
                     dry_run,
                     prune,
                 },
-        } => config::Config::load(config.as_deref()).and_then(|mut c| {
-            if let Some(u) = openobserve_url {
-                c.openobserve.url = u;
-            }
-            c.validate()?;
-            runtime()?.block_on(install::run(&c, dry_run, prune))
-        }),
+        } => openobserve_install(config, openobserve_url, dry_run, prune),
         #[cfg(feature = "demo")]
         Command::Demo {
             seconds,
@@ -260,25 +263,29 @@ fn main() -> ExitCode {
             openobserve_url,
             openobserve_user,
             openobserve_password,
-        } => run_demo(
-            seconds,
-            json,
-            openobserve_url.map(|u| {
-                (
-                    u,
-                    openobserve_user.unwrap_or_default(),
-                    openobserve_password.unwrap_or_default(),
-                )
-            }),
-        ),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("aurora-logs: {e:#}");
-            ExitCode::FAILURE
+        } => {
+            let target = openobserve_url.map(|u| {
+                let user = openobserve_user.unwrap_or_default();
+                (u, user, openobserve_password.unwrap_or_default())
+            });
+            run_demo(seconds, json, target)
         }
     }
+}
+
+/// `aurora-logs openobserve install`: the sink's configuration, the URL flag over it.
+fn openobserve_install(
+    config: Option<std::path::PathBuf>,
+    openobserve_url: Option<String>,
+    dry_run: bool,
+    prune: bool,
+) -> Result<()> {
+    let mut c = config::Config::load(config.as_deref())?;
+    if let Some(u) = openobserve_url {
+        c.openobserve.url = u;
+    }
+    c.validate()?;
+    runtime()?.block_on(install::run(&c, dry_run, prune))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

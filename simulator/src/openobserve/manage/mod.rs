@@ -607,117 +607,153 @@ fn delete_alert(call: &Call<'_>, id: &str) -> Result {
 
 // ---------------------------------------------------------------- templates, destinations
 
+/// Alert templates and destinations: objects keyed by name, with the same five calls.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Named {
+    Template,
+    Destination,
+}
+
+type NamedMap = BTreeMap<(String, String), Value>;
+
+impl Named {
+    fn what(self) -> &'static str {
+        match self {
+            Named::Template => "Alert template",
+            Named::Destination => "Alert destination",
+        }
+    }
+
+    fn shape(self) -> &'static shape::Shape {
+        match self {
+            Named::Template => &shape::TEMPLATE,
+            Named::Destination => &shape::DESTINATION,
+        }
+    }
+
+    fn map(self, objects: &Objects) -> &NamedMap {
+        match self {
+            Named::Template => &objects.templates,
+            Named::Destination => &objects.destinations,
+        }
+    }
+
+    fn map_mut(self, objects: &mut Objects) -> &mut NamedMap {
+        match self {
+            Named::Template => &mut objects.templates,
+            Named::Destination => &mut objects.destinations,
+        }
+    }
+
+    /// What still refers to `name` (a destination to a template, an alert to a destination).
+    fn used_by(self, objects: &Objects, org: &str, name: &str) -> Option<String> {
+        match self {
+            Named::Template => objects
+                .destinations
+                .iter()
+                .find(|(k, d)| k.0 == org && d["template"] == name)
+                .map(|(k, _)| format!("destination {}", k.1)),
+            Named::Destination => objects
+                .alerts
+                .iter()
+                .find(|a| {
+                    a.org == org
+                        && a.body["destinations"]
+                            .as_array()
+                            .is_some_and(|ds| ds.iter().any(|d| d == name))
+                })
+                .map(|a| format!("alert {}", a.body["name"].as_str().unwrap_or_default())),
+        }
+    }
+}
+
 fn named(call: &Call<'_>, method: Method, kind: &str, name: Option<&str>) -> Result {
-    let templates = kind == "templates";
-    let what = if templates {
-        "Alert template"
+    let kind = if kind == "templates" {
+        Named::Template
     } else {
-        "Alert destination"
+        Named::Destination
     };
-    let org = call.org.clone();
     let mut objects = lock(&call.shared.objects);
-    let key = |n: &str| (org.clone(), n.to_owned());
     match (method, name) {
         (Method::GET, None) => {
-            let map = if templates {
-                &objects.templates
-            } else {
-                &objects.destinations
-            };
-            let list: Vec<Value> = map
+            let list: Vec<Value> = kind
+                .map(&objects)
                 .iter()
-                .filter(|(k, _)| k.0 == org)
+                .filter(|(k, _)| k.0 == call.org)
                 .map(|(_, v)| v.clone())
                 .collect();
             Ok(json_answer(StatusCode::OK, &Value::Array(list)))
         }
-        (Method::GET, Some(n)) => {
-            let map = if templates {
-                &objects.templates
-            } else {
-                &objects.destinations
-            };
-            map.get(&key(n))
-                .map(|v| json_answer(StatusCode::OK, v))
-                .ok_or_else(|| fail(StatusCode::NOT_FOUND, &format!("{what} not found")))
-        }
-        (m @ (Method::POST | Method::PUT), n) => {
-            let shape = if templates {
-                &shape::TEMPLATE
-            } else {
-                &shape::DESTINATION
-            };
-            let mut body = shape::normalize(call.body()?, shape).map_err(unprocessable)?;
-            let name = match n {
-                Some(n) => n.to_owned(),
-                None => body["name"].as_str().unwrap_or_default().to_owned(),
-            };
-            body["name"] = json!(name);
-            if !templates {
-                let t = body["template"].as_str().unwrap_or_default();
-                if !t.is_empty() && !objects.templates.contains_key(&key(t)) {
-                    return Err(fail(
-                        StatusCode::BAD_REQUEST,
-                        &format!("Alert template {t} not found"),
-                    ));
-                }
-            }
-            let map = if templates {
-                &mut objects.templates
-            } else {
-                &mut objects.destinations
-            };
-            let exists = map.contains_key(&key(&name));
-            match (m, exists) {
-                (Method::POST, true) => Err(fail(
-                    StatusCode::BAD_REQUEST,
-                    &format!("{what} with name {name} already exists"),
-                )),
-                (Method::PUT, false) => {
-                    Err(fail(StatusCode::NOT_FOUND, &format!("{what} not found")))
-                }
-                _ => {
-                    map.insert(key(&name), body);
-                    ok(&format!("{what} saved"))
-                }
-            }
-        }
-        (Method::DELETE, Some(n)) => {
-            let user = if templates {
-                objects
-                    .destinations
-                    .iter()
-                    .find(|(k, d)| k.0 == org && d["template"] == n)
-                    .map(|(k, _)| format!("destination {}", k.1))
-            } else {
-                objects
-                    .alerts
-                    .iter()
-                    .find(|a| {
-                        a.org == org
-                            && a.body["destinations"]
-                                .as_array()
-                                .is_some_and(|ds| ds.iter().any(|d| d == n))
-                    })
-                    .map(|a| format!("alert {}", a.body["name"].as_str().unwrap_or_default()))
-            };
-            if let Some(user) = user {
-                return Err(fail(
-                    StatusCode::CONFLICT,
-                    &format!("{what} is in use for {user}"),
-                ));
-            }
-            let map = if templates {
-                &mut objects.templates
-            } else {
-                &mut objects.destinations
-            };
-            match map.remove(&key(n)) {
-                Some(_) => ok(&format!("{what} deleted")),
-                None => Err(fail(StatusCode::NOT_FOUND, &format!("{what} not found"))),
-            }
-        }
+        (Method::GET, Some(n)) => kind
+            .map(&objects)
+            .get(&(call.org.clone(), n.to_owned()))
+            .map(|v| json_answer(StatusCode::OK, v))
+            .ok_or_else(|| not_found(kind)),
+        (m @ (Method::POST | Method::PUT), n) => save_named(call, &mut objects, kind, m, n),
+        (Method::DELETE, Some(n)) => delete_named(call, &mut objects, kind, n),
         _ => Err(fail(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")),
+    }
+}
+
+fn not_found(kind: Named) -> Refusal {
+    fail(StatusCode::NOT_FOUND, &format!("{} not found", kind.what()))
+}
+
+fn save_named(
+    call: &Call<'_>,
+    objects: &mut Objects,
+    kind: Named,
+    method: Method,
+    name: Option<&str>,
+) -> Result {
+    let what = kind.what();
+    let mut body = shape::normalize(call.body()?, kind.shape()).map_err(unprocessable)?;
+    let name = match name {
+        Some(n) => n.to_owned(),
+        None => body["name"].as_str().unwrap_or_default().to_owned(),
+    };
+    body["name"] = json!(name);
+    if kind == Named::Destination {
+        let t = body["template"].as_str().unwrap_or_default();
+        if !t.is_empty()
+            && !objects
+                .templates
+                .contains_key(&(call.org.clone(), t.to_owned()))
+        {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                &format!("Alert template {t} not found"),
+            ));
+        }
+    }
+    let key = (call.org.clone(), name.clone());
+    let map = kind.map_mut(objects);
+    match (method, map.contains_key(&key)) {
+        (Method::POST, true) => Err(fail(
+            StatusCode::BAD_REQUEST,
+            &format!("{what} with name {name} already exists"),
+        )),
+        (Method::PUT, false) => Err(not_found(kind)),
+        _ => {
+            map.insert(key, body);
+            ok(&format!("{what} saved"))
+        }
+    }
+}
+
+fn delete_named(call: &Call<'_>, objects: &mut Objects, kind: Named, name: &str) -> Result {
+    if let Some(user) = kind.used_by(objects, &call.org, name) {
+        return Err(fail(
+            StatusCode::CONFLICT,
+            &format!("{} is in use for {user}", kind.what()),
+        ));
+    }
+    match kind
+        .map_mut(objects)
+        .remove(&(call.org.clone(), name.to_owned()))
+    {
+        Some(_) => ok(&format!("{} deleted", kind.what())),
+        None => Err(not_found(kind)),
     }
 }
 
