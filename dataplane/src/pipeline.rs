@@ -24,6 +24,7 @@ use state::{Checkpoint, CheckpointError, CheckpointStore, FileKey, MarkerAt};
 
 use crate::record::{FileContext, RecordEnricher};
 use crate::telemetry;
+use net::telemetry::InternalEvent;
 use rds::{Chunk, InstanceInfo, RdsSource, SourceError};
 
 /// Tuning of one file job.
@@ -247,7 +248,12 @@ async fn prepare(
             Relisted::StartedOver(now) => {
                 // Smaller than what was shipped, now: the file started over under the same
                 // name. Its new bytes are a new generation, with record ids of their own.
-                telemetry::file_generation("shrunk", &instance.instance_id, &file.canonical);
+                telemetry::FileStartedOver {
+                    reason: "shrunk",
+                    instance: &instance.instance_id,
+                    file: &file.canonical,
+                }
+                .emit();
                 cp = Checkpoint {
                     generation: cp.generation + 1,
                     ..Default::default()
@@ -618,13 +624,14 @@ async fn relist(
         Relisted::StartedOver(_) => "started_over",
         Relisted::Moved => "moved",
     };
-    telemetry::file_relisted(
+    telemetry::FileRelisted {
         outcome,
-        &instance.instance_id,
-        &file.canonical,
-        file.size,
+        instance: &instance.instance_id,
+        file: &file.canonical,
+        listed: file.size,
         checkpoint,
-    );
+    }
+    .emit();
     Ok(relisted)
 }
 
@@ -694,83 +701,108 @@ fn parse_loop(
     end: oneshot::Receiver<DownloadEnded>,
     tx: mpsc::Sender<ParseOutput>,
     mut parser: LogParser,
-    mut enricher: RecordEnricher,
-    mut builder: BatchBuilder,
+    enricher: RecordEnricher,
+    builder: BatchBuilder,
 ) {
-    // Markers seen, oldest first; a batch carries the newest one at or before its resume point.
-    let mut markers: VecDeque<MarkerAt> = VecDeque::with_capacity(MARKERS_KEPT);
-    let best_marker = |markers: &VecDeque<MarkerAt>, resume: u64| {
-        markers.iter().rev().find(|m| m.offset <= resume).cloned()
+    let mut side = Batching {
+        enricher,
+        builder,
+        markers: VecDeque::with_capacity(MARKERS_KEPT),
+        full: Vec::new(),
+        tx,
     };
-    let send =
-        |tx: &mpsc::Sender<ParseOutput>, batch: Batch, markers: &VecDeque<MarkerAt>| -> bool {
-            let marker = best_marker(markers, batch.resume_offset);
-            tx.blocking_send(ParseOutput::Batch { batch, marker })
-                .is_ok()
-        };
     let mut last_byte = None;
     while let Some(chunk) = rx.blocking_recv() {
-        let mut full: Vec<Batch> = Vec::new();
-        parser.feed(&chunk.data, &mut |e: &Entry<'_>| {
-            let end = e.raw.offset + e.raw.text.len() as u64;
-            if let Some(b) = builder.push(|d| enricher.write(e, d), end) {
-                full.push(b);
-            }
-            Flow::Continue
-        });
+        parser.feed(&chunk.data, &mut |e: &Entry<'_>| side.entry(e));
         last_byte = chunk.data.last().copied().or(last_byte);
         if let Some(m) = chunk.next {
-            if markers.len() == MARKERS_KEPT {
-                markers.pop_front();
+            if side.markers.len() == MARKERS_KEPT {
+                side.markers.pop_front();
             }
-            markers.push_back(m);
+            side.markers.push_back(m);
         }
-        if let Some(b) = builder.due() {
-            full.push(b);
+        if let Some(b) = side.builder.due() {
+            side.full.push(b);
         }
-        for b in full {
-            if !send(&tx, b, &markers) {
-                return;
-            }
+        if !side.send_full() {
+            return;
         }
     }
     let Ok(ended) = end.blocking_recv() else {
         // The download failed: ship what is complete, up to the parser's safe resume point.
-        if let Some(b) = builder.flush(parser.pending_offset()) {
-            send(&tx, b, &markers);
+        if let Some(b) = side.builder.flush(parser.pending_offset()) {
+            side.full.push(b);
+            side.send_full();
         }
         return;
     };
     let finish = ended.done || (ended.flush_tail && last_byte.is_none_or(|b| b == b'\n'));
-    let mut tail: Vec<Batch> = Vec::new();
     if finish {
-        parser.finish(&mut |e: &Entry<'_>| {
-            let end = e.raw.offset + e.raw.text.len() as u64;
-            if let Some(b) = builder.push(|d| enricher.write(e, d), end) {
-                tail.push(b);
-            }
-            Flow::Continue
-        });
+        parser.finish(&mut |e: &Entry<'_>| side.entry(e));
     }
     let resume = if finish {
         ended.offset
     } else {
         parser.pending_offset()
     };
-    if let Some(b) = builder.flush(resume) {
-        tail.push(b);
+    if let Some(b) = side.builder.flush(resume) {
+        side.full.push(b);
     }
-    for b in tail {
-        if !send(&tx, b, &markers) {
-            return;
+    if side.send_full() {
+        let _ = side.tx.blocking_send(ParseOutput::End {
+            offset: resume,
+            marker: side.marker_at(resume),
+            done: ended.done,
+            stats: parser.stats(),
+        });
+    }
+}
+
+/// The parse thread's side of the parser: records into batches, and the markers that say
+/// where each batch resumes.
+struct Batching {
+    enricher: RecordEnricher,
+    builder: BatchBuilder,
+    /// Markers seen, oldest first; a batch carries the newest one at or before its resume point.
+    markers: VecDeque<MarkerAt>,
+    /// Batches filled and not yet sent.
+    full: Vec<Batch>,
+    tx: mpsc::Sender<ParseOutput>,
+}
+
+impl Batching {
+    /// One entry into the open batch; a batch it fills waits in `full`.
+    fn entry(&mut self, e: &Entry<'_>) -> Flow {
+        let end = e.raw.offset + e.raw.text.len() as u64;
+        if let Some(b) = self.builder.push(|d| self.enricher.write(e, d), end) {
+            self.full.push(b);
         }
+        Flow::Continue
     }
-    let _ = tx.blocking_send(ParseOutput::End {
-        offset: resume,
-        marker: best_marker(&markers, resume),
-        done: ended.done,
-        stats: parser.stats(),
-    });
+
+    /// The newest marker at or before `resume`.
+    fn marker_at(&self, resume: u64) -> Option<MarkerAt> {
+        self.markers
+            .iter()
+            .rev()
+            .find(|m| m.offset <= resume)
+            .cloned()
+    }
+
+    /// Send the full batches in order; false when the receiving side is gone.
+    fn send_full(&mut self) -> bool {
+        for batch in std::mem::take(&mut self.full) {
+            let marker = self.marker_at(batch.resume_offset);
+            if self
+                .tx
+                .blocking_send(ParseOutput::Batch { batch, marker })
+                .is_err()
+            {
+                return false;
+            }
+        }
+        true
+    }
 }
 
 /// Markers remembered per job: enough to find one at or before any open batch's resume point.

@@ -55,33 +55,67 @@ pub fn describe() {
 }
 
 /// A file started over under its name: its bytes ship again as a new generation.
-pub fn file_generation(reason: &'static str, instance: &str, file: &str) {
-    tracing::warn!(
-        reason,
-        instance,
-        file,
-        "file started over under its name: shipping it as a new generation"
-    );
-    counter!(FILE_GENERATIONS, "reason" => reason).increment(1);
+#[derive(Debug)]
+pub struct FileStartedOver<'a> {
+    /// Why it is taken as started over (`shrunk`: listed smaller than its checkpoint, now).
+    pub reason: &'static str,
+    /// The instance.
+    pub instance: &'a str,
+    /// The file's lasting name.
+    pub file: &'a str,
+}
+
+impl net::telemetry::InternalEvent for FileStartedOver<'_> {
+    fn emit(self) {
+        let FileStartedOver {
+            reason,
+            instance,
+            file,
+        } = self;
+        tracing::warn!(
+            reason,
+            instance,
+            file,
+            "file started over under its name: shipping it as a new generation"
+        );
+        counter!(FILE_GENERATIONS, "reason" => reason).increment(1);
+    }
 }
 
 /// A file was listed again because its checkpoint was past the size its job was given.
-pub fn file_relisted(
-    outcome: &'static str,
-    instance: &str,
-    file: &str,
-    listed: u64,
-    checkpoint: u64,
-) {
-    tracing::debug!(
-        outcome,
-        instance,
-        file,
-        listed,
-        checkpoint,
-        "job listing older than the checkpoint: listed the file again"
-    );
-    counter!(FILE_RELISTS, "outcome" => outcome).increment(1);
+#[derive(Debug)]
+pub struct FileRelisted<'a> {
+    /// What the new listing showed (`grown`, `started_over`, `moved`).
+    pub outcome: &'static str,
+    /// The instance.
+    pub instance: &'a str,
+    /// The file's lasting name.
+    pub file: &'a str,
+    /// The size the job was given.
+    pub listed: u64,
+    /// The checkpoint past it.
+    pub checkpoint: u64,
+}
+
+impl net::telemetry::InternalEvent for FileRelisted<'_> {
+    fn emit(self) {
+        let FileRelisted {
+            outcome,
+            instance,
+            file,
+            listed,
+            checkpoint,
+        } = self;
+        tracing::debug!(
+            outcome,
+            instance,
+            file,
+            listed,
+            checkpoint,
+            "job listing older than the checkpoint: listed the file again"
+        );
+        counter!(FILE_RELISTS, "outcome" => outcome).increment(1);
+    }
 }
 
 /// A file job ended: counted in [`JOBS`] by outcome, and a stop logged with how it resumes.

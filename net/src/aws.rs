@@ -67,6 +67,8 @@ pub struct AwsError {
     pub code: Option<String>,
     /// AWS's message, or the chain of the client-side error.
     pub message: String,
+    /// The HTTP status of the error answer, when there was one.
+    pub status: Option<u16>,
     /// The classification.
     pub kind: AwsErrorKind,
 }
@@ -123,6 +125,7 @@ impl AwsError {
             operation,
             code,
             message,
+            status: e.raw_response().map(|r| r.status().as_u16()),
             kind,
         }
     }
@@ -134,6 +137,7 @@ impl AwsError {
             operation,
             code: None,
             message: format!("no answer within {after:?}"),
+            status: None,
             kind: AwsErrorKind::Timeout,
         }
     }
@@ -149,29 +153,57 @@ impl AwsError {
             operation,
             code: None,
             message: message.into(),
+            status: None,
             kind: AwsErrorKind::Client,
         }
     }
 
-    /// An error answer of a REST call by its HTTP status (429: throttled, 5xx: unavailable).
-    pub fn http_status(
+    /// The request did not reach the service, or its answer was cut (DNS, TLS, connection).
+    pub fn connection(
+        service: &'static str,
+        operation: &'static str,
+        e: &(dyn std::error::Error + 'static),
+    ) -> AwsError {
+        AwsError {
+            service,
+            operation,
+            code: None,
+            message: chain(e),
+            status: None,
+            kind: AwsErrorKind::Connection,
+        }
+    }
+
+    /// An error answer of a REST call: by AWS's error code when the body has one (the same
+    /// codes as the SDK's), else by the HTTP status (429: throttled, 5xx: unavailable).
+    pub fn http_answer(
         service: &'static str,
         operation: &'static str,
         status: u16,
+        code: Option<&str>,
         message: impl Into<String>,
     ) -> AwsError {
-        let kind = match status {
-            429 => AwsErrorKind::Throttled,
-            500..=599 => AwsErrorKind::Unavailable,
+        let code = code.filter(|c| !c.is_empty());
+        let kind = match (code, status) {
+            (Some(c), _) if THROTTLE_CODES.contains(&c) => AwsErrorKind::Throttled,
+            (Some(c), _) if UNAVAILABLE_CODES.contains(&c) => AwsErrorKind::Unavailable,
+            (_, 429) => AwsErrorKind::Throttled,
+            (_, 500..=599) => AwsErrorKind::Unavailable,
             _ => AwsErrorKind::Refused,
         };
         AwsError {
             service,
             operation,
-            code: None,
+            code: code.map(str::to_string),
             message: format!("status {status}: {}", message.into()),
+            status: Some(status),
             kind,
         }
+    }
+
+    /// The HTTP status of the error answer, when the service answered.
+    pub fn http_status(&self) -> Option<u16> {
+        self.status
     }
 
     /// AWS's error code (`DBLogFileNotFoundFault`, `ResourceNotFoundException`, …), if any.
@@ -236,13 +268,17 @@ mod tests {
 
     #[test]
     fn rest_statuses_classify_like_sdk_errors() {
-        let t = AwsError::http_status("rds", "downloadCompleteLogFile", 429, "slow down");
+        let t = AwsError::http_answer("rds", "downloadCompleteLogFile", 429, None, "slow down");
         assert!(t.is_throttled() && t.is_retryable());
         assert_eq!(t.outcome(), "throttled");
-        let u = AwsError::http_status("rds", "downloadCompleteLogFile", 503, "");
+        assert_eq!(t.http_status(), Some(429));
+        let u = AwsError::http_answer("rds", "downloadCompleteLogFile", 503, None, "");
         assert!(!u.is_throttled() && u.is_retryable());
-        let r = AwsError::http_status("rds", "downloadCompleteLogFile", 403, "denied");
-        assert!(!r.is_retryable());
+        let c = AwsError::http_answer("rds", "x", 400, Some("Throttling"), "Rate exceeded");
+        assert!(c.is_throttled(), "the code wins over the status");
+        assert_eq!(c.code(), Some("Throttling"));
+        let r = AwsError::http_answer("rds", "downloadCompleteLogFile", 403, Some(""), "denied");
+        assert!(!r.is_retryable() && r.code().is_none());
         assert_eq!(
             r.to_string(),
             "rds downloadCompleteLogFile failed: status 403: denied"

@@ -7,6 +7,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_rds::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_rds::operation::download_db_log_file_portion::DownloadDbLogFilePortionOutput;
 use aws_sdk_rds::types::Filter;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use bytes::Bytes;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
@@ -17,7 +18,8 @@ use super::{tags_match, Chunk, DownloadEnd, DownloadMode, RdsConfig, SourceError
 use crate::telemetry;
 use contract::file::RemoteFile;
 use contract::{Checkpoint, MarkerAt};
-use net::HttpClient;
+use net::telemetry::InternalEvent;
+use net::{AwsError, HttpClient};
 
 /// One Aurora instance to ship logs from.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -62,39 +64,12 @@ impl std::fmt::Debug for SharedBudget {
     }
 }
 
-/// An SDK error of `call`, with RDS's code and message.
-fn sdk_error<E, R>(call: &'static str, e: SdkError<E, R>) -> SourceError
+/// An SDK error of `call`, classified by the one AWS classifier.
+fn sdk_error<E>(call: &'static str, e: &SdkError<E, HttpResponse>) -> SourceError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    let code = e.code().unwrap_or_default().to_string();
-    let message = e.message().map(str::to_string).unwrap_or_else(|| {
-        let mut s = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(inner) = src {
-            s.push_str(": ");
-            s.push_str(&inner.to_string());
-            src = inner.source();
-        }
-        s
-    });
-    SourceError::Api {
-        call,
-        message: if code.is_empty() {
-            message
-        } else {
-            format!("{code}: {message}")
-        },
-    }
-}
-
-/// Whether an RDS error code means "slow down".
-pub(super) fn is_throttle(code: &str) -> bool {
-    matches!(
-        code,
-        "Throttling" | "ThrottlingException" | "RequestLimitExceeded"
-    )
+    SourceError::Aws(AwsError::from_sdk("rds", call, e))
 }
 
 impl RdsSource {
@@ -103,10 +78,9 @@ impl RdsSource {
         if config.region.is_empty() {
             // The region also signs the complete download and is written into every record:
             // the SDK's default chain cannot stand in for it.
-            return Err(SourceError::Api {
-                call: "config",
-                message: "rds.region is empty: set it to the region of the Aurora clusters".into(),
-            });
+            return Err(SourceError::Config(
+                "rds.region is empty: set it to the region of the Aurora clusters".into(),
+            ));
         }
         let sdk = net::aws::sdk_config(
             &config.region,
@@ -115,9 +89,10 @@ impl RdsSource {
             &config.secret_access_key,
         )
         .await;
-        let credentials = sdk.credentials_provider().ok_or_else(|| SourceError::Api {
-            call: "credentials",
-            message: "no AWS credentials found (environment, Pod Identity, IRSA, profile)".into(),
+        let credentials = sdk.credentials_provider().ok_or_else(|| {
+            SourceError::Config(
+                "no AWS credentials found (environment, Pod Identity, IRSA, profile)".into(),
+            )
         })?;
         let base_url = if config.endpoint_url.is_empty() {
             format!("https://rds.{}.amazonaws.com", config.region)
@@ -171,16 +146,11 @@ impl RdsSource {
     }
 
     /// Run `call` under the rate limiter, retrying throttles with backoff.
-    async fn call<T, E, R, F, Fut>(
-        &self,
-        name: &'static str,
-        mut call: F,
-    ) -> Result<T, SdkErrorOr<E, R>>
+    async fn call<T, E, F, Fut>(&self, name: &'static str, mut call: F) -> Result<T, SdkErrorOr<E>>
     where
         F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Result<T, SdkError<E, R>>>,
+        Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
         E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
     {
         let mut delays = self.retry_delays();
         let mut retries = 0;
@@ -190,30 +160,42 @@ impl RdsSource {
             let result = match out {
                 Ok(r) => r,
                 Err(_) => {
-                    telemetry::rds_call(name, "timeout");
+                    telemetry::RdsCallEnded {
+                        call: name,
+                        outcome: "timeout",
+                    }
+                    .emit();
                     match delays.next() {
                         Some(d) => {
                             tokio::time::sleep(d).await;
                             continue;
                         }
                         None => {
-                            return Err(SdkErrorOr::Other(SourceError::Api {
-                                call: name,
-                                message: "timed out".into(),
-                            }))
+                            return Err(SdkErrorOr::Other(SourceError::Aws(AwsError::timeout(
+                                "rds",
+                                name,
+                                self.config.call_timeout,
+                            ))))
                         }
                     }
                 }
             };
             match result {
                 Ok(v) => {
-                    telemetry::rds_call(name, "ok");
+                    telemetry::RdsCallEnded {
+                        call: name,
+                        outcome: "ok",
+                    }
+                    .emit();
                     return Ok(v);
                 }
                 Err(e) => {
-                    let code = e.code().unwrap_or_default();
-                    if is_throttle(code) {
-                        telemetry::rds_call(name, "throttled");
+                    if AwsError::from_sdk("rds", name, &e).is_throttled() {
+                        telemetry::RdsCallEnded {
+                            call: name,
+                            outcome: "throttled",
+                        }
+                        .emit();
                         retries += 1;
                         match delays.next() {
                             Some(d) => {
@@ -233,7 +215,11 @@ impl RdsSource {
                             }
                         }
                     }
-                    telemetry::rds_call(name, "error");
+                    telemetry::RdsCallEnded {
+                        call: name,
+                        outcome: "error",
+                    }
+                    .emit();
                     return Err(SdkErrorOr::Sdk(e));
                 }
             }
@@ -457,7 +443,12 @@ impl RdsSource {
                 metrics::counter!(telemetry::RDS_BYTES_IN).increment(got);
             }
             if let Some(kind) = step.anomaly {
-                telemetry::rds_anomaly(kind, instance_id, &file.name);
+                telemetry::RdsAnomaly {
+                    kind,
+                    instance: instance_id,
+                    file: &file.name,
+                }
+                .emit();
             }
             if !matches!(step.next, Next::Ask | Next::Shrink) {
                 return self.end(instance_id, file, &cursor, step.next);
@@ -495,7 +486,12 @@ impl RdsSource {
                 let code = e.code().unwrap_or_default().to_string();
                 let msg = e.message().unwrap_or_default().to_string();
                 if code.starts_with("DBLogFileNotFound") {
-                    telemetry::rds_anomaly("not_found", instance_id, &file.name);
+                    telemetry::RdsAnomaly {
+                        kind: "not_found",
+                        instance: instance_id,
+                        file: &file.name,
+                    }
+                    .emit();
                     return Err(SourceError::FileNotFound {
                         instance: instance_id.into(),
                         file: file.name.clone(),
@@ -505,10 +501,15 @@ impl RdsSource {
                     return Err(SourceError::InstanceNotFound(instance_id.into()));
                 }
                 if code == "InvalidParameterValue" && msg.contains("binary") {
-                    telemetry::rds_anomaly("binary", instance_id, &file.name);
+                    telemetry::RdsAnomaly {
+                        kind: "binary",
+                        instance: instance_id,
+                        file: &file.name,
+                    }
+                    .emit();
                     return Ok(Err(cursor.fallback()));
                 }
-                Err(sdk_error("DownloadDBLogFilePortion", e))
+                Err(sdk_error("DownloadDBLogFilePortion", &e))
             }
             Err(e) => Err(e.into_source("DownloadDBLogFilePortion")),
         }
@@ -571,19 +572,18 @@ enum PortionEnd {
 const MAX_PORTION_CALLS: usize = 100_000;
 
 /// An SDK error, or one of ours (throttled too long, timed out).
-pub(super) enum SdkErrorOr<E, R> {
-    Sdk(SdkError<E, R>),
+pub(super) enum SdkErrorOr<E> {
+    Sdk(SdkError<E, HttpResponse>),
     Other(SourceError),
 }
 
-impl<E, R> SdkErrorOr<E, R>
+impl<E> SdkErrorOr<E>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     fn into_source(self, call: &'static str) -> SourceError {
         match self {
-            SdkErrorOr::Sdk(e) => sdk_error(call, e),
+            SdkErrorOr::Sdk(e) => sdk_error(call, &e),
             SdkErrorOr::Other(e) => e,
         }
     }

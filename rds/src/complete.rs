@@ -9,19 +9,19 @@ use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt, Full};
 use tokio::sync::mpsc;
 
-use super::api::{deliver, is_throttle, RdsSource};
+use super::api::{deliver, RdsSource};
 use super::{Chunk, DownloadEnd, SourceError};
 use crate::telemetry;
 use contract::file::RemoteFile;
+use net::telemetry::InternalEvent;
+use net::AwsError;
 
 /// Chunks handed on are at least this large (the body arrives in small frames).
 const CHUNK_BYTES: usize = 1 << 20;
 
-fn api(message: impl std::fmt::Display) -> SourceError {
-    SourceError::Api {
-        call: CALL,
-        message: message.to_string(),
-    }
+/// A failure of ours before the call (credentials, signing): not worth retrying.
+fn client(message: impl std::fmt::Display) -> SourceError {
+    SourceError::Aws(AwsError::client("rds", CALL, message.to_string()))
 }
 
 /// Percent-encode a path segment the way SigV4 canonicalises it (keep `/` in file names).
@@ -35,16 +35,6 @@ fn encode_path(s: &str) -> String {
         }
     }
     out
-}
-
-/// How one attempt at the complete download was answered, before its body is read.
-enum Answer {
-    /// 2xx: the body is the file.
-    Ok(http::Response<hyper::body::Incoming>),
-    /// RDS asked to slow down (429, 503, or a throttling error code): wait and ask again.
-    Throttled,
-    /// No answer within `call_timeout`: ask again.
-    TimedOut,
 }
 
 /// The error code of an RDS error body (`<Code>Throttling</Code>` in the Query API's XML).
@@ -87,79 +77,86 @@ impl RdsSource {
         let mut delays = self.retry_delays();
         let mut throttled = 0;
         loop {
-            let answer = self.ask_complete(&url, instance_id, file).await?;
-            let outcome = match answer {
-                Answer::Ok(resp) => {
-                    telemetry::rds_call(CALL, "ok");
+            let e = match self.ask_complete(&url).await? {
+                Ok(resp) => {
+                    telemetry::RdsCallEnded {
+                        call: CALL,
+                        outcome: "ok",
+                    }
+                    .emit();
                     return Ok(resp);
                 }
-                Answer::Throttled => {
-                    throttled += 1;
-                    "throttled"
-                }
-                Answer::TimedOut => "timeout",
+                Err(e) => e,
             };
-            telemetry::rds_call(CALL, outcome);
+            telemetry::RdsCallEnded {
+                call: CALL,
+                outcome: e.outcome(),
+            }
+            .emit();
+            if e.code() == Some("DBLogFileNotFoundFault") || e.http_status() == Some(404) {
+                return Err(SourceError::FileNotFound {
+                    instance: instance_id.into(),
+                    file: file.name.clone(),
+                });
+            }
+            if !e.is_retryable() {
+                return Err(SourceError::Aws(e));
+            }
+            throttled += usize::from(e.is_throttled());
             match delays.next() {
                 Some(d) => {
                     tracing::debug!(
                         call = CALL,
-                        outcome,
+                        outcome = e.outcome(),
                         delay_ms = d.as_millis() as u64,
                         "rds complete download: backing off"
                     );
                     tokio::time::sleep(d).await;
                 }
-                None if outcome == "throttled" => {
+                None if e.is_throttled() => {
                     return Err(SourceError::Throttled {
                         call: CALL,
                         retries: throttled,
                     })
                 }
-                None => return Err(api("timed out waiting for the answer")),
+                None => return Err(SourceError::Aws(e)),
             }
         }
     }
 
-    /// One signed attempt, after waiting for a permit.
+    /// One signed attempt, after waiting for a permit: the answer, or how it failed.
     async fn ask_complete(
         &self,
         url: &str,
-        instance_id: &str,
-        file: &RemoteFile,
-    ) -> Result<Answer, SourceError> {
+    ) -> Result<Result<http::Response<hyper::body::Incoming>, AwsError>, SourceError> {
         let request = self.signed_get(url).await?;
         self.permit().await;
-        let Ok(resp) =
-            tokio::time::timeout(self.config.call_timeout, self.http.request(request)).await
-        else {
-            return Ok(Answer::TimedOut);
+        let timeout = self.config.call_timeout;
+        let resp = match tokio::time::timeout(timeout, self.http.request(request)).await {
+            Err(_) => return Ok(Err(AwsError::timeout("rds", CALL, timeout))),
+            Ok(Err(e)) => return Ok(Err(AwsError::connection("rds", CALL, &e))),
+            Ok(Ok(resp)) => resp,
         };
-        let resp = resp.map_err(api)?;
         let status = resp.status();
         if status.is_success() {
-            return Ok(Answer::Ok(resp));
+            return Ok(Ok(resp));
         }
-        let body = tokio::time::timeout(self.config.call_timeout, resp.into_body().collect())
+        let body = tokio::time::timeout(timeout, resp.into_body().collect())
             .await
             .ok()
             .and_then(Result::ok)
             .map(|b| b.to_bytes())
             .unwrap_or_default();
-        let code = error_code(&body).unwrap_or_default();
-        if status.as_u16() == 429 || status.as_u16() == 503 || is_throttle(code) {
-            return Ok(Answer::Throttled);
+        let mut message = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        if status == http::StatusCode::FORBIDDEN {
+            message.push_str("; the role needs rds:DownloadCompleteDBLogFile");
         }
-        telemetry::rds_call(CALL, "error");
-        if status == http::StatusCode::NOT_FOUND {
-            return Err(SourceError::FileNotFound {
-                instance: instance_id.into(),
-                file: file.name.clone(),
-            });
-        }
-        Err(api(format!(
-            "status {status}: {}; the role needs rds:DownloadCompleteDBLogFile",
-            String::from_utf8_lossy(&body[..body.len().min(300)])
+        Ok(Err(AwsError::http_answer(
+            "rds",
+            CALL,
+            status.as_u16(),
+            error_code(&body),
+            message,
         )))
     }
 
@@ -169,12 +166,12 @@ impl RdsSource {
             .credentials
             .provide_credentials()
             .await
-            .map_err(|e| api(format!("no credentials to sign with: {e}")))?;
+            .map_err(|e| client(format!("no credentials to sign with: {e}")))?;
         let mut request = http::Request::builder()
             .method("GET")
             .uri(url)
             .body(Full::new(Bytes::new()))
-            .map_err(api)?;
+            .map_err(client)?;
         let identity = creds.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -183,12 +180,12 @@ impl RdsSource {
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
-            .map_err(api)?
+            .map_err(client)?
             .into();
         let signable =
             SignableRequest::new("GET", url, std::iter::empty(), SignableBody::Bytes(&[]))
-                .map_err(api)?;
-        let (instructions, _) = sign(signable, &params).map_err(api)?.into_parts();
+                .map_err(client)?;
+        let (instructions, _) = sign(signable, &params).map_err(client)?.into_parts();
         instructions.apply_to_request_http1x(&mut request);
         Ok(request)
     }
@@ -210,9 +207,9 @@ impl RdsSource {
         loop {
             let frame = tokio::time::timeout(self.config.call_timeout, body.frame())
                 .await
-                .map_err(|_| api("timed out reading the body"))?;
+                .map_err(|_| AwsError::timeout("rds", CALL, self.config.call_timeout))?;
             let Some(frame) = frame else { break };
-            let frame = frame.map_err(api)?;
+            let frame = frame.map_err(|e| AwsError::connection("rds", CALL, &e))?;
             if let Ok(data) = frame.into_data() {
                 metrics::counter!(telemetry::RDS_BYTES_IN).increment(data.len() as u64);
                 pending.extend_from_slice(&data);

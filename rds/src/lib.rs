@@ -181,14 +181,12 @@ pub enum SourceError {
         /// Retries made.
         retries: usize,
     },
-    /// Any other RDS failure.
-    #[error("rds {call} failed: {message}")]
-    Api {
-        /// The call.
-        call: &'static str,
-        /// What RDS or the connection said.
-        message: String,
-    },
+    /// Any other failure of an RDS call, classified once by [`net::AwsError`].
+    #[error(transparent)]
+    Aws(#[from] net::AwsError),
+    /// The source cannot be set up (configuration, credentials): what to set is in the message.
+    #[error("rds source: {0}")]
+    Config(String),
     /// The receiving side went away (shutdown).
     #[error("download cancelled")]
     Cancelled,
@@ -202,6 +200,35 @@ impl SourceError {
             SourceError::FileNotFound { .. } | SourceError::InstanceNotFound(_)
         )
     }
+
+    /// RDS asked to slow down (and kept asking through every retry).
+    pub fn is_throttled(&self) -> bool {
+        match self {
+            SourceError::Throttled { .. } => true,
+            SourceError::Aws(e) => e.is_throttled(),
+            _ => false,
+        }
+    }
+
+    /// Trying the job again later may succeed: throttling, timeouts, connections, RDS 5xx,
+    /// a file that is gone (the retry re-lists). Configuration errors and refusals are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SourceError::FileNotFound { .. }
+            | SourceError::InstanceNotFound(_)
+            | SourceError::Throttled { .. } => true,
+            SourceError::Aws(e) => e.is_retryable(),
+            SourceError::Config(_) | SourceError::Cancelled => false,
+        }
+    }
+
+    /// The classified AWS error, when an RDS call failed.
+    pub fn aws(&self) -> Option<&net::AwsError> {
+        match self {
+            SourceError::Aws(e) => Some(e),
+            _ => None,
+        }
+    }
 }
 
 /// The literal suffix RDS puts on a portion cut by its 1 MB cap.
@@ -210,6 +237,38 @@ pub const TRUNCATION_SUFFIX: &str = " [Your log message was truncated]";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn source_errors_answer_questions_instead_of_strings() {
+        let throttled = SourceError::Throttled {
+            call: "DescribeDBLogFiles",
+            retries: 5,
+        };
+        assert!(throttled.is_throttled() && throttled.is_retryable());
+        let refused = SourceError::Aws(net::AwsError {
+            code: Some("AccessDenied".into()),
+            ..net::AwsError::http_answer("rds", "DescribeDBLogFiles", 403, None, "not allowed")
+        });
+        assert!(!refused.is_retryable() && !refused.is_throttled());
+        assert_eq!(
+            refused.aws().and_then(net::AwsError::code),
+            Some("AccessDenied")
+        );
+        let down = SourceError::Aws(net::AwsError::http_answer(
+            "rds",
+            "downloadCompleteLogFile",
+            503,
+            None,
+            "",
+        ));
+        assert!(down.is_retryable());
+        assert!(!SourceError::Config("rds.region is empty".into()).is_retryable());
+        let gone = SourceError::FileNotFound {
+            instance: "i".into(),
+            file: "f".into(),
+        };
+        assert!(gone.is_not_found() && gone.is_retryable());
+    }
 
     #[test]
     fn tag_patterns_match_key_value_or_key_alone() {

@@ -1,6 +1,7 @@
 //! The metrics of the RDS source, named and described once, and the events that log and count.
 
 use metrics::{counter, describe_counter, Unit};
+use net::telemetry::InternalEvent;
 
 /// Raw log bytes downloaded from RDS, by `log_type`.
 pub const RDS_BYTES_IN: &str = "aurora_logs_rds_bytes_in_total";
@@ -20,18 +21,45 @@ pub fn describe() {
     describe_counter!(RDS_ANOMALIES, "portion-API anomalies detected and handled");
 }
 
-/// One RDS call finished.
-pub fn rds_call(call: &'static str, outcome: &'static str) {
-    counter!(RDS_CALLS, "call" => call, "outcome" => outcome).increment(1);
+/// One RDS call finished, with its `outcome` (`ok`, `throttled`, `timeout`, `error`).
+#[derive(Debug)]
+pub struct RdsCallEnded {
+    /// The API call (`DescribeDBLogFiles`, `downloadCompleteLogFile`, …).
+    pub call: &'static str,
+    /// How it ended.
+    pub outcome: &'static str,
+}
+
+impl InternalEvent for RdsCallEnded {
+    fn emit(self) {
+        counter!(RDS_CALLS, "call" => self.call, "outcome" => self.outcome).increment(1);
+    }
 }
 
 /// A portion-API anomaly was seen and handled.
-pub fn rds_anomaly(kind: &'static str, instance: &str, file: &str) {
-    // A page cut by the 1 MB cap is routine; the others say RDS misbehaved.
-    if kind == "truncated" {
-        tracing::debug!(kind, instance, file, "rds log download anomaly handled");
-    } else {
-        tracing::warn!(kind, instance, file, "rds log download anomaly handled");
+#[derive(Debug)]
+pub struct RdsAnomaly<'a> {
+    /// What RDS did (`truncated`, `early_end`, `zero_marker`, `not_found`, `binary`, …).
+    pub kind: &'static str,
+    /// The instance.
+    pub instance: &'a str,
+    /// The file.
+    pub file: &'a str,
+}
+
+impl InternalEvent for RdsAnomaly<'_> {
+    fn emit(self) {
+        let RdsAnomaly {
+            kind,
+            instance,
+            file,
+        } = self;
+        // A page cut by the 1 MB cap is routine; the others say RDS misbehaved.
+        if kind == "truncated" {
+            tracing::debug!(kind, instance, file, "rds log download anomaly handled");
+        } else {
+            tracing::warn!(kind, instance, file, "rds log download anomaly handled");
+        }
+        counter!(RDS_ANOMALIES, "kind" => kind).increment(1);
     }
-    counter!(RDS_ANOMALIES, "kind" => kind).increment(1);
 }
