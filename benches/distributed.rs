@@ -454,19 +454,7 @@ group_id = "{prefix}group"
 partitions = {PARTITIONS}
 [kafka.properties]
 "topic.metadata.refresh.interval.ms" = "1000"
-[kafka.topics]
-error = "{prefix}error"
-slowquery = "{prefix}slowquery"
-general = "{prefix}general"
-audit = "{prefix}audit"
-postgresql = "{prefix}postgresql"
-[dynamodb]
-table = "{table}"
-region = "us-east-1"
-endpoint_url = "{dynamodb}"
-access_key_id = "aurora"
-secret_access_key = "aurora"
-[redis]
+{topics}{dynamodb_table}[redis]
 url = "redis://127.0.0.1:{redis}"
 key_prefix = "{prefix}"
 [rds_budget]
@@ -486,8 +474,8 @@ max_jobs = {JOBS_PER_PROCESS}
             receiver = self.receiver,
             kafka = s.kafka_port,
             prefix = self.prefix,
-            table = self.table,
-            dynamodb = s.dynamodb,
+            topics = simulator::kit::topics_toml(&self.prefix),
+            dynamodb_table = simulator::kit::dynamodb_local_toml(&self.table, &s.dynamodb),
             redis = s.redis_port,
             log_level = log_level(),
         );

@@ -188,19 +188,7 @@ delivery_timeout = "5s"
 [kafka.properties]
 # The broker restart loses its topics (memory storage): notice them back within a second.
 "topic.metadata.refresh.interval.ms" = "1000"
-[kafka.topics]
-error = "{prefix}error"
-slowquery = "{prefix}slowquery"
-general = "{prefix}general"
-audit = "{prefix}audit"
-postgresql = "{prefix}postgresql"
-[dynamodb]
-table = "{table}"
-region = "us-east-1"
-endpoint_url = "{dynamodb}"
-access_key_id = "aurora"
-secret_access_key = "aurora"
-lease_ttl = "{LEASE_TTL_S}s"
+{topics}{dynamodb_table}lease_ttl = "{LEASE_TTL_S}s"
 call_timeout = "900ms"
 [redis]
 url = "redis://127.0.0.1:{redis}"
@@ -227,8 +215,8 @@ commit_interval = "300ms"
             kafka = self.kafka_port,
             prefix = self.topic_prefix,
             partitions = PARTITIONS,
-            table = self.table,
-            dynamodb = self.dynamodb,
+            topics = simulator::kit::topics_toml(&self.topic_prefix),
+            dynamodb_table = simulator::kit::dynamodb_local_toml(&self.table, &self.dynamodb),
             redis = self.redis_port,
         );
         let path = self.dir.path().join(format!("{name}.toml"));

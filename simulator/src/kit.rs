@@ -9,7 +9,9 @@
 //! - [`BulkReceiver`]: a minimal `_bulk` endpoint that decompresses, counts and acknowledges
 //!   every record (benches: the stand-in would dominate the CPU);
 //! - [`process_cpu_seconds`]: CPU time of a process from `/proc`, for the benches' per-core
-//!   figures.
+//!   figures;
+//! - [`topics_toml`] and [`dynamodb_local_toml`]: the configuration tables that every
+//!   distributed test and bench writes alike.
 //!
 //! The kit knows nothing of aurora-logs' own types: what a test needs in them (the RDS or
 //! OpenObserve section of a configuration) it builds from the endpoints given here.
@@ -28,6 +30,26 @@ use hyper::{Request, Response};
 use crate::instance::Engine;
 use crate::openobserve::{OpenObserveConfig, OpenObserveStandIn};
 use crate::rds::{ClusterConfig, RdsSimulator, SimConfig};
+
+/// The `[kafka.topics]` table of a configuration whose topics carry `prefix`: one line a log
+/// kind, as `contract::Topics` names them.
+pub fn topics_toml(prefix: &str) -> String {
+    let topics = contract::Topics::with_prefix(prefix);
+    let mut out = String::from("[kafka.topics]\n");
+    for kind in contract::LogKind::ALL {
+        out.push_str(&format!("{} = \"{}\"\n", kind.as_str(), topics.topic(kind)));
+    }
+    out
+}
+
+/// The `[dynamodb]` table for DynamoDB Local at `endpoint` (any region and keys do); the
+/// caller may add keys after it.
+pub fn dynamodb_local_toml(table: &str, endpoint: &str) -> String {
+    format!(
+        "[dynamodb]\ntable = \"{table}\"\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\
+         access_key_id = \"aurora\"\nsecret_access_key = \"aurora\"\n"
+    )
+}
 
 /// The simulated clock's start: 20 minutes into the current hour, so tests know when the
 /// hourly rotations come (at +40 min, +100 min, …).
