@@ -9,8 +9,10 @@
 //! 2. Memory: the release `aurora-logs run` binary, a separate process, ships a 2 GB log file
 //!    served from disk; its peak RSS (VmHWM) must stay under `RSS_BOUND_MIB`.
 //!
-//! `cargo bench --bench pipeline` runs both; `AURORA_BENCH_MB` (default 256) and
-//! `AURORA_BENCH_BIG_MB` (default 2048, 0 skips the memory run) size them.
+//! `cargo bench --bench pipeline` runs both; `AURORA_BENCH_MB` (default 256, 0 skips the throughput run) and
+//! `AURORA_BENCH_BIG_MB` (default 2048, 0 skips the memory run) size them;
+//! `AURORA_BENCH_BASELINE_BIN` (another build of aurora-logs) and `AURORA_BENCH_ROUNDS` make
+//! the memory run a before/after of two binaries, taken in turn.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -172,33 +174,41 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-async fn memory(mb: usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("big-slow.log");
+/// What one `aurora-logs run` process did shipping the big file.
+struct Shipped {
+    wall: f64,
+    cpu: f64,
+    peak_kib: u64,
+}
+
+/// The big file, written once: its path, size and entry count.
+fn big_file(dir: &std::path::Path, mb: usize) -> (std::path::PathBuf, u64, u64) {
+    use std::io::Write;
+    let path = dir.join("big-slow.log");
     // Written in 64 MB pieces: the bench itself stays small too.
     let mut entries = 0;
-    {
-        use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        let mut g = LogGenerator::new(LogKind::MysqlSlow, 7, now_us() - 3_600_000_000);
-        let mut buf = Vec::with_capacity(65 << 20);
-        let mut written = 0usize;
-        while written < mb << 20 {
-            buf.clear();
-            entries += g.fill(&mut buf, 64 << 20);
-            f.write_all(&buf).unwrap();
-            written += buf.len();
-        }
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut g = LogGenerator::new(LogKind::MysqlSlow, 7, now_us() - 3_600_000_000);
+    let mut buf = Vec::with_capacity(65 << 20);
+    let mut written = 0usize;
+    while written < mb << 20 {
+        buf.clear();
+        entries += g.fill(&mut buf, 64 << 20);
+        f.write_all(&buf).unwrap();
+        written += buf.len();
     }
+    f.flush().unwrap();
     let size = std::fs::metadata(&path).unwrap().len();
+    (path, size, entries)
+}
+
+/// `binary run` ships `file` (served from disk by a fresh simulator) into a fresh receiver,
+/// from an empty state directory.
+async fn ship_big(binary: &str, file: &std::path::Path, entries: u64) -> Shipped {
+    let dir = tempfile::tempdir().unwrap();
     let rds = simulator().await;
-    rds.add_disk_file(
-        INSTANCE,
-        &rotated_name(),
-        &path,
-        now_us() / 1000 - 3_600_000,
-    )
-    .unwrap();
+    rds.add_disk_file(INSTANCE, &rotated_name(), file, now_us() / 1000 - 3_600_000)
+        .unwrap();
     let own = rds.entries_written();
     let receiver = BulkReceiver::start().await.unwrap();
     let (stats, addr) = (receiver.stats.clone(), receiver.addr);
@@ -215,7 +225,7 @@ async fn memory(mb: usize) {
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aurora-logs"))
+    let mut child = std::process::Command::new(binary)
         .args(["run", "--config"])
         .arg(&config)
         .stderr(std::process::Stdio::null())
@@ -231,23 +241,69 @@ async fn memory(mb: usize) {
     }
     let wall = t0.elapsed().as_secs_f64();
     peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
-    let child_cpu = process_cpu_seconds(&child.id().to_string());
+    let cpu = process_cpu_seconds(&child.id().to_string());
     child.kill().unwrap();
     child.wait().unwrap();
     let got = stats.records.load(Ordering::Relaxed);
-    let mb_raw = size as f64 / 1e6;
-    println!("memory: aurora-logs run shipped a {mb_raw:.0} MB file ({entries} entries) in {wall:.1} s; peak RSS {:.1} MiB (bound {RSS_BOUND_MIB} MiB)", peak as f64 / 1024.0);
-    println!(
-        "  the processor alone: CPU {child_cpu:.1} s, {:.1} MB/s per CPU-second ({:.1} MB/s wall)",
-        mb_raw / child_cpu,
-        mb_raw / wall
-    );
-    assert!(got >= entries, "received {got} of {entries} records");
     assert!(
-        peak / 1024 < RSS_BOUND_MIB,
-        "peak RSS {} MiB over the bound",
-        peak / 1024
+        got >= entries,
+        "{binary}: received {got} of {entries} records"
     );
+    Shipped {
+        wall,
+        cpu,
+        peak_kib: peak,
+    }
+}
+
+/// The median of some figures.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// The release binary ships the big file; with `AURORA_BENCH_BASELINE_BIN` (another build of
+/// aurora-logs, e.g. of an earlier commit) the two ship it in turn, `AURORA_BENCH_ROUNDS`
+/// times each, and the ratio of their medians is printed: a before/after in one run.
+async fn memory(mb: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, size, entries) = big_file(dir.path(), mb);
+    let mb_raw = size as f64 / 1e6;
+    let ours = env!("CARGO_BIN_EXE_aurora-logs").to_string();
+    let baseline = std::env::var("AURORA_BENCH_BASELINE_BIN").ok();
+    let rounds: usize = std::env::var("AURORA_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let mut per_cpu: Vec<(String, Vec<f64>)> = std::iter::once(ours.clone())
+        .chain(baseline.clone())
+        .map(|b| (b, Vec::new()))
+        .collect();
+    for round in 0..rounds {
+        for (binary, figures) in per_cpu.iter_mut() {
+            let s = ship_big(binary, &path, entries).await;
+            println!("memory: {binary} shipped a {mb_raw:.0} MB file ({entries} entries) in {:.1} s (round {}); peak RSS {:.1} MiB (bound {RSS_BOUND_MIB} MiB)", s.wall, round + 1, s.peak_kib as f64 / 1024.0);
+            println!(
+                "  the processor alone: CPU {:.1} s, {:.1} MB/s per CPU-second ({:.1} MB/s wall)",
+                s.cpu,
+                mb_raw / s.cpu,
+                mb_raw / s.wall
+            );
+            assert!(
+                s.peak_kib / 1024 < RSS_BOUND_MIB,
+                "peak RSS {} MiB over the bound",
+                s.peak_kib / 1024
+            );
+            figures.push(mb_raw / s.cpu);
+        }
+    }
+    if let [(_, new), (old_bin, old)] = &per_cpu[..] {
+        let (new, old) = (median(new.clone()), median(old.clone()));
+        println!(
+            "before/after: {new:.1} MB per CPU-second against {old:.1} for {old_bin} (medians of {rounds}): ratio {:.3}",
+            new / old
+        );
+    }
 }
 
 fn main() {
@@ -270,7 +326,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(throughput(mb));
+    if mb > 0 {
+        rt.block_on(throughput(mb));
+    }
     if big > 0 {
         rt.block_on(memory(big));
     }
