@@ -330,8 +330,8 @@ fn every_panel_alert_and_view_runs_on_real_records_in_datafusion() {
         .arg(repo().join("openobserve"))
         .arg("--data")
         .arg(data)
-        .arg("--readme")
-        .arg(repo().join("README.md"))
+        .arg("--queries")
+        .arg(repo().join("docs/openobserve.md"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&proof.stdout);

@@ -14,7 +14,7 @@ around a query supplied here:
   OpenObserve's default LIMIT 1000 on a query without one;
 - a stream's columns typed as OpenObserve types them (Int64, Float64, Utf8, Boolean).
 
-Input: --assets openobserve/, --readme README.md, --data DIR written by
+Input: --assets openobserve/, --queries docs/openobserve.md, --data DIR written by
 tests/openobserve_queries.rs:
   DIR/all/<stream>.ndjson        the demo world, the corpora and the alert fixtures together
   DIR/demo/<stream>.ndjson       the demo world alone
@@ -29,7 +29,7 @@ Checks, each a failure when it does not hold:
   fingerprint_id as `aurora-logs digest` on the same records;
 - every alert: its SQL runs; it fires on its `fires` data and stays quiet on its `quiet` data
   (evaluated as the scheduler does: rows >= threshold over the last `period` minutes);
-- every saved view, and every SQL block of README's "Querying in OpenObserve": it runs and
+- every saved view, and every SQL block of docs/openobserve.md's "Querying in OpenObserve": it runs and
   finds records on `all`;
 - every field a stream setting or a dashboard variable names exists in that stream's records.
 Prints the count of queries proven; exits 1 listing every failure.
@@ -410,12 +410,12 @@ def prove_views(views, all_, stream_settings):
     return proven
 
 
-def prove_readme(readme, all_, stream_settings):
-    """The SQL blocks of README's "Querying in OpenObserve": each runs and finds records."""
-    text = open(readme).read()
+def prove_doc(doc, all_, stream_settings):
+    """The SQL blocks of docs/openobserve.md's "Querying in OpenObserve": each runs and finds records."""
+    text = open(doc).read()
     start = text.find("\n## Querying in OpenObserve")
     if start < 0:
-        fail("README", "no section 'Querying in OpenObserve'")
+        fail("docs", "no section 'Querying in OpenObserve'")
         return 0, 0
     end = text.find("\n## ", start + 1)
     blocks = re.findall(r"```sql\n(.*?)```", text[start:end if end > 0 else None], re.S)
@@ -430,10 +430,10 @@ def prove_readme(readme, all_, stream_settings):
             sql = expand_match_all(sql, stream_settings[stream]["full_text_search_keys"])
             _, rows, _ = result(all_.run(with_default_limit(sql)))
         except Exception as e:  # noqa: BLE001
-            fail(f"README query '{title}'", f"does not run: {e}")
+            fail(f"docs query '{title}'", f"does not run: {e}")
             continue
         if rows == 0:
-            fail(f"README query '{title}'", "finds nothing on data that should fill it")
+            fail(f"docs query '{title}'", "finds nothing on data that should fill it")
             continue
         proven += 1
     return proven, len(blocks)
@@ -456,7 +456,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--assets", required=True)
     ap.add_argument("--data", required=True)
-    ap.add_argument("--readme", required=True)
+    ap.add_argument("--queries", required=True)
     args = ap.parse_args()
     stream_settings, dashboards, alerts, views = load_assets(args.assets)
     all_ = Scenario("all", os.path.join(args.data, "all"))
@@ -469,12 +469,12 @@ def main():
     digest = prove_digest(dashboards, os.path.join(args.data, "digest"))
     n_alerts = prove_alerts(alerts, all_, demo, os.path.join(args.data, "alerts"))
     n_views = prove_views(views, all_, stream_settings)
-    n_readme, readme_total = prove_readme(args.readme, all_, stream_settings)
+    n_doc, doc_total = prove_doc(args.queries, all_, stream_settings)
     print("alerts on the demo world's last window: " + "; ".join(DEMO_VERDICTS))
-    proven = panels + n_alerts + n_views + n_readme
-    total = n_panels + len(alerts) + len(views) + readme_total
+    proven = panels + n_alerts + n_views + n_doc
+    total = n_panels + len(alerts) + len(views) + doc_total
     print(f"queries proven: {proven} of {total} (panels {panels}/{n_panels}, alerts {n_alerts}/{len(alerts)}, "
-          f"saved views {n_views}/{len(views)}, README {n_readme}/{readme_total}; "
+          f"saved views {n_views}/{len(views)}, docs queries {n_doc}/{doc_total}; "
           f"top fingerprints = digest: {'yes' if digest else 'no'})")
     if FAILURES:
         print(f"{len(FAILURES)} failures:", file=sys.stderr)
