@@ -8,12 +8,4 @@ set -euo pipefail
 venv="${AURORA_LOGS_DATAFUSION_VENV:-$HOME/.cache/aurora-logs/datafusion-venv}"
 requirements="datafusion==55.0.0 pyarrow==26.0.1"
 
-if [ "$(cat "$venv/.requirements" 2>/dev/null)" != "$requirements" ]; then
-  echo "installing $requirements into $venv" >&2
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  # shellcheck disable=SC2086
-  "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements >&2
-  echo "$requirements" > "$venv/.requirements"
-fi
-echo "$venv/bin/python"
+echo "$("$(dirname "$0")"/venv.sh "$venv" "$requirements")/python"

@@ -21,16 +21,7 @@ requirements="kubernetes-validate==1.37.0 yamllint==1.38.0 python-hcl2==8.1.4 ch
 step() { printf -- '-- %s\n' "$*"; }
 started=$(date +%s)
 
-if [ "$(cat "$venv/.requirements" 2>/dev/null)" != "$requirements" ]; then
-  step "installing $requirements into $venv"
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  # shellcheck disable=SC2086
-  "$venv/bin/pip" install --quiet --disable-pip-version-check $requirements
-  echo "$requirements" > "$venv/.requirements"
-  echo "installed in $(( $(date +%s) - started )) s"
-fi
-bin="$venv/bin"
+bin="$(scripts/venv.sh "$venv" "$requirements")"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
