@@ -280,7 +280,12 @@ async fn memory(mb: usize) {
         .map(|b| (b, Vec::new()))
         .collect();
     for round in 0..rounds {
-        for (binary, figures) in per_cpu.iter_mut() {
+        // Each round in the other order, so that neither build always runs first.
+        let mut order: Vec<&mut (String, Vec<f64>)> = per_cpu.iter_mut().collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for (binary, figures) in order.into_iter().map(|p| (&p.0, &mut p.1)) {
             let s = ship_big(binary, &path, entries).await;
             println!("memory: {binary} shipped a {mb_raw:.0} MB file ({entries} entries) in {:.1} s (round {}); peak RSS {:.1} MiB (bound {RSS_BOUND_MIB} MiB)", s.wall, round + 1, s.peak_kib as f64 / 1024.0);
             println!(
