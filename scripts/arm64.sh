@@ -56,8 +56,18 @@ if [ ! -e "$binfmt/qemu-aarch64" ]; then
   as_root sh -c "cat /usr/lib/binfmt.d/qemu-aarch64.conf > $binfmt/register"
 fi
 grep -q '^enabled' "$binfmt/qemu-aarch64" || { echo "binfmt_misc: qemu-aarch64 is not enabled" >&2; exit 1; }
+# The x86_64 commands below (the parsers' count, the binary for the same-output check) run in
+# the x86 target dir, shared with the x86 tests: without the cross environment set next.
+x86_cargo() {
+  env -u CC -u CXX -u AR -u HOST_CC -u HOST_CXX -u HOST_AR -u QEMU_LD_PREFIX -u PKG_CONFIG_ALLOW_CROSS \
+    -u PKG_CONFIG_PATH -u PKG_CONFIG_LIBDIR -u LIBZ_SYS_STATIC -u CARGO_PROFILE_DEV_OPT_LEVEL \
+    CARGO_TARGET_DIR="$X86_TARGET_DIR" cargo "$@"
+}
 # shellcheck source=scripts/cross-env.sh
 . scripts/cross-env.sh "$TARGET"
+# As the image build sets it: one value for every aarch64 build, or libz-sys and what links it
+# would be rebuilt at each switch.
+export LIBZ_SYS_STATIC=1
 runner_var="CARGO_TARGET_$(printf '%s' "$TARGET" | tr 'a-z-' 'A-Z_')_RUNNER"
 echo "$(rustc --version), $($CC --version | head -n 1), $(qemu-aarch64 --version | head -n 1); runner: ${!runner_var}"
 
@@ -73,66 +83,61 @@ a64_bin="$A64_TARGET_DIR/$TARGET/debug/aurora-logs"
 "$a64_bin" demo --help >/dev/null || { echo "$a64_bin has no demo command: not the workspace's build" >&2; exit 1; }
 echo "built in $(elapsed)"
 
-# What runs under qemu, by package: cargo test selections. Everything not listed here is
-# x86_64-only (X86_ONLY).
-RUNS=(
-  "contract|-p contract --lib --bins --tests"
-  "parsers|-p parsers --lib --bins --tests"
-  "query-digest|-p query-digest --lib --bins --tests"
-  "net|-p net --lib --bins --tests"
-  "rds|-p rds --lib --bins --tests"
-  "state|-p state --lib --bins --tests"
-  "queue|-p queue --lib"
-  "sink|-p sink --lib --bins --tests"
-  "dataplane|-p dataplane --lib --test sink"
-  "discovery|-p discovery --lib"
-  "openobserve|-p openobserve --lib --bins --tests"
-  "simulator|-p simulator --lib --bins --tests"
-  "aurora-logs|-p aurora-logs --bins --test cli --test deploy --test openobserve_install"
-)
+# What runs under qemu: every crate's unit tests (libraries and binaries) and these integration
+# tests, in one `cargo test --workspace` (a per-package selection would resolve features anew
+# and build other variants of the dependencies). Test target -> package:
+RUN_TESTS="conformance_fingerprint:parsers conformance_mysql_other:parsers conformance_mysql_slow:parsers
+conformance_postgres:parsers fuzz_regressions:parsers sink:dataplane install:openobserve schema:openobserve
+openobserve_manage:simulator openobserve_standin:simulator rds_simulator:simulator cli:aurora-logs
+deploy:aurora-logs openobserve_install:aurora-logs"
+# Unit-test binaries named after a binary, not their package.
+BIN_PACKAGES="generate_logs:simulator openobserve_standin:simulator rds_simulator:simulator"
 X86_ONLY="queue: tests/queue.rs (Kafka); discovery: tests/budget.rs, cache.rs, dynamo.rs, pass.rs (Redis, DynamoDB Local); dataplane: tests/e2e.rs, busy_files.rs (end to end, timed); aurora-logs: tests/distributed.rs (Kafka, Redis, DynamoDB Local), kill_restart.rs (timed), openobserve_queries.rs (DataFusion); doc-tests"
 echo "x86_64 only: $X86_ONLY"
 
 say "tests under qemu"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-summary=()
-failed_runs=()
-total_passed=0 total_failed=0
-for run in "${RUNS[@]}"; do
-  name="${run%%|*}"
-  # shellcheck disable=SC2086
-  if ! cargo test --locked --target "$TARGET" --no-fail-fast ${run#*|} -- --test-threads=2 2>&1 | tee "$log"; then
-    failed_runs+=("$name")
-  fi
-  read -r p f < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1) } }
-                       END { print p + 0, f + 0 }' "$log")
-  summary+=("$name $p")
-  total_passed=$((total_passed + p)) total_failed=$((total_failed + f))
-  if [ "$name" = parsers ]; then parsers_passed=$p; fi
-done
+test_args=()
+for t in $RUN_TESTS; do test_args+=(--test "${t%%:*}"); done
+status=0
+cargo test --workspace --locked --target "$TARGET" --no-fail-fast --lib --bins "${test_args[@]}" -- --test-threads=2 2>&1 | tee "$log" || status=$?
+# Per package: `Running unittests src/lib.rs (.../deps/parsers-HASH)` or `Running tests/cli.rs
+# (.../deps/cli-HASH)`, then that binary's `test result:` line.
+counts="$(awk -v tests="$RUN_TESTS" -v bins="$BIN_PACKAGES" '
+  BEGIN { n = split(tests, kv, /[ \n]+/); for (i = 1; i <= n; i++) { split(kv[i], a, ":"); test_pkg[a[1]] = a[2] }
+          n = split(bins, kv, /[ \n]+/); for (i = 1; i <= n; i++) { split(kv[i], a, ":"); bin_pkg[a[1]] = a[2] } }
+  /^ *Running / { bin = $NF; sub(/\)$/, "", bin); sub(/.*\//, "", bin); sub(/-[0-9a-f]+$/, "", bin)
+                  if ($2 == "unittests") pkg = (bin in bin_pkg) ? bin_pkg[bin] : bin; else pkg = test_pkg[bin]
+                  gsub(/_/, "-", pkg) }
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p[pkg] += $(i-1); if ($(i) ~ /^failed;?$/) f[pkg] += $(i-1) } }
+  END { for (k in p) printf "%s %d %d\n", k, p[k], f[k] }' "$log" | LC_ALL=C sort)"
+total_passed=$(awk '{ s += $2 } END { print s + 0 }' <<<"$counts")
+total_failed=$(awk '{ s += $3 } END { print s + 0 }' <<<"$counts")
+parsers_passed=$(awk '$1 == "parsers" { print $2 }' <<<"$counts")
+summary="$(awk '{ printf "%s%s %d", (NR > 1 ? ", " : ""), $1, $2 } END { print "" }' <<<"$counts")"
 echo "qemu tests done at $(elapsed)"
 
 say "parsers: the same tests on x86_64, for the count"
-CARGO_TARGET_DIR="$X86_TARGET_DIR" CARGO_PROFILE_DEV_OPT_LEVEL=0 cargo test --locked -p parsers --lib --bins --tests 2>&1 | tee "$log" | grep -E '^test result:' || true
+x86_cargo test --locked -p parsers --lib --bins --tests 2>&1 | tee "$log" | grep -E '^test result:' || true
 x86_parsers=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i) ~ /^passed;?$/) p += $(i-1) } END { print p + 0 }' "$log")
 
 say "same output on both architectures (scripts/arm64/same-output.sh)"
 # The workspace's x86_64 debug build (scripts/test.sh's tests have just built it).
-CARGO_TARGET_DIR="$X86_TARGET_DIR" CARGO_PROFILE_DEV_OPT_LEVEL=0 cargo build --workspace --bins --locked
+x86_cargo build --workspace --bins --locked
 scripts/arm64/same-output.sh "$X86_TARGET_DIR/debug/aurora-logs" "$a64_bin" | tee "$log"
 same_output="$(tail -n 1 "$log")"
 
 echo "aarch64 step took $(elapsed)"
-echo "aarch64 (qemu) per crate passed: ${summary[*]}"
-echo "aarch64 (qemu) parsers: $parsers_passed passed, x86_64: $x86_parsers passed; $same_output"
-if [ "${#failed_runs[@]}" -gt 0 ]; then
-  echo "aarch64: test failures in ${failed_runs[*]}" >&2
+echo "aarch64 (qemu) passed per package: $summary"
+echo "aarch64 (qemu) parsers: ${parsers_passed:-0} passed, x86_64: $x86_parsers passed; $same_output"
+if [ "$status" -ne 0 ] || [ "$total_failed" -gt 0 ]; then
+  echo "aarch64: the tests under qemu failed (cargo test exit status $status)" >&2
   echo "aarch64: $total_passed passed, $total_failed failed"
   exit 1
 fi
-if [ "$parsers_passed" -lt "$x86_parsers" ]; then
-  echo "aarch64: fewer parsers tests passed under qemu ($parsers_passed) than on x86_64 ($x86_parsers)" >&2
+if [ "${parsers_passed:-0}" -lt "$x86_parsers" ]; then
+  echo "aarch64: fewer parsers tests passed under qemu (${parsers_passed:-0}) than on x86_64 ($x86_parsers)" >&2
   exit 1
 fi
 echo "aarch64: $total_passed passed, $total_failed failed"
