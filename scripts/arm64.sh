@@ -123,8 +123,9 @@ x86_cargo test --locked -p parsers --lib --bins --tests 2>&1 | tee "$log" | grep
 x86_parsers=$(awk '/^test result:/ { for (i = 1; i <= NF; i++) if ($(i) ~ /^passed;?$/) p += $(i-1) } END { print p + 0 }' "$log")
 
 say "same output on both architectures (scripts/arm64/same-output.sh)"
-# The workspace's x86_64 debug build (scripts/test.sh's tests have just built it).
-x86_cargo build --workspace --bins --locked
+# The x86_64 binary of the tests' build (scripts/test.sh's tests have just built it; `cargo build
+# --bins` would resolve features without the dev-dependencies and build other variants).
+x86_cargo test --workspace --locked --no-run
 scripts/arm64/same-output.sh "$X86_TARGET_DIR/debug/aurora-logs" "$a64_bin" | tee "$log"
 same_output="$(tail -n 1 "$log")"
 
