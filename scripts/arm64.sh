@@ -92,6 +92,18 @@ openobserve_manage:simulator openobserve_standin:simulator rds_simulator:simulat
 deploy:aurora-logs openobserve_install:aurora-logs"
 # Unit-test binaries named after a binary, not their package.
 BIN_PACKAGES="generate_logs:simulator openobserve_standin:simulator rds_simulator:simulator"
+# Integration tests that stay on x86_64 (package:test), and why: X86_ONLY.
+X86_ONLY_TESTS="queue:queue discovery:budget discovery:cache discovery:dynamo discovery:pass dataplane:e2e
+dataplane:busy_files aurora-logs:distributed aurora-logs:kill_restart aurora-logs:openobserve_queries"
+# A new integration test must be put in one list or the other.
+for file in tests/*.rs */tests/*.rs; do
+  pkg="$(dirname "$(dirname "$file")")"; [ "$pkg" = . ] && pkg=aurora-logs
+  name="$(basename "$file" .rs)"
+  if ! grep -qw -- "$name:$pkg" <<<"$RUN_TESTS" && ! grep -qw -- "$pkg:$name" <<<"$X86_ONLY_TESTS"; then
+    echo "scripts/arm64.sh: $file is in neither RUN_TESTS nor X86_ONLY_TESTS: say whether it runs under qemu" >&2
+    exit 1
+  fi
+done
 X86_ONLY="queue: tests/queue.rs (Kafka); discovery: tests/budget.rs, cache.rs, dynamo.rs, pass.rs (Redis, DynamoDB Local); dataplane: tests/e2e.rs, busy_files.rs (end to end, timed); aurora-logs: tests/distributed.rs (Kafka, Redis, DynamoDB Local), kill_restart.rs (timed), openobserve_queries.rs (DataFusion); doc-tests"
 echo "x86_64 only: $X86_ONLY"
 
