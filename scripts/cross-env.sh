@@ -21,7 +21,7 @@ if [ "$cross_arch" != "$(uname -m)" ]; then
   export HOST_CC=gcc HOST_CXX=g++ HOST_AR=ar
   export QEMU_LD_PREFIX="/usr/$cross_prefix"
   # pkg-config must not hand the host's libraries to a cross build.
-  export PKG_CONFIG_ALLOW_CROSS=1 PKG_CONFIG_PATH= PKG_CONFIG_LIBDIR="/usr/lib/$cross_prefix/pkgconfig"
+  export PKG_CONFIG_ALLOW_CROSS=1 PKG_CONFIG_PATH='' PKG_CONFIG_LIBDIR="/usr/lib/$cross_prefix/pkgconfig"
   unset cross_prefix cross_var
 fi
 unset cross_target cross_arch
