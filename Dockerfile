@@ -1,13 +1,15 @@
 # syntax=docker/dockerfile:1.7
-# aurora-logs: one image for every mode (run, discovery, processor, demo, parse, digest).
+# aurora-logs: one image for every mode (run, discovery, processor, parse, digest).
 #
 #   docker buildx build --platform linux/arm64 -t REGISTRY/aurora-logs:TAG --push .
 #   docker buildx build --platform linux/arm64,linux/amd64 -t REGISTRY/aurora-logs:TAG --push .
+#   docker buildx build --platform linux/arm64 --target debug --output type=local,dest=debug .
 #
-# Each platform is built natively for its TARGETPLATFORM: on an arm64 (Graviton) builder that is
-# a plain build; on an amd64 host buildx runs the arm64 stages under QEMU (binfmt), which works
-# but is several times slower. Cross-compiling from BUILDPLATFORM is not used because
-# rdkafka-sys runs librdkafka's own ./configure with the host's `cc`.
+# The build stage runs on the builder's own platform (BUILDPLATFORM) and cross-compiles for each
+# TARGETPLATFORM with Debian's cross gcc: an x86_64 laptop builds the arm64 image without
+# emulating the compiler, and the reverse. Its shell steps are scripts/image-build.sh, which CI
+# runs too (scripts/arm64.sh). The third command exports the shipped binary's debug info
+# (debug/aurora-logs.debug), which symbolises its backtraces.
 
 ARG RUST_VERSION=1.95.0
 ARG DEBIAN_RELEASE=bookworm
@@ -15,7 +17,7 @@ ARG DEBIAN_RELEASE=bookworm
 # of its own that only Cargo.toml/Cargo.lock changes invalidate.
 ARG CARGO_CHEF_VERSION=0.1.78
 
-FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS chef
+FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS chef
 ARG CARGO_CHEF_VERSION
 # Build dependencies come with the rust image (buildpack-deps): gcc, make and perl for the
 # vendored librdkafka (./configure, no cmake), aws-lc, zstd and mimalloc (cc crate).
@@ -28,18 +30,21 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 ARG TARGETPLATFORM
-# zlib for librdkafka is built into the binary, so the runtime image needs no libz.
-ENV LIBZ_SYS_STATIC=1 \
-    CARGO_TERM_COLOR=never
+ENV CARGO_TERM_COLOR=never
+# The Rust target and the cross gcc for TARGETPLATFORM (nothing to add for the builder's own).
+COPY scripts/image-build.sh scripts/cross-env.sh scripts/
+RUN scripts/image-build.sh toolchain "${TARGETPLATFORM}"
 COPY --from=planner /src/recipe.json recipe.json
-RUN --mount=type=cache,id=cargo-registry-${TARGETPLATFORM},target=/usr/local/cargo/registry \
-    cargo chef cook --release --locked --no-default-features --recipe-path recipe.json --bin aurora-logs
+RUN --mount=type=cache,id=cargo-registry,sharing=locked,target=/usr/local/cargo/registry \
+    scripts/image-build.sh cook "${TARGETPLATFORM}"
 COPY . .
-RUN --mount=type=cache,id=cargo-registry-${TARGETPLATFORM},target=/usr/local/cargo/registry \
-    cargo build --release --locked --no-default-features --bin aurora-logs \
-    && install -D -m 0755 target/release/aurora-logs /out/aurora-logs \
-    && install -d -m 0750 /out/state /out/tmp \
-    && /out/aurora-logs --version
+# Release build without the `demo` feature, its debug info split off into /out/debug.
+RUN --mount=type=cache,id=cargo-registry,sharing=locked,target=/usr/local/cargo/registry \
+    OUT=/out PROFILE=release scripts/image-build.sh build "${TARGETPLATFORM}"
+
+# The shipped binary's debug info, for `--target debug --output type=local,dest=DIR`.
+FROM scratch AS debug
+COPY --from=builder /out/debug/ /
 
 # distroless/cc: glibc, libgcc, CA certificates and nothing else (no shell, no package manager).
 # The :nonroot tag runs as uid/gid 65532.

@@ -69,7 +69,12 @@ step "the README's first command"
 cargo run --release --locked -q -- parse examples/mysql-slowquery.log > /dev/null
 cargo run --release --locked -q -- demo --seconds 5 --json | tail -n 1 | python3 -c 'import json,sys; s=json.load(sys.stdin); assert s["records_lost"]==0 and s["entries_generated"]>0, s; print("demo:", s)'
 
-# One closing line over every test binary (cargo prints one `test result:` per binary, and the
+step "aarch64: the workspace cross-built, its tests under qemu, same output, the image build (scripts/arm64.sh)"
+# Its own target dir and a cached build; skipped loudly (not failed) only where the aarch64
+# toolchain cannot be installed. Its last lines: per-crate counts, and `aarch64: N passed, N failed`.
+scripts/arm64.sh
+
+# One closing line over every x86_64 test binary (cargo prints one `test result:` per binary, and the
 # last of them is a doc-test run with nothing in it).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) s += $(i-1) } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
