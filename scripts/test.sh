@@ -72,9 +72,13 @@ cargo run --release --locked -q -- demo --seconds 5 --json | tail -n 1 | python3
 step "aarch64: the workspace cross-built, its tests under qemu, same output, the image build (scripts/arm64.sh)"
 # Its own target dir and a cached build; skipped loudly (not failed) only where the aarch64
 # toolchain cannot be installed. Its last lines: per-crate counts, and `aarch64: N passed, N failed`.
-scripts/arm64.sh
+a64_log=$(mktemp)
+trap 'rm -f "$log" "$a64_log"; stop_started' EXIT
+scripts/arm64.sh | tee "$a64_log"
 
 # One closing line over every x86_64 test binary (cargo prints one `test result:` per binary, and the
 # last of them is a doc-test run with nothing in it).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i) ~ /^passed;?$/) p += $(i-1); if ($(i) ~ /^failed;?$/) f += $(i-1); if ($(i) ~ /^ignored;?$/) s += $(i-1) } }
      END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+# And the aarch64 step's own closing lines: qemu counts per crate, same output, the total.
+grep -E '^aarch64' "$a64_log" | tail -n 4 || true
