@@ -12,7 +12,8 @@
 //! `cargo bench --bench pipeline` runs both; `AURORA_BENCH_MB` (default 256, 0 skips the throughput run) and
 //! `AURORA_BENCH_BIG_MB` (default 2048, 0 skips the memory run) size them;
 //! `AURORA_BENCH_BASELINE_BIN` (another build of aurora-logs) and `AURORA_BENCH_ROUNDS` make
-//! the memory run a before/after of two binaries, taken in turn.
+//! the memory run a before/after of two binaries, taken in turn; `AURORA_BENCH_WRAPPER` runs
+//! them under a tool (callgrind: instruction counts that the machine's noise does not move).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -225,7 +226,13 @@ async fn ship_big(binary: &str, file: &std::path::Path, entries: u64) -> Shipped
         ),
     )
     .unwrap();
-    let mut child = std::process::Command::new(binary)
+    // `AURORA_BENCH_WRAPPER` runs each binary under a tool, e.g.
+    // `valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p` for instruction counts.
+    let wrapper = std::env::var("AURORA_BENCH_WRAPPER").unwrap_or_default();
+    let mut argv: Vec<&str> = wrapper.split_whitespace().collect();
+    argv.push(binary);
+    let mut child = std::process::Command::new(argv[0])
+        .args(&argv[1..])
         .args(["run", "--config"])
         .arg(&config)
         .stderr(std::process::Stdio::null())
@@ -242,7 +249,10 @@ async fn ship_big(binary: &str, file: &std::path::Path, entries: u64) -> Shipped
     let wall = t0.elapsed().as_secs_f64();
     peak = peak.max(peak_rss_kib(child.id()).unwrap_or(0));
     let cpu = process_cpu_seconds(&child.id().to_string());
-    child.kill().unwrap();
+    // SIGTERM: a clean stop, so that a wrapping tool writes its output.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     child.wait().unwrap();
     let got = stats.records.load(Ordering::Relaxed);
     assert!(
