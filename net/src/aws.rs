@@ -206,6 +206,14 @@ impl AwsError {
         self.status
     }
 
+    /// Whether AWS's error `code` asks the caller to slow down (what [`is_throttled`] says of
+    /// a classified error), for a caller that only has the code at hand.
+    ///
+    /// [`is_throttled`]: Self::is_throttled
+    pub fn is_throttle_code(code: &str) -> bool {
+        THROTTLE_CODES.contains(&code)
+    }
+
     /// AWS's error code (`DBLogFileNotFoundFault`, `ResourceNotFoundException`, …), if any.
     pub fn code(&self) -> Option<&str> {
         self.code.as_deref()
@@ -276,6 +284,8 @@ mod tests {
         assert!(!u.is_throttled() && u.is_retryable());
         let c = AwsError::http_answer("rds", "x", 400, Some("Throttling"), "Rate exceeded");
         assert!(c.is_throttled(), "the code wins over the status");
+        assert!(AwsError::is_throttle_code("Throttling"));
+        assert!(!AwsError::is_throttle_code("AccessDenied"));
         assert_eq!(c.code(), Some("Throttling"));
         let r = AwsError::http_answer("rds", "downloadCompleteLogFile", 403, Some(""), "denied");
         assert!(!r.is_retryable() && r.code().is_none());

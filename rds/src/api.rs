@@ -190,7 +190,8 @@ impl RdsSource {
                     return Ok(v);
                 }
                 Err(e) => {
-                    if AwsError::from_sdk("rds", name, &e).is_throttled() {
+                    // Only the code decides here; the error is classified once, by the caller.
+                    if e.code().is_some_and(AwsError::is_throttle_code) {
                         telemetry::RdsCallEnded {
                             call: name,
                             outcome: "throttled",
