@@ -21,7 +21,11 @@
 //! bench runs itself when `AURORA_TEST_TANSU_BIN` / `AURORA_TEST_REDIS_BIN` /
 //! `AURORA_TEST_DYNAMODB` are not set. Knobs: `AURORA_BENCH_DIST_MB`, `AURORA_BENCH_DIST_ROUNDS`,
 //! `AURORA_BENCH_DIST_PROCESSORS` (e.g. `1,4`), `AURORA_BENCH_DIST_LOG` (the processes' log
-//! filter, e.g. `info`; the logs are then kept and their directory printed).
+//! filter, e.g. `info`; the logs are then kept and their directory printed),
+//! `AURORA_BENCH_DIST_BIN` (another release binary to measure instead of the one cargo built) and
+//! `AURORA_BENCH_DIST_BASELINE_BIN` (a second build, e.g. an older commit's, measured side by side:
+//! every configuration runs with both in each round, their order alternating from round to round,
+//! and a last table gives the ratios of the two builds' medians and of each round's pair).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -354,6 +358,31 @@ impl Drop for DropTable {
     }
 }
 
+/// Which binary runs a configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Build {
+    /// `AURORA_BENCH_DIST_BIN`, else the release binary cargo built for this bench.
+    Current,
+    /// `AURORA_BENCH_DIST_BASELINE_BIN`.
+    Baseline,
+}
+
+impl Build {
+    fn label(self) -> &'static str {
+        match self {
+            Build::Current => "current",
+            Build::Baseline => "baseline",
+        }
+    }
+
+    fn binary(self) -> PathBuf {
+        match self {
+            Build::Current => binary(),
+            Build::Baseline => baseline_binary().expect("a baseline run needs its binary"),
+        }
+    }
+}
+
 /// What is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Mode {
@@ -418,6 +447,7 @@ impl Sample {
 /// Everything one configuration needs to know, fresh each time.
 struct Setup<'a> {
     services: &'a Services,
+    binary: PathBuf,
     dir: PathBuf,
     rds: &'a RdsSimulator,
     receiver: SocketAddr,
@@ -488,7 +518,9 @@ max_jobs = {JOBS_PER_PROCESS}
         let port = free_port();
         let config = self.config(name, port);
         Proc::spawn(
-            Command::new(binary()).args([mode, "--config"]).arg(&config),
+            Command::new(&self.binary)
+                .args([mode, "--config"])
+                .arg(&config),
             &self.dir.join(format!("{name}.log")),
             port,
         )
@@ -500,9 +532,17 @@ fn log_level() -> String {
     std::env::var("AURORA_BENCH_DIST_LOG").unwrap_or_else(|_| "warn".into())
 }
 
-/// The release binary `cargo bench` built for this bench.
-fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_aurora-logs")
+/// The binary measured: `AURORA_BENCH_DIST_BIN`, else the release binary `cargo bench` built
+/// for this bench.
+fn binary() -> PathBuf {
+    std::env::var_os("AURORA_BENCH_DIST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_aurora-logs")))
+}
+
+/// The build measured beside it: `AURORA_BENCH_DIST_BASELINE_BIN`.
+fn baseline_binary() -> Option<PathBuf> {
+    std::env::var_os("AURORA_BENCH_DIST_BASELINE_BIN").map(PathBuf::from)
 }
 
 /// Wait until `ready` holds, polling; panics (with where the logs are) after READY_TIMEOUT.
@@ -522,7 +562,12 @@ async fn wait_until(what: &str, dir: &Path, procs: &mut [Proc], ready: impl Fn(&
 }
 
 /// Ship the workload once in `mode`, from an empty state.
-async fn measure(services: &Services, work: &Workload, mode: Mode, round: usize) -> Sample {
+async fn measure(
+    services: &Services,
+    work: &Workload,
+    (build, mode): (Build, Mode),
+    round: usize,
+) -> Sample {
     let rds = RdsSimulator::start(simulator_config()).await.unwrap();
     // The simulated instances' own (nearly empty) live files are shipped too.
     let own = files_record_ids(
@@ -538,10 +583,12 @@ async fn measure(services: &Services, work: &Workload, mode: Mode, round: usize)
         Mode::Standalone => "standalone".to_string(),
         Mode::Distributed { processors } => format!("dist{processors}"),
     };
+    let tag = format!("{}-{tag}", build.label());
     let dir = services.dir.join(format!("r{round}-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
     let setup = Setup {
         services,
+        binary: build.binary(),
         dir: dir.clone(),
         rds: &rds,
         receiver,
@@ -787,17 +834,29 @@ fn print_table(work: &Workload, modes: &[Mode], samples: &BTreeMap<Mode, Vec<Sam
 }
 
 async fn bench(mb: usize, rounds: usize) {
-    let bin = Path::new(binary());
+    let bin = binary();
     assert!(
         bin.exists(),
-        "{} is missing: run this bench through `cargo bench --bench distributed`, which builds it",
+        "{} is missing: run this bench through `cargo bench --bench distributed`, which builds it, or set AURORA_BENCH_DIST_BIN to a release binary",
         bin.display()
     );
-    assert!(
-        bin.parent().is_some_and(|d| d.ends_with("release")),
-        "{} is not a release build: run `cargo bench --bench distributed`",
-        bin.display()
-    );
+    if std::env::var_os("AURORA_BENCH_DIST_BIN").is_none() {
+        assert!(
+            bin.parent().is_some_and(|d| d.ends_with("release")),
+            "{} is not a release build: run `cargo bench --bench distributed`",
+            bin.display()
+        );
+    }
+    let mut builds = vec![Build::Current];
+    if let Some(base) = baseline_binary() {
+        assert!(
+            base.exists(),
+            "AURORA_BENCH_DIST_BASELINE_BIN: {} does not exist",
+            base.display()
+        );
+        builds.push(Build::Baseline);
+        println!("current: {}\nbaseline: {}", bin.display(), base.display());
+    }
     let t = Instant::now();
     let work = workload(mb);
     let mb_raw = work.bytes as f64 / 1e6;
@@ -816,31 +875,44 @@ async fn bench(mb: usize, rounds: usize) {
             .into_iter()
             .map(|processors| Mode::Distributed { processors }),
     );
-    let mut samples: BTreeMap<Mode, Vec<Sample>> = BTreeMap::new();
+    let mut samples: BTreeMap<(Build, Mode), Vec<Sample>> = BTreeMap::new();
     for round in 1..=rounds {
         for &m in &modes {
-            let s = measure(&services, &work, m, round).await;
-            println!(
-                "round {round}, {}: {:.2} s wall ({:.1} MB/s), {:.2} CPU-s ({:.1} MB per CPU-s), first record after {:.2} s, {} records; discovery {:.2} CPU-s, DynamoDB calls {:.0} + {:.0} ({:.1} ms); window CPU: bench {:.2}, tansu+redis {:.2}, DynamoDB Local {:.2}, other users {:.2}, machine {:.2} of {:.2}",
-                m.label(),
-                s.wall,
-                mb_raw / s.wall,
-                s.cpu,
-                mb_raw / s.cpu,
-                s.first,
-                s.received,
-                s.discovery_cpu,
-                s.dynamodb_calls[0],
-                s.dynamodb_calls[1],
-                s.dynamodb_latency * 1e3,
-                s.bench_cpu,
-                s.services_cpu,
-                s.dynamodb_cpu.unwrap_or(f64::NAN),
-                s.others_cpu(),
-                s.machine_cpu,
-                s.wall * cores() as f64,
-            );
-            samples.entry(m).or_default().push(s);
+            // Both builds back to back, the first of them alternating from round to round, so
+            // that a drift of the machine's load weighs on both alike.
+            let mut order = builds.clone();
+            if round % 2 == 0 {
+                order.reverse();
+            }
+            for b in order {
+                let s = measure(&services, &work, (b, m), round).await;
+                let build = if builds.len() > 1 {
+                    format!(" [{}]", b.label())
+                } else {
+                    String::new()
+                };
+                println!(
+                    "round {round}, {}{build}: {:.2} s wall ({:.1} MB/s), {:.2} CPU-s ({:.1} MB per CPU-s), first record after {:.2} s, {} records; discovery {:.2} CPU-s, DynamoDB calls {:.0} + {:.0} ({:.1} ms); window CPU: bench {:.2}, tansu+redis {:.2}, DynamoDB Local {:.2}, other users {:.2}, machine {:.2} of {:.2}",
+                    m.label(),
+                    s.wall,
+                    mb_raw / s.wall,
+                    s.cpu,
+                    mb_raw / s.cpu,
+                    s.first,
+                    s.received,
+                    s.discovery_cpu,
+                    s.dynamodb_calls[0],
+                    s.dynamodb_calls[1],
+                    s.dynamodb_latency * 1e3,
+                    s.bench_cpu,
+                    s.services_cpu,
+                    s.dynamodb_cpu.unwrap_or(f64::NAN),
+                    s.others_cpu(),
+                    s.machine_cpu,
+                    s.wall * cores() as f64,
+                );
+                samples.entry((b, m)).or_default().push(s);
+            }
         }
     }
     println!(
@@ -854,8 +926,65 @@ async fn bench(mb: usize, rounds: usize) {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    print_table(&work, &modes, &samples);
+    for &b in &builds {
+        if builds.len() > 1 {
+            println!("\n{} build:", b.label());
+        }
+        let of_build: BTreeMap<Mode, Vec<Sample>> = samples
+            .iter()
+            .filter(|((sb, _), _)| *sb == b)
+            .map(|((_, m), v)| (*m, v.clone()))
+            .collect();
+        print_table(&work, &modes, &of_build);
+    }
+    if builds.len() > 1 {
+        print_comparison(&work, &modes, &samples);
+    }
     println!("total bench time {:.0} s", t.elapsed().as_secs_f64());
+}
+
+/// Current against baseline: the ratio of their medians, and each round's ratio (the two ran
+/// back to back, so a round's pair saw nearly the same machine).
+fn print_comparison(
+    work: &Workload,
+    modes: &[Mode],
+    samples: &BTreeMap<(Build, Mode), Vec<Sample>>,
+) {
+    let mb = work.bytes as f64 / 1e6;
+    let per_cpu =
+        |b: Build, m: Mode| -> Vec<f64> { samples[&(b, m)].iter().map(|s| mb / s.cpu).collect() };
+    let per_wall =
+        |b: Build, m: Mode| -> Vec<f64> { samples[&(b, m)].iter().map(|s| mb / s.wall).collect() };
+    let pairs = |cur: Vec<f64>, base: Vec<f64>| -> String {
+        cur.iter()
+            .zip(&base)
+            .map(|(c, b)| format!("{:.2}", c / b))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    println!("current against baseline (above 1: the current build is faster):");
+    println!();
+    println!("| mode | MB per CPU-s: current / baseline | × baseline (medians) | × baseline, each round | MB/s (wall): current / baseline | × baseline (medians) | × baseline, each round |");
+    println!("|---|---|---|---|---|---|---|");
+    for &m in modes {
+        let (cc, bc) = (per_cpu(Build::Current, m), per_cpu(Build::Baseline, m));
+        let (cw, bw) = (per_wall(Build::Current, m), per_wall(Build::Baseline, m));
+        let (mcc, mbc, mcw, mbw) = (
+            median(cc.clone()),
+            median(bc.clone()),
+            median(cw.clone()),
+            median(bw.clone()),
+        );
+        println!(
+            "| {} | {mcc:.1} / {mbc:.1} | {:.3} | {} | {mcw:.1} / {mbw:.1} | {:.3} | {} |",
+            m.label(),
+            mcc / mbc,
+            pairs(cc, bc),
+            mcw / mbw,
+            pairs(cw, bw),
+        );
+    }
+    println!();
 }
 
 fn processor_counts() -> Vec<usize> {
