@@ -1,7 +1,9 @@
 //! The configuration of `aurora-logs run`: a TOML file, overridden by `AURORA_LOGS_*`
 //! environment variables (`__` separates levels: `AURORA_LOGS_OPENOBSERVE__PASSWORD`), then by
 //! flags. Every component's section is its own serde struct with defaults; unknown keys are
-//! errors, so a typo never silently falls back to a default.
+//! errors, so a typo never silently falls back to a default. librdkafka's dotted properties come
+//! from `AURORA_LOGS_KAFKA_PROPERTY_*` (`AURORA_LOGS_KAFKA_PROPERTY_SASL_PASSWORD` sets
+//! `sasl.password`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -106,6 +108,22 @@ const FLAG_VARIABLES: &[&str] = &[
     "datafusion_python",
 ];
 
+/// `AURORA_LOGS_` + this (any case): a librdkafka property (figment would read its dots as
+/// levels).
+const KAFKA_PROPERTY_PREFIX: &str = "kafka_property_";
+
+/// librdkafka properties from `AURORA_LOGS_KAFKA_PROPERTY_<NAME>` variables: the name lowercased,
+/// `_` read as `.` (no librdkafka property has an underscore).
+fn kafka_properties_from(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
+    vars.filter_map(|(k, v)| {
+        let name = k.strip_prefix("AURORA_LOGS_")?;
+        let lower = name.to_ascii_lowercase();
+        let property = lower.strip_prefix(KAFKA_PROPERTY_PREFIX)?;
+        (!property.is_empty()).then(|| (property.replace('_', "."), v))
+    })
+    .collect()
+}
+
 /// Fields the data plane writes itself; a tag may not take their names.
 const RESERVED: &[&str] = &[
     "_timestamp",
@@ -133,14 +151,23 @@ impl Config {
             }
             fig = fig.merge(Toml::file(f));
         }
-        let config: Config = fig
+        let mut config: Config = fig
             .merge(
                 Env::prefixed("AURORA_LOGS_")
                     .ignore(FLAG_VARIABLES)
+                    .filter(|k| {
+                        !k.as_str()
+                            .to_ascii_lowercase()
+                            .starts_with(KAFKA_PROPERTY_PREFIX)
+                    })
                     .split("__"),
             )
             .extract()
             .context("reading the configuration (file and AURORA_LOGS_* variables)")?;
+        config
+            .kafka
+            .properties
+            .extend(kafka_properties_from(std::env::vars()));
         config.validate()?;
         Ok(config)
     }
@@ -193,6 +220,42 @@ mod tests {
         assert_eq!(c.dynamodb.table, contract::state::DEFAULT_TABLE);
         assert_eq!(c.rds_budget.calls_per_second, 10.0);
         assert_eq!(c.processor.max_jobs, 8);
+    }
+
+    #[test]
+    fn kafka_properties_come_from_their_own_variables() {
+        let vars = [
+            ("AURORA_LOGS_KAFKA_PROPERTY_SASL_PASSWORD", "p"),
+            ("AURORA_LOGS_KAFKA_PROPERTY_security_protocol", "SASL_SSL"),
+            ("AURORA_LOGS_KAFKA__BROKERS", "b:9092"),
+            ("AURORA_LOGS_KAFKA_PROPERTY_", "ignored"),
+            ("OTHER_KAFKA_PROPERTY_X", "ignored"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(
+            kafka_properties_from(vars.into_iter()),
+            vec![
+                ("sasl.password".to_string(), "p".to_string()),
+                ("security.protocol".to_string(), "SASL_SSL".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn no_secret_shows_in_the_configuration_debug_output() {
+        let mut c = Config::default();
+        c.openobserve.password = "oo-s3cret".into();
+        c.rds.secret_access_key = "rds-s3cret".into();
+        c.dynamodb.secret_access_key = "ddb-s3cret".into();
+        c.redis.password = "redis-s3cret".into();
+        c.redis.url = "redis://user:url-s3cret@host:6379".into();
+        c.kafka
+            .properties
+            .insert("sasl.password".into(), "kafka-s3cret".into());
+        for shown in [format!("{c:?}"), format!("{c:#?}")] {
+            assert!(!shown.contains("s3cret"), "{shown}");
+            assert!(shown.contains("<redacted>"), "{shown}");
+        }
     }
 
     #[test]

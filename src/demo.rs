@@ -99,18 +99,18 @@ fn config(
     config.rds.endpoint_url = rds.endpoint_url();
     config.rds.region = rds.region().to_string();
     config.rds.access_key_id = ak.to_string();
-    config.rds.secret_access_key = sk.to_string();
+    config.rds.secret_access_key = sk.into();
     config.rds.calls_per_second = 50;
     match (&target.openobserve, standin) {
         (Some((url, user, password)), _) => {
             config.openobserve.url = url.clone();
             config.openobserve.user = user.clone();
-            config.openobserve.password = password.clone();
+            config.openobserve.password = password.clone().into();
         }
         (None, Some(oo)) => {
             config.openobserve.url = oo.url();
             config.openobserve.user = oo.config().user.clone();
-            config.openobserve.password = oo.config().password.clone();
+            config.openobserve.password = oo.config().password.clone().into();
         }
         (None, None) => unreachable!("the stand-in starts when no URL is given"),
     }

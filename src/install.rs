@@ -30,7 +30,14 @@ pub async fn run(config: &Config, dry_run: bool, prune: bool) -> Result<()> {
     let install = &config.openobserve_install;
     let assets = Assets::load(&names, install)?;
     let oo = &config.openobserve;
-    let mut target = Target::new(&oo.url, &oo.org, &oo.user, &oo.password);
+    let password = net::SecretSource::new(
+        "openobserve.password",
+        oo.password.clone(),
+        oo.password_file.as_deref(),
+    )
+    .and_then(|s| s.get())?;
+    let mut target = Target::new(&oo.url, &oo.org, &oo.user, password.expose());
+    target.ca_file = oo.ca_file.clone();
     target.timeout = Duration::from_secs(install.request_timeout_secs.max(1));
     let installer = Installer::new(target, assets)?;
     let plan = installer

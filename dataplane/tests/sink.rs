@@ -50,7 +50,7 @@ async fn setup(
     let config = OpenObserveConfig {
         url: oo.url(),
         user: standin.user.clone(),
-        password: standin.password.clone(),
+        password: standin.password.clone().into(),
         compression,
         retry_initial: Duration::from_millis(5),
         retry_max_delay: Duration::from_millis(20),
@@ -239,4 +239,123 @@ async fn wrong_credentials_fail_loudly_and_are_not_retried() {
     );
     assert!(!err.is_retryable());
     assert_eq!(oo.stats().requests_by_status.get(&401), Some(&1));
+}
+
+/// The stand-in behind TLS with a private CA, as an OpenObserve inside the cluster is.
+async fn behind_tls(
+    oo: &OpenObserveStandIn,
+) -> (simulator::tls::TestPki, simulator::tls::TlsProxy, String) {
+    let pki = simulator::tls::TestPki::generate("openobserve").expect("openssl makes the CA");
+    let upstream = oo
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("the stand-in's address");
+    let proxy = simulator::tls::TlsProxy::start(&pki, upstream)
+        .await
+        .unwrap();
+    let url = format!("https://localhost:{}", proxy.addr.port());
+    (pki, proxy, url)
+}
+
+#[tokio::test]
+async fn https_with_a_private_ca_ships_with_ca_file_and_fails_clearly_without() {
+    let standin = StandInConfig::default();
+    let (oo, _plain, dir) = setup(standin.clone(), Compression::Gzip).await;
+    let (pki, _proxy, url) = behind_tls(&oo).await;
+    let config = OpenObserveConfig {
+        url: url.clone(),
+        ca_file: Some(pki.ca_file()),
+        user: standin.user.clone(),
+        password: standin.password.clone().into(),
+        compression: Compression::Gzip,
+        retry_initial: Duration::from_millis(5),
+        retry_max_delay: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let sink = OpenObserveSink::new(config.clone(), dir.path(), http_client()).unwrap();
+    let ack = sink.send(&batch(5, 0).into()).await.unwrap();
+    assert_eq!(ack.accepted, 5);
+    assert_eq!(ids(&oo), expected(5, 0));
+
+    // Without the CA (web PKI roots only), or with another CA: refused at once, not retried.
+    let other = simulator::tls::TestPki::generate("another").unwrap();
+    for ca_file in [None, Some(other.ca_file())] {
+        let sink = OpenObserveSink::new(
+            OpenObserveConfig {
+                ca_file: ca_file.clone(),
+                max_retries: 50,
+                ..config.clone()
+            },
+            dir.path(),
+            http_client(),
+        )
+        .unwrap();
+        let t = std::time::Instant::now();
+        let err = sink.send(&batch(2, 0).into()).await.unwrap_err();
+        assert!(
+            matches!(err, SinkError::Untrusted { .. }),
+            "{ca_file:?}: {err}"
+        );
+        assert!(err.to_string().contains("openobserve.ca_file"), "{err}");
+        assert!(!err.is_retryable());
+        assert!(t.elapsed() < Duration::from_secs(5), "not retried");
+    }
+    assert_eq!(ids(&oo), expected(5, 0), "nothing more arrived");
+
+    // A CA file that is not one is a configuration error at startup.
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate").unwrap();
+    let err = OpenObserveSink::new(
+        OpenObserveConfig {
+            ca_file: Some(garbage),
+            ..config
+        },
+        dir.path(),
+        http_client(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SinkError::Config(_)), "{err}");
+}
+
+#[tokio::test]
+async fn the_password_file_is_read_again_when_it_is_rotated() {
+    let standin = StandInConfig::default();
+    let (oo, _plain, dir) = setup(standin.clone(), Compression::Gzip).await;
+    let file = dir.path().join("password");
+    std::fs::write(&file, "old-password\n").unwrap();
+    let config = OpenObserveConfig {
+        url: oo.url(),
+        user: standin.user.clone(),
+        password_file: Some(file.clone()),
+        compression: Compression::Gzip,
+        ..Default::default()
+    };
+    let sink = OpenObserveSink::new(config.clone(), dir.path(), http_client()).unwrap();
+    let err = sink.send(&batch(1, 0).into()).await.unwrap_err();
+    assert!(
+        matches!(err, SinkError::Refused { status: 401, .. }),
+        "{err}"
+    );
+    // The Secret is rotated: the same sink uses the new password, without a restart.
+    std::fs::write(&file, format!("{}\n", standin.password)).unwrap();
+    let ack = sink.send(&batch(3, 0).into()).await.unwrap();
+    assert_eq!(ack.accepted, 3);
+
+    // Both ways at once, or a missing file: refused at startup, naming the keys.
+    let both = OpenObserveConfig {
+        password: "x".into(),
+        ..config.clone()
+    };
+    let err = OpenObserveSink::new(both, dir.path(), http_client()).unwrap_err();
+    assert!(
+        err.to_string().contains("openobserve.password_file"),
+        "{err}"
+    );
+    let missing = OpenObserveConfig {
+        password_file: Some(dir.path().join("absent")),
+        ..config
+    };
+    let err = OpenObserveSink::new(missing, dir.path(), http_client()).unwrap_err();
+    assert!(err.to_string().contains("absent"), "{err}");
 }

@@ -86,6 +86,7 @@ async fn with_redis_down_the_local_fallback_still_limits() {
         url: closed_port(),
         key_prefix: "unused:".into(),
         op_timeout: Duration::from_millis(100),
+        ..Default::default()
     };
     let budget = RateBudgetConfig {
         calls_per_second: 10.0,
@@ -114,6 +115,7 @@ async fn a_hung_redis_delays_a_permit_by_its_timeout_only() {
         url,
         key_prefix: "unused:".into(),
         op_timeout: Duration::from_millis(150),
+        ..Default::default()
     };
     let b = RedisBudget::new(redis, RateBudgetConfig::default()).unwrap();
     let t = Instant::now();
@@ -170,6 +172,7 @@ async fn a_failing_link_costs_one_timeout_then_is_skipped_for_a_moment() {
             url,
             key_prefix: "unused:".into(),
             op_timeout,
+            ..Default::default()
         },
         "test",
         "the test goes on",

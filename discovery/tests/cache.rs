@@ -164,6 +164,7 @@ async fn passes_without_redis(url: String, op_timeout: Duration) {
         url,
         key_prefix: "unused:".into(),
         op_timeout,
+        ..Default::default()
     };
     let d: Discovery = w
         .discovery(config(Some(redis)), Arc::new(FixedLeader(1)), sink.clone())
@@ -238,6 +239,7 @@ async fn the_cache_comes_back_when_redis_does() {
         url: format!("redis://127.0.0.1:{port}"),
         key_prefix: "t:".into(),
         op_timeout: Duration::from_millis(250),
+        ..Default::default()
     };
     let d = w
         .discovery(config(Some(redis)), Arc::new(FixedLeader(1)), sink.clone())

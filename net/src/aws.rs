@@ -15,7 +15,7 @@ pub async fn sdk_config(
     region: &str,
     endpoint_url: &str,
     access_key_id: &str,
-    secret_access_key: &str,
+    secret_access_key: &crate::Secret,
 ) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if !region.is_empty() {
@@ -27,7 +27,7 @@ pub async fn sdk_config(
     if !access_key_id.is_empty() {
         loader = loader.credentials_provider(aws_credential_types::Credentials::new(
             access_key_id,
-            secret_access_key,
+            secret_access_key.expose(),
             None,
             None,
             "aurora-logs-config",
@@ -259,7 +259,7 @@ impl AwsError {
 }
 
 /// An error and its sources, `: `-joined.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(inner) = src {

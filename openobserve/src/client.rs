@@ -1,6 +1,7 @@
 //! OpenObserve's management API over HTTP(S): JSON in, JSON out, Basic auth, one timeout per
 //! request, and errors that name the request and carry the server's answer.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -8,9 +9,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use net::{HttpClient, Secret};
 use serde_json::Value;
 
 /// Largest answer read: management answers are small (a dashboard is tens of kB).
@@ -29,7 +28,9 @@ pub struct Target {
     pub user: String,
     /// Password. The user needs management rights (in the open-source edition every user is
     /// an admin); an ingestion-only passcode or token cannot install.
-    pub password: String,
+    pub password: Secret,
+    /// PEM file of a private CA that signed OpenObserve's certificate.
+    pub ca_file: Option<PathBuf>,
     /// Timeout of one request.
     pub timeout: Duration,
 }
@@ -41,7 +42,8 @@ impl Target {
             url: url.trim_end_matches('/').to_owned(),
             org: org.to_owned(),
             user: user.to_owned(),
-            password: password.to_owned(),
+            password: Secret::new(password),
+            ca_file: None,
             timeout: Duration::from_secs(30),
         }
     }
@@ -114,7 +116,7 @@ impl ApiError {
 /// The management API of one org.
 #[derive(Clone, Debug)]
 pub(crate) struct Api {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: HttpClient,
     base: String,
     org: String,
     auth: HeaderValue,
@@ -126,20 +128,20 @@ impl Api {
         if target.url.parse::<http::Uri>().is_err() {
             return Err(format!("openobserve.url {:?} is not a URL", target.url));
         }
-        let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|e| format!("setting up TLS: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let credentials = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", target.user, target.password));
+        let client = match &target.ca_file {
+            Some(ca) => net::http_client_trusting(ca).map_err(|e| e.to_string())?,
+            None => net::http_client(),
+        };
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            target.user,
+            target.password.expose()
+        ));
         let mut auth = HeaderValue::from_str(&format!("Basic {credentials}"))
             .map_err(|_| "the user or password holds bytes no HTTP header can carry")?;
         auth.set_sensitive(true);
         Ok(Api {
-            client: Client::builder(TokioExecutor::new()).build(https),
+            client,
             base: target.url.trim_end_matches('/').to_owned(),
             org: target.org.clone(),
             auth,

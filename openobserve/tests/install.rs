@@ -60,8 +60,7 @@ async fn http(oo: &OpenObserveStandIn, method: &str, path: &str, body: Value) ->
     let c = oo.config();
     let creds =
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.user, c.password));
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http();
+    let client = net::http_client();
     let req = http::Request::builder()
         .method(method)
         .uri(format!("{}{path}", oo.url()))

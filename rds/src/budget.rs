@@ -150,6 +150,12 @@ impl RedisBudget {
         })
     }
 
+    /// Check the Redis connection once (see [`RedisLink::check`]): wrong credentials or an
+    /// untrusted certificate fail here, at startup, rather than as a fallback forever.
+    pub async fn check(&self) -> Result<(), RedisLinkError> {
+        self.link.check().await
+    }
+
     /// One ask: `Ok(None)` granted, `Ok(Some(wait))` wait that long, `Err` Redis unavailable.
     async fn ask(&self) -> Result<Option<Duration>, RedisLinkError> {
         let wait_us: i64 = self

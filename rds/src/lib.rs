@@ -55,7 +55,7 @@ pub struct RdsConfig {
     /// (environment, EKS Pod Identity, IRSA, instance profile).
     pub access_key_id: String,
     /// Secret of `access_key_id`.
-    pub secret_access_key: String,
+    pub secret_access_key: net::Secret,
     /// Download path.
     pub download: DownloadMode,
     /// Path version of the complete download (`v13`; AWS announced `v19` for after 2027-03-01).
@@ -91,7 +91,7 @@ impl Default for RdsConfig {
             region: "us-east-1".into(),
             endpoint_url: String::new(),
             access_key_id: String::new(),
-            secret_access_key: String::new(),
+            secret_access_key: net::Secret::default(),
             download: DownloadMode::Portion,
             complete_path_version: "v13".into(),
             portion_lines: 10_000,

@@ -12,6 +12,8 @@
 //!   complete-file download as the real SDK speaks them, with RDS's faults switchable at runtime.
 //! - [`services`]: the real services of the tests (Kafka, DynamoDB Local, Redis), or a skip.
 //! - [`kit`]: the simulated world as tests, benches and the demo set it up.
+//! - [`tls`]: a private CA and server certificate (by `openssl`), and a TLS terminator in front of
+//!   any plain server of the tests.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -22,6 +24,7 @@ pub mod kit;
 pub mod openobserve;
 pub mod rds;
 pub mod services;
+pub mod tls;
 mod util;
 
 pub use generator::{LogGenerator, LogKind};

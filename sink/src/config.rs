@@ -1,8 +1,10 @@
 //! Configuration of the OpenObserve sink.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use contract::{LogKind, PerKind};
+use net::Secret;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Request body compression.
@@ -23,14 +25,21 @@ pub enum Compression {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OpenObserveConfig {
-    /// Base URL of OpenObserve, e.g. `http://openobserve:5080`.
+    /// Base URL of OpenObserve, e.g. `http://openobserve:5080` or `https://…`.
     pub url: String,
+    /// PEM file of a private CA that signed OpenObserve's certificate (trusted besides the web
+    /// PKI roots); only for an `https://` url.
+    pub ca_file: Option<PathBuf>,
     /// Organization.
     pub org: String,
-    /// User (email) for basic auth.
+    /// User (email) for basic auth: an ingestion-only user, never the root user.
     pub user: String,
-    /// Password or ingestion passcode (better given by `AURORA_LOGS_OPENOBSERVE__PASSWORD`).
-    pub password: String,
+    /// Its password or ingestion passcode: best from `AURORA_LOGS_OPENOBSERVE__PASSWORD`, or
+    /// from a file (`password_file`).
+    pub password: Secret,
+    /// A file holding the password (a mounted Secret), read again when it changes; instead of
+    /// `password`.
+    pub password_file: Option<PathBuf>,
     /// Body compression.
     pub compression: Compression,
     /// zstd level (1 is fastest; 3 compresses logs about 10% smaller at half the speed).
@@ -61,8 +70,10 @@ impl Default for OpenObserveConfig {
         OpenObserveConfig {
             url: "http://127.0.0.1:5080".into(),
             org: "default".into(),
+            ca_file: None,
             user: "root@example.com".into(),
-            password: String::new(),
+            password: Secret::default(),
+            password_file: None,
             compression: Compression::Zstd,
             zstd_level: 1,
             concurrency: 4,

@@ -40,7 +40,7 @@ use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use metrics::counter;
 use net::telemetry::{InFlight, InternalEvent};
-use net::HttpClient;
+use net::{HttpClient, Secret, SecretSource};
 use tokio::sync::Semaphore;
 
 pub use batch::{Batch, BatchBuilder, BatchConfig};
@@ -48,6 +48,16 @@ pub use config::{Compression, OpenObserveConfig, StreamsConfig};
 use dead_letter::{DeadLetter, DeadLetterError, DeadLetters};
 use request::{bulk_body, Body};
 use response::parse_bulk;
+
+/// Basic auth for `user` and `password`.
+fn basic_auth(user: &str, password: &Secret) -> Result<HeaderValue, SinkError> {
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{}", password.expose()));
+    let mut value = HeaderValue::from_str(&format!("Basic {token}"))
+        .map_err(|e| SinkError::Config(format!("openobserve.user and password: {e}")))?;
+    value.set_sensitive(true);
+    Ok(value)
+}
 
 /// Largest answer body read (a `_bulk` answer echoes refused records, so it can be large).
 const MAX_ANSWER_BYTES: usize = 64 << 20;
@@ -103,12 +113,23 @@ pub enum SinkError {
     /// The configuration cannot work (the message names the key).
     #[error("openobserve configuration is invalid: {0}")]
     Config(String),
+    /// OpenObserve's certificate is not trusted: retrying will not help.
+    #[error("openobserve at {url} presented a certificate that is not trusted ({reason}); if a private CA signed it, set openobserve.ca_file to that CA's PEM file")]
+    Untrusted {
+        /// The URL.
+        url: String,
+        /// What the TLS library said.
+        reason: String,
+    },
 }
 
 impl SinkError {
     /// Whether trying the same batch later may succeed (everything but wrong credentials).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, SinkError::Refused { .. } | SinkError::Config(_))
+        !matches!(
+            self,
+            SinkError::Refused { .. } | SinkError::Config(_) | SinkError::Untrusted { .. }
+        )
     }
 
     /// Whether OpenObserve asked to slow down (429s and 503s through every retry).
@@ -136,7 +157,7 @@ pub struct OpenObserveSink {
     config: OpenObserveConfig,
     client: HttpClient,
     bulk_uri: Uri,
-    auth: HeaderValue,
+    password: SecretSource,
     zstd_refused: AtomicBool,
     permits: Semaphore,
     dead_letters: DeadLetters,
@@ -151,7 +172,9 @@ enum Attempt {
 }
 
 impl OpenObserveSink {
-    /// A sink for `config`; relative dead-letter paths are under `state_dir`.
+    /// A sink for `config`; relative dead-letter paths are under `state_dir`. `client` is the
+    /// process's shared one; with `ca_file` set, the sink builds its own that also trusts that
+    /// CA.
     pub fn new(
         config: OpenObserveConfig,
         state_dir: &Path,
@@ -166,10 +189,25 @@ impl OpenObserveSink {
                     config.url
                 ))
             })?;
-        let token = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", config.user, config.password));
-        let auth = HeaderValue::from_str(&format!("Basic {token}"))
-            .map_err(|e| SinkError::Config(format!("openobserve.user and password: {e}")))?;
+        let password = SecretSource::new(
+            "openobserve.password",
+            config.password.clone(),
+            config.password_file.as_deref(),
+        )
+        .map_err(|e| SinkError::Config(e.to_string()))?;
+        let client = match &config.ca_file {
+            Some(ca) => {
+                net::http_client_trusting(ca).map_err(|e| SinkError::Config(e.to_string()))?
+            }
+            None => client,
+        };
+        // A user or password that cannot go in a header fails here, not at the first batch.
+        basic_auth(
+            &config.user,
+            &password
+                .get()
+                .map_err(|e| SinkError::Config(e.to_string()))?,
+        )?;
         let dl_path = state_dir.join(&config.dead_letter_path);
         Ok(OpenObserveSink {
             permits: Semaphore::new(config.concurrency.max(1)),
@@ -178,8 +216,17 @@ impl OpenObserveSink {
             config,
             client,
             bulk_uri,
-            auth,
+            password,
         })
+    }
+
+    /// The `Authorization` header now (a password file is read again when it changed).
+    fn auth(&self) -> Result<HeaderValue, SinkError> {
+        let password = self
+            .password
+            .get()
+            .map_err(|e| SinkError::Config(e.to_string()))?;
+        basic_auth(&self.config.user, &password)
     }
 
     /// The dead-letter file.
@@ -462,7 +509,7 @@ impl OpenObserveSink {
         let mut req = Request::builder()
             .method(Method::POST)
             .uri(self.bulk_uri.clone())
-            .header(http::header::AUTHORIZATION, self.auth.clone())
+            .header(http::header::AUTHORIZATION, self.auth()?)
             .header(http::header::CONTENT_TYPE, "application/x-ndjson");
         if let Some(enc) = body.encoding {
             req = req.header(http::header::CONTENT_ENCODING, enc);
@@ -498,7 +545,16 @@ impl OpenObserveSink {
             }
             Ok(Err(e)) => {
                 counter!(telemetry::SINK_REQUESTS, "status" => "connect").increment(1);
-                return Ok(Attempt::Retry(format!("request failed: {e}"), "connection"));
+                if let Some(reason) = net::certificate_failure(e.as_ref()) {
+                    return Err(SinkError::Untrusted {
+                        url: self.bulk_uri.to_string(),
+                        reason,
+                    });
+                }
+                return Ok(Attempt::Retry(
+                    format!("request failed: {}", net::error_chain(e.as_ref())),
+                    "connection",
+                ));
             }
             Ok(Ok(v)) => v,
         };

@@ -43,7 +43,7 @@ impl World {
             region: self.rds.region().to_string(),
             endpoint_url: self.rds.endpoint_url(),
             access_key_id: ak.to_string(),
-            secret_access_key: sk.to_string(),
+            secret_access_key: sk.into(),
             download,
             calls_per_second: 10_000,
             burst: 10_000,
@@ -56,7 +56,7 @@ impl World {
         OpenObserveConfig {
             url: self.oo.url(),
             user: c.user.clone(),
-            password: c.password.clone(),
+            password: c.password.clone().into(),
             compression: Compression::Zstd,
             retry_initial: Duration::from_millis(5),
             retry_max_delay: Duration::from_millis(50),

@@ -48,7 +48,7 @@ impl World {
             region: self.rds.region().to_string(),
             endpoint_url: self.rds.endpoint_url(),
             access_key_id: ak.to_string(),
-            secret_access_key: sk.to_string(),
+            secret_access_key: sk.into(),
             calls_per_second: 10_000,
             burst: 10_000,
             ..Default::default()
@@ -189,6 +189,7 @@ pub fn redis_config(test: &str) -> Option<RedisConfig> {
         url,
         key_prefix: format!("{}:", unique_name("aurora-test")),
         op_timeout: Duration::from_millis(500),
+        ..Default::default()
     })
 }
 

@@ -88,7 +88,7 @@ pub struct DynamoConfig {
     /// (environment, EKS Pod Identity, IRSA, instance profile).
     pub access_key_id: String,
     /// Secret of `access_key_id`.
-    pub secret_access_key: String,
+    pub secret_access_key: net::Secret,
     /// How long a lease lasts without a commit or renewal. Must exceed the longest pause of a
     /// holder and the clock skew between nodes; a crashed holder's files wait this long.
     #[serde(with = "humantime_serde")]
@@ -112,7 +112,7 @@ impl Default for DynamoConfig {
             region: "us-east-1".into(),
             endpoint_url: String::new(),
             access_key_id: String::new(),
-            secret_access_key: String::new(),
+            secret_access_key: net::Secret::default(),
             lease_ttl: Duration::from_secs(60),
             state_ttl: Duration::from_secs(14 * 24 * 3600),
             call_timeout: Duration::from_secs(5),
