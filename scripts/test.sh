@@ -48,6 +48,12 @@ AURORA_LOGS_DATAFUSION_PYTHON="$(scripts/datafusion-venv.sh)"
 export AURORA_LOGS_DATAFUSION_PYTHON
 echo "$AURORA_LOGS_DATAFUSION_PYTHON"
 
+step "AWS's signers (the IAM token references)"
+# net/tests/iam_tokens.rs compares the MSK and ElastiCache IAM tokens with AWS's own code.
+AURORA_TEST_SIGNER_PYTHON="$(scripts/aws-signer-venv.sh)"
+export AURORA_TEST_SIGNER_PYTHON
+echo "$AURORA_TEST_SIGNER_PYTHON"
+
 step "format"
 cargo fmt --all -- --check
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use discovery::{Discovery, DynamoLeader, LeaderLease};
-use queue::{ensure_topics, JobProducer, Processor};
+use queue::{ensure_topics, JobProducer, KafkaAuth, Processor};
 use rds::budget::RedisBudget;
 use rds::RdsSource;
 use state::{CheckpointStore, DynamoCheckpoints};
@@ -44,6 +44,10 @@ async fn rds_source(config: &Config, http: net::HttpClient) -> Result<RdsSource>
     }
     let budget = RedisBudget::new(config.redis.clone(), config.rds_budget.clone())
         .context("setting up the shared RDS budget ([redis], [rds_budget])")?;
+    budget
+        .check()
+        .await
+        .context("connecting to Redis ([redis])")?;
     Ok(source.with_budget(Arc::new(budget)))
 }
 
@@ -76,7 +80,11 @@ pub async fn run_discovery(config: Config) -> Result<()> {
         Ok(created) => tracing::info!(?created, "kafka topics checked"),
         Err(e) => tracing::warn!(error = %e, "could not check or create the Kafka topics"),
     }
-    let producer = JobProducer::new(&config.kafka).context("setting up the Kafka producer")?;
+    let auth = KafkaAuth::from_config(&config.kafka)
+        .await
+        .context("setting up Kafka authentication ([kafka] msk_iam)")?;
+    let producer =
+        JobProducer::new(&config.kafka, &auth).context("setting up the Kafka producer")?;
     let shutdown = shutdown_signal();
     let leader = Arc::new(DynamoLeader::start(
         lease,
@@ -117,7 +125,10 @@ pub async fn run_processor(config: Config) -> Result<()> {
     );
     let ctx = ship_context_with(&config, source, checkpoints, http)?;
     let runner = Arc::new(dataplane::jobs::ShipJobs::new(ctx));
-    let processor = Processor::new(&config.kafka, config.processor.clone(), runner)
+    let auth = KafkaAuth::from_config(&config.kafka)
+        .await
+        .context("setting up Kafka authentication ([kafka] msk_iam)")?;
+    let processor = Processor::new(&config.kafka, &auth, config.processor.clone(), runner)
         .context("setting up the Kafka consumer ([kafka])")?;
 
     // Fencing: the newest leader epoch, read from DynamoDB, so that jobs of a deposed leader

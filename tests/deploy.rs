@@ -544,7 +544,13 @@ fn policy_actions(file: &str) -> BTreeSet<String> {
             for a in &acts {
                 assert!(!a.contains('*'), "{file}: wildcard action {a}");
                 let service = a.split(':').next().unwrap();
-                let arn = format!("arn:aws:{service}:");
+                // MSK's data-plane actions are `kafka-cluster:*` on `arn:aws:kafka:` resources.
+                let arn_service = if service == "kafka-cluster" {
+                    "kafka"
+                } else {
+                    service
+                };
+                let arn = format!("arn:aws:{arn_service}:");
                 assert!(
                     r.starts_with(&arn) || (service == "kms" && r == "${kms_key_arn}"),
                     "{file}: {a} on {r}"
@@ -613,6 +619,31 @@ fn the_iam_policies_grant_exactly_the_aws_calls_the_code_makes() {
         service.contains("LocalCheckpoints::open") && !service.contains("DynamoCheckpoints"),
         "the standalone scheduler (which calls CheckpointStore::remove) must keep the local store"
     );
+    // The optional policies of MSK IAM and ElastiCache IAM grant exactly what the clients need.
+    let set = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(
+        policy_actions("iam/msk-discovery-policy.json"),
+        set(&queue::auth::MSK_DISCOVERY_ACTIONS)
+    );
+    assert_eq!(
+        policy_actions("iam/msk-processor-policy.json"),
+        set(&queue::auth::MSK_PROCESSOR_ACTIONS)
+    );
+    assert_eq!(
+        policy_actions("iam/elasticache-iam-policy.json"),
+        set(&net::redis_iam::ELASTICACHE_ACTIONS)
+    );
+    let docs = read("docs/managed-services.md");
+    for action in queue::auth::MSK_DISCOVERY_ACTIONS
+        .iter()
+        .chain(&queue::auth::MSK_PROCESSOR_ACTIONS)
+        .chain(&net::redis_iam::ELASTICACHE_ACTIONS)
+    {
+        assert!(
+            docs.contains(action),
+            "docs/managed-services.md omits {action}"
+        );
+    }
     // OpenObserve's own calls (not this code's): its object store on one bucket.
     let oo = policy_actions("iam/openobserve-policy.json");
     assert!(oo

@@ -130,7 +130,23 @@ struct World {
     dynamodb: String,
     table: String,
     topic_prefix: String,
+    /// The encrypted run: Kafka behind TLS, Redis with TLS and an ACL user, OpenObserve over
+    /// HTTPS, all with one private CA.
+    tls: Option<Tls>,
 }
+
+/// What the encrypted run adds.
+struct Tls {
+    pki: simulator::tls::TestPki,
+    /// Where tansu listens in plain TCP, behind `kafka_proxy` (which has `kafka_port`'s role).
+    tansu_port: u16,
+    kafka_proxy: simulator::tls::TlsProxy,
+    oo_proxy: simulator::tls::TlsProxy,
+}
+
+/// The ACL user of the encrypted run's Redis (the default user is off there).
+const REDIS_USER: &str = "aurora-logs";
+const REDIS_PASSWORD: &str = "e2e-s3cret";
 
 impl Drop for World {
     fn drop(&mut self) {
@@ -147,16 +163,45 @@ impl World {
     /// The job queue as every process here is configured for it.
     fn kafka_config(&self) -> queue::KafkaConfig {
         queue::KafkaConfig {
-            brokers: format!("127.0.0.1:{}", self.kafka_port),
+            brokers: self.brokers(),
             topics: contract::Topics::with_prefix(&self.topic_prefix),
             partitions: PARTITIONS,
+            ca_file: self.tls.as_ref().map(|t| t.pki.ca_file()),
             ..Default::default()
         }
+    }
+
+    /// The brokers the processes are given: tansu, or the TLS terminator in front of it.
+    fn brokers(&self) -> String {
+        match &self.tls {
+            None => format!("127.0.0.1:{}", self.kafka_port),
+            Some(t) => format!("localhost:{}", t.kafka_proxy.addr.port()),
+        }
+    }
+
+    /// The TLS part of the configuration (empty for the plaintext run).
+    fn tls_toml(&self) -> (String, String, String, String) {
+        let Some(t) = &self.tls else {
+            return (
+                self.oo.url(),
+                String::new(),
+                format!("redis://127.0.0.1:{}", self.redis_port),
+                String::new(),
+            );
+        };
+        let ca = t.pki.ca_file().display().to_string();
+        (
+            format!("https://localhost:{}", t.oo_proxy.addr.port()),
+            format!("ca_file = \"{ca}\"\n"),
+            format!("rediss://localhost:{}", self.redis_port),
+            format!("ca_file = \"{ca}\"\nusername = \"{REDIS_USER}\"\npassword = \"{REDIS_PASSWORD}\"\n"),
+        )
     }
 
     fn config(&self, name: &str, listen: u16) -> PathBuf {
         let (ak, sk) = self.rds.credentials();
         let c = self.oo.config();
+        let (oo_url, oo_tls, redis_url, redis_tls) = self.tls_toml();
         let text = format!(
             r#"
 state_dir = "{state}"
@@ -172,7 +217,7 @@ calls_per_second = 50
 burst = 20
 [openobserve]
 url = "{oo_url}"
-user = "{user}"
+{oo_tls}user = "{user}"
 password = "{password}"
 retry_initial = "10ms"
 retry_max_delay = "200ms"
@@ -181,8 +226,8 @@ send_concurrency = {SEND_CONCURRENCY}
 [pipeline.batch]
 max_records = {BATCH_RECORDS}
 [kafka]
-brokers = "127.0.0.1:{kafka}"
-group_id = "{prefix}group"
+brokers = "{brokers}"
+{kafka_tls}group_id = "{prefix}group"
 partitions = {partitions}
 delivery_timeout = "5s"
 [kafka.properties]
@@ -191,8 +236,8 @@ delivery_timeout = "5s"
 {topics}{dynamodb_table}lease_ttl = "{LEASE_TTL_S}s"
 call_timeout = "900ms"
 [redis]
-url = "redis://127.0.0.1:{redis}"
-key_prefix = "{prefix}"
+url = "{redis_url}"
+{redis_tls}key_prefix = "{prefix}"
 [rds_budget]
 calls_per_second = 15.0
 burst = 10
@@ -209,15 +254,17 @@ commit_interval = "300ms"
             state = self.dir.path().join(name).display(),
             region = self.rds.region(),
             endpoint = self.rds.endpoint_url(),
-            oo_url = self.oo.url(),
             user = c.user,
             password = c.password,
-            kafka = self.kafka_port,
+            brokers = self.brokers(),
+            kafka_tls = match &self.tls {
+                Some(t) => format!("ca_file = \"{}\"\n", t.pki.ca_file().display()),
+                None => String::new(),
+            },
             prefix = self.topic_prefix,
             partitions = PARTITIONS,
             topics = simulator::kit::topics_toml(&self.topic_prefix),
             dynamodb_table = simulator::kit::dynamodb_local_toml(&self.table, &self.dynamodb),
-            redis = self.redis_port,
         );
         let path = self.dir.path().join(format!("{name}.toml"));
         std::fs::write(&path, text).unwrap();
@@ -229,39 +276,57 @@ commit_interval = "300ms"
     }
 
     fn start_tansu(&self) -> Proc {
-        let url = format!("tcp://127.0.0.1:{}", self.kafka_port);
+        // Encrypted: tansu listens in plain TCP behind the TLS terminator and advertises the
+        // terminator's `localhost` address (what the certificate names).
+        let (port, listener, advertised) = match &self.tls {
+            None => {
+                let url = format!("tcp://127.0.0.1:{}", self.kafka_port);
+                (self.kafka_port, url.clone(), url)
+            }
+            Some(t) => (
+                t.tansu_port,
+                format!("tcp://127.0.0.1:{}", t.tansu_port),
+                format!("tcp://localhost:{}", t.kafka_proxy.addr.port()),
+            ),
+        };
         let p = Proc::spawn(
             "tansu",
             Command::new(&self.tansu_bin).args([
                 "broker",
                 "--listener-url",
-                &url,
+                &listener,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ]),
             &self.log("tansu"),
         );
-        wait_port(self.kafka_port, "tansu");
+        wait_port(port, "tansu");
         p
     }
 
     fn start_redis(&self) -> Proc {
-        let p = Proc::spawn(
-            "redis",
-            Command::new(&self.redis_bin).args([
-                "--port",
-                &self.redis_port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]),
-            &self.log("redis"),
-        );
+        let mut cmd = Command::new(&self.redis_bin);
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        match &self.tls {
+            None => {
+                cmd.args(["--port", &self.redis_port.to_string()]);
+            }
+            Some(t) => {
+                cmd.args(["--port", "0", "--tls-port", &self.redis_port.to_string()])
+                    .arg("--tls-cert-file")
+                    .arg(t.pki.cert_file())
+                    .arg("--tls-key-file")
+                    .arg(t.pki.key_file())
+                    .arg("--tls-ca-cert-file")
+                    .arg(t.pki.ca_file())
+                    .args(["--tls-auth-clients", "no", "--user", "default", "off"])
+                    .args(["--user", REDIS_USER, "on", &format!(">{REDIS_PASSWORD}")])
+                    .args(["~*", "&*", "+@all"]);
+            }
+        }
+        let p = Proc::spawn("redis", &mut cmd, &self.log("redis"));
         wait_port(self.redis_port, "redis");
         p
     }
@@ -329,13 +394,28 @@ commit_interval = "300ms"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_and_three_processors_lose_nothing_through_every_fault() {
-    const TEST: &str = "distributed end-to-end";
-    let Some(dynamodb) = require(Service::DynamoDb, TEST) else {
+    every_fault("distributed end-to-end", false).await;
+}
+
+/// The same run with every connection encrypted: Kafka over TLS, Redis over TLS with an ACL
+/// user and password, OpenObserve over HTTPS, one private CA given by `ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_auth_discovery_and_three_processors_lose_nothing_through_every_fault() {
+    every_fault("distributed end-to-end over TLS", true).await;
+}
+
+/// One run at a time: each starts five aurora-logs processes, a broker and a Redis, and its
+/// time bounds assume it has the machine to itself.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn every_fault(test: &'static str, encrypted: bool) {
+    let _alone = ONE_AT_A_TIME.lock().await;
+    let Some(dynamodb) = require(Service::DynamoDb, test) else {
         return;
     };
     let bins = ["AURORA_TEST_TANSU_BIN", "AURORA_TEST_REDIS_BIN"].map(std::env::var);
     let (Ok(tansu_bin), Ok(redis_bin)) = (bins[0].clone(), bins[1].clone()) else {
-        let msg = format!("{TEST}: AURORA_TEST_TANSU_BIN and AURORA_TEST_REDIS_BIN are not set (run scripts/services.sh)");
+        let msg = format!("{test}: AURORA_TEST_TANSU_BIN and AURORA_TEST_REDIS_BIN are not set (run scripts/services.sh)");
         if std::env::var("CI").is_ok_and(|v| v == "true") {
             panic!("{msg}");
         }
@@ -361,12 +441,34 @@ async fn discovery_and_three_processors_lose_nothing_through_every_fault() {
             .with_rate(6.0)
             .with_seed(12),
     );
+    let oo = OpenObserveStandIn::start(OpenObserveConfig::default())
+        .await
+        .unwrap();
+    let tls = if encrypted {
+        let pki = simulator::tls::TestPki::generate("e2e").expect("openssl makes the test CA");
+        let tansu_port = free_port();
+        let kafka_proxy =
+            simulator::tls::TlsProxy::start(&pki, ([127, 0, 0, 1], tansu_port).into())
+                .await
+                .unwrap();
+        let oo_addr = oo.url().trim_start_matches("http://").parse().unwrap();
+        let oo_proxy = simulator::tls::TlsProxy::start(&pki, oo_addr)
+            .await
+            .unwrap();
+        Some(Tls {
+            pki,
+            tansu_port,
+            kafka_proxy,
+            oo_proxy,
+        })
+    } else {
+        None
+    };
     let world = World {
         dir: tempfile::tempdir().unwrap(),
         rds: RdsSimulator::start(sim).await.unwrap(),
-        oo: OpenObserveStandIn::start(OpenObserveConfig::default())
-            .await
-            .unwrap(),
+        oo,
+        tls,
         tansu_bin,
         kafka_port: free_port(),
         redis_bin,

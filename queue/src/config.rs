@@ -3,13 +3,17 @@
 //! ([`ProcessorConfig`]).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use contract::Topics;
+use net::{Secret, SecretSource};
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 
-/// The Kafka connection and topics (`[queue.kafka]`).
+use crate::QueueError;
+
+/// The Kafka connection and topics (`[kafka]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
@@ -47,8 +51,74 @@ pub struct KafkaConfig {
     /// the consumer's `enable.auto.commit` and `enable.auto.offset.store`, which stay off: the
     /// processor commits only past completed jobs): TLS or SASL for MSK (`security.protocol`, `sasl.mechanism`, …), `partition.assignment.strategy`,
     /// `debug`, … See librdkafka's CONFIGURATION.md. This build's librdkafka has neither TLS
-    /// nor SASL compiled in (see the module docs).
-    pub properties: BTreeMap<String, String>,
+    /// nor SASL compiled in (see the module docs). From the environment:
+    /// `AURORA_LOGS_KAFKA_PROPERTY_SASL_USERNAME=…` sets `sasl.username` (the name lowercased,
+    /// `_` read as `.`).
+    pub properties: KafkaProperties,
+    /// librdkafka properties whose values are in files (a mounted Secret), e.g.
+    /// `"sasl.password" = "/var/run/secrets/kafka/password"`; read when a client is made.
+    pub property_files: BTreeMap<String, PathBuf>,
+    /// PEM file of the CA that signed the brokers' certificates (`ssl.ca.location`); empty:
+    /// the system's roots (MSK's certificates chain to them).
+    pub ca_file: Option<PathBuf>,
+    /// Amazon MSK IAM authentication: SASL/OAUTHBEARER (over TLS) with tokens signed by the
+    /// pod's AWS credentials. Sets `security.protocol = SASL_SSL` and `sasl.mechanism =
+    /// OAUTHBEARER`. The IAM role needs `kafka-cluster:Connect` and the topic and group actions
+    /// (see the README).
+    pub msk_iam: bool,
+    /// Region of the MSK cluster; empty: the default chain's (`AWS_REGION`).
+    pub msk_iam_region: String,
+}
+
+/// librdkafka properties, by name. `Debug` hides the value of every property that may hold a
+/// secret (a name with `password`, `secret`, `key`, `token`, `jaas` or `oauthbearer.config`).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct KafkaProperties(pub BTreeMap<String, String>);
+
+impl KafkaProperties {
+    /// Whether the property `name` may hold a secret.
+    pub fn is_secret(name: &str) -> bool {
+        let name = name.to_ascii_lowercase();
+        [
+            "password",
+            "secret",
+            "key",
+            "token",
+            "jaas",
+            "oauthbearer.config",
+        ]
+        .iter()
+        .any(|w| name.contains(w))
+    }
+}
+
+impl std::ops::Deref for KafkaProperties {
+    type Target = BTreeMap<String, String>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KafkaProperties {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for KafkaProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown: &dyn std::fmt::Debug = if KafkaProperties::is_secret(k) {
+                    &"<redacted>"
+                } else {
+                    v
+                };
+                (k, format!("{shown:?}"))
+            }))
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -65,7 +135,11 @@ impl Default for KafkaConfig {
             request_timeout: Duration::from_secs(10),
             producer_queue: 10_000,
             idempotence: true,
-            properties: BTreeMap::new(),
+            properties: KafkaProperties::default(),
+            property_files: BTreeMap::new(),
+            ca_file: None,
+            msk_iam: false,
+            msk_iam_region: String::new(),
         }
     }
 }
@@ -85,24 +159,45 @@ impl KafkaConfig {
                 "socket.timeout.ms",
                 millis(self.request_timeout.max(Duration::from_secs(10))),
             );
-        c
-    }
-
-    fn with_properties(&self, mut c: ClientConfig) -> ClientConfig {
-        for (k, v) in &self.properties {
-            c.set(k, v);
+        if let Some(ca) = &self.ca_file {
+            c.set("security.protocol", "ssl")
+                .set("ssl.ca.location", ca.display().to_string());
+        }
+        if self.msk_iam {
+            c.set("security.protocol", "sasl_ssl")
+                .set("sasl.mechanism", "OAUTHBEARER");
         }
         c
     }
 
+    fn with_properties(&self, mut c: ClientConfig) -> Result<ClientConfig, QueueError> {
+        for (k, v) in self.properties.iter() {
+            c.set(k, v);
+        }
+        for (k, path) in &self.property_files {
+            let value = SecretSource::new(
+                format!("kafka.property_files.{k:?}"),
+                Secret::default(),
+                Some(path),
+            )
+            .and_then(|s| s.get())
+            .map_err(|error| QueueError::PropertyFile {
+                property: k.clone(),
+                error,
+            })?;
+            c.set(k, value.expose());
+        }
+        Ok(c)
+    }
+
     /// The admin client's configuration.
-    pub(crate) fn admin_config(&self) -> ClientConfig {
+    pub(crate) fn admin_config(&self) -> Result<ClientConfig, QueueError> {
         self.with_properties(self.base("admin"))
     }
 
     /// The producer's configuration: acks from every in-sync replica, a bounded local queue
     /// and a delivery timeout.
-    pub(crate) fn producer_config(&self) -> ClientConfig {
+    pub(crate) fn producer_config(&self) -> Result<ClientConfig, QueueError> {
         let mut c = self.base("producer");
         c.set("acks", "all")
             .set("enable.idempotence", self.idempotence.to_string())
@@ -120,7 +215,10 @@ impl KafkaConfig {
     /// The consumer's configuration: manual commits only, start at the earliest job of a
     /// partition the group never committed, and a small local prefetch (jobs are tiny and the
     /// processor pauses partitions when it is busy).
-    pub(crate) fn consumer_config(&self, processor: &ProcessorConfig) -> ClientConfig {
+    pub(crate) fn consumer_config(
+        &self,
+        processor: &ProcessorConfig,
+    ) -> Result<ClientConfig, QueueError> {
         let mut c = self.base("processor");
         c.set("group.id", &self.group_id)
             .set("auto.offset.reset", "earliest")
@@ -143,11 +241,11 @@ impl KafkaConfig {
                     millis(processor.statistics_interval)
                 },
             );
-        let mut c = self.with_properties(c);
+        let mut c = self.with_properties(c)?;
         // Not overridable: offsets are committed by the processor, past completed jobs only.
         c.set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false");
-        c
+        Ok(c)
     }
 }
 
@@ -240,12 +338,35 @@ mod tests {
             .insert("enable.auto.commit".into(), "true".into());
         k.properties
             .insert("security.protocol".into(), "plaintext".into());
-        let c = k.producer_config();
+        let c = k.producer_config().unwrap();
         assert_eq!(c.get("acks"), Some("1"));
         assert_eq!(c.get("security.protocol"), Some("plaintext"));
-        let c = k.consumer_config(&ProcessorConfig::default());
+        let c = k.consumer_config(&ProcessorConfig::default()).unwrap();
         assert_eq!(c.get("enable.auto.commit"), Some("false"));
         assert_eq!(c.get("group.id"), Some("aurora-logs-processor"));
         assert_eq!(c.get("statistics.interval.ms"), Some("30000"));
+    }
+
+    #[test]
+    fn secret_properties_come_from_files_and_never_show_in_debug() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("password");
+        std::fs::write(&file, "s3cret-from-file\n").unwrap();
+        let mut k = KafkaConfig::default();
+        k.properties.insert("sasl.username".into(), "aurora".into());
+        k.properties
+            .insert("ssl.key.password".into(), "inline-s3cret".into());
+        k.property_files.insert("sasl.password".into(), file);
+        let c = k.producer_config().unwrap();
+        assert_eq!(c.get("sasl.password"), Some("s3cret-from-file"));
+        assert_eq!(c.get("ssl.key.password"), Some("inline-s3cret"));
+        let shown = format!("{k:?}");
+        assert!(shown.contains("aurora"), "{shown}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+
+        k.property_files
+            .insert("sasl.password".into(), dir.path().join("absent"));
+        let e = k.producer_config().unwrap_err().to_string();
+        assert!(e.contains("sasl.password") && e.contains("absent"), "{e}");
     }
 }

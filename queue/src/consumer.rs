@@ -44,7 +44,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
 
 use super::offsets::{OffsetTracker, Ticket};
-use super::{KafkaConfig, ProcessorConfig, QueueError};
+use super::{KafkaAuth, KafkaConfig, KafkaContext, ProcessorConfig, QueueError};
 use crate::telemetry;
 
 /// What became of a job.
@@ -215,12 +215,22 @@ fn commit_failed(shared: &Shared, e: &KafkaError, positions: &Positions) {
     }
 }
 
-/// The consumer's callbacks: rebalances and statistics.
+/// The consumer's callbacks: rebalances, statistics and the MSK IAM token.
 struct QueueContext {
     shared: Arc<Shared>,
+    kafka: KafkaContext,
 }
 
 impl ClientContext for QueueContext {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        _oauthbearer_config: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.kafka.oauth_token()
+    }
+
     fn stats(&self, statistics: Statistics) {
         for (name, topic) in &statistics.topics {
             let lag: i64 = topic
@@ -369,14 +379,16 @@ impl Processor {
     /// Connects when [`run`](Processor::run) starts.
     pub fn new(
         kafka: &KafkaConfig,
+        auth: &KafkaAuth,
         config: ProcessorConfig,
         runner: Arc<dyn JobRunner>,
     ) -> Result<Processor, QueueError> {
         let shared = Arc::new(Shared::default());
         let consumer: StreamConsumer<QueueContext> = kafka
-            .consumer_config(&config)
+            .consumer_config(&config)?
             .create_with_context(QueueContext {
                 shared: shared.clone(),
+                kafka: auth.context(),
             })
             .map_err(|e| QueueError::Client {
                 role: "processor",

@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod auth;
 mod config;
 mod consumer;
 mod offsets;
@@ -49,7 +50,8 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-pub use config::{KafkaConfig, ProcessorConfig};
+pub use auth::{KafkaAuth, KafkaContext};
+pub use config::{KafkaConfig, KafkaProperties, ProcessorConfig};
 pub use consumer::{EpochFence, JobOutcome, JobRunner, Processor, ProcessorStats, ProcessorTotals};
 pub use producer::JobProducer;
 
@@ -57,13 +59,25 @@ pub use producer::JobProducer;
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// A client could not be created: a property is unknown or has a bad value.
-    #[error("kafka {role} configuration refused: {error}; check [queue.kafka] and its properties")]
+    #[error("kafka {role} configuration refused: {error}; check [kafka] and its properties")]
     Client {
         /// `producer`, `processor` or `admin`.
         role: &'static str,
         /// librdkafka's answer.
         #[source]
         error: KafkaError,
+    },
+    /// MSK IAM authentication cannot start (no region or credentials).
+    #[error("kafka authentication: {0}")]
+    Auth(String),
+    /// A property's file could not be read.
+    #[error("kafka property {property}: {error}")]
+    PropertyFile {
+        /// The librdkafka property.
+        property: String,
+        /// Why.
+        #[source]
+        error: net::SecretError,
     },
     /// A topic could not be created.
     #[error("creating kafka topic {topic} failed: {error}; create it by hand or check the brokers at {brokers}")]
@@ -108,9 +122,16 @@ impl QueueError {
 /// `config.replication_factor` replicas; a topic that exists already is left as it is.
 /// Returns the topics this call created.
 pub async fn ensure_topics(config: &KafkaConfig) -> Result<Vec<String>, QueueError> {
+    if config.msk_iam {
+        // rdkafka's admin client does not answer librdkafka's token refresh.
+        return Err(QueueError::Auth(format!(
+            "with kafka.msk_iam, topics are not created here; create {} in the MSK cluster (the deployment does)",
+            config.topics.all().join(", ")
+        )));
+    }
     let admin: AdminClient<DefaultClientContext> =
         config
-            .admin_config()
+            .admin_config()?
             .create()
             .map_err(|e| QueueError::Client {
                 role: "admin",

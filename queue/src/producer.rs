@@ -22,13 +22,14 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 
-use super::{KafkaConfig, QueueError};
+use super::{KafkaAuth, KafkaConfig, KafkaContext, QueueError};
 use crate::telemetry;
 
 /// Publishes [`Job`]s to their topics, keyed by [`Job::key`].
 pub struct JobProducer {
-    producer: Mutex<Arc<FutureProducer>>,
+    producer: Mutex<Arc<FutureProducer<KafkaContext>>>,
     client: ClientConfig,
+    context: KafkaContext,
     topics: contract::Topics,
     delivery_timeout: Duration,
     brokers: String,
@@ -47,17 +48,21 @@ impl std::fmt::Debug for JobProducer {
 const DELIVERY_BACKSTOP: Duration = Duration::from_secs(5);
 
 impl JobProducer {
-    /// A producer for `config`'s brokers and topics. Connects lazily: a broker that is down
-    /// shows up as failed deliveries, not here.
-    pub fn new(config: &KafkaConfig) -> Result<JobProducer, QueueError> {
-        let client = config.producer_config();
-        let producer: FutureProducer = client.create().map_err(|e| QueueError::Client {
-            role: "producer",
-            error: e,
-        })?;
+    /// A producer for `config`'s brokers and topics, authenticated by `auth`. Connects lazily:
+    /// a broker that is down shows up as failed deliveries, not here.
+    pub fn new(config: &KafkaConfig, auth: &KafkaAuth) -> Result<JobProducer, QueueError> {
+        let client = config.producer_config()?;
+        let context = auth.context();
+        let producer: FutureProducer<KafkaContext> = client
+            .create_with_context(context.clone())
+            .map_err(|e| QueueError::Client {
+                role: "producer",
+                error: e,
+            })?;
         Ok(JobProducer {
             producer: Mutex::new(Arc::new(producer)),
             client,
+            context,
             topics: config.topics.clone(),
             delivery_timeout: config.delivery_timeout,
             brokers: config.brokers.clone(),
@@ -143,7 +148,7 @@ impl JobProducer {
         })
     }
 
-    fn current(&self) -> Arc<FutureProducer> {
+    fn current(&self) -> Arc<FutureProducer<KafkaContext>> {
         self.producer
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -152,12 +157,15 @@ impl JobProducer {
 
     /// Replace `failed` (unless another call did already) with a new producer; the old one
     /// is dropped on a blocking thread (dropping purges and flushes for up to 500 ms).
-    fn replace(&self, failed: &Arc<FutureProducer>) {
+    fn replace(&self, failed: &Arc<FutureProducer<KafkaContext>>) {
         let mut current = self.producer.lock().unwrap_or_else(|p| p.into_inner());
         if !Arc::ptr_eq(&current, failed) {
             return;
         }
-        match self.client.create::<FutureProducer>() {
+        match self
+            .client
+            .create_with_context::<_, FutureProducer<KafkaContext>>(self.context.clone())
+        {
             Ok(new) => {
                 let old = std::mem::replace(&mut *current, Arc::new(new));
                 tracing::info!(brokers = %self.brokers, "kafka producer replaced after a failed publish");

@@ -27,6 +27,9 @@ pub const QUEUE_CONSUMER_ERRORS: &str = "aurora_logs_queue_consumer_errors_total
 /// librdkafka statistics).
 pub const QUEUE_LAG: &str = "aurora_logs_queue_lag_messages";
 
+/// MSK IAM tokens handed to librdkafka's refresh callback, by `outcome` (`ok`, `error`).
+pub const KAFKA_TOKEN_REFRESHES: &str = "aurora_logs_kafka_token_refreshes_total";
+
 /// Describe this crate's metrics to the recorder (once, after installing it).
 pub fn describe() {
     describe_counter!(QUEUE_PUBLISHED, "jobs published to kafka by outcome");
@@ -46,4 +49,8 @@ pub fn describe() {
     describe_counter!(QUEUE_REBALANCES, "kafka consumer group rebalances by kind");
     describe_counter!(QUEUE_CONSUMER_ERRORS, "kafka consumer errors");
     describe_gauge!(QUEUE_LAG, "kafka jobs not yet read, by topic");
+    describe_counter!(
+        KAFKA_TOKEN_REFRESHES,
+        "msk iam tokens given to librdkafka, by outcome"
+    );
 }

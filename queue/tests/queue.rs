@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use contract::{Job, LogKind, Topics, JOB_VERSION};
 use queue::{
-    ensure_topics, JobOutcome, JobProducer, JobRunner, KafkaConfig, Processor, ProcessorConfig,
-    ProcessorTotals,
+    ensure_topics, JobOutcome, JobProducer, JobRunner, KafkaAuth, KafkaConfig, Processor,
+    ProcessorConfig, ProcessorTotals,
 };
 use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
@@ -177,7 +177,7 @@ fn fast() -> ProcessorConfig {
 }
 
 fn member(config: &KafkaConfig, pc: ProcessorConfig, runner: Arc<Recorder>) -> Member {
-    let p = Processor::new(config, pc, runner).expect("processor");
+    let p = Processor::new(config, &KafkaAuth::none(), pc, runner).expect("processor");
     let (stop, rx) = watch::channel(false);
     let stats = p.stats();
     let fence = p.fence();
@@ -227,7 +227,7 @@ async fn resume_and_expect(config: &KafkaConfig, expected: BTreeSet<(String, i64
         1,
         1,
     );
-    JobProducer::new(config)
+    JobProducer::new(config, &KafkaAuth::none())
         .unwrap()
         .publish(std::slice::from_ref(&sentinel))
         .await
@@ -266,7 +266,7 @@ async fn every_job_arrives_exactly_once_and_in_publish_order_per_key() {
             }
         }
     }
-    let producer = JobProducer::new(&config).unwrap();
+    let producer = JobProducer::new(&config, &KafkaAuth::none()).unwrap();
     assert_eq!(producer.publish(&jobs).await.unwrap(), jobs.len());
 
     // Jobs take a moment, so that a file's next job usually arrives while it runs.
@@ -335,7 +335,7 @@ async fn a_member_dropped_mid_run_leaves_exactly_its_uncommitted_jobs_to_the_nex
             jobs.push(job(kind, "db-1", &file, seq, 1, 10));
         }
     }
-    JobProducer::new(&config)
+    JobProducer::new(&config, &KafkaAuth::none())
         .unwrap()
         .publish(&jobs)
         .await
@@ -401,7 +401,7 @@ async fn two_members_split_the_partitions_and_together_see_every_job() {
             jobs.push(job(kind, &format!("db-{f}"), &file, 0, 1, 10));
         }
     }
-    JobProducer::new(&config)
+    JobProducer::new(&config, &KafkaAuth::none())
         .unwrap()
         .publish(&jobs)
         .await
@@ -485,7 +485,7 @@ async fn malformed_newer_and_stale_jobs_are_skipped_counted_and_committed_past()
 
     // An epoch read elsewhere (DynamoDB's leader item) fences older jobs too.
     m.fence.observe(10);
-    JobProducer::new(&config)
+    JobProducer::new(&config, &KafkaAuth::none())
         .unwrap()
         .publish(&[good(4, 9), good(5, 10)])
         .await
@@ -529,7 +529,7 @@ async fn back_pressure_keeps_running_jobs_within_the_budget_and_all_complete() {
             sizes[i % sizes.len()],
         ));
     }
-    JobProducer::new(&config)
+    JobProducer::new(&config, &KafkaAuth::none())
         .unwrap()
         .publish(&jobs)
         .await
@@ -680,7 +680,7 @@ async fn a_broker_restart_fails_publishes_while_down_and_the_processor_resumes_a
             })
             .collect()
     };
-    let producer = JobProducer::new(&config).unwrap();
+    let producer = JobProducer::new(&config, &KafkaAuth::none()).unwrap();
     producer.publish(&batch(1)).await.unwrap();
     let rec = Arc::new(Recorder::new());
     let m = member(&config, fast(), rec.clone());
@@ -735,7 +735,7 @@ async fn a_graceful_stop_lets_jobs_finish_within_the_grace_and_leaves_the_rest_u
     };
     let quick = job(LogKind::MysqlError, "db-1", "error/quick.log", 0, 1, 10);
     let stuck = job(LogKind::MysqlSlow, "db-1", "slowquery/stuck.log", 0, 1, 10);
-    JobProducer::new(&config)
+    JobProducer::new(&config, &KafkaAuth::none())
         .unwrap()
         .publish(&[quick.clone(), stuck.clone()])
         .await
@@ -768,4 +768,155 @@ async fn a_graceful_stop_lets_jobs_finish_within_the_grace_and_leaves_the_rest_u
     // The quick job's offset was committed; the stuck one comes again.
     resume_and_expect(&config, BTreeSet::from([id(&stuck)])).await;
     cleanup(&config).await;
+}
+
+/// A private tansu behind a TLS terminator with a private CA: clients see only TLS, at
+/// `localhost:<port>` (what the certificate names), which tansu advertises.
+struct TlsBroker {
+    child: std::process::Child,
+    _proxy: simulator::tls::TlsProxy,
+    pki: simulator::tls::TestPki,
+    brokers: String,
+}
+
+impl Drop for TlsBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn tls_broker(test: &str) -> Option<TlsBroker> {
+    let Ok(bin) = std::env::var("AURORA_TEST_TANSU_BIN") else {
+        let msg = format!("{test}: AURORA_TEST_TANSU_BIN is not set (scripts/services.sh sets it)");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}; CI=true needs it");
+        }
+        eprintln!("SKIPPED {msg}");
+        return None;
+    };
+    let pki = simulator::tls::TestPki::generate("kafka").expect("openssl makes the CA");
+    let inner = simulator::services::free_port();
+    let proxy = simulator::tls::TlsProxy::start(&pki, ([127, 0, 0, 1], inner).into())
+        .await
+        .unwrap();
+    let advertised = format!("tcp://localhost:{}", proxy.addr.port());
+    let child = std::process::Command::new(bin)
+        .args(["broker", "--listener-url"])
+        .arg(format!("tcp://127.0.0.1:{inner}"))
+        .args(["--advertised-listener-url", &advertised])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting tansu");
+    simulator::services::wait_port(inner, "tansu");
+    Some(TlsBroker {
+        child,
+        brokers: format!("localhost:{}", proxy.addr.port()),
+        _proxy: proxy,
+        pki,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_travel_over_tls_with_the_brokers_ca_and_not_without() {
+    let Some(broker) = tls_broker("queue-tls").await else {
+        return;
+    };
+    let name = unique_name("queue-tls");
+    let config = KafkaConfig {
+        brokers: broker.brokers.clone(),
+        group_id: format!("{name}-group"),
+        topics: Topics::with_prefix(&format!("{name}-")),
+        partitions: 2,
+        session_timeout: Duration::from_secs(10),
+        ca_file: Some(broker.pki.ca_file()),
+        ..KafkaConfig::default()
+    };
+    assert_eq!(
+        ensure_topics(&config).await.expect("topics over TLS").len(),
+        5
+    );
+    let jobs: Vec<Job> = (0..20)
+        .map(|f| {
+            job(
+                LogKind::MysqlSlow,
+                "db-1",
+                &format!("slowquery/f{f}.log"),
+                1,
+                1,
+                10,
+            )
+        })
+        .collect();
+    let producer = JobProducer::new(&config, &KafkaAuth::none()).unwrap();
+    assert_eq!(producer.publish(&jobs).await.unwrap(), jobs.len());
+    let rec = Arc::new(Recorder::new());
+    let m = member(&config, fast(), rec.clone());
+    until("every job over TLS", Duration::from_secs(60), || {
+        m.totals().done >= jobs.len() as u64
+    })
+    .await;
+    m.shutdown().await;
+    let got: BTreeSet<_> = rec.ids().into_iter().collect();
+    assert_eq!(got, jobs.iter().map(id).collect::<BTreeSet<_>>());
+
+    // Another CA: the broker is not trusted, nothing is delivered.
+    let other = simulator::tls::TestPki::generate("another").unwrap();
+    let wrong = KafkaConfig {
+        ca_file: Some(other.ca_file()),
+        delivery_timeout: Duration::from_secs(3),
+        ..config.clone()
+    };
+    let e = JobProducer::new(&wrong, &KafkaAuth::none())
+        .unwrap()
+        .publish(&jobs[..1])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, queue::QueueError::Undelivered { .. }), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn msk_iam_hands_librdkafka_a_token_through_the_refresh_callback() {
+    let Some(broker) = tls_broker("queue-msk-iam").await else {
+        return;
+    };
+    let config = KafkaConfig {
+        brokers: broker.brokers.clone(),
+        ca_file: Some(broker.pki.ca_file()),
+        msk_iam: true,
+        delivery_timeout: Duration::from_secs(2),
+        ..KafkaConfig::default()
+    };
+    let creds = aws_credential_types::Credentials::new("AKID", "secret", None, None, "test");
+    let auth = KafkaAuth::msk_iam_with("eu-west-1".into(), creds, None);
+    assert!(auth.is_msk_iam());
+    // librdkafka accepts the properties (SASL_SSL, OAUTHBEARER) and asks for a token as soon
+    // as the client starts; the producer's and the consumer's contexts both answer.
+    let producer = JobProducer::new(&config, &auth).expect("librdkafka takes the SASL settings");
+    until(
+        "the producer's token refresh",
+        Duration::from_secs(20),
+        || auth.tokens_issued() >= 1,
+    )
+    .await;
+    let before = auth.tokens_issued();
+    let rec = Arc::new(Recorder::new());
+    let p = Processor::new(&config, &auth, fast(), rec).expect("consumer takes them too");
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(async move { p.run(rx).await });
+    until(
+        "the consumer's token refresh",
+        Duration::from_secs(20),
+        || auth.tokens_issued() > before,
+    )
+    .await;
+    stop.send(true).unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+    drop(producer);
+    // tansu speaks no SASL, so nothing more is asserted here: the token's bytes are proven
+    // against AWS's signer in net/tests/iam_tokens.rs.
+    let e = ensure_topics(&config).await.unwrap_err().to_string();
+    assert!(e.contains("msk_iam") && e.contains("create"), "{e}");
 }
