@@ -23,9 +23,10 @@
 //! `AURORA_BENCH_DIST_PROCESSORS` (e.g. `1,4`), `AURORA_BENCH_DIST_LOG` (the processes' log
 //! filter, e.g. `info`; the logs are then kept and their directory printed),
 //! `AURORA_BENCH_DIST_BIN` (another release binary to measure instead of the one cargo built) and
-//! `AURORA_BENCH_DIST_BASELINE_BIN` (a second build, e.g. an older commit's, measured side by side:
-//! every configuration runs with both in each round, their order alternating from round to round,
-//! and a last table gives the ratios of the two builds' medians and of each round's pair).
+//! `AURORA_BENCH_DIST_BASELINE_BIN` (other builds, comma-separated, e.g. older commits', measured
+//! side by side: every configuration runs with each build in each round, back to back, their
+//! order rotating from round to round, and a last table per baseline gives the ratios of the
+//! medians and of each round's pair).
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -363,22 +364,27 @@ impl Drop for DropTable {
 enum Build {
     /// `AURORA_BENCH_DIST_BIN`, else the release binary cargo built for this bench.
     Current,
-    /// `AURORA_BENCH_DIST_BASELINE_BIN`.
-    Baseline,
+    /// The n-th of `AURORA_BENCH_DIST_BASELINE_BIN`.
+    Baseline(usize),
 }
 
 impl Build {
-    fn label(self) -> &'static str {
+    fn label(self) -> String {
         match self {
-            Build::Current => "current",
-            Build::Baseline => "baseline",
+            Build::Current => "current".into(),
+            Build::Baseline(i) => format!(
+                "baseline {}",
+                baseline_binaries()[i]
+                    .file_name()
+                    .map_or_else(|| i.to_string(), |n| n.to_string_lossy().into_owned())
+            ),
         }
     }
 
     fn binary(self) -> PathBuf {
         match self {
             Build::Current => binary(),
-            Build::Baseline => baseline_binary().expect("a baseline run needs its binary"),
+            Build::Baseline(i) => baseline_binaries()[i].clone(),
         }
     }
 }
@@ -540,9 +546,16 @@ fn binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_aurora-logs")))
 }
 
-/// The build measured beside it: `AURORA_BENCH_DIST_BASELINE_BIN`.
-fn baseline_binary() -> Option<PathBuf> {
-    std::env::var_os("AURORA_BENCH_DIST_BASELINE_BIN").map(PathBuf::from)
+/// The builds measured beside it: `AURORA_BENCH_DIST_BASELINE_BIN`, comma-separated.
+fn baseline_binaries() -> Vec<PathBuf> {
+    std::env::var("AURORA_BENCH_DIST_BASELINE_BIN")
+        .map(|v| {
+            v.split(',')
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| PathBuf::from(p.trim()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Wait until `ready` holds, polling; panics (with where the logs are) after READY_TIMEOUT.
@@ -583,7 +596,10 @@ async fn measure(
         Mode::Standalone => "standalone".to_string(),
         Mode::Distributed { processors } => format!("dist{processors}"),
     };
-    let tag = format!("{}-{tag}", build.label());
+    let tag = match build {
+        Build::Current => format!("current-{tag}"),
+        Build::Baseline(i) => format!("base{i}-{tag}"),
+    };
     let dir = services.dir.join(format!("r{round}-{tag}"));
     std::fs::create_dir_all(&dir).unwrap();
     let setup = Setup {
@@ -848,14 +864,17 @@ async fn bench(mb: usize, rounds: usize) {
         );
     }
     let mut builds = vec![Build::Current];
-    if let Some(base) = baseline_binary() {
+    for (i, base) in baseline_binaries().iter().enumerate() {
         assert!(
             base.exists(),
             "AURORA_BENCH_DIST_BASELINE_BIN: {} does not exist",
             base.display()
         );
-        builds.push(Build::Baseline);
-        println!("current: {}\nbaseline: {}", bin.display(), base.display());
+        builds.push(Build::Baseline(i));
+        println!("{}: {}", Build::Baseline(i).label(), base.display());
+    }
+    if builds.len() > 1 {
+        println!("current: {}", bin.display());
     }
     let t = Instant::now();
     let work = workload(mb);
@@ -878,12 +897,10 @@ async fn bench(mb: usize, rounds: usize) {
     let mut samples: BTreeMap<(Build, Mode), Vec<Sample>> = BTreeMap::new();
     for round in 1..=rounds {
         for &m in &modes {
-            // Both builds back to back, the first of them alternating from round to round, so
-            // that a drift of the machine's load weighs on both alike.
+            // Every build back to back, the order rotating from round to round, so that a drift
+            // of the machine's load weighs on all alike.
             let mut order = builds.clone();
-            if round % 2 == 0 {
-                order.reverse();
-            }
+            order.rotate_left((round - 1) % builds.len());
             for b in order {
                 let s = measure(&services, &work, (b, m), round).await;
                 let build = if builds.len() > 1 {
@@ -937,18 +954,19 @@ async fn bench(mb: usize, rounds: usize) {
             .collect();
         print_table(&work, &modes, &of_build);
     }
-    if builds.len() > 1 {
-        print_comparison(&work, &modes, &samples);
+    for &b in &builds[1..] {
+        print_comparison(&work, &modes, &samples, b);
     }
     println!("total bench time {:.0} s", t.elapsed().as_secs_f64());
 }
 
-/// Current against baseline: the ratio of their medians, and each round's ratio (the two ran
+/// Current against `base`: the ratio of their medians, and each round's ratio (the two ran
 /// back to back, so a round's pair saw nearly the same machine).
 fn print_comparison(
     work: &Workload,
     modes: &[Mode],
     samples: &BTreeMap<(Build, Mode), Vec<Sample>>,
+    base: Build,
 ) {
     let mb = work.bytes as f64 / 1e6;
     let per_cpu =
@@ -962,13 +980,16 @@ fn print_comparison(
             .collect::<Vec<_>>()
             .join(" / ")
     };
-    println!("current against baseline (above 1: the current build is faster):");
+    println!(
+        "current against {} (above 1: the current build is faster):",
+        base.label()
+    );
     println!();
     println!("| mode | MB per CPU-s: current / baseline | × baseline (medians) | × baseline, each round | MB/s (wall): current / baseline | × baseline (medians) | × baseline, each round |");
     println!("|---|---|---|---|---|---|---|");
     for &m in modes {
-        let (cc, bc) = (per_cpu(Build::Current, m), per_cpu(Build::Baseline, m));
-        let (cw, bw) = (per_wall(Build::Current, m), per_wall(Build::Baseline, m));
+        let (cc, bc) = (per_cpu(Build::Current, m), per_cpu(base, m));
+        let (cw, bw) = (per_wall(Build::Current, m), per_wall(base, m));
         let (mcc, mbc, mcw, mbw) = (
             median(cc.clone()),
             median(bc.clone()),

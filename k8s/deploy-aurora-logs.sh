@@ -56,7 +56,12 @@ secret_keys=(OPENOBSERVE_PASSWORD)
 secrets_given=true
 for key in "${secret_keys[@]}"; do
   if [ -z "${!key:-}" ]; then secrets_given=false; fi
-  export "$key=${!key:-}"
+  # The templates hold secrets in YAML double quotes: escape \ and " so that any password
+  # renders as itself.
+  value="${!key:-}"
+  value="${value//\\/\\\\}"
+  value="${value//\"/\\\"}"
+  export "$key=$value"
 done
 
 shell_format=""

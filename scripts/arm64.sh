@@ -89,12 +89,13 @@ echo "built in $(elapsed)"
 RUN_TESTS="conformance_fingerprint:parsers conformance_mysql_other:parsers conformance_mysql_slow:parsers
 conformance_postgres:parsers fuzz_regressions:parsers sink:dataplane install:openobserve schema:openobserve
 openobserve_manage:simulator openobserve_standin:simulator rds_simulator:simulator cli:aurora-logs
-deploy:aurora-logs openobserve_install:aurora-logs"
+deploy:aurora-logs openobserve_install:aurora-logs iam_tokens:net"
 # Unit-test binaries named after a binary, not their package.
 BIN_PACKAGES="generate_logs:simulator openobserve_standin:simulator rds_simulator:simulator"
 # Integration tests that stay on x86_64 (package:test), and why: X86_ONLY.
 X86_ONLY_TESTS="queue:queue discovery:budget discovery:cache discovery:dynamo discovery:pass dataplane:e2e
-dataplane:busy_files aurora-logs:distributed aurora-logs:kill_restart aurora-logs:openobserve_queries"
+dataplane:busy_files aurora-logs:distributed aurora-logs:kill_restart aurora-logs:openobserve_queries
+discovery:redis_tls aurora-logs:secrets_in_logs"
 # A new integration test must be put in one list or the other.
 for file in tests/*.rs */tests/*.rs; do
   pkg="$(dirname "$(dirname "$file")")"; [ "$pkg" = . ] && pkg=aurora-logs
@@ -104,7 +105,7 @@ for file in tests/*.rs */tests/*.rs; do
     exit 1
   fi
 done
-X86_ONLY="queue: tests/queue.rs (Kafka); discovery: tests/budget.rs, cache.rs, dynamo.rs, pass.rs (Redis, DynamoDB Local); dataplane: tests/e2e.rs, busy_files.rs (end to end, timed); aurora-logs: tests/distributed.rs (Kafka, Redis, DynamoDB Local), kill_restart.rs (timed), openobserve_queries.rs (DataFusion); doc-tests"
+X86_ONLY="queue: tests/queue.rs (Kafka); discovery: tests/budget.rs, cache.rs, dynamo.rs, pass.rs, redis_tls.rs (Redis, DynamoDB Local); dataplane: tests/e2e.rs, busy_files.rs (end to end, timed); aurora-logs: tests/distributed.rs (Kafka, Redis, DynamoDB Local), kill_restart.rs, secrets_in_logs.rs (timed), openobserve_queries.rs (DataFusion); doc-tests"
 echo "x86_64 only: $X86_ONLY"
 
 say "tests under qemu"

@@ -34,6 +34,18 @@ for values in k8s/values-*.yaml; do
   k8s/deploy-aurora-logs.sh --render "$work/k8s-$env_name" "$env_name"
 done
 [ "${#envs[@]}" -ge 2 ] || { echo "expected values-poc.yaml and values-production.yaml" >&2; exit 1; }
+# A password with YAML's special characters renders as itself.
+weird='we"ird\pa$s: #x'
+OPENOBSERVE_PASSWORD="$weird" k8s/deploy-aurora-logs.sh --render "$work/k8s-quoting" poc
+WEIRD="$weird" "$bin/python" - "$work/k8s-quoting/secrets" <<'PY'
+import os, sys, yaml
+d = sys.argv[1]
+got = yaml.safe_load(open(f"{d}/app-secrets.yaml"))["stringData"]["AURORA_LOGS_OPENOBSERVE__PASSWORD"]
+assert got == os.environ["WEIRD"], (got, os.environ["WEIRD"])
+got = yaml.safe_load(open(f"{d}/openobserve-secret.yaml"))["stringData"]["ZO_ROOT_USER_PASSWORD"]
+assert got == os.environ["WEIRD"], got
+print("a password with \" and \\ renders as itself")
+PY
 
 step "deploy-aurora-logs.sh against a stub kubectl"
 # The script's own logic (no cluster here): it applies nothing while a Secret is missing and

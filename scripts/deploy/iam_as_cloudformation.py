@@ -22,13 +22,23 @@ EXAMPLE = {
     "dynamodb_table": "aurora-logs-files",
     "bucket": "aurora-logs-poc-openobserve",
     "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
+    # The optional policies of MSK IAM and ElastiCache IAM (iam/README.md), which terraform does
+    # not attach: the values a user fills in.
+    "msk_region": "us-east-1",
+    "msk_cluster": "aurora-logs/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-1",
+    "topic_prefix": "aurora-logs-",
+    "group_id": "aurora-logs-processor",
+    "cache_region": "us-east-1",
+    "cache_kind": "replicationgroup",
+    "cache_name": "aurora-logs",
+    "cache_user": "aurora-logs",
 }
 
 
 def render(text: str, path: pathlib.Path) -> str:
     def one(m: re.Match) -> str:
         if m.group(1) not in EXAMPLE:
-            sys.exit(f"{path}: unknown placeholder ${{{m.group(1)}}} (not a templatefile variable of eks-terraform/iam.tf)")
+            sys.exit(f"{path}: unknown placeholder ${{{m.group(1)}}} (neither a templatefile variable of eks-terraform/iam.tf nor one of the optional policies' in EXAMPLE)")
         return EXAMPLE[m.group(1)]
 
     return re.sub(r"\$\{([a-z_]+)\}", one, text)
