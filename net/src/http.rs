@@ -133,6 +133,19 @@ pub fn certificate_failure(err: &(dyn std::error::Error + 'static)) -> Option<St
     None
 }
 
+/// Everything but RFC 3986's unreserved characters (`A-Za-z0-9-._~`).
+const NOT_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `s` percent-encoded for a URL path segment or a query value, as SigV4 signs them: every byte
+/// but RFC 3986's unreserved characters as `%XX`.
+pub fn percent_encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, NOT_UNRESERVED).to_string()
+}
+
 fn pooled(https: hyper_rustls::HttpsConnector<HttpConnector>) -> HttpClient {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(POOL_IDLE)

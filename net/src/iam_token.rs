@@ -23,6 +23,8 @@ use aws_sigv4::http_request::{
 use aws_sigv4::sign::v4;
 use base64::Engine as _;
 
+use crate::http::percent_encode;
+
 /// How long a token is valid: 15 minutes, what both services accept at most.
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
 
@@ -189,19 +191,7 @@ fn presign(
 
 /// `name=value`, both percent-encoded as SigV4 does (everything but `A-Za-z0-9-_.~`).
 fn pair(name: &str, value: &str) -> String {
-    format!("{}={}", encode(name), encode(value))
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3 / 2);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    format!("{}={}", percent_encode(name), percent_encode(value))
 }
 
 #[cfg(test)]

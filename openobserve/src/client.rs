@@ -253,15 +253,7 @@ fn quote(body: &[u8]) -> String {
 
 /// Percent-encodes one path segment or query value (RFC 3986 unreserved characters kept).
 pub(crate) fn segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    net::http::percent_encode(s)
 }
 
 #[cfg(test)]
