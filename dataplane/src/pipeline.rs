@@ -332,8 +332,9 @@ fn spawn_stages(
     parser.set_offset(cp.offset);
     let builder = BatchBuilder::new(ctx.streams.stream(format.kind()).into(), p.batch.clone());
     let enricher = RecordEnricher::new(&fctx);
+    let sink = ctx.sink.clone();
     let parse = tokio::task::spawn_blocking(move || {
-        parse_loop(chunk_rx, end_rx, batch_tx, parser, enricher, builder)
+        parse_loop(chunk_rx, end_rx, batch_tx, parser, enricher, builder, sink)
     });
     let download = AbortOnDrop(tokio::spawn({
         let source = ctx.source.clone();
@@ -703,10 +704,12 @@ fn parse_loop(
     mut parser: LogParser,
     enricher: RecordEnricher,
     builder: BatchBuilder,
+    sink: Arc<OpenObserveSink>,
 ) {
     let mut side = Batching {
         enricher,
         builder,
+        sink,
         markers: VecDeque::with_capacity(MARKERS_KEPT),
         full: Vec::new(),
         tx,
@@ -768,6 +771,8 @@ struct Batching {
     /// Batches filled and not yet sent.
     full: Vec<Batch>,
     tx: mpsc::Sender<ParseOutput>,
+    /// Whose compression settings a full batch is compressed with, here on the parse thread.
+    sink: Arc<OpenObserveSink>,
 }
 
 impl Batching {
@@ -791,7 +796,9 @@ impl Batching {
 
     /// Send the full batches in order; false when the receiving side is gone.
     fn send_full(&mut self) -> bool {
-        for batch in std::mem::take(&mut self.full) {
+        for mut batch in std::mem::take(&mut self.full) {
+            // Compressed here, where the batch was made: no handoff to another thread per body.
+            batch.precompress(self.sink.compression(), self.sink.zstd_level());
             let marker = self.marker_at(batch.resume_offset);
             if self
                 .tx

@@ -359,3 +359,48 @@ async fn the_password_file_is_read_again_when_it_is_rotated() {
     let err = OpenObserveSink::new(missing, dir.path(), http_client()).unwrap_err();
     assert!(err.to_string().contains("absent"), "{err}");
 }
+
+#[tokio::test]
+async fn a_batch_compressed_where_it_was_built_is_sent_as_it_is_and_redone_when_the_settings_changed(
+) {
+    let (oo, sink, _dir) = setup(
+        StandInConfig {
+            accept_zstd: false,
+            ..Default::default()
+        },
+        Compression::Zstd,
+    )
+    .await;
+    // Compressed with zstd, as the sink stood: the server refuses zstd (415), the sink turns
+    // to gzip, and the body is compressed again rather than sent with the wrong encoding.
+    let mut first = batch(30, 0);
+    first.precompress(sink.compression(), sink.zstd_level());
+    assert!(first.precompressed.is_some());
+    assert_eq!(sink.send(&first.into()).await.unwrap().accepted, 30);
+    assert_eq!(sink.compression(), Compression::Gzip);
+    assert_eq!(ids(&oo), expected(30, 0));
+
+    // With matching settings the batch's own body is what goes out: a body that decodes to
+    // other records proves it (the records of `other` arrive, not those of the batch).
+    let mut b = batch(3, 0);
+    let mut other = BatchBuilder::new(
+        "aurora_test".into(),
+        BatchConfig {
+            max_records: usize::MAX,
+            max_bytes: usize::MAX,
+            ..Default::default()
+        },
+    );
+    let rec = format!(
+        r#"{{"_timestamp":{},"log_type":"t","log_offset":99,"record_id":"precompressed-marker","message":"m"}}"#,
+        now_us()
+    );
+    other.push(|d| d.extend_from_slice(rec.as_bytes()), 1);
+    let mut other = other.flush(1).unwrap();
+    other.precompress(Compression::Gzip, sink.zstd_level());
+    b.precompressed = other.precompressed.take();
+    // The outcome does not matter here (the answer lists one record for three), only what went.
+    let _ = sink.send(&b.into()).await;
+    let got = oo.count_by_field("record_id");
+    assert!(got.contains_key("precompressed-marker"), "{got:?}");
+}

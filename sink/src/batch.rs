@@ -6,6 +6,9 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 
+use crate::config::Compression;
+use crate::request::{bulk_body, Body};
+
 /// Bounds of one batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -48,6 +51,11 @@ pub struct Batch {
     action_len: u32,
     /// File offset to resume from once this batch and all before it are acknowledged.
     pub resume_offset: u64,
+    /// The whole batch's request body, compressed where the batch was built (the parse thread,
+    /// [`Batch::precompress`]), with the compression and level it was made with. The sink
+    /// sends it when they are still its own; parts of a batch (a split after 413 or 400) are
+    /// compressed on the blocking pool.
+    pub precompressed: Option<(Compression, i32, Body)>,
 }
 
 /// The `_bulk` action line that puts a record into `stream`: `{"index":{"_index":"…"}}\n`.
@@ -67,7 +75,16 @@ impl Batch {
             ends: Vec::new(),
             action_len,
             resume_offset: 0,
+            precompressed: None,
         }
+    }
+
+    /// Compress the whole body now, on this thread, for the sink to send as it is (see
+    /// `precompressed`). A failure leaves it to the sink, which reports it.
+    pub fn precompress(&mut self, compression: Compression, zstd_level: i32) {
+        self.precompressed = bulk_body(self, 0..self.len(), compression, zstd_level)
+            .ok()
+            .map(|body| (compression, zstd_level, body));
     }
 
     /// Number of records.

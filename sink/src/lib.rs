@@ -487,11 +487,24 @@ impl OpenObserveSink {
         }
     }
 
-    /// The body of records `range`, compressed on the blocking pool: CPU work of a few
-    /// milliseconds per body that must not hold a runtime worker.
+    /// The zstd level of the bodies.
+    pub fn zstd_level(&self) -> i32 {
+        self.config.zstd_level
+    }
+
+    /// The body of records `range`: the batch's own when it was compressed whole where it was
+    /// built, with this sink's settings; else compressed on the blocking pool (CPU work of a
+    /// few milliseconds per body that must not hold a runtime worker).
     async fn body(&self, batch: &Arc<Batch>, range: Range<usize>) -> Result<Body, SinkError> {
-        let (batch, compression, level) =
-            (batch.clone(), self.compression(), self.config.zstd_level);
+        let (compression, level) = (self.compression(), self.config.zstd_level);
+        if range == (0..batch.len()) {
+            if let Some((c, l, body)) = &batch.precompressed {
+                if (*c, *l) == (compression, level) {
+                    return Ok(body.clone());
+                }
+            }
+        }
+        let batch = batch.clone();
         let built =
             tokio::task::spawn_blocking(move || bulk_body(&batch, range, compression, level))
                 .await

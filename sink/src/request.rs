@@ -8,7 +8,7 @@ use super::config::Compression;
 use crate::batch::Batch;
 
 /// A built body: its bytes, its size before compression, its `Content-Encoding`.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Body {
     /// The bytes to send.
     pub bytes: Bytes,
