@@ -4,8 +4,9 @@
 //! [`batch`] fills the records of one request (bounded by bytes, count and age) as the `_bulk`
 //! body itself; [`request`] compresses a range of it in one call; [`OpenObserveSink::send`]
 //! drives the requests and reads the answers ([`response`]); [`dead_letter`] keeps what
-//! OpenObserve refused for good. Compression runs on the blocking pool, never on a runtime
-//! worker.
+//! OpenObserve refused for good. A full batch comes compressed from the parse thread that built
+//! it ([`Batch::precompress`]); anything else is compressed on the blocking pool, never on a
+//! runtime worker.
 //!
 //! A batch goes to `/api/{org}/_bulk` as NDJSON, compressed (zstd, falling back to gzip for good
 //! on the first 415). The answer is always read: a 200 lists every record's outcome, and only
