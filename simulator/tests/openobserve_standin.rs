@@ -101,6 +101,12 @@ impl Http {
     async fn get(&self, path: &str) -> Reply {
         self.send(Method::GET, path, &[], Bytes::new()).await
     }
+
+    /// Authenticated GET.
+    async fn get_as(&self, path: &str) -> Reply {
+        let auth = [("authorization", self.auth.as_str())];
+        self.send(Method::GET, path, &auth, Bytes::new()).await
+    }
 }
 
 async fn start(config: OpenObserveConfig) -> (OpenObserveStandIn, Http) {
@@ -307,6 +313,78 @@ async fn bad_or_missing_credentials_are_unauthorized() {
     );
     assert_eq!(oo.count("s"), 2);
     assert_eq!(oo.stats().requests_by_status[&401], 4);
+}
+
+#[tokio::test]
+async fn the_ingestion_passcode_ingests_only_and_the_password_reads_it() {
+    let (oo, http) = start(OpenObserveConfig {
+        ingestion_passcode: Some("pc0123456789abcd".into()),
+        ..Default::default()
+    })
+    .await;
+    let passcode = Http::with_base(oo.url(), "root@example.com", "pc0123456789abcd");
+    // The password reads the passcode, shaped as OpenObserve's PasscodeResponse.
+    let r = http.get_as("/api/default/passcode").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json(),
+        json!({"data": {"passcode": "pc0123456789abcd", "user": "root@example.com"}})
+    );
+    // The passcode ingests on all three ingestion endpoints…
+    let doc = json!({"a": 1});
+    assert_eq!(
+        passcode
+            .post_json("/api/default/s/_json", &json!([doc]))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        passcode
+            .post(
+                "/api/default/s/_multi",
+                None,
+                ndjson(std::slice::from_ref(&doc))
+            )
+            .await
+            .status,
+        200
+    );
+    let bulk = ndjson(&[json!({"index": {"_index": "s"}}), doc]);
+    assert_eq!(
+        passcode.post("/api/default/_bulk", None, bulk).await.status,
+        200
+    );
+    assert_eq!(oo.count("s"), 3);
+    // …and nothing else: not the passcode itself, not search, not management.
+    assert_eq!(passcode.get_as("/api/default/passcode").await.status, 401);
+    let sql =
+        json!({"query": {"sql": "SELECT * FROM \"s\"", "start_time": 0, "end_time": NOW + 1}});
+    assert_eq!(
+        passcode
+            .post_json("/api/default/_search", &sql)
+            .await
+            .status,
+        401
+    );
+    assert_eq!(
+        http.post_json("/api/default/_search", &sql).await.status,
+        200
+    );
+    assert_eq!(passcode.get_as("/api/default/dashboards").await.status, 401);
+    assert_eq!(http.get_as("/api/default/dashboards").await.status, 200);
+    // Only GET reads it; without a passcode configured the server has none to give.
+    let put = http
+        .send(
+            Method::POST,
+            "/api/default/passcode",
+            &[("authorization", http.auth.as_str())],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(put.status, 405);
+    let (_oo, plain) = start_default().await;
+    assert_eq!(plain.get_as("/api/default/passcode").await.status, 404);
 }
 
 #[tokio::test]

@@ -36,7 +36,8 @@ struct Args {
     /// Basic-auth password (ZO_ROOT_USER_PASSWORD).
     #[arg(long, default_value = "Complexpass#123")]
     password: String,
-    /// Ingestion passcode accepted in place of the password.
+    /// Ingestion passcode: accepted in place of the password on the ingestion endpoints only,
+    /// and served by `GET /api/{org}/passcode`.
     #[arg(long)]
     passcode: Option<String>,
     /// Accept zstd bodies, as actix-era releases (<= v0.50) and main after 2026-08-11 do

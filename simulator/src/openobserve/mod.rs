@@ -89,7 +89,9 @@ pub struct OpenObserveConfig {
     pub user: String,
     /// Basic-auth password (`ZO_ROOT_USER_PASSWORD`; `Complexpass#123`).
     pub password: String,
-    /// An ingestion passcode accepted in place of the password (`None`).
+    /// The user's ingestion passcode (`None`): accepted in place of the password on the
+    /// ingestion endpoints only (`_bulk`, `_json`, `_multi`; 401 elsewhere), and served by
+    /// `GET /api/{org}/passcode` to the password (404 there when `None`).
     pub ingestion_passcode: Option<String>,
     /// Accept zstd request bodies (`false`, as every release v0.60–v0.92 answers 415).
     pub accept_zstd: bool,

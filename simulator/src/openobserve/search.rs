@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::records::{normalize_stream_name, TIMESTAMP_FIELD};
-use super::server::{admit, decode, error_answer, json_answer, read_body, Answer};
+use super::server::{admit, decode, error_answer, json_answer, read_body, Accepts, Answer};
 use super::{lock, Shared};
 
 /// Largest page the stand-in hands out, whatever `size` asks.
@@ -49,7 +49,7 @@ const SUPPORTED: &str = "the stand-in's _search understands only SELECT * | SELE
 
 pub(crate) async fn handle(shared: &Arc<Shared>, org: String, req: Request<Incoming>) -> Answer {
     let started = Instant::now();
-    let encoding = match admit(shared, &org, req.headers()) {
+    let encoding = match admit(shared, &org, req.headers(), Accepts::PasswordOnly) {
         Ok(e) => e,
         Err(rejection) => return rejection.answer(),
     };

@@ -40,6 +40,7 @@ pub(crate) async fn handle(
         Route::Ingest { org, stream, kind } => ingest(&shared, org, stream, kind, req).await,
         Route::Search { org } => search::handle(&shared, org, req).await,
         Route::Manage(route) => manage::handle(&shared, route, req).await,
+        Route::Passcode { org } => passcode(&shared, &org, req.headers()),
         Route::Control(path) if shared.config.control_api => {
             control::handle(&shared, &path, req).await
         }
@@ -76,6 +77,10 @@ enum Route {
     },
     /// Streams' settings, dashboards, alerts, saved views (any method).
     Manage(ManageRoute),
+    /// `GET /api/{org}/passcode`: the user's ingestion passcode.
+    Passcode {
+        org: String,
+    },
     Control(String),
     WrongMethod,
     Unknown,
@@ -112,6 +117,15 @@ impl Route {
                 stream: Some(decode_segment(stream)),
                 kind: IngestKind::Multi,
             },
+            ["api", org, "passcode"] => {
+                return if method == Method::GET {
+                    Route::Passcode {
+                        org: decode_segment(org),
+                    }
+                } else {
+                    Route::WrongMethod
+                }
+            }
             ["api", rest @ ..] => {
                 return ManageRoute::parse(rest).map_or(Route::Unknown, Route::Manage)
             }
@@ -140,7 +154,7 @@ impl Route {
                 ..
             } => Endpoint::Multi,
             Route::Search { .. } => Endpoint::Search,
-            Route::Manage(_) => Endpoint::Manage,
+            Route::Manage(_) | Route::Passcode { .. } => Endpoint::Manage,
             Route::Control(_) => Endpoint::Control,
             Route::WrongMethod | Route::Unknown => Endpoint::Unknown,
         }
@@ -180,6 +194,7 @@ pub(crate) fn admit(
     shared: &Shared,
     org: &str,
     headers: &HeaderMap,
+    accepts: Accepts,
 ) -> Result<Encoding, Rejection> {
     let encoding = content_encoding(headers, shared.config.accept_zstd);
     let label = match &encoding {
@@ -192,8 +207,10 @@ pub(crate) fn admit(
             accept_zstd: shared.config.accept_zstd,
         });
     };
-    if !authorized(shared, headers) {
-        return Err(Rejection::Unauthorized);
+    match (credential(shared, headers), accepts) {
+        (Some(Credential::Password), _)
+        | (Some(Credential::IngestionPasscode), Accepts::PasscodeToo) => {}
+        _ => return Err(Rejection::Unauthorized),
     }
     if !shared.config.accept_any_org && org != shared.config.org {
         return Err(Rejection::OrgNotFound);
@@ -216,28 +233,58 @@ fn content_encoding(headers: &HeaderMap, accept_zstd: bool) -> Result<Encoding, 
     }
 }
 
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
-        return false;
-    };
-    let Some((scheme, encoded)) = value.trim().split_once(' ') else {
-        return false;
-    };
+/// Which credentials an endpoint takes: OpenObserve accepts a user's ingestion passcode on the
+/// ingestion endpoints only (`_bulk`, `_json`, `_multi`); everything else needs the password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accepts {
+    PasswordOnly,
+    PasscodeToo,
+}
+
+/// The credential a request's Basic auth carries for the configured user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    Password,
+    IngestionPasscode,
+}
+
+fn credential(shared: &Shared, headers: &HeaderMap) -> Option<Credential> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return false;
+        return None;
     }
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
-        return false;
-    };
-    let Ok(decoded) = String::from_utf8(decoded) else {
-        return false;
-    };
-    let Some((user, secret)) = decoded.split_once(':') else {
-        return false;
-    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (user, secret) = decoded.split_once(':')?;
     let config = &shared.config;
-    user == config.user
-        && (secret == config.password || config.ingestion_passcode.as_deref() == Some(secret))
+    if user != config.user {
+        None
+    } else if secret == config.password {
+        Some(Credential::Password)
+    } else if config.ingestion_passcode.as_deref() == Some(secret) {
+        Some(Credential::IngestionPasscode)
+    } else {
+        None
+    }
+}
+
+/// `GET /api/{org}/passcode`: the user's ingestion passcode, for the password only, shaped as
+/// OpenObserve's `PasscodeResponse`. A stand-in configured without one answers 404, as the
+/// server does when it cannot find the user's passcode.
+fn passcode(shared: &Shared, org: &str, headers: &HeaderMap) -> Answer {
+    if let Err(rejection) = admit(shared, org, headers, Accepts::PasswordOnly) {
+        return rejection.answer();
+    }
+    match &shared.config.ingestion_passcode {
+        Some(passcode) => json_answer(
+            StatusCode::OK,
+            &serde_json::json!({"data": {"passcode": passcode, "user": shared.config.user}}),
+        ),
+        None => error_answer(StatusCode::NOT_FOUND, "passcode not found"),
+    }
 }
 
 /// Reads the raw body, never more than the payload limit.
@@ -289,7 +336,7 @@ async fn ingest(
     req: Request<Incoming>,
 ) -> Answer {
     let started = Instant::now();
-    let encoding = match admit(shared, &org, req.headers()) {
+    let encoding = match admit(shared, &org, req.headers(), Accepts::PasscodeToo) {
         Ok(e) => e,
         Err(rejection) => return rejection.answer(),
     };

@@ -27,7 +27,9 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Map, Value};
 
-use super::server::{admit, decode, decode_segment, error_answer, json_answer, read_body, Answer};
+use super::server::{
+    admit, decode, decode_segment, error_answer, json_answer, read_body, Accepts, Answer,
+};
 use super::{lock, Shared};
 pub(crate) use streams::Settings;
 
@@ -172,7 +174,7 @@ pub(crate) async fn handle(
     route: ManageRoute,
     req: Request<Incoming>,
 ) -> Answer {
-    let encoding = match admit(shared, &route.org, req.headers()) {
+    let encoding = match admit(shared, &route.org, req.headers(), Accepts::PasswordOnly) {
         Ok(e) => e,
         Err(rejection) => return rejection.answer(),
     };
