@@ -8,7 +8,9 @@
 # Idempotent: every object is applied (created or updated); Secrets that already exist are
 # kept unless OPENOBSERVE_PASSWORD is given; the topic and OpenObserve-install Jobs re-run
 # (they change only what is missing or differs). Values: values-<env>.yaml, each overridable
-# by a shell variable of the same name.
+# by a shell variable of the same name. OPENOBSERVE_PASSWORD (OpenObserve's root password)
+# goes only into OpenObserve's own Secret; the processors get the root user's ingestion
+# passcode, read from OpenObserve once it runs (or OPENOBSERVE_INGEST_PASSCODE if given).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -17,7 +19,7 @@ namespace=aurora-logs
 die() { echo "deploy-aurora-logs: $*" >&2; exit 1; }
 info() { echo "deploy-aurora-logs: $*" >&2; }
 
-usage() { sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 render_dir=""
 if [ "${1:-}" = "--render" ]; then
@@ -34,6 +36,7 @@ need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required but not on PATH 
 need envsubst "Debian/Ubuntu: apt-get install gettext-base; macOS: brew install gettext"
 if [ -z "$render_dir" ]; then
   need kubectl "https://kubernetes.io/docs/tasks/tools/"
+  need curl "Debian/Ubuntu: apt-get install curl"
   kubectl version --request-timeout=10s >/dev/null 2>&1 \
     || die "kubectl cannot reach a cluster: run 'aws eks update-kubeconfig --name <terraform output cluster_name>' first"
 fi
@@ -52,16 +55,14 @@ done < "$values"
 [ "${#keys[@]}" -gt 0 ] || die "$values defines no values"
 
 # Secrets: from the environment only, never from a file in the repository.
-secret_keys=(OPENOBSERVE_PASSWORD)
-secrets_given=true
+secret_keys=(OPENOBSERVE_PASSWORD OPENOBSERVE_INGEST_PASSCODE)
+# Escaped for a double-quoted string: \ and " get a backslash. YAML (the templates) and curl's
+# config file read such a string back as the value itself, whatever it holds.
+quoted() { local v="$1"; v="${v//\\/\\\\}"; v="${v//\"/\\\"}"; printf '%s' "$v"; }
+root_password="${OPENOBSERVE_PASSWORD:-}"
+passcode_given="${OPENOBSERVE_INGEST_PASSCODE:-}"
 for key in "${secret_keys[@]}"; do
-  if [ -z "${!key:-}" ]; then secrets_given=false; fi
-  # The templates hold secrets in YAML double quotes: escape \ and " so that any password
-  # renders as itself.
-  value="${!key:-}"
-  value="${value//\\/\\\\}"
-  value="${value//\"/\\\"}"
-  export "$key=$value"
+  export "$key=$(quoted "${!key:-}")"
 done
 
 shell_format=""
@@ -73,13 +74,13 @@ manifests=(
   configmaps/app-config.yaml
   configmaps/kafka-config.yaml
   configmaps/graceful-shutdown.yaml
-  secrets/app-secrets.yaml
   secrets/openobserve-secret.yaml
   services/services.yaml
   policies/network-policies.yaml
   deployments/kafka.yaml
   deployments/openobserve.yaml
   deployments/openobserve-install.yaml
+  secrets/app-secrets.yaml
   deployments/discovery.yaml
   deployments/processor.yaml
   hpa/autoscaling.yaml
@@ -121,24 +122,75 @@ done
 apply() { render "$1" | kubectl apply -f - >&2; }
 secret_name() { sed -n 's/^  name: //p' "$here/$1" | head -n 1; }
 
-# Without the secret values, the Secrets must exist already: check before changing anything.
-if [ "$secrets_given" = false ]; then
-  for m in "${manifests[@]}"; do
-    case "$m" in secrets/*)
+# What each Secret is made from: OpenObserve's from the root password; the processors' from
+# the ingestion passcode, given or read from OpenObserve with the root password.
+secret_source() { # manifest -> "" when this run cannot make it
+  case "$1" in
+    secrets/openobserve-secret.yaml) [ -z "$root_password" ] || echo "OPENOBSERVE_PASSWORD" ;;
+    secrets/app-secrets.yaml)
+      if [ -n "$passcode_given" ]; then echo "OPENOBSERVE_INGEST_PASSCODE"
+      elif [ -n "$root_password" ]; then echo "the passcode OpenObserve gives its root user"; fi ;;
+  esac
+}
+
+# A Secret this run cannot make must exist already: check before changing anything.
+for m in "${manifests[@]}"; do
+  case "$m" in secrets/*)
+    if [ -z "$(secret_source "$m")" ]; then
       kubectl -n "$namespace" get secret "$(secret_name "$m")" >/dev/null 2>&1 \
         || die "secret $(secret_name "$m") does not exist yet: export OPENOBSERVE_PASSWORD (OpenObserve's root password) and run again"
-    esac
+    fi
+  esac
+done
+
+# The root user's ingestion passcode: accepted by OpenObserve's ingestion endpoints only (its
+# open-source edition has no roles; every other user would be an admin). Read through a
+# port-forward; the root password goes to curl on stdin, never on a command line.
+ingestion_passcode() {
+  local log pid port="" answer passcode
+  log="$(mktemp)"
+  kubectl -n "$namespace" port-forward svc/openobserve :5080 >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do
+    port="$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$log" | head -n 1)"
+    if [ -n "$port" ] || ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.1
   done
-fi
+  if [ -z "$port" ]; then
+    kill "$pid" 2>/dev/null || true
+    cat "$log" >&2; rm -f "$log"
+    die "cannot port-forward to svc/openobserve to read the ingestion passcode (see above)"
+  fi
+  answer="$(printf 'user = "%s:%s"\n' "$(quoted "$OPENOBSERVE_USER")" "$(quoted "$root_password")" \
+    | curl -sS --max-time 30 --config - -w '\n%{http_code}' "http://127.0.0.1:$port/api/$OPENOBSERVE_ORG/passcode" 2>&1)" || true
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -f "$log"
+  case "${answer##*$'\n'}" in
+    200) ;;
+    401) die "OpenObserve refused $OPENOBSERVE_USER with OPENOBSERVE_PASSWORD (401): give the root password it was first started with" ;;
+    *) die "OpenObserve did not give the ingestion passcode: ${answer//$'\n'/ }" ;;
+  esac
+  passcode="$(sed -n 's/.*"passcode"[[:space:]]*:[[:space:]]*"\([^"\\]*\)".*/\1/p' <<< "$answer" | head -n 1)"
+  [ -n "$passcode" ] || die "OpenObserve's answer to GET /api/$OPENOBSERVE_ORG/passcode holds no passcode"
+  printf '%s' "$passcode"
+}
 
 for m in "${manifests[@]}"; do
   case "$m" in
     secrets/*)
-      if [ "$secrets_given" = true ]; then
-        apply "$m"
-      else
+      source="$(secret_source "$m")"
+      if [ -z "$source" ]; then
         info "secret $(secret_name "$m") exists; kept (set OPENOBSERVE_PASSWORD to replace it)"
+        continue
       fi
+      if [ "$m" = secrets/app-secrets.yaml ] && [ -z "$passcode_given" ]; then
+        passcode="$(ingestion_passcode)"
+        OPENOBSERVE_INGEST_PASSCODE="$(quoted "$passcode")"
+        export OPENOBSERVE_INGEST_PASSCODE
+      fi
+      info "secret $(secret_name "$m") from $source"
+      apply "$m"
       ;;
     deployments/kafka.yaml)
       # A Job's template is immutable: replace the previous run.

@@ -36,12 +36,13 @@ done
 [ "${#envs[@]}" -ge 2 ] || { echo "expected values-poc.yaml and values-production.yaml" >&2; exit 1; }
 # A password with YAML's special characters renders as itself.
 weird='we"ird\pa$s: #x'
-OPENOBSERVE_PASSWORD="$weird" k8s/deploy-aurora-logs.sh --render "$work/k8s-quoting" poc
+OPENOBSERVE_PASSWORD="$weird" OPENOBSERVE_INGEST_PASSCODE="pc-$weird" \
+  k8s/deploy-aurora-logs.sh --render "$work/k8s-quoting" poc
 WEIRD="$weird" "$bin/python" - "$work/k8s-quoting/secrets" <<'PY'
 import os, sys, yaml
 d = sys.argv[1]
-got = yaml.safe_load(open(f"{d}/app-secrets.yaml"))["stringData"]["AURORA_LOGS_OPENOBSERVE__PASSWORD"]
-assert got == os.environ["WEIRD"], (got, os.environ["WEIRD"])
+got = yaml.safe_load(open(f"{d}/app-secrets.yaml"))["stringData"]["openobserve-password"]
+assert got == "pc-" + os.environ["WEIRD"], (got, os.environ["WEIRD"])
 got = yaml.safe_load(open(f"{d}/openobserve-secret.yaml"))["stringData"]["ZO_ROOT_USER_PASSWORD"]
 assert got == os.environ["WEIRD"], got
 print("a password with \" and \\ renders as itself")
@@ -50,6 +51,7 @@ PY
 step "deploy-aurora-logs.sh against a stub kubectl"
 # The script's own logic (no cluster here): it applies nothing while a Secret is missing and
 # no password is given, refuses unfilled values, and applies every manifest once otherwise.
+# (Reading the passcode from OpenObserve: tests/deploy.rs, against the stand-in.)
 mkdir -p "$work/bin"
 cat > "$work/bin/kubectl" <<'STUB'
 #!/usr/bin/env bash
@@ -63,7 +65,7 @@ chmod +x "$work/bin/kubectl"
 # The stub runs with the placeholders filled and no secret from the caller's shell; what the
 # script said goes to stub.out, shown when a run goes other than expected.
 stub() {
-  env -u OPENOBSERVE_PASSWORD -u STUB_SECRETS_EXIST PATH="$work/bin:$PATH" STUB_LOG="$work/kubectl.log" \
+  env -u OPENOBSERVE_PASSWORD -u OPENOBSERVE_INGEST_PASSCODE -u STUB_SECRETS_EXIST PATH="$work/bin:$PATH" STUB_LOG="$work/kubectl.log" \
     IMAGE=registry.example/aurora-logs:1 VALKEY_HOST=valkey.example OPENOBSERVE_BUCKET=bucket-example \
     "$@" >"$work/stub.out" 2>&1
 }
@@ -87,7 +89,7 @@ for key in IMAGE VALKEY_HOST OPENOBSERVE_BUCKET; do
   refused "$key is 'REPLACE_X'" env "$key=REPLACE_X" OPENOBSERVE_PASSWORD=x k8s/deploy-aurora-logs.sh poc
   expect_applies "with $key unfilled" 0
 done
-: > "$work/kubectl.log"; succeeded env OPENOBSERVE_PASSWORD=x k8s/deploy-aurora-logs.sh poc
+: > "$work/kubectl.log"; succeeded env OPENOBSERVE_PASSWORD=x OPENOBSERVE_INGEST_PASSCODE=y k8s/deploy-aurora-logs.sh poc
 expect_applies "with secrets" "$manifest_count"
 : > "$work/kubectl.log"; succeeded env STUB_SECRETS_EXIST=1 k8s/deploy-aurora-logs.sh production
 expect_applies "again, secrets kept" $((manifest_count - 2))

@@ -173,6 +173,9 @@ fn the_configmap_config_loads_with_the_binarys_loader_for_every_environment() {
     }
 }
 
+/// The secrets deploy-aurora-logs.sh takes from the shell (never from a values file).
+const SECRET_KEYS: [&str; 2] = ["OPENOBSERVE_PASSWORD", "OPENOBSERVE_INGEST_PASSCODE"];
+
 #[test]
 fn the_secret_templates_hold_placeholders_only_and_name_real_config_variables() {
     let values = &values_files()[0].1;
@@ -197,18 +200,193 @@ fn the_secret_templates_hold_placeholders_only_and_name_real_config_variables() 
             // Non-secret placeholders come from the values files; secret ones from the shell.
             let name = &v[2..v.len() - 1];
             assert!(
-                values.contains_key(name) || name == "OPENOBSERVE_PASSWORD",
+                values.contains_key(name) || SECRET_KEYS.contains(&name),
                 "{f}: {name} is neither a value nor a secret deploy-aurora-logs.sh knows"
             );
         }
     }
-    // The app's secret overrides the config key the binary reads.
+    // The processors' Secret holds the ingestion passcode, never the root password.
     let app = read("k8s/secrets/app-secrets.yaml");
-    assert!(app.contains("  AURORA_LOGS_OPENOBSERVE__PASSWORD: "));
-    assert!(read("k8s/deploy-aurora-logs.sh").contains("secret_keys=(OPENOBSERVE_PASSWORD)"));
+    assert!(app.contains("  openobserve-password: \"${OPENOBSERVE_INGEST_PASSCODE}\""));
+    assert!(!app.contains("${OPENOBSERVE_PASSWORD}"));
+    assert!(read("k8s/deploy-aurora-logs.sh")
+        .contains("secret_keys=(OPENOBSERVE_PASSWORD OPENOBSERVE_INGEST_PASSCODE)"));
 }
 
-/// The number after `key: ` on the first line (trimmed) that starts with it, after `from`.
+/// The processors and the install Job read the OpenObserve credential as the file the config's
+/// `openobserve.password_file` names: the processors the passcode (app-secrets), the Job the
+/// root password (openobserve-secret); no pod gets either in its environment.
+#[test]
+fn the_pods_read_their_openobserve_credential_where_the_config_says() {
+    let (c, _) = load_app_config(&values_files()[0].1);
+    let file = c
+        .openobserve
+        .password_file
+        .clone()
+        .expect("the ConfigMap sets openobserve.password_file");
+    let (dir, name) = (
+        file.parent().unwrap().to_str().unwrap().to_owned(),
+        file.file_name().unwrap().to_str().unwrap().to_owned(),
+    );
+    for (manifest, secret, key) in [
+        (
+            "k8s/deployments/processor.yaml",
+            "aurora-logs-secrets",
+            "openobserve-password",
+        ),
+        (
+            "k8s/deployments/openobserve-install.yaml",
+            "openobserve-secret",
+            "ZO_ROOT_USER_PASSWORD",
+        ),
+    ] {
+        let text = read(manifest);
+        assert!(
+            text.contains(&format!("mountPath: {dir}\n")),
+            "{manifest}: no volume mounted at {dir}"
+        );
+        let volume = text
+            .split("secretName: ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{manifest}: no secret volume"));
+        assert!(
+            volume.starts_with(&format!("{secret}\n")),
+            "{manifest}: {secret}"
+        );
+        assert!(
+            volume.contains(&format!("- key: {key}\n"))
+                && volume.contains(&format!("path: {name}\n")),
+            "{manifest}: {secret}'s {key} is not mounted as {name}"
+        );
+        for forbidden in ["secretKeyRef", "secretRef"] {
+            assert!(
+                !text.contains(forbidden),
+                "{manifest}: a secret in the environment"
+            );
+        }
+    }
+}
+
+/// deploy-aurora-logs.sh against a stub kubectl and the OpenObserve stand-in behind its
+/// "port-forward": the root password goes only into openobserve-secret; the processors'
+/// Secret gets the passcode OpenObserve gives the root user; a wrong root password stops the
+/// script before the processors' Secret or the processors are applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_script_gives_the_processors_the_ingestion_passcode_never_the_root_password() {
+    use simulator::openobserve::{OpenObserveConfig, OpenObserveStandIn};
+    let root_password = "we\"ird\\pa$s: #x";
+    let oo = OpenObserveStandIn::start(OpenObserveConfig {
+        password: root_password.to_owned(),
+        ingestion_passcode: Some("pc0123456789abcd".to_owned()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let port = oo.addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let stub = bin.join("kubectl");
+    std::fs::write(
+        &stub,
+        r#"#!/usr/bin/env bash
+echo "$*" >> "$STUB_LOG"
+case "$*" in
+  *"get secret"*) [ -n "${STUB_SECRETS_EXIST:-}" ] ;;
+  *"apply -f -"*) { cat; echo "---"; } >> "$STUB_APPLIED" ;;
+  *"port-forward svc/openobserve :5080"*)
+    echo "$$" >> "$STUB_PIDS"
+    echo "Forwarding from 127.0.0.1:$STUB_OO_PORT -> 5080"
+    echo "Forwarding from [::1]:$STUB_OO_PORT -> 5080"
+    exec sleep 300 ;;
+esac
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |password: &str| {
+        let applied = dir.path().join(format!("applied-{}", password.len()));
+        let mut cmd = std::process::Command::new("bash");
+        cmd.arg(repo().join("k8s/deploy-aurora-logs.sh"))
+            .arg("poc")
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("STUB_LOG", dir.path().join("kubectl.log"))
+            .env("STUB_APPLIED", &applied)
+            .env("STUB_OO_PORT", port.to_string())
+            .env("STUB_PIDS", dir.path().join("forward.pids"))
+            .env("IMAGE", "registry.example/aurora-logs:1")
+            .env("VALKEY_HOST", "valkey.example")
+            .env("OPENOBSERVE_BUCKET", "bucket-example")
+            .env("OPENOBSERVE_PASSWORD", password)
+            .env_remove("OPENOBSERVE_INGEST_PASSCODE")
+            .env_remove("STUB_SECRETS_EXIST");
+        let out = cmd.output().unwrap();
+        let applied = std::fs::read_to_string(&applied).unwrap_or_default();
+        (out, applied)
+    };
+    let secret_doc = |applied: &str, name: &str| -> Option<String> {
+        applied
+            .split("\n---\n")
+            .find(|d| d.contains("kind: Secret") && d.contains(&format!("  name: {name}\n")))
+            .map(str::to_owned)
+    };
+
+    // The stand-in serves on the runtime's other worker while the script runs on this one.
+    let (out, applied) = tokio::task::block_in_place(|| run(root_password));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "deploy failed: {stderr}");
+    let app = secret_doc(&applied, "aurora-logs-secrets").expect("app-secrets applied");
+    assert!(
+        app.lines()
+            .any(|l| l == "  openobserve-password: \"pc0123456789abcd\""),
+        "{app}"
+    );
+    assert!(
+        !app.contains("pa$s"),
+        "the root password reached app-secrets"
+    );
+    let root = secret_doc(&applied, "openobserve-secret").expect("openobserve-secret applied");
+    assert!(
+        root.lines()
+            .any(|l| l == r#"  ZO_ROOT_USER_PASSWORD: "we\"ird\\pa$s: #x""#),
+        "{root}"
+    );
+    // app-secrets comes after OpenObserve and its install Job, before the processors.
+    let at = |what: &str| {
+        applied
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} not applied"))
+    };
+    let install = "kind: Job\nmetadata:\n  name: aurora-logs-openobserve-install\n";
+    assert!(at(install) < at("name: aurora-logs-secrets\n"));
+    let processors = "kind: Deployment\nmetadata:\n  name: aurora-logs-processor\n";
+    assert!(at("name: aurora-logs-secrets\n") < at(processors));
+    assert!(!stderr.contains("pc0123456789abcd") && !stderr.contains("pa$s"));
+
+    let (out, applied) = tokio::task::block_in_place(|| run("not-the-password"));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "a wrong root password went through");
+    assert!(
+        stderr.contains("OpenObserve refused root@example.com with OPENOBSERVE_PASSWORD (401)"),
+        "{stderr}"
+    );
+    assert!(secret_doc(&applied, "aurora-logs-secrets").is_none());
+    assert!(!applied.contains(processors));
+    // Each run stopped its port-forward.
+    let pids = std::fs::read_to_string(dir.path().join("forward.pids")).unwrap();
+    assert_eq!(pids.lines().count(), 2, "{pids}");
+    for pid in pids.lines() {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "port-forward {pid} still runs"
+        );
+    }
+}
+
 fn yaml_number(yaml: &str, from: &str, key: &str) -> u64 {
     let start = yaml
         .find(from)
