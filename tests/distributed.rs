@@ -374,6 +374,46 @@ commit_interval = "300ms"
         }
     }
 
+    /// Where a mismatch lies, for the failure message: per file, how many of its expected ids
+    /// are missing; per shipped file, how many ids it had that no file has, with their offsets
+    /// and flags.
+    fn mismatch_report(&self, missing: &[String], unexpected: &BTreeSet<String>) -> String {
+        let missing: BTreeSet<&String> = missing.iter().collect();
+        let mut out = String::new();
+        for (i, f) in self.rds.all_files() {
+            let ids = dataplane::record::file_record_ids(&i, &f.name, f.last_written_ms, &f.data);
+            let gone = ids.iter().filter(|id| missing.contains(id)).count();
+            if gone > 0 {
+                out.push_str(&format!(
+                    "missing: {i}/{} ({} bytes): {gone} of {} entries\n",
+                    f.name,
+                    f.data.len(),
+                    ids.len()
+                ));
+            }
+        }
+        let mut shown = 0;
+        for stream in self.oo.streams() {
+            for r in self.oo.records(&stream) {
+                let id = r.get("record_id").and_then(|v| v.as_str()).unwrap_or("");
+                if !unexpected.contains(id) || shown >= 20 {
+                    continue;
+                }
+                shown += 1;
+                let field = |k: &str| r.get(k).map(ToString::to_string).unwrap_or_default();
+                out.push_str(&format!(
+                    "unexpected: {stream} {} {} offset {} {} {:.120}\n",
+                    field("instance_id"),
+                    field("log_file"),
+                    field("log_offset"),
+                    field("parse_error"),
+                    field("message")
+                ));
+            }
+        }
+        out
+    }
+
     fn logs_tail(&self) -> String {
         let mut out = String::new();
         for e in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
@@ -670,17 +710,19 @@ async fn every_fault(test: &'static str, encrypted: bool) {
         .sum();
     let got = world.received();
     let want = world.expected();
-    let unexpected: Vec<_> = got
+    let unexpected: BTreeSet<String> = got
         .keys()
         .filter(|id| !want.contains(*id))
-        .take(5)
+        .cloned()
         .collect();
     assert!(
         missing.is_empty() && unexpected.is_empty(),
-        "{} expected, {} received; missing e.g. {:?}, unexpected e.g. {unexpected:?}\n{}",
+        "{} expected, {} received; {} missing, {} unexpected\n{}{}",
         want.len(),
         got.len(),
-        &missing[..missing.len().min(5)],
+        missing.len(),
+        unexpected.len(),
+        world.mismatch_report(&missing, &unexpected),
         world.logs_tail()
     );
     for p in processors.iter_mut().chain(discoveries.iter_mut()) {
