@@ -69,6 +69,9 @@ redis_bin() {
   command -v redis-server
 }
 
+# `tansu-bin`: only install tansu if missing and print its path (scripts/kafka-pin/check.sh).
+if [ "${1:-start}" = tansu-bin ]; then tansu_bin; exit 0; fi
+
 if [ "${1:-start}" = stop ]; then
   # `stop` alone stops all three; `stop NAME...` only those (the test command passes what its own
   # run started, from AURORA_SERVICES_STARTED).
