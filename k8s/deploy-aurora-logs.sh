@@ -21,6 +21,7 @@ info() { echo "deploy-aurora-logs: $*" >&2; }
 
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
+case "${1:-}" in -h|--help|help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 render_dir=""
 if [ "${1:-}" = "--render" ]; then
   [ $# -eq 3 ] || usage
@@ -65,8 +66,10 @@ for key in "${secret_keys[@]}"; do
   export "$key=$(quoted "${!key:-}")"
 done
 
+# Computed here: the rendered ConfigMaps' digest, an annotation of the pods that read them.
+computed_keys=(CONFIG_CHECKSUM)
 shell_format=""
-for key in "${keys[@]}" "${secret_keys[@]}"; do shell_format+="\${$key} "; done
+for key in "${keys[@]}" "${secret_keys[@]}" "${computed_keys[@]}"; do shell_format+="\${$key} "; done
 
 # The manifests, in the order they are applied.
 manifests=(
@@ -91,11 +94,16 @@ render() { # manifest -> stdout
   local out
   out="$(envsubst "$shell_format" < "$here/$1")"
   # Every placeholder of ours must be gone (shell variables of the scripts in kafka-config stay).
-  for key in "${keys[@]}" "${secret_keys[@]}"; do
+  for key in "${keys[@]}" "${secret_keys[@]}" "${computed_keys[@]}"; do
     if grep -q "\${$key}" <<< "$out"; then die "$1: \${$key} left unreplaced"; fi
   done
   printf '%s\n' "$out"
 }
+
+sha256() { if command -v sha256sum >/dev/null 2>&1; then sha256sum; else shasum -a 256; fi; }
+CONFIG_CHECKSUM="$( { render configmaps/app-config.yaml; render configmaps/graceful-shutdown.yaml; } \
+  | sha256 | cut -c1-16)"
+export CONFIG_CHECKSUM
 
 if [ -n "$render_dir" ]; then
   mkdir -p "$render_dir"
@@ -108,14 +116,17 @@ if [ -n "$render_dir" ]; then
 fi
 
 # Every value still holding a REPLACE_ placeholder stops the deployment, naming its source.
-declare -A source_of=(
-  [IMAGE]="terraform output ecr_repository_url"
-  [VALKEY_HOST]="terraform output valkey_endpoint"
-  [OPENOBSERVE_BUCKET]="terraform output openobserve_bucket"
-)
+source_of() {
+  case "$1" in
+    IMAGE) echo "terraform output ecr_repository_url" ;;
+    VALKEY_HOST) echo "terraform output valkey_endpoint" ;;
+    OPENOBSERVE_BUCKET) echo "terraform output openobserve_bucket" ;;
+    *) echo "see the comment in $values" ;;
+  esac
+}
 for key in "${keys[@]}"; do
   case "${!key}" in
-    *REPLACE_*) die "$key is '${!key}': set it in $values or the environment (${source_of[$key]:-see the comment in $values})" ;;
+    *REPLACE_*) die "$key is '${!key}': set it in $values or the environment ($(source_of "$key"))" ;;
   esac
 done
 

@@ -48,6 +48,21 @@ assert got == os.environ["WEIRD"], got
 print("a password with \" and \\ renders as itself")
 PY
 
+step "deploy-aurora-logs.sh: --help, the config checksum, bash 3.2"
+k8s/deploy-aurora-logs.sh --help | grep -q 'render with values-<env>.yaml and apply' \
+  || { echo "deploy-aurora-logs.sh --help printed no usage" >&2; exit 1; }
+checksum() { sed -n 's/.*aurora-logs\/config-checksum: "\(.*\)"/\1/p' "$1/deployments/processor.yaml"; }
+AWS_REGION=eu-west-1 k8s/deploy-aurora-logs.sh --render "$work/k8s-other-region" poc 2>/dev/null
+[ -n "$(checksum "$work/k8s-poc")" ] \
+  && [ "$(checksum "$work/k8s-poc")" = "$(checksum "$work/k8s-quoting")" ] \
+  && [ "$(checksum "$work/k8s-poc")" != "$(checksum "$work/k8s-other-region")" ] \
+  || { echo "the config checksum does not follow the rendered ConfigMaps" >&2; exit 1; }
+# macOS ships bash 3.2: none of bash 4's associative arrays, mapfile or case conversion.
+if grep -nE 'declare -A|local -A|mapfile|readarray|\$\{[A-Za-z_]+(,,|\^\^)\}' k8s/deploy-aurora-logs.sh; then
+  echo "deploy-aurora-logs.sh: the lines above need bash 4" >&2; exit 1
+fi
+echo "ok"
+
 step "deploy-aurora-logs.sh against a stub kubectl"
 # The script's own logic (no cluster here): it applies nothing while a Secret is missing and
 # no password is given, refuses unfilled values, and applies every manifest once otherwise.

@@ -861,3 +861,45 @@ fn aurora_logs_config_in_the_environment_names_the_file_and_is_no_config_key() {
     assert!(!out.status.success());
     assert!(err.contains("is not a URL"), "{err}");
 }
+
+/// Every pod template sets `enableServiceLinks: false` (a Service named `aurora-logs-*` would
+/// otherwise put `AURORA_LOGS_*` variables into the environment, which the config loader
+/// refuses), and a workload the HPA scales has no `replicas:` (a deploy would reset the HPA's
+/// count).
+#[test]
+fn pods_get_no_service_variables_and_the_hpa_alone_sets_the_processor_count() {
+    for entry in std::fs::read_dir(repo().join("k8s/deployments")).unwrap() {
+        let path = entry.unwrap().path();
+        let rel = format!(
+            "k8s/deployments/{}",
+            path.file_name().unwrap().to_string_lossy()
+        );
+        let text = read(&rel);
+        let lines: Vec<&str> = text.lines().collect();
+        let pods = lines.iter().filter(|l| **l == "    spec:").count();
+        let linked = lines
+            .windows(4)
+            .filter(|w| w[0] == "    spec:" && w[1..].contains(&"      enableServiceLinks: false"))
+            .count();
+        assert!(pods > 0, "{rel}: no pod template");
+        assert_eq!(
+            linked, pods,
+            "{rel}: a pod template without enableServiceLinks: false"
+        );
+    }
+    let hpa = read("k8s/hpa/autoscaling.yaml");
+    let target = hpa
+        .split("scaleTargetRef:")
+        .nth(1)
+        .and_then(|t| t.split("name: ").nth(1))
+        .and_then(|t| t.lines().next())
+        .expect("the HPA names its target");
+    assert_eq!(target, "aurora-logs-processor");
+    let processor = read("k8s/deployments/processor.yaml");
+    assert!(
+        !processor
+            .lines()
+            .any(|l| l.trim_start().starts_with("replicas:")),
+        "processor.yaml sets replicas: the HPA owns the count"
+    );
+}
