@@ -9,8 +9,12 @@ locals {
       Effect    = "Allow"
       Principal = { Service = "pods.eks.amazonaws.com" }
       Action    = ["sts:AssumeRole", "sts:TagSession"]
+      # Only EKS Pod Identity of this account's cluster (the conditions AWS documents for
+      # Pod Identity trust policies); the ARN is spelled out, as the cluster's own attribute
+      # would make a cycle (cluster -> key -> key policy -> these roles).
       Condition = {
         StringEquals = { "aws:SourceAccount" = local.account_id }
+        ArnEquals    = { "aws:SourceArn" = "arn:aws:eks:${var.region}:${local.account_id}:cluster/${local.name}" }
       }
     }]
   })

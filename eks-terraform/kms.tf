@@ -29,6 +29,29 @@ resource "aws_kms_key" "main" {
         Condition = { StringEquals = { "kms:ViaService" = "dynamodb.${var.region}.amazonaws.com" } }
       },
       {
+        # The node volumes are encrypted with this key (eks.tf, the launch template): the Auto
+        # Scaling service-linked role launches the nodes and must use the key, or every launch
+        # fails (AsgInstanceLaunchFailures: Client.InternalError).
+        Sid    = "NodeVolumesThroughAutoScaling"
+        Effect = "Allow"
+        Principal = {
+          AWS = "arn:aws:iam::${local.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+        }
+        Action   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+        Resource = "*"
+      },
+      {
+        # EBS attaches the encrypted volume through a grant the Auto Scaling role creates.
+        Sid    = "NodeVolumeGrantsThroughAutoScaling"
+        Effect = "Allow"
+        Principal = {
+          AWS = "arn:aws:iam::${local.account_id}:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+        }
+        Action    = "kms:CreateGrant"
+        Resource  = "*"
+        Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
+      },
+      {
         Sid       = "CloudWatchLogsEncrypt"
         Effect    = "Allow"
         Principal = { Service = "logs.${var.region}.amazonaws.com" }

@@ -903,3 +903,64 @@ fn pods_get_no_service_variables_and_the_hpa_alone_sets_the_processor_count() {
         "processor.yaml sets replicas: the HPA owns the count"
     );
 }
+
+/// The scoping the policies carry besides their actions: processors write file items only
+/// (not discovery's leader item), the Auto Scaling role may use the key that encrypts the node
+/// volumes (or no node launches), and the pods' roles trust only this cluster's Pod Identity.
+#[test]
+fn the_policies_keep_processors_off_the_leader_item_let_nodes_launch_and_trust_one_cluster() {
+    let doc: serde_json::Value = serde_json::from_str(&read("iam/processor-policy.json")).unwrap();
+    let dynamo = doc["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["Sid"] == "FileLeasesAndCheckpoints")
+        .expect("the processors' DynamoDB statement");
+    assert_eq!(
+        dynamo["Condition"]["ForAllValues:StringNotEquals"]["dynamodb:LeadingKeys"],
+        serde_json::json!([contract::state::LEADER_INSTANCE]),
+        "processors must not reach the leader item's partition"
+    );
+    // No instance id can be the leader's partition key, so the condition spares every file.
+    assert!(contract::state::LEADER_INSTANCE.starts_with('#'));
+
+    let kms = read("eks-terraform/kms.tf");
+    let eks = read("eks-terraform/eks.tf");
+    assert!(
+        eks.contains("kms_key_id  = aws_kms_key.main.arn"),
+        "the node volumes' key changed: check the Auto Scaling grant in kms.tf"
+    );
+    let autoscaling =
+        "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling";
+    for sid in [
+        "NodeVolumesThroughAutoScaling",
+        "NodeVolumeGrantsThroughAutoScaling",
+    ] {
+        let st = kms
+            .split(&format!("Sid    = \"{sid}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("kms.tf: no statement {sid}"));
+        let st = &st[..st.find("\n      },").unwrap()];
+        assert!(
+            st.contains(autoscaling),
+            "kms.tf {sid}: not the Auto Scaling role"
+        );
+    }
+    assert!(kms.contains(r#""kms:GrantIsForAWSResource" = "true""#));
+    for action in ["kms:Decrypt", "kms:GenerateDataKey*", "kms:CreateGrant"] {
+        assert!(kms.contains(&format!("\"{action}\"")), "kms.tf: {action}");
+    }
+
+    let iam = read("eks-terraform/iam.tf");
+    let trust = iam
+        .split("pod_identity_trust = jsonencode(")
+        .nth(1)
+        .expect("the Pod Identity trust policy");
+    let trust = &trust[..trust.find("\n  })").unwrap()];
+    assert!(trust.contains(r#"Principal = { Service = "pods.eks.amazonaws.com" }"#));
+    assert!(trust.contains(r#""aws:SourceAccount" = local.account_id"#));
+    assert!(trust.contains(
+        r#""aws:SourceArn" = "arn:aws:eks:${var.region}:${local.account_id}:cluster/${local.name}""#
+    ));
+    assert!(eks.contains("resource \"aws_eks_cluster\" \"main\" {\n  name     = local.name\n"));
+}
