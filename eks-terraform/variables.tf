@@ -111,7 +111,7 @@ variable "openobserve_bucket" {
 }
 
 variable "openobserve_retention_days" {
-  description = "Objects older than this are deleted (OpenObserve's own retention should be shorter)."
+  description = "Objects older than this are deleted; at least OPENOBSERVE_RETENTION_DAYS of k8s/values-<env>.yaml (OpenObserve's own retention), which tests/deploy.rs checks."
   type        = number
   default     = 90
 }

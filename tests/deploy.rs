@@ -964,3 +964,60 @@ fn the_policies_keep_processors_off_the_leader_item_let_nodes_launch_and_trust_o
     ));
     assert!(eks.contains("resource \"aws_eks_cluster\" \"main\" {\n  name     = local.name\n"));
 }
+
+/// OpenObserve's own retention (values files) never outlives the bucket's lifecycle
+/// (terraform), or OpenObserve would point at deleted objects; and it accepts records as old
+/// as the RDS log backlog it may be sent (7 days by default).
+#[test]
+fn openobserve_keeps_data_no_longer_than_its_bucket_and_accepts_the_rds_backlog() {
+    let tf_default = |tf: &str, var: &str| -> u64 {
+        let block = tf
+            .split(&format!("variable \"{var}\" {{"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no variable {var}"));
+        let block = &block[..block.find("\n}").unwrap()];
+        block
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("default"))
+            .and_then(|v| v.trim().strip_prefix('='))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{var}: no numeric default"))
+    };
+    let tfvars_value = |file: &str, var: &str| -> Option<u64> {
+        read(file).lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == var).then(|| v.trim().parse().unwrap())
+        })
+    };
+    let variables = read("eks-terraform/variables.tf");
+    let default_days = tf_default(&variables, "openobserve_retention_days");
+    for (env, values) in values_files() {
+        let kept: u64 = values["OPENOBSERVE_RETENTION_DAYS"].parse().unwrap();
+        let tfvars = format!("eks-terraform/terraform.tfvars.{env}");
+        let lifecycle = if repo().join(&tfvars).exists() {
+            tfvars_value(&tfvars, "openobserve_retention_days").unwrap_or(default_days)
+        } else {
+            default_days
+        };
+        assert!(
+            kept <= lifecycle,
+            "{env}: OpenObserve keeps {kept} days, the bucket {lifecycle}"
+        );
+    }
+    let oo = read("k8s/deployments/openobserve.yaml");
+    let upto: u64 = oo
+        .split("- name: ZO_INGEST_ALLOWED_UPTO\n")
+        .nth(1)
+        .and_then(|r| r.lines().next())
+        .and_then(|l| l.trim().strip_prefix("value: \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .and_then(|v| v.parse().ok())
+        .expect("ZO_INGEST_ALLOWED_UPTO");
+    assert!(
+        upto >= 7 * 24,
+        "records older than {upto} h would be refused"
+    );
+    assert!(oo.contains(
+        "ZO_COMPACT_DATA_RETENTION_DAYS\n              value: \"${OPENOBSERVE_RETENTION_DAYS}\""
+    ));
+}
