@@ -1021,3 +1021,22 @@ fn openobserve_keeps_data_no_longer_than_its_bucket_and_accepts_the_rds_backlog(
         "ZO_COMPACT_DATA_RETENTION_DAYS\n              value: \"${OPENOBSERVE_RETENTION_DAYS}\""
     ));
 }
+
+/// The metrics port is open to the monitoring namespace only, not to every namespace.
+#[test]
+fn only_the_monitoring_namespace_reaches_the_metrics_port() {
+    let policies = read("k8s/policies/network-policies.yaml");
+    let metrics = policies
+        .split("name: aurora-logs-metrics\n")
+        .nth(1)
+        .expect("the metrics policy");
+    let metrics = metrics.split("\n---").next().unwrap();
+    assert!(
+        !metrics.contains("namespaceSelector: {}"),
+        "open to every namespace"
+    );
+    assert!(metrics.contains("kubernetes.io/metadata.name: ${MONITORING_NAMESPACE}"));
+    for (env, values) in values_files() {
+        assert!(!values["MONITORING_NAMESPACE"].is_empty(), "{env}");
+    }
+}
