@@ -88,6 +88,8 @@ manifests=(
   deployments/processor.yaml
   hpa/autoscaling.yaml
   policies/disruption-budgets.yaml
+  monitoring/podmonitor.yaml
+  monitoring/prometheus-rules.yaml
 )
 
 render() { # manifest -> stdout
@@ -187,8 +189,23 @@ ingestion_passcode() {
   printf '%s' "$passcode"
 }
 
+# The prometheus-operator resources need its CRDs, which a cluster may not have.
+crd_of() {
+  case "$1" in
+    monitoring/podmonitor.yaml) echo podmonitors.monitoring.coreos.com ;;
+    monitoring/prometheus-rules.yaml) echo prometheusrules.monitoring.coreos.com ;;
+  esac
+}
+
 for m in "${manifests[@]}"; do
   case "$m" in
+    monitoring/*)
+      if kubectl get crd "$(crd_of "$m")" >/dev/null 2>&1; then
+        apply "$m"
+      else
+        info "$m skipped: the cluster has no $(crd_of "$m") (install prometheus-operator, then run again)"
+      fi
+      ;;
     secrets/*)
       source="$(secret_source "$m")"
       if [ -z "$source" ]; then

@@ -1040,3 +1040,120 @@ fn only_the_monitoring_namespace_reaches_the_metrics_port() {
         assert!(!values["MONITORING_NAMESPACE"].is_empty(), "{env}");
     }
 }
+
+/// The names the code describes, caught by a recorder that keeps only the names.
+#[derive(Default)]
+struct DescribedNames(std::sync::Mutex<BTreeSet<String>>);
+
+impl DescribedNames {
+    fn add(&self, key: metrics::KeyName) {
+        self.0.lock().unwrap().insert(key.as_str().to_string());
+    }
+}
+
+impl metrics::Recorder for DescribedNames {
+    fn describe_counter(
+        &self,
+        key: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+        self.add(key);
+    }
+    fn describe_gauge(
+        &self,
+        key: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+        self.add(key);
+    }
+    fn describe_histogram(
+        &self,
+        key: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+        self.add(key);
+    }
+    fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::noop()
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+/// Every metric a Prometheus rule names is one the code describes (each crate's `describe`, as
+/// the binary calls them all at start), and every metric of README's alert table has a rule.
+#[test]
+fn the_prometheus_rules_name_only_metrics_the_code_registers() {
+    let names = DescribedNames::default();
+    metrics::with_local_recorder(&names, || {
+        net::telemetry::describe();
+        net::redis::describe();
+        state::telemetry::describe();
+        queue::telemetry::describe();
+        sink::telemetry::describe();
+        dataplane::telemetry::describe();
+        rds::budget::describe();
+        rds::telemetry::describe();
+        discovery::telemetry::describe();
+    });
+    let registered = names.0.into_inner().unwrap();
+    assert!(registered.len() > 40, "{registered:?}");
+    let binary = read("src/service.rs");
+    let calls = binary.matches("::describe();").count();
+    assert_eq!(
+        calls, 9,
+        "src/service.rs describes another set of crates: update this test"
+    );
+
+    let metric_names = |text: &str| -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("aurora_logs_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            out.insert(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+        out
+    };
+    let rules = read("k8s/monitoring/prometheus-rules.yaml");
+    let exprs: String = rules
+        .lines()
+        .skip_while(|l| !l.contains("groups:"))
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let in_rules = metric_names(&exprs);
+    assert!(in_rules.len() >= 8, "{in_rules:?}");
+    for name in &in_rules {
+        assert!(
+            registered.contains(name),
+            "prometheus-rules.yaml names {name}, which the code does not register"
+        );
+    }
+    let readme = read("README.md");
+    let table = readme
+        .split("| metric (`/metrics` of every process) | alert when |")
+        .nth(1)
+        .expect("README's alert table");
+    let table = &table[..table.find("\n\n").unwrap()];
+    for name in metric_names(table) {
+        assert!(
+            in_rules.contains(&name),
+            "README alerts on {name}; no rule does"
+        );
+    }
+}
