@@ -7,6 +7,7 @@ mod demo;
 mod distributed;
 mod input;
 mod install;
+mod metrics_names;
 mod run;
 mod service;
 

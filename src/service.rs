@@ -66,15 +66,7 @@ pub fn ship_context_with(
 /// once (a crate names and describes its own metrics in its `telemetry` module).
 pub fn install_metrics() -> Result<PrometheusHandle> {
     let handle = net::ops::install_metrics()?;
-    net::telemetry::describe();
-    net::redis::describe();
-    state::telemetry::describe();
-    queue::telemetry::describe();
-    sink::telemetry::describe();
-    dataplane::telemetry::describe();
-    rds::budget::describe();
-    rds::telemetry::describe();
-    discovery::telemetry::describe();
+    crate::metrics_names::describe_all();
     Ok(handle)
 }
 
