@@ -64,7 +64,7 @@ macro_rules! serve_ops {
 /// `aurora-logs discovery`: lead (or wait to), list, publish jobs, until SIGTERM.
 pub async fn run_discovery(config: Config) -> Result<()> {
     init_logging(config.log_format, &config.log_level);
-    let metrics = install_metrics()?;
+    let metrics = install_metrics("discovery")?;
     let owner = owner_name("discovery");
     let http = net::http_client();
     let source = rds_source(&config, http).await?;
@@ -114,7 +114,7 @@ pub async fn run_discovery(config: Config) -> Result<()> {
 /// `aurora-logs processor`: consume jobs, ship files under leases, until SIGTERM.
 pub async fn run_processor(config: Config) -> Result<()> {
     init_logging(config.log_format, &config.log_level);
-    let metrics = install_metrics()?;
+    let metrics = install_metrics("processor")?;
     let owner = owner_name("processor");
     let http = net::http_client();
     let source = rds_source(&config, http.clone()).await?;

@@ -63,10 +63,12 @@ pub fn ship_context_with(
 }
 
 /// Install the process's Prometheus recorder and describe every metric of every crate, each
-/// once (a crate names and describes its own metrics in its `telemetry` module).
-pub fn install_metrics() -> Result<PrometheusHandle> {
+/// once (a crate names and describes its own metrics in its `telemetry` module), and set
+/// `aurora_logs_build_info` for this `mode`.
+pub fn install_metrics(mode: &'static str) -> Result<PrometheusHandle> {
     let handle = net::ops::install_metrics()?;
     crate::metrics_names::describe_all();
+    net::telemetry::record_build_info(env!("CARGO_PKG_VERSION"), mode);
     Ok(handle)
 }
 
@@ -95,7 +97,7 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
 /// Run until SIGTERM.
 pub async fn run(config: Config) -> Result<()> {
     init_logging(config.log_format, &config.log_level);
-    let metrics = install_metrics()?;
+    let metrics = install_metrics("run")?;
     let ctx = ship_context(&config).await?;
     let scheduler = Scheduler::new(ctx, config.scheduler.clone());
     let shutdown = shutdown_signal();

@@ -708,6 +708,16 @@ async fn every_fault(test: &'static str, encrypted: bool) {
         .iter()
         .map(|&p| scrape(p).get(BUDGET_PERMITS).copied().unwrap_or(0.0))
         .sum();
+    // Each process says what build and mode it runs.
+    let version = format!("version=\"{}\"", env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        scrape_labelled(pports[1], "aurora_logs_build_info", "mode=\"processor\""),
+        1.0
+    );
+    assert_eq!(
+        scrape_labelled(dports[1 - leader], "aurora_logs_build_info", &version),
+        1.0
+    );
     let got = world.received();
     let want = world.expected();
     let unexpected: BTreeSet<String> = got
