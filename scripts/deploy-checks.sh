@@ -67,20 +67,10 @@ step "deploy-aurora-logs.sh against a stub kubectl"
 # The script's own logic (no cluster here): it applies nothing while a Secret is missing and
 # no password is given, refuses unfilled values, and applies every manifest once otherwise.
 # (Reading the passcode from OpenObserve: tests/deploy.rs, against the stand-in.)
-mkdir -p "$work/bin"
-cat > "$work/bin/kubectl" <<'STUB'
-#!/usr/bin/env bash
-echo "$*" >> "$STUB_LOG"
-case "$*" in
-  *"get secret"*) [ -n "${STUB_SECRETS_EXIST:-}" ] ;;
-  *"apply -f -"*) cat > /dev/null ;;
-esac
-STUB
-chmod +x "$work/bin/kubectl"
 # The stub runs with the placeholders filled and no secret from the caller's shell; what the
 # script said goes to stub.out, shown when a run goes other than expected.
 stub() {
-  env -u OPENOBSERVE_PASSWORD -u OPENOBSERVE_INGEST_PASSCODE -u STUB_SECRETS_EXIST PATH="$work/bin:$PATH" STUB_LOG="$work/kubectl.log" \
+  env -u OPENOBSERVE_PASSWORD -u OPENOBSERVE_INGEST_PASSCODE -u STUB_SECRETS_EXIST PATH="$PWD/scripts/deploy/stub-bin:$PATH" STUB_LOG="$work/kubectl.log" \
     IMAGE=registry.example/aurora-logs:1 VALKEY_HOST=valkey.example OPENOBSERVE_BUCKET=bucket-example \
     "$@" >"$work/stub.out" 2>&1
 }

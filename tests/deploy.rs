@@ -288,27 +288,7 @@ async fn the_deploy_script_gives_the_processors_the_ingestion_passcode_never_the
     .unwrap();
     let port = oo.addr().port();
     let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let stub = bin.join("kubectl");
-    std::fs::write(
-        &stub,
-        r#"#!/usr/bin/env bash
-echo "$*" >> "$STUB_LOG"
-case "$*" in
-  *"get secret"*) [ -n "${STUB_SECRETS_EXIST:-}" ] ;;
-  *"apply -f -"*) { cat; echo "---"; } >> "$STUB_APPLIED" ;;
-  *"port-forward svc/openobserve :5080"*)
-    echo "$$" >> "$STUB_PIDS"
-    echo "Forwarding from 127.0.0.1:$STUB_OO_PORT -> 5080"
-    echo "Forwarding from [::1]:$STUB_OO_PORT -> 5080"
-    exec sleep 300 ;;
-esac
-"#,
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = repo().join("scripts/deploy/stub-bin");
     let run = |password: &str| {
         let applied = dir.path().join(format!("applied-{}", password.len()));
         let mut cmd = std::process::Command::new("bash");

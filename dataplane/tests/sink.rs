@@ -77,16 +77,19 @@ fn expected(n: usize, from: usize) -> Vec<String> {
     v
 }
 
+/// A sink set to zstd against a stand-in that answers zstd with 415, as released OpenObserve.
+async fn zstd_sink_against_a_server_refusing_zstd(
+) -> (OpenObserveStandIn, OpenObserveSink, tempfile::TempDir) {
+    let standin = StandInConfig {
+        accept_zstd: false,
+        ..Default::default()
+    };
+    setup(standin, Compression::Zstd).await
+}
+
 #[tokio::test]
 async fn zstd_refused_with_415_falls_back_to_gzip_and_everything_arrives() {
-    let (oo, sink, _dir) = setup(
-        StandInConfig {
-            accept_zstd: false,
-            ..Default::default()
-        },
-        Compression::Zstd,
-    )
-    .await;
+    let (oo, sink, _dir) = zstd_sink_against_a_server_refusing_zstd().await;
     let ack = sink.send(&batch(50, 0).into()).await.unwrap();
     assert_eq!(ack.accepted, 50);
     assert_eq!(sink.compression(), Compression::Gzip);
@@ -363,14 +366,7 @@ async fn the_password_file_is_read_again_when_it_is_rotated() {
 #[tokio::test]
 async fn a_batch_compressed_where_it_was_built_is_sent_as_it_is_and_redone_when_the_settings_changed(
 ) {
-    let (oo, sink, _dir) = setup(
-        StandInConfig {
-            accept_zstd: false,
-            ..Default::default()
-        },
-        Compression::Zstd,
-    )
-    .await;
+    let (oo, sink, _dir) = zstd_sink_against_a_server_refusing_zstd().await;
     // Compressed with zstd, as the sink stood: the server refuses zstd (415), the sink turns
     // to gzip, and the body is compressed again rather than sent with the wrong encoding.
     let mut first = batch(30, 0);
