@@ -218,7 +218,7 @@ async fn ship_big(binary: &str, file: &std::path::Path, entries: u64) -> Shipped
     // With TLS: the receiver behind a TLS terminator of this process, trusted by its CA file.
     let tls = if std::env::var("AURORA_BENCH_TLS").is_ok_and(|v| v == "1") {
         let pki = simulator::tls::TestPki::generate("bench").expect("openssl makes the CA");
-        let proxy = simulator::tls::TlsProxy::start(&pki, addr).await.unwrap();
+        let proxy = simulator::proxy::Proxy::tls(&pki, addr).await.unwrap();
         Some((pki, proxy))
     } else {
         None

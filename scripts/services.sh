@@ -69,7 +69,7 @@ redis_bin() {
   command -v redis-server
 }
 
-# `tansu-bin`: only install tansu if missing and print its path (scripts/kafka-pin/check.sh).
+# `tansu-bin`: only install tansu if missing and print its path (scripts/kafka-topic-loss/check.sh).
 if [ "${1:-start}" = tansu-bin ]; then tansu_bin; exit 0; fi
 
 if [ "${1:-start}" = stop ]; then

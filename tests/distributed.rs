@@ -1,13 +1,13 @@
 //! The distributed deployment as separate OS processes: `aurora-logs discovery` (two replicas)
-//! and three `aurora-logs processor`s, over a real Kafka-protocol broker (a private tansu, so
-//! that the test can restart it), DynamoDB Local (a table of the test's own) and a private
+//! and three `aurora-logs processor`s, over a real Kafka-protocol broker (a private tansu behind
+//! a proxy, so that the test can take it away), DynamoDB Local (a table of the test's own) and a private
 //! redis-server (so that the test can stop it), against the RDS simulator and the OpenObserve
 //! stand-in (in this test process).
 //!
 //! One run goes through the faults in turn, each asserted, while the simulated clusters keep
 //! writing and rotating: RDS throttling across processes, two discovery replicas (one leads),
 //! DynamoDB conditional-write conflicts (a lease held by an intruder), a processor SIGKILLed
-//! mid-batch (its files are taken over after its leases expire), the broker restarted, Redis
+//! mid-batch (its files are taken over after its leases expire), the broker away and back, Redis
 //! stopped and started. In the end every entry arrived (by record_id), and duplicates are bounded
 //! by what the kill can have left in flight.
 
@@ -124,7 +124,12 @@ struct World {
     rds: RdsSimulator,
     oo: OpenObserveStandIn,
     tansu_bin: String,
-    kafka_port: u16,
+    /// Where tansu listens, behind `kafka_proxy`.
+    tansu_port: u16,
+    /// What the processes know as the broker (tansu advertises it): plain, or ending TLS in
+    /// the encrypted run. Interrupting it takes the broker away with its state kept, as a
+    /// broker restart does on Kafka or MSK.
+    kafka_proxy: simulator::proxy::Proxy,
     redis_bin: String,
     redis_port: u16,
     dynamodb: String,
@@ -138,10 +143,7 @@ struct World {
 /// What the encrypted run adds.
 struct Tls {
     pki: simulator::tls::TestPki,
-    /// Where tansu listens in plain TCP, behind `kafka_proxy` (which has `kafka_port`'s role).
-    tansu_port: u16,
-    kafka_proxy: simulator::tls::TlsProxy,
-    oo_proxy: simulator::tls::TlsProxy,
+    oo_proxy: simulator::proxy::Proxy,
 }
 
 /// The ACL user of the encrypted run's Redis (the default user is off there).
@@ -160,23 +162,15 @@ impl Drop for World {
 }
 
 impl World {
-    /// The job queue as every process here is configured for it.
-    fn kafka_config(&self) -> queue::KafkaConfig {
-        queue::KafkaConfig {
-            brokers: self.brokers(),
-            topics: contract::Topics::with_prefix(&self.topic_prefix),
-            partitions: PARTITIONS,
-            ca_file: self.tls.as_ref().map(|t| t.pki.ca_file()),
-            ..Default::default()
-        }
-    }
-
-    /// The brokers the processes are given: tansu, or the TLS terminator in front of it.
+    /// The brokers the processes are given: the proxy in front of tansu, by the name the
+    /// TLS certificate has in the encrypted run.
     fn brokers(&self) -> String {
-        match &self.tls {
-            None => format!("127.0.0.1:{}", self.kafka_port),
-            Some(t) => format!("localhost:{}", t.kafka_proxy.addr.port()),
-        }
+        let host = if self.tls.is_some() {
+            "localhost"
+        } else {
+            "127.0.0.1"
+        };
+        format!("{host}:{}", self.kafka_proxy.addr.port())
     }
 
     /// The TLS part of the configuration (empty for the plaintext run).
@@ -230,9 +224,6 @@ brokers = "{brokers}"
 {kafka_tls}group_id = "{prefix}group"
 partitions = {partitions}
 delivery_timeout = "5s"
-[kafka.properties]
-# The broker restart loses its topics (memory storage): notice them back within a second.
-"topic.metadata.refresh.interval.ms" = "1000"
 {topics}{dynamodb_table}lease_ttl = "{LEASE_TTL_S}s"
 call_timeout = "900ms"
 [redis]
@@ -276,19 +267,9 @@ commit_interval = "300ms"
     }
 
     fn start_tansu(&self) -> Proc {
-        // Encrypted: tansu listens in plain TCP behind the TLS terminator and advertises the
-        // terminator's `localhost` address (what the certificate names).
-        let (port, listener, advertised) = match &self.tls {
-            None => {
-                let url = format!("tcp://127.0.0.1:{}", self.kafka_port);
-                (self.kafka_port, url.clone(), url)
-            }
-            Some(t) => (
-                t.tansu_port,
-                format!("tcp://127.0.0.1:{}", t.tansu_port),
-                format!("tcp://localhost:{}", t.kafka_proxy.addr.port()),
-            ),
-        };
+        // tansu listens in plain TCP behind the proxy and advertises the proxy.
+        let listener = format!("tcp://127.0.0.1:{}", self.tansu_port);
+        let advertised = format!("tcp://{}", self.brokers());
         let p = Proc::spawn(
             "tansu",
             Command::new(&self.tansu_bin).args([
@@ -302,7 +283,7 @@ commit_interval = "300ms"
             ]),
             &self.log("tansu"),
         );
-        wait_port(port, "tansu");
+        wait_port(self.tansu_port, "tansu");
         p
     }
 
@@ -486,31 +467,27 @@ async fn every_fault(test: &'static str, encrypted: bool) {
         .unwrap();
     let tls = if encrypted {
         let pki = simulator::tls::TestPki::generate("e2e").expect("openssl makes the test CA");
-        let tansu_port = free_port();
-        let kafka_proxy =
-            simulator::tls::TlsProxy::start(&pki, ([127, 0, 0, 1], tansu_port).into())
-                .await
-                .unwrap();
         let oo_addr = oo.url().trim_start_matches("http://").parse().unwrap();
-        let oo_proxy = simulator::tls::TlsProxy::start(&pki, oo_addr)
-            .await
-            .unwrap();
-        Some(Tls {
-            pki,
-            tansu_port,
-            kafka_proxy,
-            oo_proxy,
-        })
+        let oo_proxy = simulator::proxy::Proxy::tls(&pki, oo_addr).await.unwrap();
+        Some(Tls { pki, oo_proxy })
     } else {
         None
     };
-    let world = World {
+    let tansu_port = free_port();
+    let tansu_addr = ([127, 0, 0, 1], tansu_port).into();
+    let kafka_proxy = match &tls {
+        Some(t) => simulator::proxy::Proxy::tls(&t.pki, tansu_addr).await,
+        None => simulator::proxy::Proxy::plain(tansu_addr).await,
+    }
+    .unwrap();
+    let mut world = World {
         dir: tempfile::tempdir().unwrap(),
         rds: RdsSimulator::start(sim).await.unwrap(),
         oo,
         tls,
         tansu_bin,
-        kafka_port: free_port(),
+        tansu_port,
+        kafka_proxy,
         redis_bin,
         redis_port: free_port(),
         dynamodb,
@@ -535,7 +512,7 @@ async fn every_fault(test: &'static str, encrypted: bool) {
         per_second: 5.0,
     }));
 
-    let mut tansu = world.start_tansu();
+    let tansu = world.start_tansu();
     let mut redis = world.start_redis();
     let dports = [free_port(), free_port()];
     let mut discoveries = [
@@ -642,21 +619,18 @@ async fn every_fault(test: &'static str, encrypted: bool) {
     eprintln!("phase 3: processor-0 killed at {at_kill} records");
     tokio::time::sleep(Duration::from_secs(LEASE_TTL_S + 2)).await;
 
-    // 4. The broker restarts (memory storage: topics and group offsets are gone; the state in
-    // DynamoDB is the truth and discovery publishes again).
-    tansu.kill();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // 4. The broker goes away for a while and comes back: every connection and the port
+    // closed, as in a broker restart or a network partition, its topics and the group's offsets
+    // kept, as Kafka and MSK keep them.
+    world.kafka_proxy.interrupt().await;
     world.rds.advance_by(Duration::from_secs(10 * 60));
-    tansu = world.start_tansu();
-    // A real broker keeps its topics over a restart (and the deployment creates them with a
-    // Job); this test broker's memory storage loses them. Create them again at once, as they
-    // would still be there, so that the phase tests the restart (connections, group state,
-    // offsets gone) and not a race between auto-created topics and the group's assignment,
-    // which once left processors without the topics discovery then published to.
-    queue::ensure_topics(&world.kafka_config())
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    world
+        .kafka_proxy
+        .resume()
         .await
-        .expect("the job topics are created again");
-    eprintln!("phase 4: broker restarted");
+        .expect("the broker's port again");
+    eprintln!("phase 4: broker away for 5 s and back");
     let before = world.received().len();
     let t = Instant::now();
     while world.received().len() <= before && t.elapsed() < Duration::from_secs(60) {
@@ -664,7 +638,7 @@ async fn every_fault(test: &'static str, encrypted: bool) {
     }
     assert!(
         world.received().len() > before,
-        "nothing shipped after the broker restart\n{}",
+        "nothing shipped after the broker came back\n{}",
         world.logs_tail()
     );
 

@@ -247,16 +247,14 @@ async fn wrong_credentials_fail_loudly_and_are_not_retried() {
 /// The stand-in behind TLS with a private CA, as an OpenObserve inside the cluster is.
 async fn behind_tls(
     oo: &OpenObserveStandIn,
-) -> (simulator::tls::TestPki, simulator::tls::TlsProxy, String) {
+) -> (simulator::tls::TestPki, simulator::proxy::Proxy, String) {
     let pki = simulator::tls::TestPki::generate("openobserve").expect("openssl makes the CA");
     let upstream = oo
         .url()
         .trim_start_matches("http://")
         .parse()
         .expect("the stand-in's address");
-    let proxy = simulator::tls::TlsProxy::start(&pki, upstream)
-        .await
-        .unwrap();
+    let proxy = simulator::proxy::Proxy::tls(&pki, upstream).await.unwrap();
     let url = format!("https://localhost:{}", proxy.addr.port());
     (pki, proxy, url)
 }

@@ -20,16 +20,16 @@
 //! resume where the last one stopped. A job that fails is counted and committed past: the
 //! file's state still shows unshipped bytes, so discovery publishes it again.
 //!
-//! # librdkafka version
-//! rdkafka 0.37 with librdkafka 2.3.0, pinned in this crate's Cargo.toml (every crate of the
-//! workspace must use the same rdkafka-sys: it links the native library). librdkafka 2.5 and
-//! later (rdkafka 0.38 and 0.39 bundle 2.10 and 2.12) dereference a NULL topic name in
-//! `rd_kafka_metadata_update_op` when a fetch for a topic the broker no longer has comes back
-//! with a KIP-951 leader hint and a zero topic id, which is how the test broker (tansu 0.6)
-//! answers. Its memory storage loses every topic on a restart, which the distributed test's
-//! broker-restart phase does on purpose; a deleted topic does the same. Real Kafka and MSK keep
-//! their topics and send no such hint. `scripts/kafka-pin/check.sh` shows the crash with the
-//! librdkafka of a given confluent-kafka release and its absence with 2.3.0.
+//! # librdkafka and the test broker
+//! rdkafka 0.39 with its bundled librdkafka 2.12.1. librdkafka 2.5 and later dereference a NULL
+//! topic name in `rd_kafka_metadata_update_op` when a fetch for a topic the broker no longer has
+//! comes back with a KIP-951 leader hint and a zero topic id, which is how the test broker
+//! (tansu 0.6) answers once a topic is deleted or lost by a restart of its memory storage.
+//! Kafka and MSK keep their topics over a restart and send no such hint. So no test restarts
+//! the broker: they take it away and back behind `simulator::proxy::Proxy` (connections and
+//! port closed, topics and offsets kept), and delete a topic only after its consumers closed.
+//! `scripts/kafka-topic-loss/check.sh` shows the crash with the librdkafka of a given
+//! confluent-kafka release.
 //!
 //! # TLS and SASL (MSK)
 //! librdkafka is built with OpenSSL vendored (`ssl-vendored`: perl and make, no system

@@ -17,6 +17,7 @@ use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{FutureProducer, FutureRecord};
+use simulator::proxy::Proxy;
 use simulator::services::{require, unique_name, Service};
 use tokio::sync::watch;
 
@@ -562,53 +563,55 @@ async fn back_pressure_keeps_running_jobs_within_the_budget_and_all_complete() {
     cleanup(&config).await;
 }
 
-/// A tansu broker of the test's own (memory storage) on a free port, killed on drop, and by
-/// a watchdog shell when the test process dies without dropping it.
+/// A tansu broker of the test's own (memory storage) behind a [`Proxy`] (plain, or ending TLS
+/// with a private CA for `localhost`), which is the address tansu advertises: the proxy is
+/// how a test takes the broker away and back ([`Proxy::interrupt`], [`Proxy::resume`]) with
+/// its topics, offsets and producer ids kept, as a restarted Kafka or MSK broker keeps them.
+/// (Killing the memory broker would lose its topics, which no production broker does, and
+/// librdkafka 2.5 and later crash on tansu's answer to a fetch for a lost topic: see the
+/// queue crate's documentation.) The broker is killed on drop, and by a watchdog shell when
+/// the test process dies without dropping it.
 struct PrivateBroker {
-    bin: String,
-    port: u16,
     /// The watchdog shell and the broker's pid.
     child: Option<(std::process::Child, u32)>,
+    proxy: Proxy,
+    /// The TLS proxy's CA, for the clients.
+    pki: Option<simulator::tls::TestPki>,
+    /// What clients bootstrap from (the proxy).
+    brokers: String,
 }
 
 impl PrivateBroker {
     /// `None` (skipped) without `AURORA_TEST_TANSU_BIN` (printed by `scripts/services.sh`);
     /// under `CI=true` that fails instead.
-    fn new(test: &str) -> Option<PrivateBroker> {
+    async fn start(test: &str, tls: bool) -> Option<PrivateBroker> {
+        use std::io::BufRead;
         let Ok(bin) = std::env::var("AURORA_TEST_TANSU_BIN") else {
-            let msg = format!(
-                "{test}: AURORA_TEST_TANSU_BIN is not set (eval \"$(scripts/services.sh)\")"
-            );
+            let msg =
+                format!("{test}: AURORA_TEST_TANSU_BIN is not set (scripts/services.sh sets it)");
             if std::env::var("CI").is_ok_and(|v| v == "true") {
                 panic!("{msg}; CI=true needs it");
             }
             eprintln!("SKIPPED {msg}");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut b = PrivateBroker {
-            bin,
-            port,
-            child: None,
+        let inner = simulator::services::free_port();
+        let upstream = ([127, 0, 0, 1], inner).into();
+        let (proxy, pki, host) = if tls {
+            let pki = simulator::tls::TestPki::generate("kafka").expect("openssl makes the CA");
+            (
+                Proxy::tls(&pki, upstream).await.unwrap(),
+                Some(pki),
+                "localhost",
+            )
+        } else {
+            (Proxy::plain(upstream).await.unwrap(), None, "127.0.0.1")
         };
-        b.start();
-        Some(b)
-    }
-
-    fn address(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) {
-        use std::io::BufRead;
-        let url = format!("tcp://{}", self.address());
+        let brokers = format!("{host}:{}", proxy.addr.port());
         // The shell prints the broker's pid, then waits while both the test and the broker
         // live, and kills the broker when the test is gone.
-        let script = r#"bin=$1; url=$2; test_pid=$3
-"$bin" broker --listener-url "$url" --advertised-listener-url "$url" \
+        let script = r#"bin=$1; listen=$2; advertised=$3; test_pid=$4
+"$bin" broker --listener-url "$listen" --advertised-listener-url "$advertised" \
   --storage-engine memory://tansu/ >/dev/null 2>&1 &
 broker=$!
 echo "$broker"
@@ -616,7 +619,9 @@ while kill -0 "$test_pid" 2>/dev/null && kill -0 "$broker" 2>/dev/null; do sleep
 kill "$broker" 2>/dev/null
 wait "$broker""#;
         let mut child = std::process::Command::new("sh")
-            .args(["-c", script, "sh", &self.bin, &url])
+            .args(["-c", script, "sh", &bin])
+            .arg(format!("tcp://127.0.0.1:{inner}"))
+            .arg(format!("tcp://{brokers}"))
             .arg(std::process::id().to_string())
             .stdout(std::process::Stdio::piped())
             .spawn()
@@ -626,18 +631,18 @@ wait "$broker""#;
             .read_line(&mut line)
             .expect("the broker's pid");
         let pid: u32 = line.trim().parse().expect("a pid");
-        self.child = Some((child, pid));
-        let start = Instant::now();
-        while !simulator::services::answers(&self.address()) {
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "tansu did not answer"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        simulator::services::wait_port(inner, "tansu");
+        Some(PrivateBroker {
+            child: Some((child, pid)),
+            proxy,
+            pki,
+            brokers,
+        })
     }
+}
 
-    fn stop(&mut self) {
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
         if let Some((mut watchdog, pid)) = self.child.take() {
             let _ = std::process::Command::new("kill")
                 .arg(pid.to_string())
@@ -648,21 +653,15 @@ wait "$broker""#;
     }
 }
 
-impl Drop for PrivateBroker {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_broker_restart_fails_publishes_while_down_and_the_processor_resumes_after() {
-    let test = "queue-restart";
-    let Some(mut broker) = PrivateBroker::new(test) else {
+async fn a_broker_outage_fails_publishes_while_down_and_the_processor_resumes_after() {
+    let test = "queue-outage";
+    let Some(mut broker) = PrivateBroker::start(test, false).await else {
         return;
     };
     let name = unique_name(test);
     let config = KafkaConfig {
-        brokers: broker.address(),
+        brokers: broker.brokers.clone(),
         group_id: format!("{name}-group"),
         topics: Topics::with_prefix(&format!("{name}-")),
         partitions: 2,
@@ -689,7 +688,8 @@ async fn a_broker_restart_fails_publishes_while_down_and_the_processor_resumes_a
     })
     .await;
 
-    broker.stop();
+    // The broker goes away: its port and every connection closed.
+    broker.proxy.interrupt().await;
     let started = Instant::now();
     match producer.publish(&batch(2)).await {
         Err(queue::QueueError::Undelivered { failed, total, .. }) => {
@@ -704,19 +704,18 @@ async fn a_broker_restart_fails_publishes_while_down_and_the_processor_resumes_a
         started.elapsed()
     );
 
-    broker.start();
-    // Memory storage: the restarted broker lost the topics and the group's offsets.
-    assert_eq!(ensure_topics(&config).await.unwrap().len(), 5);
-    // As discovery does: publish again at the next pass until it goes through. The
-    // idempotent producer's id died with the broker's memory: the failed publish above
-    // replaced the producer, so this goes through at once or after a reconnect.
+    broker.proxy.resume().await.unwrap();
+    // Its topics are still there.
+    assert!(ensure_topics(&config).await.unwrap().is_empty());
+    // As discovery does: publish again at the next pass until it goes through. The failed
+    // publish above replaced the producer, so this goes through at once or after a reconnect.
     let mut attempts = 0;
     while let Err(e) = producer.publish(&batch(2)).await {
         attempts += 1;
         assert!(attempts < 3, "publishing did not recover: {e}");
     }
     until(
-        "the second batch after the restart",
+        "the second batch after the outage",
         Duration::from_secs(90),
         || {
             let got: BTreeSet<_> = rec.ids().into_iter().collect();
@@ -725,7 +724,6 @@ async fn a_broker_restart_fails_publishes_while_down_and_the_processor_resumes_a
     )
     .await;
     m.shutdown().await;
-    broker.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -770,58 +768,9 @@ async fn a_graceful_stop_lets_jobs_finish_within_the_grace_and_leaves_the_rest_u
     cleanup(&config).await;
 }
 
-/// A private tansu behind a TLS terminator with a private CA: clients see only TLS, at
-/// `localhost:<port>` (what the certificate names), which tansu advertises.
-struct TlsBroker {
-    child: std::process::Child,
-    _proxy: simulator::tls::TlsProxy,
-    pki: simulator::tls::TestPki,
-    brokers: String,
-}
-
-impl Drop for TlsBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn tls_broker(test: &str) -> Option<TlsBroker> {
-    let Ok(bin) = std::env::var("AURORA_TEST_TANSU_BIN") else {
-        let msg = format!("{test}: AURORA_TEST_TANSU_BIN is not set (scripts/services.sh sets it)");
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{msg}; CI=true needs it");
-        }
-        eprintln!("SKIPPED {msg}");
-        return None;
-    };
-    let pki = simulator::tls::TestPki::generate("kafka").expect("openssl makes the CA");
-    let inner = simulator::services::free_port();
-    let proxy = simulator::tls::TlsProxy::start(&pki, ([127, 0, 0, 1], inner).into())
-        .await
-        .unwrap();
-    let advertised = format!("tcp://localhost:{}", proxy.addr.port());
-    let child = std::process::Command::new(bin)
-        .args(["broker", "--listener-url"])
-        .arg(format!("tcp://127.0.0.1:{inner}"))
-        .args(["--advertised-listener-url", &advertised])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starting tansu");
-    simulator::services::wait_port(inner, "tansu");
-    Some(TlsBroker {
-        child,
-        brokers: format!("localhost:{}", proxy.addr.port()),
-        _proxy: proxy,
-        pki,
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jobs_travel_over_tls_with_the_brokers_ca_and_not_without() {
-    let Some(broker) = tls_broker("queue-tls").await else {
+    let Some(broker) = PrivateBroker::start("queue-tls", true).await else {
         return;
     };
     let name = unique_name("queue-tls");
@@ -831,7 +780,7 @@ async fn jobs_travel_over_tls_with_the_brokers_ca_and_not_without() {
         topics: Topics::with_prefix(&format!("{name}-")),
         partitions: 2,
         session_timeout: Duration::from_secs(10),
-        ca_file: Some(broker.pki.ca_file()),
+        ca_file: broker.pki.as_ref().map(|p| p.ca_file()),
         ..KafkaConfig::default()
     };
     assert_eq!(
@@ -879,12 +828,12 @@ async fn jobs_travel_over_tls_with_the_brokers_ca_and_not_without() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn msk_iam_hands_librdkafka_a_token_through_the_refresh_callback() {
-    let Some(broker) = tls_broker("queue-msk-iam").await else {
+    let Some(broker) = PrivateBroker::start("queue-msk-iam", true).await else {
         return;
     };
     let config = KafkaConfig {
         brokers: broker.brokers.clone(),
-        ca_file: Some(broker.pki.ca_file()),
+        ca_file: broker.pki.as_ref().map(|p| p.ca_file()),
         msk_iam: true,
         delivery_timeout: Duration::from_secs(2),
         ..KafkaConfig::default()

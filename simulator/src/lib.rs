@@ -12,8 +12,9 @@
 //!   complete-file download as the real SDK speaks them, with RDS's faults switchable at runtime.
 //! - [`services`]: the real services of the tests (Kafka, DynamoDB Local, Redis), or a skip.
 //! - [`kit`]: the simulated world as tests, benches and the demo set it up.
-//! - [`tls`]: a private CA and server certificate (by `openssl`), and a TLS terminator in front of
-//!   any plain server of the tests.
+//! - [`tls`]: a private CA and server certificate (by `openssl`).
+//! - [`proxy`]: a TCP proxy, plain or ending TLS, in front of any plain server of the tests, that
+//!   a test can interrupt (port and connections closed) and resume on the same port.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -22,6 +23,7 @@ pub mod generator;
 pub mod instance;
 pub mod kit;
 pub mod openobserve;
+pub mod proxy;
 pub mod rds;
 pub mod services;
 pub mod tls;

@@ -1,15 +1,11 @@
 //! TLS for the test world: a private CA with a server certificate for `localhost` and
-//! `127.0.0.1`, made by the `openssl` command line (as an operator would make one), and a TLS
-//! terminator that puts any plain TCP server of the tests (the OpenObserve stand-in, a `_bulk`
-//! receiver, a broker) behind TLS.
+//! `127.0.0.1`, made by the `openssl` command line (as an operator would make one). The
+//! [`crate::proxy::Proxy`] puts any plain TCP server of the tests behind TLS with it.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -133,43 +129,4 @@ fn run_openssl(args: &[&str]) -> std::io::Result<()> {
         )));
     }
     Ok(())
-}
-
-/// A TLS terminator on a local port: each connection's TLS is ended here and its bytes go on,
-/// in plain TCP, to `upstream`. Stops when dropped.
-pub struct TlsProxy {
-    /// Where clients connect (TLS).
-    pub addr: SocketAddr,
-    task: JoinHandle<()>,
-}
-
-impl TlsProxy {
-    /// Terminate TLS with `pki`'s server certificate in front of `upstream`.
-    pub async fn start(pki: &TestPki, upstream: SocketAddr) -> std::io::Result<TlsProxy> {
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(pki.server_config()?));
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr()?;
-        let task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    // A client that refuses our certificate ends its handshake here: nothing to do.
-                    let Ok(mut tls) = acceptor.accept(tcp).await else {
-                        return;
-                    };
-                    let Ok(mut plain) = TcpStream::connect(upstream).await else {
-                        return;
-                    };
-                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                });
-            }
-        });
-        Ok(TlsProxy { addr, task })
-    }
-}
-
-impl Drop for TlsProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }

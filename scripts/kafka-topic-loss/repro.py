@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Why queue/Cargo.toml pins librdkafka 2.3.0: a consumer that fetches a topic the broker no
-longer has (deleted, or lost by the memory-storage test broker's restart, as phase 4 of
-tests/distributed.rs does) crashes librdkafka >= 2.5 (SIGSEGV in rd_kafka_metadata_update_op).
+"""Why the tests never make the test broker lose a topic under a consumer: a consumer that
+fetches a topic the broker no longer has (deleted, or lost by a restart of the memory-storage
+test broker) crashes librdkafka >= 2.5 (SIGSEGV in rd_kafka_metadata_update_op).
 
 tansu 0.6 answers a fetch for an unknown topic with a zero topic id and a KIP-951 "current
 leader" hint; librdkafka >= 2.5 turns the hint into a metadata update for a topic with no
 name and compares that NULL name against its cache. Real Kafka keeps its topics and sends no
-such hint. Run by check.sh with confluent-kafka (which bundles librdkafka) of a given version.
+such hint, so production is not exposed; the tests take the broker away behind a proxy
+instead of restarting it (simulator::proxy). Run by check.sh with confluent-kafka (which bundles librdkafka) of a given version.
 
 Exit 0: the consumer survived; a signal (SIGSEGV, 139 in a shell) is the crash.
 """

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Shows why librdkafka is pinned (queue/Cargo.toml): runs repro.py RUNS times with the
-# librdkafka that confluent-kafka VERSION bundles, against a tansu of scripts/services.sh on a
-# free port, and counts survivals and crashes. Not part of the test command.
+# Shows why the tests never let the test broker (tansu 0.6) lose a topic under a consumer:
+# runs repro.py RUNS times with the librdkafka that confluent-kafka VERSION bundles, against a
+# tansu of scripts/services.sh on a free port, and counts survivals and crashes. Not part of the
+# test command.
 #
-#   scripts/kafka-pin/check.sh [VERSION] [RUNS]     e.g. 2.12.1 (librdkafka 2.12.1, rdkafka-sys
-#                                                   4.10) crashes; 2.3.0 (the pin) survives
+#   scripts/kafka-topic-loss/check.sh [VERSION] [RUNS]   e.g. 2.12.1 (the librdkafka of
+#                                                        rdkafka-sys 4.10) crashes; 2.3.0 survives
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 version="${1:-2.12.1}"; runs="${2:-3}"
-venv="${AURORA_LOGS_CACHE:-$HOME/.cache/aurora-logs}/kafka-pin-$version"
+venv="${AURORA_LOGS_CACHE:-$HOME/.cache/aurora-logs}/kafka-topic-loss-$version"
 python="$("$here/../venv.sh" "$venv" "confluent-kafka==$version")/python"
 tansu="$("$here/../services.sh" tansu-bin)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
