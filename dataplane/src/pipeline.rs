@@ -8,7 +8,7 @@
 //! Memory per file job is bounded by `chunk_queue` chunks (≤ 1 MiB each), the open batch,
 //! `batch_queue` sealed batches and `send_concurrency` batches in flight.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -92,6 +92,59 @@ pub struct ShipTotals {
     pub bytes: std::sync::atomic::AtomicU64,
     /// Files listed again because their job's listing was older than their checkpoint.
     pub relists: std::sync::atomic::AtomicU64,
+    /// The newest entry time (µs) shipped, by instance and file family: what the
+    /// seconds-behind gauge measures from.
+    pub newest_shipped: std::sync::Mutex<HashMap<(String, String), i64>>,
+}
+
+/// Families remembered for the seconds-behind gauge before the memory starts over (a few per
+/// instance in practice).
+const MAX_FAMILIES_REMEMBERED: usize = 100_000;
+
+impl ShipTotals {
+    /// Set the seconds-behind gauge of `file`'s family after a job that shipped entries up to
+    /// `newest_us` (if any had a time) and reached the listed end or not.
+    fn behind(&self, instance: &str, file: &RemoteFile, newest_us: Option<i64>, caught_up: bool) {
+        let now_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        let family = family_label(file);
+        let Some(seconds) = self.seconds_behind(instance, &family, newest_us, caught_up, now_us)
+        else {
+            return;
+        };
+        gauge!(telemetry::SECONDS_BEHIND, "instance" => instance.to_string(), "file" => family)
+            .set(seconds);
+    }
+
+    /// The figure [`ShipTotals::behind`] sets at `now_us`, remembering `newest_us`; `None` when
+    /// behind but nothing of the family has shipped here yet.
+    fn seconds_behind(
+        &self,
+        instance: &str,
+        family: &str,
+        newest_us: Option<i64>,
+        caught_up: bool,
+        now_us: i64,
+    ) -> Option<f64> {
+        let key = (instance.to_string(), family.to_string());
+        let mut memory = self
+            .newest_shipped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(us) = newest_us {
+            if memory.len() >= MAX_FAMILIES_REMEMBERED && !memory.contains_key(&key) {
+                memory.clear();
+            }
+            let slot = memory.entry(key.clone()).or_insert(us);
+            *slot = (*slot).max(us);
+        }
+        if caught_up {
+            return Some(0.0);
+        }
+        let newest = *memory.get(&key)?;
+        Some((now_us.saturating_sub(newest) as f64 / 1e6).max(0.0))
+    }
 }
 
 /// Why a file job stopped early. Nothing past the checkpoint is lost: the job runs again.
@@ -202,6 +255,12 @@ pub async fn ship_file_from(
     outcome.bytes = outcome.offset.saturating_sub(cp.offset);
     gauge!(telemetry::CHECKPOINT_LAG, "instance" => instance.instance_id.clone(), "file" => family_label(&file))
         .set(file.size.saturating_sub(outcome.offset) as f64);
+    ctx.totals.behind(
+        &instance.instance_id,
+        &file,
+        run.newest_us,
+        outcome.offset >= file.size,
+    );
     Ok(outcome)
 }
 
@@ -365,11 +424,14 @@ fn spawn_stages(
 type End = (u64, Option<MarkerAt>, bool);
 
 /// A batch on its way: its resume offset, the marker it carries, and the sink's answer.
-type Sent = (u64, Option<MarkerAt>, Result<Ack, SinkError>);
+/// A batch's resume offset, newest entry time and marker, with the sink's answer.
+type Sent = (u64, Option<i64>, Option<MarkerAt>, Result<Ack, SinkError>);
 
 /// Where one file job stands between batches.
 struct FileRun {
     outcome: ShipOutcome,
+    /// The newest entry time (µs) of the acknowledged batches.
+    newest_us: Option<i64>,
     records_done: u64,
     marker: Option<MarkerAt>,
     generation: u32,
@@ -383,6 +445,7 @@ impl FileRun {
                 done: cp.done,
                 ..Default::default()
             },
+            newest_us: None,
             records_done: cp.records,
             marker: cp.marker.clone(),
             generation: cp.generation,
@@ -436,7 +499,7 @@ impl FileRun {
                             let batch = Arc::new(batch);
                             in_flight.push_back(async move {
                                 let ack = sink.send(&batch).await;
-                                (batch.resume_offset, m, ack)
+                                (batch.resume_offset, batch.newest_us, m, ack)
                             });
                         }
                         Some(ParseOutput::End { offset, marker: m, done, stats }) => {
@@ -470,11 +533,14 @@ impl FileRun {
     fn acknowledged(
         &mut self,
         ctx: &ShipContext,
-        (resume, m, ack): Sent,
+        (resume, newest_us, m, ack): Sent,
         size: u64,
     ) -> Result<Checkpoint, ShipError> {
         use std::sync::atomic::Ordering::Relaxed;
         let ack = ack?;
+        if let Some(us) = newest_us {
+            self.newest_us = Some(self.newest_us.map_or(us, |n| n.max(us)));
+        }
         let outcome = &mut self.outcome;
         outcome.records += ack.accepted;
         outcome.dead_lettered += ack.dead_lettered;
@@ -779,6 +845,9 @@ impl Batching {
     /// One entry into the open batch; a batch it fills waits in `full`.
     fn entry(&mut self, e: &Entry<'_>) -> Flow {
         let end = e.raw.offset + e.raw.text.len() as u64;
+        if let Some(us) = e.timestamp_us() {
+            self.builder.note_time(us);
+        }
         if let Some(b) = self.builder.push(|d| self.enricher.write(e, d), end) {
             self.full.push(b);
         }
@@ -887,6 +956,40 @@ mod tests {
             // Every acknowledged batch ends up covered by a commit: the last one is the last ack.
             prop_assert_eq!(committed.last(), acked.last());
         }
+    }
+
+    #[test]
+    fn seconds_behind_is_zero_when_caught_up_and_else_counts_from_the_newest_entry_shipped() {
+        let t = ShipTotals::default();
+        let s = 1_000_000;
+        // Behind, nothing shipped yet: no figure.
+        assert_eq!(
+            t.seconds_behind("db-1", "slowquery", None, false, 100 * s),
+            None
+        );
+        assert_eq!(
+            t.seconds_behind("db-1", "slowquery", Some(40 * s), false, 100 * s),
+            Some(60.0)
+        );
+        // A later job that shipped nothing newer still counts from the newest.
+        assert_eq!(
+            t.seconds_behind("db-1", "slowquery", Some(30 * s), false, 110 * s),
+            Some(70.0)
+        );
+        assert_eq!(
+            t.seconds_behind("db-1", "slowquery", None, true, 120 * s),
+            Some(0.0)
+        );
+        // Another family or instance is its own.
+        assert_eq!(
+            t.seconds_behind("db-2", "slowquery", None, false, 120 * s),
+            None
+        );
+        // Entry times from the future (clock skew) count as not behind.
+        assert_eq!(
+            t.seconds_behind("db-3", "error", Some(200 * s), false, 120 * s),
+            Some(0.0)
+        );
     }
 
     #[test]

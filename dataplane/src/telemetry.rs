@@ -22,6 +22,10 @@ pub const CHECKPOINTS: &str = "aurora_logs_checkpoints_total";
 pub const CHECKPOINTS_FORGOTTEN: &str = "aurora_logs_checkpoints_forgotten_total";
 /// Bytes of a file not yet shipped, by `instance` and `file`, as of its last listing.
 pub const CHECKPOINT_LAG: &str = "aurora_logs_checkpoint_lag_bytes";
+/// How far a file family's shipping is behind, by `instance` and `file` (the family), as of
+/// its last job: 0 when the job reached the file's listed end, otherwise now minus the newest
+/// entry time shipped of the family (by this process).
+pub const SECONDS_BEHIND: &str = "aurora_logs_file_seconds_behind";
 /// File jobs finished, by `outcome`.
 pub const JOBS: &str = "aurora_logs_jobs_total";
 
@@ -50,6 +54,11 @@ pub fn describe() {
         CHECKPOINT_LAG,
         Unit::Bytes,
         "bytes of a file not yet shipped"
+    );
+    describe_gauge!(
+        SECONDS_BEHIND,
+        Unit::Seconds,
+        "seconds a file family's shipping is behind its newest entry shipped (0: caught up)"
     );
     describe_counter!(JOBS, "file jobs finished by outcome");
 }

@@ -76,7 +76,22 @@ pub struct RecorderError(#[from] metrics_exporter_prometheus::BuildError);
 /// Install the Prometheus recorder for the process. The caller then describes every metric,
 /// each crate's once.
 pub fn install_metrics() -> Result<PrometheusHandle, RecorderError> {
-    Ok(metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?)
+    Ok(prometheus_builder()?.install_recorder()?)
+}
+
+/// Bucket bounds (seconds) of every histogram: every one of ours is a duration, from a fast
+/// DynamoDB call to a slow RDS download.
+pub const HISTOGRAM_BUCKETS: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+
+/// The exporter as the process uses it: histograms as Prometheus histograms with
+/// [`HISTOGRAM_BUCKETS`] (summed across pods by `histogram_quantile`), not summaries, whose
+/// quantiles cannot be aggregated.
+pub fn prometheus_builder(
+) -> Result<metrics_exporter_prometheus::PrometheusBuilder, metrics_exporter_prometheus::BuildError>
+{
+    metrics_exporter_prometheus::PrometheusBuilder::new().set_buckets(&HISTOGRAM_BUCKETS)
 }
 
 /// Serve the endpoints on `addr` until `shutdown` turns true. Returns the bound address.
@@ -155,6 +170,22 @@ mod tests {
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await.unwrap().to_bytes();
         (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[test]
+    fn histograms_are_exported_with_buckets_not_as_summaries() {
+        let recorder = prometheus_builder().unwrap().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!("aurora_logs_test_duration_seconds", "op" => "x").record(0.3);
+        });
+        let text = handle.render();
+        assert!(
+            text.contains(r#"aurora_logs_test_duration_seconds_bucket{op="x",le="0.5"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains(r#"aurora_logs_test_duration_seconds_bucket{op="x",le="0.25"} 0"#));
+        assert!(!text.contains("quantile="), "{text}");
     }
 
     #[tokio::test]

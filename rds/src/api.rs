@@ -156,13 +156,16 @@ impl RdsSource {
         let mut retries = 0;
         loop {
             self.permit().await;
+            let started = std::time::Instant::now();
             let out = tokio::time::timeout(self.config.call_timeout, call()).await;
+            let elapsed = started.elapsed();
             let result = match out {
                 Ok(r) => r,
                 Err(_) => {
                     telemetry::RdsCallEnded {
                         call: name,
                         outcome: "timeout",
+                        elapsed,
                     }
                     .emit();
                     match delays.next() {
@@ -185,6 +188,7 @@ impl RdsSource {
                     telemetry::RdsCallEnded {
                         call: name,
                         outcome: "ok",
+                        elapsed,
                     }
                     .emit();
                     return Ok(v);
@@ -195,6 +199,7 @@ impl RdsSource {
                         telemetry::RdsCallEnded {
                             call: name,
                             outcome: "throttled",
+                            elapsed,
                         }
                         .emit();
                         retries += 1;
@@ -219,6 +224,7 @@ impl RdsSource {
                     telemetry::RdsCallEnded {
                         call: name,
                         outcome: "error",
+                        elapsed,
                     }
                     .emit();
                     return Err(SdkErrorOr::Sdk(e));

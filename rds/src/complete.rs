@@ -77,11 +77,13 @@ impl RdsSource {
         let mut delays = self.retry_delays();
         let mut throttled = 0;
         loop {
-            let e = match self.ask_complete(&url).await? {
+            let (answer, elapsed) = self.ask_complete(&url).await?;
+            let e = match answer {
                 Ok(resp) => {
                     telemetry::RdsCallEnded {
                         call: CALL,
                         outcome: "ok",
+                        elapsed,
                     }
                     .emit();
                     return Ok(resp);
@@ -91,6 +93,7 @@ impl RdsSource {
             telemetry::RdsCallEnded {
                 call: CALL,
                 outcome: e.outcome(),
+                elapsed,
             }
             .emit();
             if e.code() == Some("DBLogFileNotFoundFault") || e.http_status() == Some(404) {
@@ -125,21 +128,38 @@ impl RdsSource {
     }
 
     /// One signed attempt, after waiting for a permit: the answer, or how it failed.
+    /// Also returns how long RDS took to answer (from the request's start, the permit had).
     async fn ask_complete(
         &self,
         url: &str,
-    ) -> Result<Result<http::Response<hyper::body::Incoming>, AwsError>, SourceError> {
+    ) -> Result<
+        (
+            Result<http::Response<hyper::body::Incoming>, AwsError>,
+            std::time::Duration,
+        ),
+        SourceError,
+    > {
         let request = self.signed_get(url).await?;
         self.permit().await;
+        let started = std::time::Instant::now();
+        let answer = self.answer_complete(request).await;
+        Ok((answer, started.elapsed()))
+    }
+
+    /// RDS's answer to a signed complete-download request: the response, or how it failed.
+    async fn answer_complete(
+        &self,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, AwsError> {
         let timeout = self.config.call_timeout;
         let resp = match tokio::time::timeout(timeout, self.http.request(request)).await {
-            Err(_) => return Ok(Err(AwsError::timeout("rds", CALL, timeout))),
-            Ok(Err(e)) => return Ok(Err(AwsError::connection("rds", CALL, &e))),
+            Err(_) => return Err(AwsError::timeout("rds", CALL, timeout)),
+            Ok(Err(e)) => return Err(AwsError::connection("rds", CALL, &e)),
             Ok(Ok(resp)) => resp,
         };
         let status = resp.status();
         if status.is_success() {
-            return Ok(Ok(resp));
+            return Ok(resp);
         }
         let body = tokio::time::timeout(timeout, resp.into_body().collect())
             .await
@@ -151,13 +171,13 @@ impl RdsSource {
         if status == http::StatusCode::FORBIDDEN {
             message.push_str("; the role needs rds:DownloadCompleteDBLogFile");
         }
-        Ok(Err(AwsError::http_answer(
+        Err(AwsError::http_answer(
             "rds",
             CALL,
             status.as_u16(),
             error_code(&body),
             message,
-        )))
+        ))
     }
 
     /// A GET of `url` signed with SigV4 for `rds`, with the current credentials and time.

@@ -1,12 +1,15 @@
 //! The metrics of the RDS source, named and described once, and the events that log and count.
 
-use metrics::{counter, describe_counter, Unit};
+use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 use net::telemetry::InternalEvent;
 
 /// Raw log bytes downloaded from RDS, by `log_type`.
 pub const RDS_BYTES_IN: &str = "aurora_logs_rds_bytes_in_total";
 /// RDS API calls, by `call` and `outcome` (`ok`, `throttled`, `error`).
 pub const RDS_CALLS: &str = "aurora_logs_rds_calls_total";
+/// How long RDS took to answer a call (from the request's start, the budget's permit had),
+/// by `call` and `outcome`: a histogram.
+pub const RDS_CALL_SECONDS: &str = "aurora_logs_rds_call_duration_seconds";
 /// Portion-API anomalies handled, by `kind` (truncated, early_end, zero_marker, echoed_marker, gap, not_found, binary).
 pub const RDS_ANOMALIES: &str = "aurora_logs_rds_anomalies_total";
 
@@ -19,6 +22,11 @@ pub fn describe() {
     );
     describe_counter!(RDS_CALLS, "RDS API calls by call and outcome");
     describe_counter!(RDS_ANOMALIES, "portion-API anomalies detected and handled");
+    describe_histogram!(
+        RDS_CALL_SECONDS,
+        Unit::Seconds,
+        "time RDS took to answer a call (budget waits excluded)"
+    );
 }
 
 /// One RDS call finished, with its `outcome` (`ok`, `throttled`, `timeout`, `error`).
@@ -28,11 +36,15 @@ pub struct RdsCallEnded {
     pub call: &'static str,
     /// How it ended.
     pub outcome: &'static str,
+    /// From the request's start to its answer (or timeout).
+    pub elapsed: std::time::Duration,
 }
 
 impl InternalEvent for RdsCallEnded {
     fn emit(self) {
         counter!(RDS_CALLS, "call" => self.call, "outcome" => self.outcome).increment(1);
+        histogram!(RDS_CALL_SECONDS, "call" => self.call, "outcome" => self.outcome)
+            .record(self.elapsed.as_secs_f64());
     }
 }
 

@@ -56,6 +56,9 @@ pub struct Batch {
     /// sends it when they are still its own; parts of a batch (a split after 413 or 400) are
     /// compressed on the blocking pool.
     pub precompressed: Option<(Compression, i32, Body)>,
+    /// The newest entry time (µs since the epoch) among the batch's records, of those that
+    /// have one ([`BatchBuilder::note_time`]).
+    pub newest_us: Option<i64>,
 }
 
 /// The `_bulk` action line that puts a record into `stream`: `{"index":{"_index":"…"}}\n`.
@@ -76,6 +79,7 @@ impl Batch {
             action_len,
             resume_offset: 0,
             precompressed: None,
+            newest_us: None,
         }
     }
 
@@ -191,6 +195,13 @@ impl BatchBuilder {
         full.then(|| self.take_current())
     }
 
+    /// The entry time (µs since the epoch) of the record about to be pushed: the open batch
+    /// keeps the newest ([`Batch::newest_us`]).
+    pub fn note_time(&mut self, us: i64) {
+        let newest = &mut self.current.newest_us;
+        *newest = Some(newest.map_or(us, |n| n.max(us)));
+    }
+
     /// The open batch, if it is older than the age bound.
     pub fn due(&mut self) -> Option<Batch> {
         let old = self
@@ -257,6 +268,19 @@ mod tests {
         assert!(c.push(|d| d.extend_from_slice(b"1"), 1).is_none());
         assert_eq!(c.push(|d| d.extend_from_slice(b"2"), 2).unwrap().len(), 2);
         assert!(c.flush(5).is_none());
+    }
+
+    #[test]
+    fn a_batch_keeps_its_newest_entry_time_and_the_next_starts_without() {
+        let mut b = builder(1 << 20, 3);
+        b.note_time(20);
+        b.push(|d| d.extend_from_slice(b"1"), 1);
+        b.push(|d| d.extend_from_slice(b"2"), 2); // no time
+        b.note_time(10);
+        let full = b.push(|d| d.extend_from_slice(b"3"), 3).unwrap();
+        assert_eq!(full.newest_us, Some(20));
+        b.push(|d| d.extend_from_slice(b"4"), 4);
+        assert_eq!(b.flush(4).unwrap().newest_us, None);
     }
 
     #[test]

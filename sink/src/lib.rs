@@ -551,14 +551,15 @@ impl OpenObserveSink {
             };
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>((status, text))
         };
+        let started = std::time::Instant::now();
         let outcome = tokio::time::timeout(self.config.request_timeout, call).await;
         let (status, text) = match outcome {
             Err(_) => {
-                counter!(telemetry::SINK_REQUESTS, "status" => "timeout").increment(1);
+                telemetry::request_ended("timeout".into(), started.elapsed());
                 return Ok(Attempt::Retry("request timed out".into(), "timeout"));
             }
             Ok(Err(e)) => {
-                counter!(telemetry::SINK_REQUESTS, "status" => "connect").increment(1);
+                telemetry::request_ended("connect".into(), started.elapsed());
                 if let Some(reason) = net::certificate_failure(e.as_ref()) {
                     return Err(SinkError::Untrusted {
                         url: self.bulk_uri.to_string(),
@@ -572,7 +573,7 @@ impl OpenObserveSink {
             }
             Ok(Ok(v)) => v,
         };
-        counter!(telemetry::SINK_REQUESTS, "status" => status.as_u16().to_string()).increment(1);
+        telemetry::request_ended(status.as_u16().to_string(), started.elapsed());
         if status.is_success() {
             counter!(telemetry::BYTES_OUT_RAW).increment(body.raw_len as u64);
             counter!(telemetry::BYTES_OUT_COMPRESSED, "encoding" => body.encoding.unwrap_or("identity")).increment(body.bytes.len() as u64);

@@ -1,7 +1,7 @@
 //! The metrics of the OpenObserve sink, named and described once. Records count as shipped only
 //! after OpenObserve acknowledged them; bytes are counted before and after compression.
 
-use metrics::{counter, describe_counter, Unit};
+use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 use net::telemetry::InternalEvent;
 
 /// Request body bytes before compression.
@@ -14,6 +14,9 @@ pub const RECORDS_SHIPPED: &str = "aurora_logs_records_shipped_total";
 pub const RECORDS_FAILED: &str = "aurora_logs_records_failed_total";
 /// Sink requests, by `status` (the HTTP status or `timeout`, `connect`).
 pub const SINK_REQUESTS: &str = "aurora_logs_sink_requests_total";
+/// How long OpenObserve took to answer a request (to its whole answer, or the timeout), by
+/// `status` as [`SINK_REQUESTS`]: a histogram.
+pub const SINK_REQUEST_SECONDS: &str = "aurora_logs_sink_request_duration_seconds";
 /// Sink retries, by `reason`.
 pub const SINK_RETRIES: &str = "aurora_logs_sink_retries_total";
 /// Switches from zstd to gzip after a 415.
@@ -37,11 +40,23 @@ pub fn describe() {
         "records refused by OpenObserve (dead-lettered)"
     );
     describe_counter!(SINK_REQUESTS, "requests to OpenObserve by status");
+    describe_histogram!(
+        SINK_REQUEST_SECONDS,
+        Unit::Seconds,
+        "time OpenObserve took to answer a request, by status"
+    );
     describe_counter!(SINK_RETRIES, "requests to OpenObserve retried, by reason");
     describe_counter!(
         COMPRESSION_FALLBACKS,
         "zstd refused with 415: fell back to gzip"
     );
+}
+
+/// One request to OpenObserve ended with `status` (the HTTP status, `timeout` or `connect`)
+/// after `elapsed`: counted, and its time recorded.
+pub(crate) fn request_ended(status: String, elapsed: std::time::Duration) {
+    histogram!(SINK_REQUEST_SECONDS, "status" => status.clone()).record(elapsed.as_secs_f64());
+    counter!(SINK_REQUESTS, "status" => status).increment(1);
 }
 
 /// OpenObserve refused a record for good: it went to the dead-letter file.
