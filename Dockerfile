@@ -12,7 +12,7 @@
 # (debug/aurora-logs.debug), which symbolises its backtraces.
 
 ARG RUST_VERSION=1.95.0
-ARG DEBIAN_RELEASE=bookworm
+ARG DEBIAN_RELEASE=trixie
 # cargo-chef turns the workspace's manifests into a recipe, so the dependency build is a layer
 # of its own that only Cargo.toml/Cargo.lock changes invalidate.
 ARG CARGO_CHEF_VERSION=0.1.78
@@ -47,8 +47,9 @@ FROM scratch AS debug
 COPY --from=builder /out/debug/ /
 
 # distroless/cc: glibc, libgcc, CA certificates and nothing else (no shell, no package manager).
-# The :nonroot tag runs as uid/gid 65532.
-FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+# Its Debian release is the build stage's (DEBIAN_RELEASE), so the binary finds the glibc it was
+# linked against. The :nonroot tag runs as uid/gid 65532.
+FROM gcr.io/distroless/cc-debian13:nonroot AS runtime
 COPY --from=builder /out/aurora-logs /usr/local/bin/aurora-logs
 # state_dir (dead-letter file, standalone checkpoints) and a scratch dir, owned by the runtime
 # user. Under Kubernetes both are volumes, so the root filesystem can be read-only.

@@ -32,8 +32,11 @@ resource "aws_eks_cluster" "main" {
 
   enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
+  # Access entries only (no aws-auth ConfigMap). Whoever runs terraform is the cluster's admin;
+  # the deployers and viewers get their Kubernetes groups below, bound in k8s/setup.yaml.
   access_config {
-    authentication_mode = "API"
+    authentication_mode                         = "API"
+    bootstrap_cluster_creator_admin_permissions = true
   }
 
   vpc_config {
@@ -118,6 +121,11 @@ resource "aws_eks_node_group" "graviton" {
     max_size     = var.node_max
   }
 
+  # The Cluster Autoscaler (k8s/cluster-autoscaler.yaml) owns the size between min and max.
+  lifecycle {
+    ignore_changes = [scaling_config[0].desired_size]
+  }
+
   update_config {
     max_unavailable = 1
   }
@@ -159,4 +167,45 @@ resource "aws_eks_addon" "ebs_csi" {
   }
 
   depends_on = [aws_eks_addon.core, aws_iam_role_policy_attachment.ebs_csi]
+}
+
+# The Cluster Autoscaler (k8s/cluster-autoscaler.yaml, in kube-system): adds nodes while pods
+# are pending, up to node_max, and removes idle ones. EKS tags the managed node group's Auto
+# Scaling group with k8s.io/cluster-autoscaler/<cluster>=owned, which its policy requires.
+resource "aws_iam_role" "cluster_autoscaler" {
+  name               = "${local.name}-cluster-autoscaler"
+  assume_role_policy = local.pod_identity_trust
+}
+
+resource "aws_iam_role_policy" "cluster_autoscaler" {
+  name   = "cluster-autoscaler-policy"
+  role   = aws_iam_role.cluster_autoscaler.id
+  policy = templatefile("${path.module}/../iam/cluster-autoscaler-policy.json", { cluster_name = local.name })
+}
+
+resource "aws_eks_pod_identity_association" "cluster_autoscaler" {
+  cluster_name    = aws_eks_cluster.main.name
+  namespace       = "kube-system"
+  service_account = "cluster-autoscaler"
+  role_arn        = aws_iam_role.cluster_autoscaler.arn
+  depends_on      = [aws_eks_addon.core]
+}
+
+# Who deploys (CI roles; k8s/setup.yaml's Role aurora-logs-deployer in the namespace only) and
+# who may look (the cluster role `view` in the namespace): Kubernetes groups by access entry.
+# A cluster admin applies setup.yaml once (deploy-aurora-logs.sh --setup).
+locals {
+  # principal ARN => its Kubernetes group (a principal in both lists deploys).
+  access_groups = merge(
+    { for arn in var.viewer_principal_arns : arn => "aurora-logs-viewers" },
+    { for arn in var.deployer_principal_arns : arn => "aurora-logs-deployers" },
+  )
+}
+
+resource "aws_eks_access_entry" "namespace" {
+  for_each          = local.access_groups
+  cluster_name      = aws_eks_cluster.main.name
+  principal_arn     = each.key
+  kubernetes_groups = [each.value]
+  type              = "STANDARD"
 }

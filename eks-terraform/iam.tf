@@ -29,6 +29,15 @@ locals {
     kms_key_arn     = aws_kms_key.main.arn
   }
 
+  # iam/elasticache-iam-policy.json for the shippers: connect to Valkey as their user.
+  valkey_policy_vars = {
+    cache_region = var.region
+    account_id   = local.account_id
+    cache_kind   = "replicationgroup"
+    cache_name   = aws_elasticache_replication_group.valkey.replication_group_id
+    cache_user   = aws_elasticache_user.shippers.user_id
+  }
+
   # service account => policy file in ../iam
   service_accounts = {
     "aurora-logs-discovery" = "discovery-policy.json"
@@ -48,6 +57,21 @@ resource "aws_iam_role_policy" "service" {
   name     = trimsuffix(each.value, ".json")
   role     = aws_iam_role.service[each.key].id
   policy   = templatefile("${path.module}/../iam/${each.value}", local.policy_vars)
+
+  lifecycle {
+    precondition {
+      condition     = var.environment != "production" || trimspace(var.rds_instances) != "*"
+      error_message = "rds_instances is \"*\": in production, name the DB instances the shippers may read (an identifier prefix such as prod-aurora-*), not every database of the account."
+    }
+  }
+}
+
+# The shippers connect to Valkey as its IAM-authenticated user (valkey.tf).
+resource "aws_iam_role_policy" "valkey" {
+  for_each = toset(["aurora-logs-discovery", "aurora-logs-processor"])
+  name     = "elasticache-iam-policy"
+  role     = aws_iam_role.service[each.key].id
+  policy   = templatefile("${path.module}/../iam/elasticache-iam-policy.json", local.valkey_policy_vars)
 }
 
 resource "aws_eks_pod_identity_association" "service" {

@@ -80,14 +80,22 @@ resource "aws_internet_gateway" "main" {
   vpc_id = aws_vpc.main.id
 }
 
+# Nodes reach ECR, RDS's and DynamoDB's public endpoints through NAT: one gateway per AZ
+# (nat_per_az, the production choice: an AZ's outage or a gateway's limit stops only that AZ's
+# nodes), or one for all (the PoC's: one gateway's hourly cost).
+locals {
+  nat_count = var.nat_per_az ? length(local.azs) : 1
+}
+
 resource "aws_eip" "nat" {
+  count  = local.nat_count
   domain = "vpc"
 }
 
-# One NAT gateway: nodes reach ECR, RDS's and DynamoDB's public endpoints through it.
 resource "aws_nat_gateway" "main" {
-  allocation_id = aws_eip.nat.id
-  subnet_id     = aws_subnet.public[0].id
+  count         = local.nat_count
+  allocation_id = aws_eip.nat[count.index].id
+  subnet_id     = aws_subnet.public[count.index].id
   depends_on    = [aws_internet_gateway.main]
 }
 
@@ -106,19 +114,21 @@ resource "aws_route_table_association" "public" {
   route_table_id = aws_route_table.public.id
 }
 
+# One private route table per AZ, to its AZ's gateway (or the only one).
 resource "aws_route_table" "private" {
+  count  = length(local.azs)
   vpc_id = aws_vpc.main.id
 
   route {
     cidr_block     = "0.0.0.0/0"
-    nat_gateway_id = aws_nat_gateway.main.id
+    nat_gateway_id = aws_nat_gateway.main[var.nat_per_az ? count.index : 0].id
   }
 }
 
 resource "aws_route_table_association" "private" {
   count          = length(local.azs)
   subnet_id      = aws_subnet.private[count.index].id
-  route_table_id = aws_route_table.private.id
+  route_table_id = aws_route_table.private[count.index].id
 }
 
 # DynamoDB and S3 traffic stays off the NAT gateway.
@@ -127,5 +137,5 @@ resource "aws_vpc_endpoint" "gateway" {
   vpc_id            = aws_vpc.main.id
   service_name      = "com.amazonaws.${var.region}.${each.key}"
   vpc_endpoint_type = "Gateway"
-  route_table_ids   = [aws_route_table.private.id]
+  route_table_ids   = aws_route_table.private[*].id
 }

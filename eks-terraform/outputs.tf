@@ -29,3 +29,18 @@ output "region" {
   description = "AWS_REGION / DYNAMODB_REGION in k8s/values-*.yaml"
   value       = var.region
 }
+
+output "vpc_cidr" {
+  description = "The VPC's CIDR: VPC_CIDR in k8s/values-*.yaml (the pods' egress to Valkey)."
+  value       = aws_vpc.main.cidr_block
+}
+
+output "valkey_user" {
+  description = "VALKEY_USER in k8s/values-*.yaml: the shippers' IAM-authenticated Valkey user."
+  value       = aws_elasticache_user.shippers.user_name
+}
+
+output "valkey_cache" {
+  description = "VALKEY_CACHE in k8s/values-*.yaml: the replication group the IAM token is for."
+  value       = aws_elasticache_replication_group.valkey.replication_group_id
+}

@@ -1,5 +1,44 @@
-# Valkey for discovery's cache of RDS answers and the RDS budget shared by every process
-# (the app's [redis] url; k8s/services/ maps the name `valkey` to this endpoint).
+# Valkey for discovery's cache of RDS answers and the RDS budget shared by every process (the
+# app's [redis] section). TLS is required, and every connection authenticates: the shippers as
+# the user below, by IAM (a SigV4 token signed with their pod's role, which holds
+# elasticache:Connect for this cache and user: iam.tf), its ACL limited to aurora-logs' keys;
+# the default user every user group has is off. Nothing without that role can read or plant a
+# cached listing or drain the shared RDS budget.
+
+locals {
+  # IAM authentication needs the user's id and name to be the same.
+  valkey_user = "${local.name}-shippers"
+  # The app's redis.key_prefix (k8s/configmaps/app-config.yaml): the only keys the user may touch.
+  valkey_key_prefix = "aurora-logs:"
+}
+
+resource "aws_elasticache_user" "default_off" {
+  user_id       = "${local.name}-default-off"
+  user_name     = "default"
+  engine        = "valkey"
+  access_string = "off -@all"
+
+  authentication_mode {
+    type = "no-password-required"
+  }
+}
+
+resource "aws_elasticache_user" "shippers" {
+  user_id       = local.valkey_user
+  user_name     = local.valkey_user
+  engine        = "valkey"
+  access_string = "on ~${local.valkey_key_prefix}* &* +@all -@dangerous"
+
+  authentication_mode {
+    type = "iam"
+  }
+}
+
+resource "aws_elasticache_user_group" "valkey" {
+  user_group_id = "${local.name}-valkey"
+  engine        = "valkey"
+  user_ids      = [aws_elasticache_user.default_off.user_id, aws_elasticache_user.shippers.user_id]
+}
 
 resource "aws_elasticache_subnet_group" "valkey" {
   name       = "${local.name}-valkey"
@@ -29,9 +68,8 @@ resource "aws_security_group" "valkey" {
 }
 
 resource "aws_elasticache_replication_group" "valkey" {
-  # checkov:skip=CKV_AWS_30: no in-transit encryption: the redis crate is built without TLS (dataplane/Cargo.toml: tokio-comp only), so a TLS endpoint could not be reached; traffic stays inside the VPC and the security group admits the cluster only.
   # checkov:skip=CKV2_AWS_50: failover follows var.valkey_replicas: on in production (1 replica), off in the PoC's single node; the shippers keep working without Valkey (local RDS budget, direct listing).
-  # checkov:skip=CKV_AWS_31: no AUTH token: it requires in-transit encryption (see CKV_AWS_30); access is limited by the security group.
+  # checkov:skip=CKV_AWS_31: AUTH is ElastiCache RBAC with an IAM-authenticated user (user_group_ids), which replaces the legacy shared auth token.
   replication_group_id       = "${local.name}-valkey"
   description                = "aurora-logs: RDS answer cache and shared RDS budget"
   engine                     = "valkey"
@@ -45,7 +83,9 @@ resource "aws_elasticache_replication_group" "valkey" {
   security_group_ids         = [aws_security_group.valkey.id]
   at_rest_encryption_enabled = true
   kms_key_id                 = aws_kms_key.main.arn
-  transit_encryption_enabled = false
+  transit_encryption_enabled = true
+  transit_encryption_mode    = "required"
+  user_group_ids             = [aws_elasticache_user_group.valkey.user_group_id]
   snapshot_retention_limit   = 1
   auto_minor_version_upgrade = true
   apply_immediately          = var.environment != "production"

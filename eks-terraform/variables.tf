@@ -34,15 +34,25 @@ variable "rds_region" {
 }
 
 variable "rds_instances" {
-  description = "DB instance identifiers the shippers may read logs of: * or a prefix such as prod-*."
+  description = "DB instance identifiers the shippers may read logs of: a prefix such as prod-aurora-*, or * (refused in production)."
   type        = string
   default     = "*"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]*[*]?$", var.rds_instances)) && var.rds_instances != ""
+    error_message = "rds_instances is a DB instance identifier, or a prefix of one ending in *."
+  }
 }
 
 variable "kubernetes_version" {
-  description = "EKS Kubernetes version (k8s/ is validated against the schemas of this version)."
+  description = "EKS Kubernetes version, in EKS standard support (14 months from each version's EKS release; extended support costs more per cluster hour): move it up with EKS. k8s/ is validated against this version's schemas (scripts/deploy-checks.sh K8S_VERSION)."
   type        = string
-  default     = "1.33"
+  default     = "1.35"
+
+  validation {
+    condition     = can(regex("^1\\.(3[5-9]|[4-9][0-9])$", var.kubernetes_version))
+    error_message = "kubernetes_version is 1.N with N >= 35: older versions are past EKS standard support."
+  }
 }
 
 variable "vpc_cidr" {
@@ -57,10 +67,16 @@ variable "api_allowed_cidrs" {
   default     = []
 }
 
+variable "nat_per_az" {
+  description = "One NAT gateway per availability zone (true: no AZ depends on another's gateway) or one for all (false: cheaper, a PoC's choice)."
+  type        = bool
+  default     = true
+}
+
 variable "node_instance_types" {
-  description = "Graviton (arm64) instance types of the application node group."
+  description = "Graviton (arm64) instance types of the application node group, newest generation first (Graviton4, then Graviton3 where an AZ lacks capacity)."
   type        = list(string)
-  default     = ["m6g.large"]
+  default     = ["m8g.large", "m7g.large"]
 }
 
 variable "node_min" {
@@ -120,4 +136,16 @@ variable "namespace" {
   description = "Kubernetes namespace of k8s/setup.yaml."
   type        = string
   default     = "aurora-logs"
+}
+
+variable "deployer_principal_arns" {
+  description = "IAM roles or users that run k8s/deploy-aurora-logs.sh (CI): mapped to the Kubernetes group aurora-logs-deployers, which k8s/setup.yaml lets deploy in the namespace only."
+  type        = list(string)
+  default     = []
+}
+
+variable "viewer_principal_arns" {
+  description = "IAM roles or users that may look at the namespace (pods, logs, events): the Kubernetes group aurora-logs-viewers."
+  type        = list(string)
+  default     = []
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Deploy aurora-logs to the current kubectl context:
 #
-#   k8s/deploy-aurora-logs.sh poc|production        render with values-<env>.yaml and apply
+#   k8s/deploy-aurora-logs.sh --setup ENV           once, by a cluster admin: setup.yaml (the
+#                                                   namespace, service accounts, RBAC, the
+#                                                   StorageClass) and the Cluster Autoscaler
+#   k8s/deploy-aurora-logs.sh poc|production        render with values-<env>.yaml and apply the
+#                                                   rest: what the deployer Role allows
 #   k8s/deploy-aurora-logs.sh --render DIR ENV      only render into DIR (no cluster needed;
 #                                                   scripts/deploy-checks.sh validates this)
 #
@@ -19,14 +23,18 @@ namespace=aurora-logs
 die() { echo "deploy-aurora-logs: $*" >&2; exit 1; }
 info() { echo "deploy-aurora-logs: $*" >&2; }
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-case "${1:-}" in -h|--help|help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help|help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 render_dir=""
+setup_only=""
 if [ "${1:-}" = "--render" ]; then
   [ $# -eq 3 ] || usage
   render_dir="$2"
   shift 2
+elif [ "${1:-}" = "--setup" ]; then
+  setup_only=1
+  shift
 fi
 [ $# -eq 1 ] || usage
 env_name="$1"
@@ -74,6 +82,7 @@ for key in "${keys[@]}" "${secret_keys[@]}" "${computed_keys[@]}"; do shell_form
 # The manifests, in the order they are applied.
 manifests=(
   setup.yaml
+  cluster-autoscaler.yaml
   configmaps/app-config.yaml
   configmaps/kafka-config.yaml
   configmaps/graceful-shutdown.yaml
@@ -86,6 +95,7 @@ manifests=(
   secrets/app-secrets.yaml
   deployments/discovery.yaml
   deployments/processor.yaml
+  keda/scaledobject.yaml
   hpa/autoscaling.yaml
   policies/disruption-budgets.yaml
   monitoring/podmonitor.yaml
@@ -117,11 +127,27 @@ if [ -n "$render_dir" ]; then
   exit 0
 fi
 
+apply() { render "$1" | kubectl apply -f - >&2; }
+
+# The cluster admin's part: the namespace and what only an admin may create.
+if [ -n "$setup_only" ]; then
+  apply setup.yaml
+  apply cluster-autoscaler.yaml
+  info "setup applied; a deployer (EKS access entry, Kubernetes group aurora-logs-deployers) runs next: k8s/deploy-aurora-logs.sh $env_name"
+  exit 0
+fi
+# The deployer may read service accounts in the namespace (and nothing cluster-wide): one that
+# setup.yaml makes tells that the admin's part is there.
+kubectl -n "$namespace" get serviceaccount aurora-logs-processor >/dev/null 2>&1 \
+  || die "namespace $namespace or its setup is missing (or this identity may not deploy there): a cluster admin runs 'k8s/deploy-aurora-logs.sh --setup $env_name' first"
+
 # Every value still holding a REPLACE_ placeholder stops the deployment, naming its source.
 source_of() {
   case "$1" in
     IMAGE) echo "terraform output ecr_repository_url" ;;
     VALKEY_HOST) echo "terraform output valkey_endpoint" ;;
+    VALKEY_USER) echo "terraform output valkey_user" ;;
+    VALKEY_CACHE) echo "terraform output valkey_cache" ;;
     OPENOBSERVE_BUCKET) echo "terraform output openobserve_bucket" ;;
     *) echo "see the comment in $values" ;;
   esac
@@ -132,7 +158,6 @@ for key in "${keys[@]}"; do
   esac
 done
 
-apply() { render "$1" | kubectl apply -f - >&2; }
 secret_name() { sed -n 's/^  name: //p' "$here/$1" | head -n 1; }
 
 # What each Secret is made from: OpenObserve's from the root password; the processors' from
@@ -189,18 +214,41 @@ ingestion_passcode() {
   printf '%s' "$passcode"
 }
 
-# The prometheus-operator resources need its CRDs, which a cluster may not have.
+# The prometheus-operator resources need its CRDs, which a cluster may not have. Asked through
+# API discovery, which every authenticated user may read (the deployer cannot read CRDs).
 crd_of() {
   case "$1" in
     monitoring/podmonitor.yaml) echo podmonitors.monitoring.coreos.com ;;
     monitoring/prometheus-rules.yaml) echo prometheusrules.monitoring.coreos.com ;;
   esac
 }
+served() { # resource.group (grep reads it all: no SIGPIPE for kubectl under pipefail)
+  kubectl api-resources --api-group="${1#*.}" -o name 2>/dev/null | grep -x "$1" >/dev/null
+}
+
+# Processors scale by the CPU HPA or by KEDA (on the queue's lag), never both.
+case "$PROCESSOR_AUTOSCALING" in
+  hpa) ;;
+  keda) served scaledobjects.keda.sh \
+          || die "PROCESSOR_AUTOSCALING is keda but the cluster has no KEDA (scaledobjects.keda.sh): install KEDA, or set it to hpa" ;;
+  *) die "PROCESSOR_AUTOSCALING is '$PROCESSOR_AUTOSCALING': hpa or keda" ;;
+esac
 
 for m in "${manifests[@]}"; do
   case "$m" in
+    setup.yaml|cluster-autoscaler.yaml) ;; # the cluster admin's (--setup)
+    keda/scaledobject.yaml)
+      if [ "$PROCESSOR_AUTOSCALING" = keda ]; then
+        # KEDA makes its own HPA: the CPU one goes first.
+        kubectl -n "$namespace" delete hpa aurora-logs-processor --ignore-not-found >&2
+        apply "$m"
+      elif served scaledobjects.keda.sh; then
+        kubectl -n "$namespace" delete scaledobject aurora-logs-processor --ignore-not-found >&2
+      fi
+      ;;
+    hpa/autoscaling.yaml) [ "$PROCESSOR_AUTOSCALING" = keda ] || apply "$m" ;;
     monitoring/*)
-      if kubectl get crd "$(crd_of "$m")" >/dev/null 2>&1; then
+      if served "$(crd_of "$m")"; then
         apply "$m"
       else
         info "$m skipped: the cluster has no $(crd_of "$m") (install prometheus-operator, then run again)"

@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-K8S_VERSION=1.33.0   # eks-terraform/variables.tf kubernetes_version
+K8S_VERSION=1.35.0   # eks-terraform/variables.tf kubernetes_version
 venv="${AURORA_LOGS_VENV:-$HOME/.cache/aurora-logs/venv}"
 requirements="kubernetes-validate==1.37.0 yamllint==1.38.0 python-hcl2==8.1.4 checkov==3.3.30"
 
@@ -94,16 +94,39 @@ for key in IMAGE VALKEY_HOST OPENOBSERVE_BUCKET; do
   refused "$key is 'REPLACE_X'" env "$key=REPLACE_X" OPENOBSERVE_PASSWORD=x k8s/deploy-aurora-logs.sh poc
   expect_applies "with $key unfilled" 0
 done
+# The cluster admin's part is setup.yaml alone; the deployer's is every other manifest, and
+# needs the namespace the admin made.
+: > "$work/kubectl.log"; succeeded k8s/deploy-aurora-logs.sh --setup poc
+expect_applies "--setup" 2
+: > "$work/kubectl.log"; refused "a cluster admin runs 'k8s/deploy-aurora-logs.sh --setup poc' first" \
+  env STUB_NO_SETUP=1 OPENOBSERVE_PASSWORD=x k8s/deploy-aurora-logs.sh poc
+expect_applies "without setup" 0
 : > "$work/kubectl.log"; succeeded env OPENOBSERVE_PASSWORD=x OPENOBSERVE_INGEST_PASSCODE=y k8s/deploy-aurora-logs.sh poc
-expect_applies "with secrets" "$manifest_count"
+# Everything but the admin's two, and of the two autoscalers the CPU HPA (the values' default).
+expect_applies "with secrets" $((manifest_count - 3))
 : > "$work/kubectl.log"; succeeded env STUB_SECRETS_EXIST=1 k8s/deploy-aurora-logs.sh production
-expect_applies "again, secrets kept" $((manifest_count - 2))
+expect_applies "again, secrets kept" $((manifest_count - 5))
+grep -q 'delete scaledobject aurora-logs-processor' "$work/kubectl.log" \
+  || { echo "deploy-aurora-logs.sh left a KEDA ScaledObject beside the HPA" >&2; exit 1; }
+# With KEDA: its ScaledObject instead of the HPA, which is deleted first; without KEDA, refused.
+: > "$work/kubectl.log"; succeeded env STUB_SECRETS_EXIST=1 PROCESSOR_AUTOSCALING=keda k8s/deploy-aurora-logs.sh poc
+expect_applies "with keda" $((manifest_count - 5))
+grep -q 'delete hpa aurora-logs-processor' "$work/kubectl.log" \
+  || { echo "deploy-aurora-logs.sh kept the CPU HPA beside KEDA's" >&2; exit 1; }
+: > "$work/kubectl.log"; refused "the cluster has no KEDA" \
+  env STUB_SECRETS_EXIST=1 STUB_NO_KEDA=1 PROCESSOR_AUTOSCALING=keda k8s/deploy-aurora-logs.sh poc
+expect_applies "keda without KEDA" 0
+# Without prometheus-operator, the PodMonitor and the PrometheusRule are skipped, said so.
+: > "$work/kubectl.log"; succeeded env STUB_SECRETS_EXIST=1 STUB_NO_MONITORING=1 k8s/deploy-aurora-logs.sh poc
+expect_applies "without prometheus-operator" $((manifest_count - 7))
+grep -q "skipped: the cluster has no podmonitors.monitoring.coreos.com" "$work/stub.out" \
+  || { cat "$work/stub.out" >&2; echo "the skipped PodMonitor was not reported" >&2; exit 1; }
 echo "ok ($manifest_count manifests)"
 
 step "kubernetes-validate (Kubernetes $K8S_VERSION, strict)"
 for env_name in "${envs[@]}"; do
-  # Custom resources (monitoring/) have no schema there: validated against their CRDs below.
-  mapfile -t files < <(find "$work/k8s-$env_name" -name '*.yaml' -not -path '*/monitoring/*' | sort)
+  # Custom resources (monitoring/, keda/) have no schema there: validated against their CRDs below.
+  mapfile -t files < <(find "$work/k8s-$env_name" -name '*.yaml' -not -path '*/monitoring/*' -not -path '*/keda/*' | sort)
   # A resource without a schema (a wrong apiVersion or kind) is only a WARN with exit 0 for
   # kubernetes-validate: here it fails.
   out=$("$bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "${files[@]}" 2>&1) \
@@ -116,7 +139,7 @@ step "custom resources against their CRDs (../shared/reference/crds, strict)"
 crds=../shared/reference/crds
 if [ -d "$crds" ]; then
   for env_name in "${envs[@]}"; do
-    "$bin/python" scripts/deploy/validate_crds.py "$crds" "$work/k8s-$env_name"/monitoring/*.yaml
+    "$bin/python" scripts/deploy/validate_crds.py "$crds" "$work/k8s-$env_name"/monitoring/*.yaml "$work/k8s-$env_name"/keda/*.yaml
   done
 elif [ "${CI:-}" = true ]; then
   echo "$crds is missing: CI=true needs the CRD schemas" >&2; exit 1

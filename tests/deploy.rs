@@ -163,7 +163,16 @@ fn the_configmap_config_loads_with_the_binarys_loader_for_every_environment() {
         // The probes and the metrics Service use port 9090.
         assert_eq!(c.listen.port(), 9090, "{env}");
         // The names the Services give.
-        assert!(c.redis.url.starts_with("redis://valkey:"), "{env}");
+        // Valkey by its endpoint's own name (what its certificate carries), over TLS, as the
+        // IAM-authenticated user of terraform's naming.
+        assert_eq!(
+            c.redis.url,
+            format!("rediss://{}:6379", values["VALKEY_HOST"]),
+            "{env}"
+        );
+        assert_eq!(c.redis.username, format!("aurora-logs-{env}-shippers"));
+        assert_eq!(c.redis.iam_cache, format!("aurora-logs-{env}-valkey"));
+        assert!(c.redis.password.is_empty() && c.redis.password_file.is_none());
         assert!(
             c.openobserve.url.starts_with("http://openobserve:5080"),
             "{env}"
@@ -449,13 +458,17 @@ fn terraform_assignments(tf: &str) -> Vec<(String, String, String)> {
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
-        if let Some(block) = line.strip_suffix('{') {
-            // A block (`ttl {`) or a multi-line map (`tags = {`), closed by its own `}`.
-            path.push(block.trim().trim_end_matches('=').trim().to_string());
-            continue;
-        }
-        if line == "}" {
+        // A closing line: `}`, or the end of an expression's map (`})`, `}]`, `}, {`).
+        if line.starts_with('}') {
             path.pop();
+            if !line.ends_with('{') {
+                continue;
+            }
+        }
+        if let Some(block) = line.strip_suffix('{') {
+            // A block (`ttl {`) or a multi-line map (`tags = {`, `jsonencode({`), closed by
+            // its own `}`.
+            path.push(block.trim().trim_end_matches('=').trim().to_string());
             continue;
         }
         if let Some((k, v)) = line.split_once(" = ").or_else(|| {
@@ -1022,6 +1035,328 @@ fn only_the_monitoring_namespace_reaches_the_metrics_port() {
     assert!(metrics.contains("kubernetes.io/metadata.name: ${MONITORING_NAMESPACE}"));
     for (env, values) in values_files() {
         assert!(!values["MONITORING_NAMESPACE"].is_empty(), "{env}");
+    }
+}
+
+/// The KEDA ScaledObject scales the processors on the lag of the group they consume as, within
+/// the HPA's bounds and with its behaviour.
+#[test]
+fn keda_scales_the_processors_on_their_own_groups_lag() {
+    let (c, _) = load_app_config(&values_files()[0].1);
+    let keda = read("k8s/keda/scaledobject.yaml");
+    assert!(keda.contains(&format!("consumerGroup: \"{}\"\n", c.kafka.group_id)));
+    assert!(keda.contains("bootstrapServers: \"${KAFKA_BROKERS}\""));
+    let hpa = read("k8s/hpa/autoscaling.yaml");
+    let behavior = |text: &str, indent: usize| -> String {
+        let start = text.find("behavior:\n").expect("behavior") + "behavior:\n".len();
+        text[start..]
+            .lines()
+            .take_while(|l| l.len() > indent && l[..indent].trim().is_empty())
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .map(|l| l[indent..].to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(behavior(&keda, 8), behavior(&hpa, 4));
+    for bound in ["${PROCESSOR_MIN_REPLICAS}", "${PROCESSOR_MAX_REPLICAS}"] {
+        assert!(keda.contains(bound) && hpa.contains(bound));
+    }
+    for (env, values) in values_files() {
+        assert_eq!(
+            values["PROCESSOR_AUTOSCALING"], "hpa",
+            "{env}: KEDA is opt-in"
+        );
+        assert!(values["PROCESSOR_LAG_PER_REPLICA"].parse::<u32>().unwrap() > 0);
+    }
+}
+
+/// The deployer (an EKS access entry's group) may apply every kind the deploy script applies
+/// after the cluster admin's setup.yaml, and the groups setup.yaml binds are the ones
+/// terraform's access entries give.
+#[test]
+fn the_deployer_role_covers_what_the_deployer_applies() {
+    let setup = read("k8s/setup.yaml");
+    let role = setup
+        .split("kind: Role\nmetadata:\n  name: aurora-logs-deployer\n")
+        .nth(1)
+        .expect("the deployer Role")
+        .split("\n---")
+        .next()
+        .unwrap();
+    let script = read("k8s/deploy-aurora-logs.sh");
+    let list = script
+        .split("manifests=(\n")
+        .nth(1)
+        .and_then(|l| l.split("\n)").next())
+        .expect("the script's manifest list");
+    let mut kinds = BTreeSet::new();
+    // The cluster admin's (--setup): setup.yaml and the Cluster Autoscaler in kube-system.
+    let admins = ["setup.yaml", "cluster-autoscaler.yaml"];
+    for m in list.split_whitespace().filter(|m| !admins.contains(m)) {
+        for line in read(&format!("k8s/{m}")).lines() {
+            if let Some(kind) = line.strip_prefix("kind: ") {
+                kinds.insert(kind.to_string());
+            }
+        }
+    }
+    assert!(
+        kinds.contains("Deployment") && kinds.contains("PrometheusRule"),
+        "{kinds:?}"
+    );
+    for kind in &kinds {
+        let lower = kind.to_lowercase();
+        let plural = match lower.strip_suffix('y') {
+            Some(stem) => format!("{stem}ies"),
+            None => format!("{lower}s"),
+        };
+        let rule = role
+            .split("  - apiGroups:")
+            .find(|r| r.contains(&format!("\"{plural}\"")))
+            .unwrap_or_else(|| panic!("the deployer Role has no rule for {plural}"));
+        // A Job's template is immutable: the script deletes it and creates it anew.
+        let verbs: &[&str] = if kind == "Job" {
+            &["get", "create", "delete"]
+        } else {
+            &["get", "create", "patch"]
+        };
+        for verb in verbs {
+            assert!(
+                rule.contains(&format!("\"{verb}\"")),
+                "the deployer may not {verb} {plural}"
+            );
+        }
+    }
+    let eks = read("eks-terraform/eks.tf");
+    for (list, group) in [
+        ("deployer_principal_arns", "aurora-logs-deployers"),
+        ("viewer_principal_arns", "aurora-logs-viewers"),
+    ] {
+        assert!(
+            eks.contains(&format!("{{ for arn in var.{list} : arn => \"{group}\" }}")),
+            "eks.tf: no access entry puts {list} in {group}"
+        );
+        assert!(setup.contains(&format!("    kind: Group\n    name: {group}\n")));
+    }
+    let a = terraform_assignments(&eks);
+    let entry = r#"resource "aws_eks_access_entry" "namespace""#;
+    assert_eq!(tf_value(&a, entry, "kubernetes_groups"), ["[each.value]"]);
+}
+
+/// The manifests are validated against the schemas of the Kubernetes version terraform
+/// creates, and that version is one EKS still gives standard support (1.35 and later now).
+#[test]
+fn the_manifests_are_checked_against_the_clusters_kubernetes_version() {
+    let vars = terraform_assignments(&read("eks-terraform/variables.tf"));
+    let default = tf_value(&vars, r#"variable "kubernetes_version""#, "default");
+    let version = default[0].trim_matches('"');
+    let checks = read("scripts/deploy-checks.sh");
+    assert!(
+        checks.contains(&format!("\nK8S_VERSION={version}.0 ")),
+        "scripts/deploy-checks.sh validates another version than {version}"
+    );
+    let tfvars = terraform_assignments(&read("eks-terraform/terraform.tfvars.poc"));
+    assert_eq!(tf_value(&tfvars, "", "kubernetes_version"), default);
+    let minor: u32 = version.strip_prefix("1.").unwrap().parse().unwrap();
+    assert!(minor >= 35, "EKS {version} is past standard support");
+    // The Cluster Autoscaler's minor follows the cluster's, and it looks for this cluster's
+    // node groups, which its policy alone lets it resize.
+    for (env, values) in values_files() {
+        let image = &values["CLUSTER_AUTOSCALER_IMAGE"];
+        assert!(
+            image.starts_with(&format!(
+                "registry.k8s.io/autoscaling/cluster-autoscaler:v{version}."
+            )),
+            "{env}: {image} is not for Kubernetes {version}"
+        );
+        assert_eq!(values["CLUSTER_NAME"], format!("aurora-logs-{env}"));
+    }
+    let eks = read("eks-terraform/eks.tf");
+    assert!(eks.contains(
+        r#"templatefile("${path.module}/../iam/cluster-autoscaler-policy.json", { cluster_name = local.name })"#
+    ));
+    let policy: serde_json::Value =
+        serde_json::from_str(&read("iam/cluster-autoscaler-policy.json")).unwrap();
+    let resize = &policy["Statement"][0];
+    assert_eq!(
+        resize["Condition"]["StringEquals"]
+            ["aws:ResourceTag/k8s.io/cluster-autoscaler/${cluster_name}"],
+        "owned"
+    );
+    assert!(
+        read("k8s/cluster-autoscaler.yaml").contains("k8s.io/cluster-autoscaler/${CLUSTER_NAME}")
+    );
+}
+
+/// The runtime image is the build stage's Debian release (the binary needs the glibc it was
+/// linked against), and that release is in Debian's security support (13, trixie).
+#[test]
+fn the_runtime_image_matches_the_build_stages_debian() {
+    let docker = read("Dockerfile");
+    let release = docker
+        .lines()
+        .find_map(|l| l.strip_prefix("ARG DEBIAN_RELEASE="))
+        .expect("ARG DEBIAN_RELEASE");
+    let number = match release {
+        "bookworm" => 12,
+        "trixie" => 13,
+        other => panic!("unknown Debian release {other}"),
+    };
+    assert_eq!(number, 13, "bookworm's distroless images are deprecated");
+    assert!(
+        docker.contains(&format!(
+            "FROM gcr.io/distroless/cc-debian{number}:nonroot AS runtime"
+        )),
+        "the runtime stage is not distroless cc-debian{number}"
+    );
+}
+
+/// Valkey requires TLS and RBAC: the shippers' user authenticates by IAM, its ACL covers the
+/// config's key prefix only, the default user is off, and both shippers' roles may connect as
+/// that user (and no other) to that cache.
+#[test]
+fn valkey_requires_tls_and_an_iam_user_limited_to_the_key_prefix() {
+    let a = terraform_assignments(&read("eks-terraform/valkey.tf"));
+    let group = r#"resource "aws_elasticache_replication_group" "valkey""#;
+    assert_eq!(tf_value(&a, group, "transit_encryption_enabled"), ["true"]);
+    assert_eq!(
+        tf_value(&a, group, "transit_encryption_mode"),
+        [r#""required""#]
+    );
+    assert_eq!(
+        tf_value(&a, group, "user_group_ids"),
+        ["[aws_elasticache_user_group.valkey.user_group_id]"]
+    );
+    let (c, _) = load_app_config(&values_files()[0].1);
+    assert_eq!(
+        tf_value(&a, "locals", "valkey_key_prefix"),
+        [format!("\"{}\"", c.redis.key_prefix)]
+    );
+    let shippers = r#"resource "aws_elasticache_user" "shippers""#;
+    assert_eq!(
+        tf_value(&a, shippers, "access_string"),
+        [r#""on ~${local.valkey_key_prefix}* &* +@all -@dangerous""#]
+    );
+    assert_eq!(
+        tf_value(&a, &format!("{shippers}/authentication_mode"), "type"),
+        [r#""iam""#]
+    );
+    assert_eq!(
+        tf_value(&a, shippers, "user_id"),
+        tf_value(&a, shippers, "user_name")
+    );
+    let default = r#"resource "aws_elasticache_user" "default_off""#;
+    assert_eq!(tf_value(&a, default, "user_name"), [r#""default""#]);
+    assert_eq!(tf_value(&a, default, "access_string"), [r#""off -@all""#]);
+    let iam = terraform_assignments(&read("eks-terraform/iam.tf"));
+    let connect = r#"resource "aws_iam_role_policy" "valkey""#;
+    assert_eq!(
+        tf_value(&iam, connect, "for_each"),
+        [r#"toset(["aurora-logs-discovery", "aurora-logs-processor"])"#]
+    );
+    assert_eq!(
+        tf_value(&iam, connect, "policy"),
+        [
+            r#"templatefile("${path.module}/../iam/elasticache-iam-policy.json", local.valkey_policy_vars)"#
+        ]
+    );
+    let vars = "locals/valkey_policy_vars";
+    assert_eq!(
+        tf_value(&iam, vars, "cache_user"),
+        ["aws_elasticache_user.shippers.user_id"]
+    );
+    assert_eq!(
+        tf_value(&iam, vars, "cache_kind"),
+        [r#""replicationgroup""#]
+    );
+}
+
+/// The shippers read RDS logs of the instances `rds_instances` names only, and a production
+/// apply refuses `*` (every database of the account).
+#[test]
+fn rds_log_access_is_scoped_and_production_refuses_every_database() {
+    for file in ["iam/discovery-policy.json", "iam/processor-policy.json"] {
+        let policy: serde_json::Value = serde_json::from_str(&read(file)).unwrap();
+        for st in policy["Statement"].as_array().unwrap() {
+            let actions: Vec<&str> = match &st["Action"] {
+                serde_json::Value::String(a) => vec![a.as_str()],
+                a => a
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(|a| a.as_str())
+                    .collect(),
+            };
+            if actions.iter().any(|a| a.contains("LogFile")) {
+                assert_eq!(
+                    st["Resource"], "arn:aws:rds:${region}:${account_id}:db:${rds_instances}",
+                    "{file}: {actions:?}"
+                );
+            }
+        }
+    }
+    let iam_tf = terraform_assignments(&read("eks-terraform/iam.tf"));
+    let pre = r#"resource "aws_iam_role_policy" "service"/lifecycle/precondition"#;
+    assert_eq!(
+        tf_value(&iam_tf, pre, "condition"),
+        [r#"var.environment != "production" || trimspace(var.rds_instances) != "*""#]
+    );
+}
+
+/// Egress is denied by default; the allows name the ports the rendered config connects to
+/// (Kafka, Valkey, OpenObserve) and no more, and Valkey is reached in terraform's VPC.
+#[test]
+fn egress_is_denied_but_for_what_each_pod_connects_to() {
+    let policies = read("k8s/policies/network-policies.yaml");
+    let policy = |name: &str| -> String {
+        let p = policies
+            .split(&format!("name: {name}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no policy {name}"));
+        p.split("\n---").next().unwrap().to_string()
+    };
+    let deny = policy("default-deny-egress");
+    assert!(deny.contains("podSelector: {}") && deny.contains(r#"policyTypes: ["Egress"]"#));
+    assert!(!deny.contains("egress:"), "the default denies: {deny}");
+    let ports = |p: &str| -> BTreeSet<u16> {
+        p.lines()
+            .filter_map(|l| l.trim().strip_prefix("- port: "))
+            .map(|v| v.parse().unwrap())
+            .collect()
+    };
+    let port_of = |url: &str| -> u16 {
+        url.rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("no port in {url}"))
+    };
+    let values = &values_files()[0].1;
+    let (c, _) = load_app_config(values);
+    let kafka = port_of(c.kafka.brokers.split(',').next().unwrap());
+    let valkey = port_of(&c.redis.url);
+    let openobserve = port_of(&c.openobserve.url);
+    // Kafka, Valkey, the Pod Identity agent, AWS's APIs.
+    assert_eq!(
+        ports(&policy("egress-aurora-logs")),
+        BTreeSet::from([kafka, valkey, 80, 443])
+    );
+    assert!(policy("egress-aurora-logs").contains("cidr: 169.254.170.23/32"));
+    assert_eq!(
+        ports(&policy("egress-processor-openobserve")),
+        BTreeSet::from([openobserve])
+    );
+    assert_eq!(
+        ports(&policy("egress-openobserve-install")),
+        BTreeSet::from([openobserve])
+    );
+    assert_eq!(ports(&policy("egress-dns")), BTreeSet::from([53]));
+    // VPC_CIDR is terraform's VPC (its default), where Valkey is.
+    let vars = terraform_assignments(&read("eks-terraform/variables.tf"));
+    for (env, values) in values_files() {
+        assert_eq!(
+            tf_value(&vars, r#"variable "vpc_cidr""#, "default"),
+            [format!("\"{}\"", values["VPC_CIDR"])],
+            "{env}"
+        );
     }
 }
 

@@ -22,8 +22,10 @@ EXAMPLE = {
     "dynamodb_table": "aurora-logs-files",
     "bucket": "aurora-logs-poc-openobserve",
     "kms_key_arn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000",
-    # The optional policies of MSK IAM and ElastiCache IAM (iam/README.md), which terraform does
-    # not attach: the values a user fills in.
+    # The Cluster Autoscaler's, attached by eks.tf.
+    "cluster_name": "aurora-logs-poc",
+    # The policies of MSK IAM (optional, the values a user fills in) and ElastiCache IAM
+    # (attached by iam.tf): iam/README.md.
     "msk_region": "us-east-1",
     "msk_cluster": "aurora-logs/0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0-1",
     "topic_prefix": "aurora-logs-",
