@@ -24,11 +24,9 @@ fn stream_names(s: &StreamsConfig) -> StreamNames {
     )
 }
 
-/// Plans, prints and (unless `dry_run`) applies the installation.
-pub async fn run(config: &Config, dry_run: bool, prune: bool) -> Result<()> {
-    let names = stream_names(&config.streams);
-    let install = &config.openobserve_install;
-    let assets = Assets::load(&names, install)?;
+/// OpenObserve's API as the sink's `[openobserve]` names it: url, org, user, the password (or
+/// its file), the CA.
+pub fn target(config: &Config) -> Result<Target> {
     let oo = &config.openobserve;
     let password = net::SecretSource::new(
         "openobserve.password",
@@ -38,6 +36,16 @@ pub async fn run(config: &Config, dry_run: bool, prune: bool) -> Result<()> {
     .and_then(|s| s.get())?;
     let mut target = Target::new(&oo.url, &oo.org, &oo.user, password.expose());
     target.ca_file = oo.ca_file.clone();
+    Ok(target)
+}
+
+/// Plans, prints and (unless `dry_run`) applies the installation.
+pub async fn run(config: &Config, dry_run: bool, prune: bool) -> Result<()> {
+    let names = stream_names(&config.streams);
+    let install = &config.openobserve_install;
+    let assets = Assets::load(&names, install)?;
+    let oo = &config.openobserve;
+    let mut target = target(config)?;
     target.timeout = Duration::from_secs(install.request_timeout_secs.max(1));
     let installer = Installer::new(target, assets)?;
     let plan = installer

@@ -8,6 +8,7 @@ mod distributed;
 mod input;
 mod install;
 mod metrics_names;
+mod replay;
 mod run;
 mod service;
 
@@ -158,6 +159,33 @@ enum OpenObserveCommand {
         #[arg(long)]
         prune: bool,
     },
+    /// Send the records OpenObserve refused for good (dead letters) again, once their cause is
+    /// fixed, to the streams that refused them: from the dead-letter stream
+    /// (`openobserve.dead_letter_stream`) over the last `--since` (the user needs search
+    /// rights: the root user's password, not an ingestion passcode), or from a dead-letter
+    /// file. A record refused again becomes a dead letter again; letters replayed twice are
+    /// sent twice. Prints per stream what was read, accepted and refused again.
+    ReplayDeadLetters {
+        /// TOML configuration (see config/aurora-logs.example.toml); AURORA_LOGS_* variables
+        /// override it.
+        #[arg(long, short, env = "AURORA_LOGS_CONFIG")]
+        config: Option<std::path::PathBuf>,
+        /// Overrides `openobserve.url`.
+        #[arg(long)]
+        openobserve_url: Option<String>,
+        /// Letters of this long before `--until`, e.g. `24h`, `7d`.
+        #[arg(long, value_parser = humantime::parse_duration, required_unless_present = "file")]
+        since: Option<std::time::Duration>,
+        /// End of the range, RFC 3339 (e.g. `2026-12-06T12:00:00Z`); default now.
+        #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+        until: Option<std::time::SystemTime>,
+        /// Replay this dead-letter file (NDJSON) instead of the stream.
+        #[arg(long, conflicts_with_all = ["since", "until"])]
+        file: Option<std::path::PathBuf>,
+        /// Count the letters per stream, send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// A `--format` value: `auto`, or one of the parsers' formats (their CLI names), so that a
@@ -257,6 +285,35 @@ fn dispatch(command: Command) -> Result<()> {
                     prune,
                 },
         } => openobserve_install(config, openobserve_url, dry_run, prune),
+        Command::Openobserve {
+            command:
+                OpenObserveCommand::ReplayDeadLetters {
+                    config,
+                    openobserve_url,
+                    since,
+                    until,
+                    file,
+                    dry_run,
+                },
+        } => {
+            let mut c = config::Config::load(config.as_deref())?;
+            if let Some(u) = openobserve_url {
+                c.openobserve.url = u;
+            }
+            c.validate()?;
+            let opts = replay::Options {
+                since,
+                until,
+                file,
+                dry_run,
+            };
+            let summary = runtime()?.block_on(replay::run(&c, &opts))?;
+            print!("{summary}");
+            if dry_run {
+                println!("dry run: nothing was sent");
+            }
+            Ok(())
+        }
         #[cfg(feature = "demo")]
         Command::Demo {
             seconds,

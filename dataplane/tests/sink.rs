@@ -45,9 +45,18 @@ async fn setup(
     standin: StandInConfig,
     compression: Compression,
 ) -> (OpenObserveStandIn, OpenObserveSink, tempfile::TempDir) {
+    setup_with(standin, compression, |_| {}).await
+}
+
+/// [`setup`], with the sink's configuration changed by `change`.
+async fn setup_with(
+    standin: StandInConfig,
+    compression: Compression,
+    change: impl FnOnce(&mut OpenObserveConfig),
+) -> (OpenObserveStandIn, OpenObserveSink, tempfile::TempDir) {
     let oo = OpenObserveStandIn::start(standin.clone()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = OpenObserveConfig {
+    let mut config = OpenObserveConfig {
         url: oo.url(),
         user: standin.user.clone(),
         password: standin.password.clone().into(),
@@ -57,6 +66,7 @@ async fn setup(
         request_timeout: Duration::from_millis(500),
         ..Default::default()
     };
+    change(&mut config);
     let sink = OpenObserveSink::new(config, dir.path(), http_client()).unwrap();
     (oo, sink, dir)
 }
@@ -184,20 +194,60 @@ async fn payload_too_large_splits_down_to_single_records_and_dead_letters_what_n
     assert_eq!(ack.accepted, 12);
     assert_eq!(ack.dead_lettered, 1);
     assert_eq!(ids(&oo), expected(12, 0));
+    // The dead-letter stream refused its wrapper too (over the limit): it is in the file.
+    assert!(oo
+        .records(sink::config::DEFAULT_DEAD_LETTER_STREAM)
+        .is_empty());
     let dl = std::fs::read_to_string(dir.path().join("dead-letter.ndjson")).unwrap();
     let line: serde_json::Value = serde_json::from_str(dl.lines().next().unwrap()).unwrap();
     assert_eq!(line["reason"], "too_large");
+    assert_eq!(line["stream"], "aurora_test", "the letter, not its wrapper");
+    assert!(line["detail"]
+        .as_str()
+        .unwrap()
+        .contains("the dead-letter stream refused it too (too_large)"));
     assert_eq!(line["record_id"], record_id("i", "f", 99));
     assert_eq!(line["record"]["message"].as_str().unwrap().len(), 2000);
 }
 
 #[tokio::test]
-async fn records_refused_inside_a_200_are_dead_lettered_with_their_reason() {
+async fn records_refused_inside_a_200_go_to_the_dead_letter_stream_with_their_reason() {
     let (oo, sink, dir) = setup(StandInConfig::default(), Compression::Gzip).await;
     let ack = sink.send(&batch(10, 3).into()).await.unwrap();
     assert_eq!(ack.accepted, 7);
     assert_eq!(ack.dead_lettered, 3);
     assert_eq!(ids(&oo), expected(10, 3));
+    // In OpenObserve, wrapped: the stream, the reason, the record as it was sent.
+    let mut dead: Vec<String> = oo
+        .records(sink::config::DEFAULT_DEAD_LETTER_STREAM)
+        .iter()
+        .map(|v| {
+            assert_eq!(v["dead_letter_stream"], "aurora_test", "{v:?}");
+            assert_eq!(v["dead_letter_reason"], "too_old", "{v:?}");
+            let record: serde_json::Value =
+                serde_json::from_str(v["record"].as_str().unwrap()).unwrap();
+            assert_eq!(record["record_id"], v["record_id"]);
+            v["record_id"].as_str().unwrap().to_string()
+        })
+        .collect();
+    dead.sort();
+    let mut want: Vec<String> = (0..3).map(|k| record_id("i", "f", k)).collect();
+    want.sort();
+    assert_eq!(dead, want);
+    assert!(!dir.path().join("dead-letter.ndjson").exists());
+}
+
+#[tokio::test]
+async fn without_a_dead_letter_stream_refused_records_go_to_the_file() {
+    let (oo, sink, dir) = setup_with(StandInConfig::default(), Compression::Gzip, |c| {
+        c.dead_letter_stream = String::new()
+    })
+    .await;
+    let ack = sink.send(&batch(10, 3).into()).await.unwrap();
+    assert_eq!((ack.accepted, ack.dead_lettered), (7, 3));
+    assert!(oo
+        .records(sink::config::DEFAULT_DEAD_LETTER_STREAM)
+        .is_empty());
     let dl = std::fs::read_to_string(dir.path().join("dead-letter.ndjson")).unwrap();
     let mut dead: Vec<String> = dl
         .lines()

@@ -40,12 +40,14 @@ mod client;
 mod config;
 mod diff;
 mod install;
+mod search;
 mod settings;
 
 pub use assets::{Alert, Assets, Dashboard, LogKind, NamedObject, StreamNames, StreamSpec, View};
 pub use client::{ApiError, Target};
 pub use config::InstallConfig;
 pub use install::{InstallError, Installer, Plan, Step, StepKind, Verdict};
+pub use search::Search;
 pub use settings::StreamSettings;
 
 /// The mark every object aurora-logs manages carries in its description (dashboards, alerts)

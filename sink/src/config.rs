@@ -58,12 +58,22 @@ pub struct OpenObserveConfig {
     /// Retries of one request before the file's job gives up (it is retried later from its
     /// checkpoint; nothing is lost).
     pub max_retries: usize,
-    /// Dead-letter file: records OpenObserve refused for good, with the reason, as NDJSON.
-    /// Relative paths are under the state directory.
+    /// OpenObserve stream that records refused for good go to, each wrapped with its stream,
+    /// `record_id`, reason and the record itself as a string (a field type conflict cannot
+    /// refuse it again): durable beyond the pod, searchable, and replayed by `aurora-logs
+    /// openobserve replay-dead-letters` once the cause is fixed. Empty: the dead-letter file
+    /// only. A letter this stream refuses too (one over OpenObserve's size limit) goes to the
+    /// file.
+    pub dead_letter_stream: String,
+    /// Dead-letter file: refused records, with the reason, as NDJSON, when there is no
+    /// dead-letter stream or it refused them. Relative paths are under the state directory.
     pub dead_letter_path: String,
     /// Bound of the dead-letter file; when full, shipping stops with an error rather than drop.
     pub dead_letter_max_bytes: u64,
 }
+
+/// The dead-letter stream's default name.
+pub const DEFAULT_DEAD_LETTER_STREAM: &str = "aurora_dead_letters";
 
 impl Default for OpenObserveConfig {
     fn default() -> Self {
@@ -81,6 +91,7 @@ impl Default for OpenObserveConfig {
             retry_initial: Duration::from_millis(200),
             retry_max_delay: Duration::from_secs(30),
             max_retries: 12,
+            dead_letter_stream: DEFAULT_DEAD_LETTER_STREAM.into(),
             dead_letter_path: "dead-letter.ndjson".into(),
             dead_letter_max_bytes: 1 << 30,
         }

@@ -164,6 +164,15 @@ pub struct OpenObserveSink {
     dead_letters: DeadLetters,
 }
 
+/// Where a batch's refused records go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Letters {
+    /// The dead-letter stream (when configured), else the file.
+    ToStream,
+    /// The file: for the dead-letter stream's own refusals.
+    ToFile,
+}
+
 /// One request's transient failure, classified for retry.
 enum Attempt {
     /// The server answered with a status the caller handles (200, 400, 413, 415).
@@ -246,6 +255,11 @@ impl OpenObserveSink {
     /// Ship `batch`: returns once every record is acknowledged or dead-lettered. Its bodies are
     /// compressed on the blocking pool (hence the `Arc`).
     pub async fn send(&self, batch: &Arc<Batch>) -> Result<Ack, SinkError> {
+        self.ship(batch, Letters::ToStream).await
+    }
+
+    /// [`OpenObserveSink::send`], with refused records kept as `letters` says.
+    async fn ship(&self, batch: &Arc<Batch>, letters: Letters) -> Result<Ack, SinkError> {
         let mut ack = Ack::default();
         let mut todo: Vec<Vec<usize>> = vec![(0..batch.len()).collect()];
         let mut resends = 0;
@@ -259,7 +273,9 @@ impl OpenObserveSink {
                 let (status, body, sent) = self.post_range(batch, range.clone(), &mut ack).await?;
                 match status {
                     StatusCode::OK => {
-                        let missing = self.settle(batch, range.clone(), &body, &mut ack).await?;
+                        let missing = self
+                            .settle(batch, range.clone(), &body, &mut ack, letters)
+                            .await?;
                         if !missing.is_empty() {
                             resends += 1;
                             if resends > MAX_RESENDS {
@@ -292,8 +308,13 @@ impl OpenObserveSink {
                         };
                         let detail =
                             String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
-                        self.dead_letter(batch, &[(range.start, reason, detail)], &mut ack)
-                            .await?;
+                        self.dead_letter(
+                            batch,
+                            &[(range.start, reason, detail)],
+                            &mut ack,
+                            letters,
+                        )
+                        .await?;
                     }
                 }
             }
@@ -309,6 +330,7 @@ impl OpenObserveSink {
         range: Range<usize>,
         body: &Bytes,
         ack: &mut Ack,
+        keep: Letters,
     ) -> Result<Vec<usize>, SinkError> {
         let outcome = parse_bulk(body).map_err(|e| SinkError::BadAnswer {
             error: e.to_string(),
@@ -351,13 +373,13 @@ impl OpenObserveSink {
                     record: raw,
                 })
                 .collect();
-            self.dead_letters.write(&dl).await?;
+            self.keep(&dl, keep).await?;
             for r in &unknown_refusals {
                 self.count_refused(&batch.stream, r.reason, &r.detail);
             }
             ack.dead_lettered += unknown_refusals.len() as u64;
         }
-        self.dead_letter(batch, &letters, ack).await?;
+        self.dead_letter(batch, &letters, ack, keep).await?;
         if outcome.items < range.len() {
             // Some records were not mentioned at all: send again those we can tell apart, or
             // the whole range when the answer does not echo records.
@@ -396,6 +418,7 @@ impl OpenObserveSink {
         batch: &Batch,
         letters: &[(usize, &'static str, String)],
         ack: &mut Ack,
+        keep: Letters,
     ) -> Result<(), SinkError> {
         if letters.is_empty() {
             return Ok(());
@@ -407,23 +430,81 @@ impl OpenObserveSink {
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
             raws.push(raw);
         }
+        // A letter the dead-letter stream refused too goes to the file as the letter it
+        // carries (the original stream, reason and record), not as its wrapper.
+        let wrapped = keep == Letters::ToFile && *batch.stream == *self.config.dead_letter_stream;
+        let unwrapped: Vec<Option<dead_letter::Unwrapped>> = letters
+            .iter()
+            .map(|(i, _, _)| {
+                let v = wrapped.then(|| serde_json::from_slice(batch.record(*i)).ok())??;
+                dead_letter::unwrap_record(&v)
+            })
+            .collect();
+        let details: Vec<String> = letters
+            .iter()
+            .zip(&unwrapped)
+            .map(|((_, reason, detail), u)| match u {
+                Some(u) => format!(
+                    "{}; the dead-letter stream refused it too ({reason}): {detail}",
+                    u.detail
+                ),
+                None => detail.clone(),
+            })
+            .collect();
         let dl: Vec<DeadLetter<'_>> = letters
             .iter()
             .zip(&raws)
-            .map(|((i, reason, detail), raw)| DeadLetter {
-                stream: &batch.stream,
+            .zip(unwrapped.iter().zip(&details))
+            .map(|(((i, reason, _), raw), (u, detail))| DeadLetter {
+                stream: u.as_ref().map_or(&batch.stream, |u| u.stream.as_str()),
                 record_id: batch.record_id(*i),
-                reason,
+                reason: u.as_ref().map_or(*reason, |u| u.reason.as_str()),
                 detail,
-                record: raw,
+                record: u.as_ref().map_or(raw.as_ref(), |u| u.record.as_ref()),
             })
             .collect();
-        self.dead_letters.write(&dl).await?;
+        self.keep(&dl, keep).await?;
         for (_, reason, detail) in letters {
             self.count_refused(&batch.stream, reason, detail);
         }
         ack.dead_lettered += letters.len() as u64;
         Ok(())
+    }
+
+    /// Keep refused records: in the dead-letter stream (`ToStream`, when there is one), whose
+    /// own refusals go to the file; or in the file. A boxed future declared `Send`: shipping the
+    /// letters may keep letters in turn, and the declaration settles the recursion's auto
+    /// traits.
+    fn keep<'s>(
+        &'s self,
+        dl: &'s [DeadLetter<'s>],
+        keep: Letters,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), SinkError>> + Send + 's>>
+    {
+        Box::pin(async move {
+            let stream = self.config.dead_letter_stream.as_str();
+            if keep == Letters::ToFile || stream.is_empty() || dl.is_empty() {
+                return Ok(self.dead_letters.write(dl).await?);
+            }
+            let now_us = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as i64);
+            let mut builder = BatchBuilder::new(
+                stream.into(),
+                BatchConfig {
+                    max_bytes: usize::MAX,
+                    max_records: usize::MAX,
+                    max_age: std::time::Duration::MAX,
+                },
+            );
+            for l in dl {
+                builder.push(|out| dead_letter::write_record(out, l, now_us), 0);
+            }
+            if let Some(batch) = builder.flush(0) {
+                self.ship(&Arc::new(batch), Letters::ToFile).await?;
+            }
+            Ok(())
+        })
     }
 
     /// POST records `range`, retrying transient failures; switches to gzip on a 415.
