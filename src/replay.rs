@@ -102,6 +102,7 @@ pub async fn run(config: &Config, opts: &Options) -> Result<Summary> {
     let target = crate::install::target(config)?;
     let search = openobserve::Search::new(&target).map_err(anyhow::Error::msg)?;
     let mut from = 0;
+    let mut last_ends: Option<(Value, Value)> = None;
     loop {
         let hits = search
             .page(&stream, start_us, end_us, from, PAGE)
@@ -111,6 +112,15 @@ pub async fn run(config: &Config, opts: &Options) -> Result<Summary> {
                     "reading {stream} (the user needs search rights, not an ingestion passcode)"
                 )
             })?;
+        // A server that ignored `from` would hand out the same page forever.
+        let ends = hits
+            .first()
+            .zip(hits.last())
+            .map(|(a, b)| (a.clone(), b.clone()));
+        if ends.is_some() && ends == last_ends {
+            bail!("{stream}: the search answered the same page for from={from}; stopping");
+        }
+        last_ends = ends;
         let letters: Vec<_> = hits.iter().filter_map(|h| replay.letter_of(h)).collect();
         replay.send(letters).await?;
         if hits.len() < PAGE {
@@ -153,14 +163,17 @@ impl Replay {
             stream: String,
             record: Box<RawValue>,
         }
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading dead-letter file {}", path.display()))?;
+        use std::io::BufRead;
+        let reading = || format!("reading dead-letter file {}", path.display());
+        // Line by line (the file may be up to `dead_letter_max_bytes`), PAGE letters at a time.
+        let file = std::io::BufReader::new(std::fs::File::open(path).with_context(reading)?);
         let mut letters = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
+        for (n, line) in file.split(b'\n').enumerate() {
+            let line = line.with_context(reading)?;
+            if line.trim_ascii().is_empty() {
                 continue;
             }
-            match serde_json::from_str::<FileLetter>(line) {
+            match serde_json::from_slice::<FileLetter>(&line) {
                 Ok(l) => letters.push((l.stream, l.record)),
                 Err(e) => {
                     tracing::warn!(file = %path.display(), line = n + 1, error = %e, "not a dead letter; skipped");

@@ -41,6 +41,13 @@ fn batch(n: usize, old: usize) -> Batch {
     b.flush(n as u64).unwrap()
 }
 
+/// The sorted ids of the first `n` records of [`batch`] (the old ones).
+fn first_ids(n: u64) -> Vec<String> {
+    let mut ids: Vec<String> = (0..n).map(|k| record_id("i", "f", k)).collect();
+    ids.sort();
+    ids
+}
+
 async fn setup(
     standin: StandInConfig,
     compression: Compression,
@@ -231,9 +238,7 @@ async fn records_refused_inside_a_200_go_to_the_dead_letter_stream_with_their_re
         })
         .collect();
     dead.sort();
-    let mut want: Vec<String> = (0..3).map(|k| record_id("i", "f", k)).collect();
-    want.sort();
-    assert_eq!(dead, want);
+    assert_eq!(dead, first_ids(3));
     assert!(!dir.path().join("dead-letter.ndjson").exists());
 }
 
@@ -258,9 +263,7 @@ async fn without_a_dead_letter_stream_refused_records_go_to_the_file() {
         })
         .collect();
     dead.sort();
-    let mut want: Vec<String> = (0..3).map(|k| record_id("i", "f", k)).collect();
-    want.sort();
-    assert_eq!(dead, want);
+    assert_eq!(dead, first_ids(3));
 }
 
 #[tokio::test]
