@@ -18,7 +18,8 @@
 //!
 //! While the running jobs fill `max_jobs` or the byte budget, or a job waits, every assigned
 //! partition is paused (librdkafka drops what it prefetched and fetches it again on resume),
-//! and resumed when there is room. Completed offsets are committed every `commit_interval`
+//! and resumed when there is room; partitions assigned by a rebalance take the loop's state
+//! either way (librdkafka would keep the pause a partition had when it was revoked). Completed offsets are committed every `commit_interval`
 //! and at shutdown (synchronously, on a blocking thread, one commit at a time, so that the
 //! loop learns the answer and hands a failed position out again), and on revocation for the
 //! revoked partitions (asynchronously from the rebalance callback: librdkafka completes the
@@ -298,10 +299,21 @@ impl ConsumerContext for QueueContext {
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
-            if self.shared.paused.load(Ordering::SeqCst) && tpl.count() > 0 {
-                if let Err(e) = consumer.pause(tpl) {
-                    tracing::warn!(error = %e, "pausing newly assigned kafka partitions failed");
-                }
+            if tpl.count() == 0 {
+                return;
+            }
+            // Set the pause of every partition assigned to the loop's, both ways: librdkafka
+            // keeps a partition's pause over a revocation, so one paused when it was taken
+            // away comes back paused, and the loop, which resumed while it held nothing,
+            // would never resume it.
+            let paused = self.shared.paused.load(Ordering::SeqCst);
+            let result = if paused {
+                consumer.pause(tpl)
+            } else {
+                consumer.resume(tpl)
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, pause = paused, "setting the pause of newly assigned kafka partitions failed");
             }
         }
     }

@@ -113,6 +113,8 @@ struct Recorder {
     /// Keys running now, and how often a key started while it was running.
     keys: Mutex<BTreeSet<String>>,
     overlaps: AtomicUsize,
+    /// Held jobs finish once this turns true (never, unless a test sends it).
+    release: watch::Sender<bool>,
 }
 
 impl Recorder {
@@ -128,6 +130,7 @@ impl Recorder {
             max_running_bytes: AtomicU64::new(0),
             keys: Mutex::new(BTreeSet::new()),
             overlaps: AtomicUsize::new(0),
+            release: watch::channel(false).0,
         }
     }
 
@@ -151,7 +154,7 @@ impl JobRunner for Recorder {
         }
         self.jobs.lock().unwrap().push(job);
         if hold {
-            std::future::pending::<()>().await;
+            let _ = self.release.subscribe().wait_for(|r| *r).await;
         }
         tokio::time::sleep(self.delay).await;
         self.keys.lock().unwrap().remove(&key);
@@ -421,6 +424,84 @@ async fn two_members_split_the_partitions_and_together_see_every_job() {
     let all: BTreeSet<_> = ga.iter().chain(&gb).cloned().collect();
     assert_eq!(all.len(), ga.len() + gb.len(), "a job ran in both members");
     assert_eq!(all, jobs.iter().map(id).collect());
+    a.shutdown().await;
+    b.shutdown().await;
+    cleanup(&config).await;
+}
+
+/// librdkafka keeps a partition's pause over a revocation: a member paused (at its budget) when
+/// a rebalance takes its partitions, whose job ends before they come back, must not get them
+/// back paused, or their jobs wait forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_paused_when_revoked_are_consumed_again_once_reassigned() {
+    let Some(config) = kafka("queue-pause-rebalance", 2).await else {
+        return;
+    };
+    let ra = Arc::new(Recorder {
+        hold: Box::new(|j: &Job| j.instance_id == "blocker"),
+        ..Recorder::new()
+    });
+    let pc = ProcessorConfig {
+        max_jobs: 1,
+        ..fast()
+    };
+    let a = member(&config, pc, ra.clone());
+    until("the first member assigned", Duration::from_secs(60), || {
+        a.totals().assigned_partitions == 10
+    })
+    .await;
+    let producer = JobProducer::new(&config, &KafkaAuth::none()).unwrap();
+    let blocker = job(LogKind::MysqlError, "blocker", "error/blocker.log", 0, 1, 1);
+    producer
+        .publish(std::slice::from_ref(&blocker))
+        .await
+        .unwrap();
+    until(
+        "the blocker running, the member paused",
+        Duration::from_secs(30),
+        || a.totals().running_jobs == 1 && a.totals().pauses >= 1,
+    )
+    .await;
+
+    // A second member: the group rebalances, taking every partition from the paused member.
+    let rb = Arc::new(Recorder::new());
+    let b = member(&config, fast(), rb.clone());
+    until(
+        "the first member's partitions revoked",
+        Duration::from_secs(60),
+        || a.totals().assigned_partitions == 0,
+    )
+    .await;
+    // Its job ends while it holds no partition: nothing to resume yet.
+    ra.release.send_replace(true);
+    until("both members assigned", Duration::from_secs(60), || {
+        let (ta, tb) = (a.totals(), b.totals());
+        ta.assigned_partitions > 0 && ta.assigned_partitions + tb.assigned_partitions == 10
+    })
+    .await;
+
+    let mut jobs = Vec::new();
+    for f in 0..40 {
+        let kind = LogKind::ALL[f % 5];
+        let file = format!("{}/f{f}.log", kind.as_str());
+        jobs.push(job(kind, &format!("db-{f}"), &file, 0, 1, 10));
+    }
+    producer.publish(&jobs).await.unwrap();
+    // (The blocker may run again: its offset was never committed.)
+    let want: BTreeSet<_> = jobs.iter().map(id).collect();
+    until(
+        "every job run, in both members' partitions",
+        Duration::from_secs(60),
+        || {
+            let ran: BTreeSet<_> = ra.ids().into_iter().chain(rb.ids()).collect();
+            ran.is_superset(&want)
+        },
+    )
+    .await;
+    assert!(
+        ra.ids().len() > 1,
+        "the first member ran jobs of its new partitions"
+    );
     a.shutdown().await;
     b.shutdown().await;
     cleanup(&config).await;
