@@ -325,6 +325,41 @@ async fn a_job_listed_before_its_checkpoint_moved_ships_nothing_twice() {
     world.assert_each_entry_once_by_offset();
 }
 
+/// A job for a live MySQL name, listed in one hour and run after the file rotated: the name
+/// now holds the next hour's file. The complete download has no marker to tell; without a
+/// check it would ship the new file's bytes, from the old one's checkpoint, as the old file's
+/// records (ids of entries that do not exist) and move the old file's checkpoint past bytes
+/// it never read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_file_rotated_after_its_listing_is_not_read_as_the_old_hour() {
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let s = world
+        .scheduler(
+            world.rds_config(DownloadMode::Complete),
+            PipelineConfig::default(),
+        )
+        .await;
+    drain(&s).await;
+    world.rds.advance_by(Duration::from_secs(60));
+    let stale = s.discover().await.unwrap();
+    let live = stale
+        .iter()
+        .flat_map(|j| &j.files)
+        .filter(|f| contract::is_live_name(&f.name))
+        .count();
+    assert!(live >= 2, "live files with new bytes: {stale:?}");
+    // Past the next hour boundary: every live name now holds another hour's file.
+    world.rds.advance_by(Duration::from_secs(70 * 60));
+    for job in &stale {
+        if let Err(e) = s.run_job(job).await {
+            assert_eq!(e.outcome(), "file_gone", "{e}");
+        }
+    }
+    drain(&s).await;
+    assert_eq!(world.assert_all_arrived(), 0);
+    world.assert_each_entry_once_by_offset();
+}
+
 /// The same race through the distributed mode's job runner: a job published with an older
 /// listing than the file's checkpoint is shipped from the checkpoint, not from a new generation.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

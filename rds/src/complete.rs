@@ -56,8 +56,40 @@ impl RdsSource {
         from: u64,
         tx: &mpsc::Sender<Chunk>,
     ) -> Result<DownloadEnd, SourceError> {
+        if contract::is_live_name(&file.name) {
+            self.still_the_listed_hour(instance_id, file).await?;
+        }
         let resp = self.open_complete(instance_id, file).await?;
         self.stream_complete(resp, from, tx).await
+    }
+
+    /// A live MySQL name holds the next hour's file once it rotated, and the complete download
+    /// carries no marker that would tell: a listing taken now must still show the hour the job
+    /// was listed for, or the file is not found under that identity (discovery lists it again,
+    /// under its new name). This narrows the race from the job's age to one call; a rotation
+    /// between this listing and the download is not caught.
+    async fn still_the_listed_hour(
+        &self,
+        instance_id: &str,
+        file: &RemoteFile,
+    ) -> Result<(), SourceError> {
+        let now = self.file_now(instance_id, &file.name).await?;
+        let same = now.is_some_and(|(name, last_written_ms, _)| {
+            contract::canonical_name(&name, last_written_ms) == file.canonical
+        });
+        if same {
+            return Ok(());
+        }
+        telemetry::RdsAnomaly {
+            kind: "rotated_since_listing",
+            instance: instance_id,
+            file: &file.name,
+        }
+        .emit();
+        Err(SourceError::FileNotFound {
+            instance: instance_id.into(),
+            file: file.name.clone(),
+        })
     }
 
     /// The answer to the complete download, with the same budget, throttle retries and
