@@ -50,7 +50,7 @@ impl Proc {
     fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Proc {
         let out = std::fs::File::create(log).unwrap();
         let child = cmd
-            .stdout(Stdio::null())
+            .stdout(Stdio::from(out.try_clone().unwrap()))
             .stderr(Stdio::from(out))
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
@@ -82,16 +82,21 @@ impl Drop for Proc {
     }
 }
 
+/// The body of `GET /metrics` of a process (HTTP head included; empty if it does not answer).
+fn metrics_text(port: u16) -> String {
+    let mut body = String::new();
+    if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
+        let _ = s.read_to_string(&mut body);
+    }
+    body
+}
+
 /// `GET /metrics` of a process, summed per metric name over its label sets.
 fn scrape(port: u16) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return out;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
+    let body = metrics_text(port);
     for line in body.lines().filter(|l| !l.starts_with('#')) {
         let Some((name, value)) = line.rsplit_once(' ') else {
             continue;
@@ -106,14 +111,8 @@ fn scrape(port: u16) -> BTreeMap<String, f64> {
 
 /// A metric of one process, with the labels that must be present (`k="v"` substrings).
 fn scrape_labelled(port: u16, name: &str, label: &str) -> f64 {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return 0.0;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n");
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body);
-    body.lines()
+    metrics_text(port)
+        .lines()
         .filter(|l| l.starts_with(name) && l.contains(label))
         .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
         .sum()
@@ -138,6 +137,8 @@ struct World {
     /// The encrypted run: Kafka behind TLS, Redis with TLS and an ACL user, OpenObserve over
     /// HTTPS, all with one private CA.
     tls: Option<Tls>,
+    /// The aurora-logs processes started, by name, with their ops port.
+    ops: std::sync::Mutex<Vec<(String, u16)>>,
 }
 
 /// What the encrypted run adds.
@@ -152,9 +153,13 @@ const REDIS_PASSWORD: &str = "e2e-s3cret";
 
 impl Drop for World {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            let kept = std::env::temp_dir()
-                .join(format!("aurora-logs-distributed-{}", std::process::id()));
+        // AURORA_TEST_KEEP_LOGS keeps them after a passing run too (to compare with a failure).
+        if std::thread::panicking() || std::env::var_os("AURORA_TEST_KEEP_LOGS").is_some() {
+            let kept = std::env::temp_dir().join(format!(
+                "aurora-logs-distributed-{}-{}",
+                std::process::id(),
+                self.topic_prefix.trim_end_matches('-')
+            ));
             let _ = std::fs::rename(self.dir.path(), &kept);
             eprintln!("process logs kept in {}", kept.display());
         }
@@ -201,7 +206,7 @@ impl World {
 state_dir = "{state}"
 listen = "127.0.0.1:{listen}"
 log_format = "text"
-log_level = "warn,dataplane=info,discovery=info"
+log_level = "warn,dataplane=info,discovery=info,queue=info"
 [rds]
 region = "{region}"
 endpoint_url = "{endpoint}"
@@ -272,15 +277,18 @@ commit_interval = "300ms"
         let advertised = format!("tcp://{}", self.brokers());
         let p = Proc::spawn(
             "tansu",
-            Command::new(&self.tansu_bin).args([
-                "broker",
-                "--listener-url",
-                &listener,
-                "--advertised-listener-url",
-                &advertised,
-                "--storage-engine",
-                "memory://tansu/",
-            ]),
+            Command::new(&self.tansu_bin)
+                // Its group coordinator's decisions (members expired, leaders, generations).
+                .env("RUST_LOG", "warn,tansu_broker::coordinator=info")
+                .args([
+                    "broker",
+                    "--listener-url",
+                    &listener,
+                    "--advertised-listener-url",
+                    &advertised,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ]),
             &self.log("tansu"),
         );
         wait_port(self.tansu_port, "tansu");
@@ -313,6 +321,7 @@ commit_interval = "300ms"
     }
 
     fn start(&self, mode: &str, name: &str, listen: u16) -> Proc {
+        self.ops.lock().unwrap().push((name.to_string(), listen));
         let config = self.config(name, listen);
         let p = Proc::spawn(
             name,
@@ -395,18 +404,73 @@ commit_interval = "300ms"
         out
     }
 
+    /// Where the files with missing entries stand, for the failure message: each one's
+    /// checkpoint against its size.
+    async fn stuck_report(&self, dynamo: &DynamoConfig, missing: &[String]) -> String {
+        let missing: BTreeSet<&String> = missing.iter().collect();
+        let mut out = String::new();
+        let reader = DynamoCheckpoints::new(dynamo.clone(), "observer".into()).await;
+        for (i, f) in self.rds.all_files() {
+            let ids = dataplane::record::file_record_ids(&i, &f.name, f.last_written_ms, &f.data);
+            if !ids.iter().any(|id| missing.contains(id)) {
+                continue;
+            }
+            let key = FileKey {
+                instance_id: i.clone(),
+                log_file: contract::file::canonical_name(&f.name, f.last_written_ms),
+            };
+            let cp = match &reader {
+                Ok(r) => format!("{:?}", r.load(&key).await),
+                Err(e) => format!("no reader: {e}"),
+            };
+            out.push_str(&format!(
+                "state: {i}/{} size {} checkpoint {cp}\n",
+                key.log_file,
+                f.data.len()
+            ));
+        }
+        out
+    }
+
     fn logs_tail(&self) -> String {
         let mut out = String::new();
         for e in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
             let p = e.path();
             if p.extension().is_some_and(|x| x == "log") {
                 let text = std::fs::read_to_string(&p).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(15).collect();
+                // tansu logs its coordinator's spans too: only its events say anything.
+                let span = |l: &&str| {
+                    [": new", ": enter", ": exit", ": close time"]
+                        .iter()
+                        .any(|m| l.contains(m))
+                };
+                let tail: Vec<&str> = text.lines().rev().filter(|l| !span(l)).take(15).collect();
                 out.push_str(&format!("--- {}\n", p.display()));
                 for l in tail.into_iter().rev() {
                     out.push_str(l);
                     out.push('\n');
                 }
+            }
+        }
+        out.push_str(&self.processes_metrics());
+        out
+    }
+
+    /// The queue, lease and discovery metrics of every process still answering.
+    fn processes_metrics(&self) -> String {
+        let wanted = [
+            "aurora_logs_queue_",
+            "aurora_logs_lease",
+            "aurora_logs_discovery_jobs",
+            "aurora_logs_discovery_leader",
+        ];
+        let mut out = String::new();
+        for (name, port) in self.ops.lock().unwrap().iter() {
+            for l in metrics_text(*port)
+                .lines()
+                .filter(|l| wanted.iter().any(|w| l.starts_with(w)) && !l.contains("_bucket"))
+            {
+                out.push_str(&format!("metrics {name}: {l}\n"));
             }
         }
         out
@@ -444,24 +508,33 @@ async fn every_fault(test: &'static str, encrypted: bool) {
         return;
     };
 
-    let sim = SimConfig {
+    let mut sim = SimConfig {
         history: Duration::from_secs(30 * 60),
         ..Default::default()
-    }
-    .with_cluster(
-        ClusterConfig::new(
-            "shop-mysql",
-            Engine::AuroraMysql,
-            &["shop-mysql-1", "shop-mysql-2"],
+    };
+    // The clock starts at minute 46 of an hour, so that the files rotate during phase 3 (the
+    // 20 minutes in which a processor is killed) in every run, whatever the time of day.
+    let now_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
+    let hour_us = 3_600_000_000i64;
+    sim.start_us = Some(now_us - now_us.rem_euclid(hour_us) - 14 * 60_000_000);
+    let sim = sim
+        .with_cluster(
+            ClusterConfig::new(
+                "shop-mysql",
+                Engine::AuroraMysql,
+                &["shop-mysql-1", "shop-mysql-2"],
+            )
+            .with_rate(3.0)
+            .with_seed(11),
         )
-        .with_rate(3.0)
-        .with_seed(11),
-    )
-    .with_cluster(
-        ClusterConfig::new("billing-pg", Engine::AuroraPostgresql, &["billing-pg-1"])
-            .with_rate(6.0)
-            .with_seed(12),
-    );
+        .with_cluster(
+            ClusterConfig::new("billing-pg", Engine::AuroraPostgresql, &["billing-pg-1"])
+                .with_rate(6.0)
+                .with_seed(12),
+        );
     let oo = OpenObserveStandIn::start(OpenObserveConfig::default())
         .await
         .unwrap();
@@ -493,6 +566,7 @@ async fn every_fault(test: &'static str, encrypted: bool) {
         dynamodb,
         table: unique_name("aurora-logs-e2e"),
         topic_prefix: format!("{}-", unique_name("e2e")),
+        ops: Default::default(),
     };
     let dynamo = DynamoConfig {
         table: world.table.clone(),
@@ -694,6 +768,11 @@ async fn every_fault(test: &'static str, encrypted: bool) {
     );
     let got = world.received();
     let want = world.expected();
+    let state = if missing.is_empty() {
+        String::new()
+    } else {
+        world.stuck_report(&dynamo, &missing).await
+    };
     let unexpected: BTreeSet<String> = got
         .keys()
         .filter(|id| !want.contains(*id))
@@ -701,12 +780,13 @@ async fn every_fault(test: &'static str, encrypted: bool) {
         .collect();
     assert!(
         missing.is_empty() && unexpected.is_empty(),
-        "{} expected, {} received; {} missing, {} unexpected\n{}{}",
+        "{} expected, {} received; {} missing, {} unexpected\n{}{}{}",
         want.len(),
         got.len(),
         missing.len(),
         unexpected.len(),
         world.mismatch_report(&missing, &unexpected),
+        state,
         world.logs_tail()
     );
     for p in processors.iter_mut().chain(discoveries.iter_mut()) {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{drain, two_clusters, World};
 use dataplane::pipeline::PipelineConfig;
+use dataplane::standalone::{FamilyJob, Scheduler};
 use rds::DownloadMode;
 use simulator::openobserve::OpenObserveConfig as StandInConfig;
 use simulator::rds::Fault;
@@ -290,16 +291,7 @@ async fn a_file_that_shrinks_starts_a_new_generation() {
 /// ahead of such a listing is not a restart: nothing ships twice, no generation starts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_listed_before_its_checkpoint_moved_ships_nothing_twice() {
-    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
-    let s = world
-        .scheduler(
-            world.rds_config(DownloadMode::Portion),
-            PipelineConfig::default(),
-        )
-        .await;
-    drain(&s).await;
-    world.rds.advance_by(Duration::from_secs(60));
-    let stale = s.discover().await.unwrap();
+    let (world, s, stale) = stale_jobs(DownloadMode::Portion).await;
     assert!(stale.len() >= 2, "every live file has new bytes: {stale:?}");
     world.rds.advance_by(Duration::from_secs(60));
     s.drain_once().await.unwrap();
@@ -325,6 +317,19 @@ async fn a_job_listed_before_its_checkpoint_moved_ships_nothing_twice() {
     world.assert_each_entry_once_by_offset();
 }
 
+/// A world shipped to its end, then a minute of new entries, and the jobs a listing found then
+/// (stale once anything else moves).
+async fn stale_jobs(mode: DownloadMode) -> (World, Scheduler, Vec<FamilyJob>) {
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let s = world
+        .scheduler(world.rds_config(mode), PipelineConfig::default())
+        .await;
+    drain(&s).await;
+    world.rds.advance_by(Duration::from_secs(60));
+    let stale = s.discover().await.unwrap();
+    (world, s, stale)
+}
+
 /// A job for a live MySQL name, listed in one hour and run after the file rotated: the name
 /// now holds the next hour's file. The complete download has no marker to tell; without a
 /// check it would ship the new file's bytes, from the old one's checkpoint, as the old file's
@@ -332,16 +337,7 @@ async fn a_job_listed_before_its_checkpoint_moved_ships_nothing_twice() {
 /// it never read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_file_rotated_after_its_listing_is_not_read_as_the_old_hour() {
-    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
-    let s = world
-        .scheduler(
-            world.rds_config(DownloadMode::Complete),
-            PipelineConfig::default(),
-        )
-        .await;
-    drain(&s).await;
-    world.rds.advance_by(Duration::from_secs(60));
-    let stale = s.discover().await.unwrap();
+    let (world, s, stale) = stale_jobs(DownloadMode::Complete).await;
     let live = stale
         .iter()
         .flat_map(|j| &j.files)
@@ -366,16 +362,7 @@ async fn a_live_file_rotated_after_its_listing_is_not_read_as_the_old_hour() {
 async fn a_queued_job_older_than_the_checkpoint_ships_nothing_twice() {
     use dataplane::jobs::ShipJobs;
     use queue::{JobOutcome, JobRunner};
-    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
-    let s = world
-        .scheduler(
-            world.rds_config(DownloadMode::Portion),
-            PipelineConfig::default(),
-        )
-        .await;
-    drain(&s).await;
-    world.rds.advance_by(Duration::from_secs(60));
-    let stale = s.discover().await.unwrap();
+    let (world, s, stale) = stale_jobs(DownloadMode::Portion).await;
     world.rds.advance_by(Duration::from_secs(60));
     s.drain_once().await.unwrap();
     let runner = ShipJobs::new(s.context().clone());
