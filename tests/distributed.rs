@@ -368,19 +368,13 @@ commit_interval = "300ms"
     /// are missing; per shipped file, how many ids it had that no file has, with their offsets
     /// and flags.
     fn mismatch_report(&self, missing: &[String], unexpected: &BTreeSet<String>) -> String {
-        let missing: BTreeSet<&String> = missing.iter().collect();
         let mut out = String::new();
-        for (i, f) in self.rds.all_files() {
-            let ids = dataplane::record::file_record_ids(&i, &f.name, f.last_written_ms, &f.data);
-            let gone = ids.iter().filter(|id| missing.contains(id)).count();
-            if gone > 0 {
-                out.push_str(&format!(
-                    "missing: {i}/{} ({} bytes): {gone} of {} entries\n",
-                    f.name,
-                    f.data.len(),
-                    ids.len()
-                ));
-            }
+        for (i, f, gone, total) in self.files_missing(missing) {
+            out.push_str(&format!(
+                "missing: {i}/{} ({} bytes): {gone} of {total} entries\n",
+                f.name,
+                f.data.len(),
+            ));
         }
         let mut shown = 0;
         for stream in self.oo.streams() {
@@ -404,17 +398,31 @@ commit_interval = "300ms"
         out
     }
 
+    /// The simulator's files with entries in `missing`: instance, file, how many are missing
+    /// and how many it has.
+    fn files_missing(
+        &self,
+        missing: &[String],
+    ) -> Vec<(String, simulator::rds::FileSnapshot, usize, usize)> {
+        let missing: BTreeSet<&String> = missing.iter().collect();
+        self.rds
+            .all_files()
+            .into_iter()
+            .filter_map(|(i, f)| {
+                let ids =
+                    dataplane::record::file_record_ids(&i, &f.name, f.last_written_ms, &f.data);
+                let gone = ids.iter().filter(|id| missing.contains(id)).count();
+                (gone > 0).then_some((i, f, gone, ids.len()))
+            })
+            .collect()
+    }
+
     /// Where the files with missing entries stand, for the failure message: each one's
     /// checkpoint against its size.
     async fn stuck_report(&self, dynamo: &DynamoConfig, missing: &[String]) -> String {
-        let missing: BTreeSet<&String> = missing.iter().collect();
         let mut out = String::new();
         let reader = DynamoCheckpoints::new(dynamo.clone(), "observer".into()).await;
-        for (i, f) in self.rds.all_files() {
-            let ids = dataplane::record::file_record_ids(&i, &f.name, f.last_written_ms, &f.data);
-            if !ids.iter().any(|id| missing.contains(id)) {
-                continue;
-            }
+        for (i, f, _, _) in self.files_missing(missing) {
             let key = FileKey {
                 instance_id: i.clone(),
                 log_file: contract::file::canonical_name(&f.name, f.last_written_ms),
@@ -508,7 +516,7 @@ async fn every_fault(test: &'static str, encrypted: bool) {
         return;
     };
 
-    let mut sim = SimConfig {
+    let sim = SimConfig {
         history: Duration::from_secs(30 * 60),
         ..Default::default()
     };
@@ -519,8 +527,8 @@ async fn every_fault(test: &'static str, encrypted: bool) {
         .unwrap()
         .as_micros() as i64;
     let hour_us = 3_600_000_000i64;
-    sim.start_us = Some(now_us - now_us.rem_euclid(hour_us) - 14 * 60_000_000);
     let sim = sim
+        .with_start_us(now_us - now_us.rem_euclid(hour_us) - 14 * 60_000_000)
         .with_cluster(
             ClusterConfig::new(
                 "shop-mysql",
