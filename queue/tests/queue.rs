@@ -499,7 +499,7 @@ async fn partitions_paused_when_revoked_are_consumed_again_once_reassigned() {
     )
     .await;
     assert!(
-        ra.ids().len() > 1,
+        ra.ids().iter().any(|i| want.contains(i)),
         "the first member ran jobs of its new partitions"
     );
     a.shutdown().await;
