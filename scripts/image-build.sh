@@ -2,7 +2,7 @@
 # The shell steps of the Dockerfile's build stage, so that CI (scripts/arm64.sh) runs the same
 # commands: a cross build from the build platform to the image's platform, never an emulated one.
 #
-#   scripts/image-build.sh toolchain PLATFORM   # the Rust target and Debian's cross gcc, if missing
+#   scripts/image-build.sh toolchain PLATFORM   # the Rust target, Debian's cross gcc and ISA-L's build tools, if missing
 #   scripts/image-build.sh cook PLATFORM        # dependencies only (cargo-chef's recipe.json)
 #   scripts/image-build.sh build PLATFORM       # the binary, stripped, into $OUT
 #
@@ -33,16 +33,20 @@ cargo_args=(--locked --no-default-features --bin aurora-logs --target "$target" 
 case "$action" in
   toolchain)
     rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+    # ISA-L (the sink's gzip encoder, through isal-sys) is built from source with autotools,
+    # and its x86_64 kernels with nasm.
+    packages=(autoconf automake libtool make)
+    [ "$gnu_arch" = x86-64 ] && packages+=(nasm)
     if $cross; then
-      packages=("gcc-$gnu_arch-linux-gnu" "g++-$gnu_arch-linux-gnu" "libc6-dev-$deb_arch-cross")
-      missing=()
-      for pkg in "${packages[@]}"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
-      done
-      if [ "${#missing[@]}" -gt 0 ]; then
-        as_root apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-      fi
+      packages+=("gcc-$gnu_arch-linux-gnu" "g++-$gnu_arch-linux-gnu" "libc6-dev-$deb_arch-cross")
+    fi
+    missing=()
+    for pkg in "${packages[@]}"; do
+      dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+      as_root apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
     ;;
   cook)

@@ -20,6 +20,9 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+# The C parts some crates build from source (ISA-L's autotools and nasm), as the image build
+# installs them.
+scripts/image-build.sh toolchain "$(uname -m)-unknown-linux-gnu"
 cargo --version
 
 step "corpora"
