@@ -22,7 +22,9 @@ use parsers::{Entry, Flow, Limits, LogFormat};
 
 /// mimalloc instead of glibc's malloc: batches are allocated on one tokio worker and freed on
 /// another, a pattern that glibc's per-thread arenas answer with fragmentation and an RSS that
-/// creeps up in long-running pods. (Not yet measured here against glibc: see BENCHMARKS.md.)
+/// creeps up in long-running pods. The `system-allocator` feature builds with glibc's instead,
+/// for the comparison in BENCHMARKS.md.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
