@@ -20,7 +20,8 @@ ARG CARGO_CHEF_VERSION=0.1.78
 FROM --platform=$BUILDPLATFORM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS chef
 ARG CARGO_CHEF_VERSION
 # Build dependencies come with the rust image (buildpack-deps): gcc, make and perl for the
-# vendored librdkafka (./configure, no cmake), aws-lc, zstd and mimalloc (cc crate).
+# vendored librdkafka (./configure, no cmake), aws-lc and zstd (cc crate); ISA-L's autotools
+# and nasm are added by `image-build.sh toolchain` below.
 RUN cargo install --locked cargo-chef --version "${CARGO_CHEF_VERSION}"
 WORKDIR /src
 
@@ -31,7 +32,7 @@ RUN cargo chef prepare --recipe-path recipe.json
 FROM chef AS builder
 ARG TARGETPLATFORM
 ENV CARGO_TERM_COLOR=never
-# The Rust target and the cross gcc for TARGETPLATFORM (nothing to add for the builder's own).
+# The Rust target, the cross gcc for TARGETPLATFORM and ISA-L's build tools (autotools, nasm).
 COPY scripts/image-build.sh scripts/cross-env.sh scripts/
 RUN scripts/image-build.sh toolchain "${TARGETPLATFORM}"
 COPY --from=planner /src/recipe.json recipe.json

@@ -20,11 +20,10 @@ use bytes::BytesMut;
 use clap::{Parser, Subcommand, ValueEnum};
 use parsers::{Entry, Flow, Limits, LogFormat};
 
-/// mimalloc instead of glibc's malloc: batches are allocated on one tokio worker and freed on
-/// another, a pattern that glibc's per-thread arenas answer with fragmentation and an RSS that
-/// creeps up in long-running pods. The `system-allocator` feature builds with glibc's instead,
-/// for the comparison in BENCHMARKS.md.
-#[cfg(not(feature = "system-allocator"))]
+/// glibc's malloc by default: on the pipeline bench (2 GB shipped) mimalloc took the same CPU
+/// within the noise and a peak RSS about 35 % higher (BENCHMARKS.md, "Allocator"). The
+/// `mimalloc` feature puts it back, to measure the two again.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
