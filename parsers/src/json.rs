@@ -526,6 +526,16 @@ mod tests {
             prop_assert_eq!(ours, serde_json::to_string(&text).unwrap());
         }
 
+        /// The word checks agree with the byte rule at every length and position.
+        #[test]
+        fn is_plain_is_the_byte_rule(
+            bytes in proptest::collection::vec(
+                prop_oneof![30 => 0x20u8..0x80, 1 => any::<u8>()], 0..80),
+        ) {
+            let want = bytes.iter().all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\');
+            prop_assert_eq!(is_plain(&bytes), want);
+        }
+
         #[test]
         fn any_text_round_trips(s in ".{0,100}") {
             let (ours, lossy) = render(s.as_bytes());

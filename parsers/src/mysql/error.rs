@@ -36,6 +36,8 @@
 //! An entry with no timestamp (continuation lines at the very top of a file, say after rotation)
 //! is shipped with its text in `msg` and flagged with `parse_error`.
 
+use std::sync::LazyLock;
+
 use memchr::{memchr, memmem};
 
 use crate::frame::{LineClass, LineClassifier, RawEntry};
@@ -258,26 +260,43 @@ pub fn parse_entry(text: &[u8]) -> ErrorLogEntry<'_> {
     e
 }
 
+/// The needles [`enrich`] looks for, each searcher built once (`memmem::find` builds one per
+/// call, which cost more than the searches themselves on short error lines).
+static DENIED: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"Access denied for user '"));
+static USER_AT_HOST: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"'@'"));
+static IP_ADDRESS: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b"IP address '"));
+static USER: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"user: '"));
+static HOST: LazyLock<memmem::Finder<'static>> = LazyLock::new(|| memmem::Finder::new(b"host: '"));
+
 /// `user` and `client_ip` from the message's first line.
 fn enrich<'a>(line: &'a [u8], e: &mut ErrorLogEntry<'a>) {
-    if let Some(p) = memmem::find(line, b"Access denied for user '") {
-        let rest = &line[p + 24..];
-        if let Some(end) = memmem::find(rest, b"'@'") {
+    // Every marker ends with a quote: a line without one has none of them.
+    if memchr(b'\'', line).is_none() {
+        return;
+    }
+    if let Some(p) = DENIED.find(line) {
+        let rest = &line[p + DENIED.needle().len()..];
+        if let Some(end) = USER_AT_HOST.find(rest) {
             e.user = Some(&rest[..end]).filter(|u| u.len() <= MAX_QUOTED_VALUE_BYTES);
             e.client_ip = quoted(&rest[end + 3..]).filter(|h| is_ip(h));
         }
     }
-    if let Some(p) = memmem::find(line, b"IP address '") {
-        e.client_ip = e.client_ip.or(quoted(&line[p + 12..]).filter(|h| is_ip(h)));
+    if let Some(p) = IP_ADDRESS.find(line) {
+        e.client_ip = e
+            .client_ip
+            .or(quoted(&line[p + IP_ADDRESS.needle().len()..]).filter(|h| is_ip(h)));
     }
     if e.user.is_none() {
-        if let Some(p) = memmem::find(line, b"user: '") {
-            e.user = quoted(&line[p + 7..]);
+        if let Some(p) = USER.find(line) {
+            e.user = quoted(&line[p + USER.needle().len()..]);
         }
     }
     if e.client_ip.is_none() {
-        if let Some(p) = memmem::find(line, b"host: '") {
-            e.client_ip = quoted(&line[p + 7..]).filter(|h| is_ip(h));
+        if let Some(p) = HOST.find(line) {
+            e.client_ip = quoted(&line[p + HOST.needle().len()..]).filter(|h| is_ip(h));
         }
     }
 }
