@@ -347,34 +347,44 @@ fn write_json_string_escaped(buf: &mut BytesMut, value: &[u8]) -> bool {
     lossy
 }
 
-/// Whether `s` goes into a JSON string as is: ASCII without control bytes, `"` or `\\`. Eight
-/// bytes at a time; the last (partial) word is checked as the overlapping final eight bytes.
+/// Whether `s` goes into a JSON string as is: ASCII without control bytes, `"` or `\\`.
+/// Strings of 16 bytes or more are checked 16 bytes at a time by a branch-free reduction that
+/// the compiler turns into vector compares (SSE2 on x86_64, NEON on aarch64; no intrinsics),
+/// the last (partial) block as the overlapping final 16 bytes; shorter ones a word at a time.
 #[inline]
 pub(crate) fn is_plain(s: &[u8]) -> bool {
     const HI: u64 = 0x8080_8080_8080_8080;
+    if s.len() >= 16 {
+        let block = |b: &[u8]| plain_block(b.try_into().expect("16 bytes"));
+        let mut blocks = s.chunks_exact(16);
+        if !blocks.by_ref().all(block) {
+            return false;
+        }
+        return blocks.remainder().is_empty() || block(&s[s.len() - 16..]);
+    }
     let word = |i: usize| {
         let mut w = [0u8; 8];
         w.copy_from_slice(&s[i..i + 8]);
         u64::from_le_bytes(w)
     };
     if s.len() < 8 {
-        return s.iter().all(|&b| b < 0x80 && ESCAPE[usize::from(b)] == 0);
+        return s.iter().all(|&b| plain_byte(b));
     }
-    let mut i = 0;
-    while i + 8 <= s.len() {
-        let x = word(i);
-        if needs_escape(x) || x & HI != 0 {
-            return false;
-        }
-        i += 8;
-    }
-    if i < s.len() {
-        let x = word(s.len() - 8);
-        if needs_escape(x) || x & HI != 0 {
-            return false;
-        }
-    }
-    true
+    // 8 to 15 bytes: the first and the last eight (overlapping).
+    let (x, y) = (word(0), word(s.len() - 8));
+    !(needs_escape(x) || needs_escape(y) || (x | y) & HI != 0)
+}
+
+/// A byte that goes into a JSON string as is: 0x20..=0x7f but `"` and `\\`.
+#[inline(always)]
+fn plain_byte(b: u8) -> bool {
+    (b.wrapping_sub(0x20) < 0x60) & (b != b'"') & (b != b'\\')
+}
+
+/// Whether all 16 bytes of `block` are [`plain_byte`]s, with no branch per byte.
+#[inline(always)]
+fn plain_block(block: &[u8; 16]) -> bool {
+    block.iter().fold(true, |all, &b| all & plain_byte(b))
 }
 
 /// Escape `s` into `buf`, copying runs that need nothing. Eight bytes at a time are checked for
@@ -526,7 +536,7 @@ mod tests {
             prop_assert_eq!(ours, serde_json::to_string(&text).unwrap());
         }
 
-        /// The word checks agree with the byte rule at every length and position.
+        /// The block and word checks agree with the byte rule at every length and position.
         #[test]
         fn is_plain_is_the_byte_rule(
             bytes in proptest::collection::vec(
