@@ -13,9 +13,10 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::mpsc;
 
 use super::budget::RateBudget;
+use super::complete::RangeSupport;
 use super::portion::{Next, Page, PortionCursor};
 use super::{tags_match, Chunk, DownloadEnd, DownloadMode, RdsConfig, SourceError};
-use crate::telemetry;
+use crate::telemetry::{self, Purpose, Spend};
 use contract::file::RemoteFile;
 use contract::{Checkpoint, MarkerAt};
 use net::telemetry::InternalEvent;
@@ -53,6 +54,8 @@ pub struct RdsSource {
     pub(super) credentials: SharedCredentialsProvider,
     pub(super) base_url: String,
     budget: Option<SharedBudget>,
+    /// Whether RDS answers a `Range` on the complete download, as learned from its answers.
+    pub(super) range: RangeSupport,
 }
 
 /// The shared budget of [`RdsSource::with_budget`] (a wrapper to print it in `Debug`).
@@ -109,6 +112,7 @@ impl RdsSource {
             base_url,
             config,
             budget: None,
+            range: RangeSupport::default(),
         })
     }
 
@@ -126,11 +130,14 @@ impl RdsSource {
     }
 
     /// Wait for the process-wide rate limiter, then for the shared budget if there is one.
-    pub(super) async fn permit(&self) {
+    pub(super) async fn permit(&self, spend: Spend) {
+        let started = std::time::Instant::now();
         self.limiter.until_ready().await;
         if let Some(budget) = &self.budget {
             budget.0.acquire().await;
         }
+        metrics::histogram!(telemetry::RDS_BUDGET_WAIT_SECONDS, "purpose" => spend.purpose.as_str())
+            .record(started.elapsed().as_secs_f64());
     }
 
     /// The waits between retries of one throttled or timed-out call: exponential with jitter,
@@ -146,7 +153,12 @@ impl RdsSource {
     }
 
     /// Run `call` under the rate limiter, retrying throttles with backoff.
-    async fn call<T, E, F, Fut>(&self, name: &'static str, mut call: F) -> Result<T, SdkErrorOr<E>>
+    async fn call<T, E, F, Fut>(
+        &self,
+        name: &'static str,
+        spend: Spend,
+        mut call: F,
+    ) -> Result<T, SdkErrorOr<E>>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, SdkError<E, HttpResponse>>>,
@@ -155,7 +167,7 @@ impl RdsSource {
         let mut delays = self.retry_delays();
         let mut retries = 0;
         loop {
-            self.permit().await;
+            self.permit(spend).await;
             let started = std::time::Instant::now();
             let out = tokio::time::timeout(self.config.call_timeout, call()).await;
             let elapsed = started.elapsed();
@@ -164,6 +176,7 @@ impl RdsSource {
                 Err(_) => {
                     telemetry::RdsCallEnded {
                         call: name,
+                        spend,
                         outcome: "timeout",
                         elapsed,
                     }
@@ -187,6 +200,7 @@ impl RdsSource {
                 Ok(v) => {
                     telemetry::RdsCallEnded {
                         call: name,
+                        spend,
                         outcome: "ok",
                         elapsed,
                     }
@@ -198,6 +212,7 @@ impl RdsSource {
                     if e.code().is_some_and(AwsError::is_throttle_code) {
                         telemetry::RdsCallEnded {
                             call: name,
+                            spend,
                             outcome: "throttled",
                             elapsed,
                         }
@@ -223,6 +238,7 @@ impl RdsSource {
                     }
                     telemetry::RdsCallEnded {
                         call: name,
+                        spend,
                         outcome: "error",
                         elapsed,
                     }
@@ -245,14 +261,18 @@ impl RdsSource {
                 .build();
             let m = marker.clone();
             let resp = self
-                .call("DescribeDBInstances", || {
-                    self.client
-                        .describe_db_instances()
-                        .filters(engines.clone())
-                        .max_records(100)
-                        .set_marker(m.clone())
-                        .send()
-                })
+                .call(
+                    "DescribeDBInstances",
+                    Spend::listing(Purpose::ListInstances),
+                    || {
+                        self.client
+                            .describe_db_instances()
+                            .filters(engines.clone())
+                            .max_records(100)
+                            .set_marker(m.clone())
+                            .send()
+                    },
+                )
                 .await
                 .map_err(|e| e.into_source("DescribeDBInstances"))?;
             for i in resp.db_instances() {
@@ -316,7 +336,8 @@ impl RdsSource {
         instance_id: &str,
         since_ms: Option<i64>,
     ) -> Result<FileListing, SourceError> {
-        self.describe_files(instance_id, since_ms, None).await
+        self.describe_files(instance_id, since_ms, None, Purpose::ListFiles)
+            .await
     }
 
     /// `(LogFileName, LastWritten ms, Size)` of the file RDS lists as `name` right now, if it
@@ -327,7 +348,9 @@ impl RdsSource {
         instance_id: &str,
         name: &str,
     ) -> Result<Option<(String, i64, u64)>, SourceError> {
-        let listing = self.describe_files(instance_id, None, Some(name)).await?;
+        let listing = self
+            .describe_files(instance_id, None, Some(name), Purpose::Check)
+            .await?;
         Ok(listing.files.into_iter().find(|(n, _, _)| n == name))
     }
 
@@ -337,6 +360,7 @@ impl RdsSource {
         instance_id: &str,
         since_ms: Option<i64>,
         name_contains: Option<&str>,
+        purpose: Purpose,
     ) -> Result<FileListing, SourceError> {
         let mut out = Vec::new();
         let mut pages = 0;
@@ -344,7 +368,7 @@ impl RdsSource {
         for _ in 0..10_000 {
             let m = marker.clone();
             let resp = self
-                .call("DescribeDBLogFiles", || {
+                .call("DescribeDBLogFiles", Spend::listing(purpose), || {
                     self.client
                         .describe_db_log_files()
                         .db_instance_identifier(instance_id)
@@ -402,6 +426,12 @@ impl RdsSource {
                 self.download_complete(instance_id, file, cp.offset, tx)
                     .await
             }
+            DownloadMode::Portion if file.finished && self.whole_pays(file, cp) => {
+                // Nothing more will be written to it: one streamed request with no 1 MB cap
+                // costs one call of the budget where portions cost one a megabyte.
+                self.download_complete(instance_id, file, cp.offset, tx)
+                    .await
+            }
             DownloadMode::Portion
                 if cp.offset > 0 && cp.marker.as_ref().is_none_or(|m| m.name != file.name) =>
             {
@@ -420,6 +450,15 @@ impl RdsSource {
                 }
             },
         }
+    }
+
+    /// Whether the rest of a finished file is better fetched by one complete download than by
+    /// portions: from its start, where RDS is known to honour a `Range`, or where the bytes it
+    /// would download again before the checkpoint are at most a tenth of those it ships (so
+    /// downloaded stays within 1.1 × shipped).
+    fn whole_pays(&self, file: &RemoteFile, cp: &Checkpoint) -> bool {
+        let rest = file.size.saturating_sub(cp.offset);
+        cp.offset == 0 || self.range.honoured() || cp.offset.saturating_mul(10) <= rest
     }
 
     /// The portion loop: RDS's answers judged by [`PortionCursor`], this only calls and
@@ -447,7 +486,7 @@ impl RdsSource {
                 let got = page.data.len() as u64;
                 let data = Bytes::copy_from_slice(page.data.as_bytes());
                 deliver(tx, d.at, data, cp.offset, d.resume).await?;
-                metrics::counter!(telemetry::RDS_BYTES_IN).increment(got);
+                metrics::counter!(telemetry::RDS_BYTES_IN, "path" => "portion").increment(got);
             }
             if let Some(kind) = step.anomaly {
                 telemetry::RdsAnomaly {
@@ -477,15 +516,19 @@ impl RdsSource {
     ) -> Result<Result<DownloadDbLogFilePortionOutput, Next>, SourceError> {
         let (marker, lines) = (cursor.marker().to_string(), cursor.lines());
         let resp = self
-            .call("DownloadDBLogFilePortion", || {
-                self.client
-                    .download_db_log_file_portion()
-                    .db_instance_identifier(instance_id)
-                    .log_file_name(&file.name)
-                    .marker(marker.clone())
-                    .number_of_lines(lines)
-                    .send()
-            })
+            .call(
+                "DownloadDBLogFilePortion",
+                Spend::file(Purpose::of_portions(file), &file.name),
+                || {
+                    self.client
+                        .download_db_log_file_portion()
+                        .db_instance_identifier(instance_id)
+                        .log_file_name(&file.name)
+                        .marker(marker.clone())
+                        .number_of_lines(lines)
+                        .send()
+                },
+            )
             .await;
         match resp {
             Ok(r) => Ok(Ok(r)),
@@ -563,9 +606,13 @@ pub(super) async fn deliver(
 ) -> Result<(), SourceError> {
     let end = at + data.len() as u64;
     if end <= skip_to {
+        metrics::counter!(telemetry::RDS_BYTES_SKIPPED).increment(data.len() as u64);
         return Ok(());
     }
     let from = skip_to.saturating_sub(at) as usize;
+    if from > 0 {
+        metrics::counter!(telemetry::RDS_BYTES_SKIPPED).increment(from as u64);
+    }
     let chunk = Chunk::new(at + from as u64, data.slice(from..), next);
     tx.send(chunk).await.map_err(|_| SourceError::Cancelled)
 }

@@ -1,5 +1,6 @@
 //! The streamed `downloadCompleteLogFile` REST call, signed with SigV4.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::SystemTime;
 
 use aws_credential_types::provider::ProvideCredentials;
@@ -11,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::api::{deliver, RdsSource};
 use super::{Chunk, DownloadEnd, SourceError};
-use crate::telemetry;
+use crate::telemetry::{self, Purpose, Spend};
 use contract::file::RemoteFile;
 use net::telemetry::InternalEvent;
 use net::AwsError;
@@ -47,6 +48,48 @@ fn error_code(body: &[u8]) -> Option<&str> {
 
 const CALL: &str = "downloadCompleteLogFile";
 
+/// What RDS was seen to do with a `Range` header on the complete download. AWS documents no
+/// `Range` support: every download that resumes past byte 0 asks for one, takes a `206` from
+/// where it asked, and skips to the checkpoint on a `200` (the whole file).
+#[derive(Debug, Default)]
+pub(super) struct RangeSupport(AtomicU8);
+
+// 0: not seen yet (the default).
+const RANGE_HONOURED: u8 = 1;
+const RANGE_IGNORED: u8 = 2;
+
+impl RangeSupport {
+    /// RDS answered a `Range` with the part asked for (the last answer seen).
+    pub(super) fn honoured(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == RANGE_HONOURED
+    }
+
+    fn learn(&self, honoured: bool) {
+        let now = if honoured {
+            RANGE_HONOURED
+        } else {
+            RANGE_IGNORED
+        };
+        if self.0.swap(now, Ordering::Relaxed) != now {
+            tracing::info!(
+                honoured,
+                "rds complete download: a Range request is {}",
+                if honoured {
+                    "answered from the byte asked for: resumed files are not downloaded again"
+                } else {
+                    "answered with the whole file: resumed files skip to their checkpoint"
+                }
+            );
+        }
+    }
+}
+
+/// The first byte of a `Content-Range: bytes FIRST-LAST/TOTAL` header.
+fn range_start(value: &http::HeaderValue) -> Option<u64> {
+    let v = value.to_str().ok()?.trim().strip_prefix("bytes ")?;
+    v.split_once('-')?.0.trim().parse().ok()
+}
+
 impl RdsSource {
     /// Stream `file` whole, handing on the bytes from `from` on.
     pub(super) async fn download_complete(
@@ -59,7 +102,7 @@ impl RdsSource {
         if contract::is_live_name(&file.name) {
             self.still_the_listed_hour(instance_id, file).await?;
         }
-        let resp = self.open_complete(instance_id, file).await?;
+        let resp = self.open_complete(instance_id, file, from).await?;
         self.stream_complete(resp, from, tx).await
     }
 
@@ -98,7 +141,9 @@ impl RdsSource {
         &self,
         instance_id: &str,
         file: &RemoteFile,
+        from: u64,
     ) -> Result<http::Response<hyper::body::Incoming>, SourceError> {
+        let spend = Spend::file(Purpose::Whole, &file.name);
         let url = format!(
             "{}/{}/downloadCompleteLogFile/{}/{}",
             self.base_url,
@@ -109,11 +154,12 @@ impl RdsSource {
         let mut delays = self.retry_delays();
         let mut throttled = 0;
         loop {
-            let (answer, elapsed) = self.ask_complete(&url).await?;
+            let (answer, elapsed) = self.ask_complete(&url, from, spend).await?;
             let e = match answer {
                 Ok(resp) => {
                     telemetry::RdsCallEnded {
                         call: CALL,
+                        spend,
                         outcome: "ok",
                         elapsed,
                     }
@@ -124,6 +170,7 @@ impl RdsSource {
             };
             telemetry::RdsCallEnded {
                 call: CALL,
+                spend,
                 outcome: e.outcome(),
                 elapsed,
             }
@@ -164,6 +211,8 @@ impl RdsSource {
     async fn ask_complete(
         &self,
         url: &str,
+        from: u64,
+        spend: Spend,
     ) -> Result<
         (
             Result<http::Response<hyper::body::Incoming>, AwsError>,
@@ -171,8 +220,14 @@ impl RdsSource {
         ),
         SourceError,
     > {
-        let request = self.signed_get(url).await?;
-        self.permit().await;
+        let mut request = self.signed_get(url).await?;
+        if from > 0 {
+            // Not signed (SigV4 lets a request carry unsigned headers): RDS ignoring it, or a
+            // proxy dropping it, changes nothing but the bytes downloaded.
+            let range = http::HeaderValue::from_str(&format!("bytes={from}-")).map_err(client)?;
+            request.headers_mut().insert(http::header::RANGE, range);
+        }
+        self.permit(spend).await;
         let started = std::time::Instant::now();
         let answer = self.answer_complete(request).await;
         Ok((answer, started.elapsed()))
@@ -250,8 +305,33 @@ impl RdsSource {
         from: u64,
         tx: &mpsc::Sender<Chunk>,
     ) -> Result<DownloadEnd, SourceError> {
-        let mut body = resp.into_body();
+        // A 206 starts where it says; a 200 is the whole file, skipped up to `from`.
         let mut offset = 0u64;
+        if resp.status() == http::StatusCode::PARTIAL_CONTENT {
+            let start = resp
+                .headers()
+                .get(http::header::CONTENT_RANGE)
+                .and_then(range_start);
+            match start {
+                Some(start) if start <= from => offset = start,
+                _ => {
+                    return Err(SourceError::Aws(AwsError::http_answer(
+                        "rds",
+                        CALL,
+                        206,
+                        None,
+                        format!(
+                            "a partial answer to a range from byte {from} has no usable Content-Range ({:?}); set rds.download = \"portion\" and report this",
+                            resp.headers().get(http::header::CONTENT_RANGE)
+                        ),
+                    )))
+                }
+            }
+            self.range.learn(true);
+        } else if from > 0 {
+            self.range.learn(false);
+        }
+        let mut body = resp.into_body();
         // Room for a whole chunk and the frame that completes it, taken anew after each
         // chunk: growing from empty copied every chunk about twice more.
         let room = CHUNK_BYTES + (64 << 10);
@@ -263,7 +343,8 @@ impl RdsSource {
             let Some(frame) = frame else { break };
             let frame = frame.map_err(|e| AwsError::connection("rds", CALL, &e))?;
             if let Ok(data) = frame.into_data() {
-                metrics::counter!(telemetry::RDS_BYTES_IN).increment(data.len() as u64);
+                metrics::counter!(telemetry::RDS_BYTES_IN, "path" => "complete")
+                    .increment(data.len() as u64);
                 pending.extend_from_slice(&data);
                 if pending.len() >= CHUNK_BYTES {
                     let chunk = pending.split().freeze();
@@ -289,7 +370,17 @@ impl RdsSource {
 
 #[cfg(test)]
 mod tests {
-    use super::error_code;
+    use super::{error_code, range_start};
+
+    #[test]
+    fn a_content_range_gives_its_first_byte() {
+        let v = |s: &'static str| http::HeaderValue::from_static(s);
+        assert_eq!(range_start(&v("bytes 100-199/200")), Some(100));
+        assert_eq!(range_start(&v("bytes 0-0/*")), Some(0));
+        assert_eq!(range_start(&v("bytes */200")), None);
+        assert_eq!(range_start(&v("items 1-2/3")), None);
+        assert_eq!(range_start(&v("bytes x-1/2")), None);
+    }
 
     #[test]
     fn the_error_code_is_read_from_an_rds_error_body() {

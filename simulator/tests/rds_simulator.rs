@@ -795,6 +795,17 @@ async fn futures_lite(c: &Client) -> Vec<bool> {
 
 /// GET `path` from the simulator, signed with `secret` (or unsigned), with a hyper client.
 async fn rest_get(sim: &RdsSimulator, path: &str, secret: Option<&str>) -> (u16, Bytes) {
+    let (status, _, body) = rest_get_range(sim, path, secret, None).await;
+    (status, body)
+}
+
+/// [`rest_get`] with an unsigned `Range` header; also returns the `Content-Range` answered.
+async fn rest_get_range(
+    sim: &RdsSimulator,
+    path: &str,
+    secret: Option<&str>,
+    range: Option<&str>,
+) -> (u16, Option<String>, Bytes) {
     let host = sim.local_addr().to_string();
     let uri = format!("http://{host}{path}");
     let mut req = http::Request::builder()
@@ -802,6 +813,10 @@ async fn rest_get(sim: &RdsSimulator, path: &str, secret: Option<&str>) -> (u16,
         .header("host", &host)
         .body(Empty::<Bytes>::new())
         .expect("request");
+    if let Some(range) = range {
+        req.headers_mut()
+            .insert("range", range.parse().expect("range header"));
+    }
     if let Some(secret) = secret {
         use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
         let identity =
@@ -836,8 +851,13 @@ async fn rest_get(sim: &RdsSimulator, path: &str, secret: Option<&str>) -> (u16,
     tokio::spawn(conn);
     let resp = sender.send_request(req).await.expect("send");
     let status = resp.status().as_u16();
+    let content_range = resp
+        .headers()
+        .get("content-range")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = resp.into_body().collect().await.expect("body").to_bytes();
-    (status, body)
+    (status, content_range, body)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -908,6 +928,61 @@ async fn the_complete_download_needs_a_valid_signature() {
     .await
     .expect("tail");
     assert!(data.ends_with(tail.data.as_bytes()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_range_is_ignored_unless_switched_on_then_answered_from_its_byte() {
+    let sim = start(base_config()).await;
+    sim.advance_to(START + 30 * MINUTE_US);
+    let want = sim.file("orders-1", SLOW).expect("file").data;
+    let path = format!("/v13/downloadCompleteLogFile/orders-1/{SLOW}");
+    let get = |range: String| {
+        let (sim, path) = (&sim, path.clone());
+        async move { rest_get_range(sim, &path, Some(TEST_SECRET_ACCESS_KEY), Some(&range)).await }
+    };
+    // RDS documents no Range support: the default is the whole file, as if no header were sent.
+    let (status, content_range, body) = get("bytes=100-".into()).await;
+    assert_eq!((status, content_range), (200, None));
+    assert!(body == want);
+
+    sim.faults().set_range_honoured(true);
+    let (status, content_range, body) = get("bytes=100-".into()).await;
+    assert_eq!(status, 206);
+    let total = want.len();
+    assert_eq!(
+        content_range.as_deref(),
+        Some(format!("bytes 100-{}/{total}", total - 1).as_str())
+    );
+    assert!(body.as_ref() == &want[100..]);
+    let (status, content_range, body) = get(format!("bytes={total}-")).await;
+    assert_eq!(status, 416);
+    assert_eq!(content_range, Some(format!("bytes */{total}")));
+    assert!(body.is_empty());
+    // Forms a resuming reader does not send are ignored, as HTTP allows.
+    let (status, _, body) = get("bytes=0-9".into()).await;
+    assert_eq!(status, 200);
+    assert!(body == want);
+
+    // From disk too.
+    let mut data = Vec::new();
+    LogGenerator::new(LogKind::MysqlSlow, 12, START).fill(&mut data, 300_000);
+    let tmp = tempfile::NamedTempFile::new().expect("temp");
+    std::fs::write(tmp.path(), &data).expect("write");
+    sim.add_disk_file("orders-2", "slowquery/disk.log", tmp.path(), START / 1000)
+        .expect("disk");
+    let (status, _, body) = rest_get_range(
+        &sim,
+        "/v13/downloadCompleteLogFile/orders-2/slowquery/disk.log",
+        Some(TEST_SECRET_ACCESS_KEY),
+        Some("bytes=70000-"),
+    )
+    .await;
+    assert_eq!(status, 206);
+    assert!(body.as_ref() == &data[70_000..]);
+    sim.faults().clear();
+    let (status, _, body) = get("bytes=100-".into()).await;
+    assert_eq!(status, 200, "clear() switches Range support off again");
+    assert!(body == want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -387,6 +387,7 @@ impl Ctx<'_> {
             lines: lines as usize,
         };
         let answer = self.world.portion(faults, &req)?;
+        faults.count_bytes("DownloadDBLogFilePortion", answer.data.len());
         let mut doc = XmlDoc::new("DownloadDBLogFilePortionResponse");
         doc.start("DownloadDBLogFilePortionResult")
             .text("LogFileData", &String::from_utf8_lossy(&answer.data))

@@ -115,12 +115,20 @@ pub struct SimStats {
     pub calls: BTreeMap<String, u64>,
     /// Faults that changed an answer.
     pub faults: BTreeMap<Fault, u64>,
+    /// Log bytes answered, by action (`DownloadDBLogFilePortion`: `LogFileData`;
+    /// `DownloadCompleteLogFile`: the body).
+    pub bytes: BTreeMap<String, u64>,
 }
 
 impl SimStats {
     /// Calls of `action`.
     pub fn calls(&self, action: &str) -> u64 {
         self.calls.get(action).copied().unwrap_or(0)
+    }
+
+    /// Log bytes `action` answered.
+    pub fn bytes(&self, action: &str) -> u64 {
+        self.bytes.get(action).copied().unwrap_or(0)
     }
 
     /// Times `fault` fired.
@@ -175,6 +183,7 @@ pub(crate) struct FaultState {
     creating: BTreeSet<String>,
     not_ready: BTreeSet<String>,
     rotation: Option<RotationNotFound>,
+    range_honoured: bool,
     stats: SimStats,
 }
 
@@ -189,6 +198,7 @@ impl FaultState {
             creating: BTreeSet::new(),
             not_ready: BTreeSet::new(),
             rotation: None,
+            range_honoured: false,
             stats: SimStats::default(),
         }
     }
@@ -211,6 +221,10 @@ impl FaultState {
             .copied()
             .unwrap_or(OTHER_ACTION);
         *self.stats.calls.entry(name.to_string()).or_default() += 1;
+    }
+
+    pub(crate) fn count_bytes(&mut self, action: &'static str, bytes: usize) {
+        *self.stats.bytes.entry(action.to_string()).or_default() += bytes as u64;
     }
 
     pub(crate) fn count(&mut self, fault: Fault) {
@@ -265,6 +279,10 @@ impl FaultState {
 
     pub(crate) fn rotation(&self) -> Option<RotationNotFound> {
         self.rotation
+    }
+
+    pub(crate) fn range_honoured(&self) -> bool {
+        self.range_honoured
     }
 }
 
@@ -348,6 +366,14 @@ impl Faults {
         self
     }
 
+    /// Answer a `Range: bytes=N-` on the complete download with `206` from byte N (or `416`
+    /// past the end). Off by default: RDS documents no Range support, so the simulator ignores
+    /// the header and sends the whole file, as the reference says a client must expect.
+    pub fn set_range_honoured(&self, honoured: bool) -> &Faults {
+        self.lock().range_honoured = honoured;
+        self
+    }
+
     /// Every fault off: triggers, bucket, marks, windows (the counts stay).
     pub fn clear(&self) -> &Faults {
         let mut s = self.lock();
@@ -358,6 +384,7 @@ impl Faults {
         s.creating.clear();
         s.not_ready.clear();
         s.rotation = None;
+        s.range_honoured = false;
         self
     }
 

@@ -229,31 +229,78 @@ async fn download_complete(shared: Arc<Shared>, req: Request<Incoming>) -> Resp 
     else {
         return api_error(&ApiError::log_file_not_found(rest), &request_id);
     };
-    match file_for_download(&shared, &instance, &file) {
-        Ok(body) => {
+    // RDS documents no Range support: by default it is ignored (a 200 with the whole file).
+    let range = if shared.fault_state().range_honoured() {
+        requested_range(req.headers())
+    } else {
+        None
+    };
+    match file_for_download(&shared, &instance, &file, range.unwrap_or(0)) {
+        Ok((body, total)) => {
+            let sent = total.saturating_sub(range.unwrap_or(0));
+            shared
+                .fault_state()
+                .count_bytes(DOWNLOAD_COMPLETE_ACTION, sent as usize);
             let mut r = Response::new(body);
             r.headers_mut().insert(
                 http::header::CONTENT_TYPE,
                 HeaderValue::from_static("application/octet-stream"),
             );
+            if let Some(from) = range {
+                let (status, value) = if from < total {
+                    (
+                        StatusCode::PARTIAL_CONTENT,
+                        format!("bytes {from}-{}/{total}", total - 1),
+                    )
+                } else {
+                    *r.body_mut() = SimBody::Full(None);
+                    (
+                        StatusCode::RANGE_NOT_SATISFIABLE,
+                        format!("bytes */{total}"),
+                    )
+                };
+                *r.status_mut() = status;
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    r.headers_mut().insert(http::header::CONTENT_RANGE, v);
+                }
+            }
             r
         }
         Err(e) => api_error(&e, &request_id),
     }
 }
 
-fn file_for_download(shared: &Shared, instance: &str, file: &str) -> Result<SimBody, ApiError> {
+/// The first byte of a `Range: bytes=N-` request (the one form a resuming reader sends);
+/// any other form is ignored, as HTTP allows.
+fn requested_range(headers: &http::HeaderMap) -> Option<u64> {
+    let v = headers.get(http::header::RANGE)?.to_str().ok()?;
+    v.trim()
+        .strip_prefix("bytes=")?
+        .strip_suffix('-')?
+        .parse()
+        .ok()
+}
+
+/// The body of a complete download of `file` from byte `from` on, and the file's whole size.
+fn file_for_download(
+    shared: &Shared,
+    instance: &str,
+    file: &str,
+    from: u64,
+) -> Result<(SimBody, u64), ApiError> {
+    let tail = |b: &Bytes| b.slice((from as usize).min(b.len())..);
     let world = shared.world();
     let mut faults = shared.fault_state();
     let inst = world.readable_instance(&mut faults, instance)?;
     if let Some(added) = inst.added.get(file) {
         return Ok(match &added.data {
-            AddedData::Memory(b) => SimBody::Chunks(b.clone()),
+            AddedData::Memory(b) => (SimBody::Chunks(tail(b)), b.len() as u64),
             AddedData::Disk(d) => {
                 let (tx, rx) = mpsc::channel(DOWNLOAD_QUEUE);
                 let d = Arc::clone(d);
+                let total = d.len();
                 tokio::task::spawn_blocking(move || {
-                    let mut off = 0;
+                    let mut off = from;
                     while off < d.len() {
                         let chunk = d
                             .read_at(off, DOWNLOAD_CHUNK)
@@ -270,7 +317,7 @@ fn file_for_download(shared: &Shared, instance: &str, file: &str) -> Result<SimB
                         }
                     }
                 });
-                SimBody::Channel(rx)
+                (SimBody::Channel(rx), total)
             }
         });
     }
@@ -283,5 +330,6 @@ fn file_for_download(shared: &Shared, instance: &str, file: &str) -> Result<SimB
         .ok_or_else(|| ApiError::log_file_not_found(file))?;
     // A file marked binary downloads like any other here: that is the way to get it.
     world.check_rotation_window(&mut faults, logs, f)?;
-    Ok(SimBody::Chunks(Bytes::copy_from_slice(&f.data)))
+    let data = Bytes::copy_from_slice(&f.data);
+    Ok((SimBody::Chunks(tail(&data)), data.len() as u64))
 }
