@@ -8,6 +8,7 @@ mod distributed;
 mod input;
 mod install;
 mod metrics_names;
+mod plan;
 mod replay;
 mod run;
 mod service;
@@ -109,6 +110,29 @@ enum Command {
         /// Overrides `openobserve.url`.
         #[arg(long)]
         openobserve_url: Option<String>,
+    },
+    /// Whether one account's RDS API budget carries a fleet: the calls a second by purpose,
+    /// each instance's listing interval and the delay of each kind, from the scheduler's own
+    /// rules and the configuration's `scheduler` settings; and what to change if it does not.
+    Plan {
+        /// TOML configuration (its `scheduler` and `rds` settings are planned with).
+        #[arg(long, short, env = "AURORA_LOGS_CONFIG")]
+        config: Option<std::path::PathBuf>,
+        /// Aurora instances in the account and region.
+        #[arg(long)]
+        instances: usize,
+        /// MB an instance writes an hour, all its log kinds together.
+        #[arg(long)]
+        mb_per_hour: f64,
+        /// How that volume splits across kinds, as `kind=percent`.
+        #[arg(long, value_delimiter = ',', default_value = "slowquery=95,error=5")]
+        kinds: Vec<String>,
+        /// RDS calls a second aurora-logs may make (default: `rds.calls_per_second`).
+        #[arg(long)]
+        budget: Option<f64>,
+        /// Override `scheduler.max_delay` of kinds, as `kind=duration` (`slowquery=1h`).
+        #[arg(long, value_delimiter = ',')]
+        max_delay: Vec<String>,
     },
     /// OpenObserve's side: stream settings, dashboards, alerts and saved views.
     Openobserve {
@@ -273,6 +297,26 @@ fn dispatch(command: Command) -> Result<()> {
             state_dir,
             openobserve_url,
         } => run_service(config, state_dir, openobserve_url),
+        Command::Plan {
+            config,
+            instances,
+            mb_per_hour,
+            kinds,
+            budget,
+            max_delay,
+        } => {
+            let c = config::Config::load(config.as_deref())?;
+            let args = plan::PlanArgs {
+                instances,
+                mb_per_hour,
+                kinds,
+                budget: budget.unwrap_or(f64::from(c.rds.calls_per_second)),
+                max_delay,
+            };
+            let (fleet, cadence) = plan::fleet_and_cadence(&args, c.scheduler.cadence())?;
+            print!("{}", plan::report(&fleet, &cadence));
+            Ok(())
+        }
         Command::Discovery { config } => config::Config::load(config.as_deref())
             .and_then(|c| runtime()?.block_on(distributed::run_discovery(c))),
         Command::Processor { config } => config::Config::load(config.as_deref())

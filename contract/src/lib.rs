@@ -3,6 +3,8 @@
 //!   from it);
 //! - [`file`]: RDS file names: the kind a name holds, lasting names across Aurora's rotation,
 //!   families, and the scheduling walk (list → classify → needs work) both modes share;
+//! - [`cadence`]: how often RDS is asked (listing intervals, when a live file is read) and the
+//!   cost model of a fleet that `aurora-logs plan` prints;
 //! - [`job`]: the message discovery publishes to Kafka for every file with unshipped bytes, its
 //!   topics and its key;
 //! - [`state`]: what is kept per file (the checkpoint) and how it is laid out in DynamoDB, with
@@ -14,6 +16,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod cadence;
 pub mod file;
 pub mod job;
 pub mod kind;

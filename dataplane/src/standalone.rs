@@ -14,7 +14,8 @@ use metrics::counter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
 
-use contract::{pending, Checkpoint, FileKey, RemoteFile};
+use contract::cadence::Cadence;
+use contract::{pending, Checkpoint, FileKey, LogKind, PerKind, RemoteFile};
 use net::telemetry::InternalEvent;
 
 use crate::pipeline::{ship_file, ShipContext, ShipError};
@@ -22,7 +23,7 @@ use crate::telemetry::{self, FileJobEnded};
 use rds::InstanceInfo;
 
 /// Scheduling of the standalone mode.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchedulerConfig {
     /// Time between discovery passes.
@@ -39,6 +40,63 @@ pub struct SchedulerConfig {
     /// long (retention deleted it), so that the state does not grow with every hourly file.
     #[serde(with = "humantime_serde")]
     pub forget_after: Duration,
+    /// The share of `rds.calls_per_second` that listing files may take: with many instances,
+    /// each is listed less often than `poll_interval` so that downloads keep the rest.
+    pub list_share: f64,
+    /// By kind, the longest the entries of a live file wait to be read while the RDS budget
+    /// is busy (while it has room, live files are read at every listing). A file is read
+    /// sooner once a full portion (1 MB) waits. `1h` or more: the kind's files are not tailed
+    /// but shipped whole after their hourly rotation, one call a file.
+    pub max_delay: MaxDelays,
+}
+
+/// [`SchedulerConfig::max_delay`]: a table keyed by kind (`error`, `slowquery`, `general`,
+/// `audit`, `postgresql`) of durations (`30s`, `5m`, `1h`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaxDelays(pub PerKind<Duration>);
+
+impl Default for MaxDelays {
+    fn default() -> Self {
+        MaxDelays(PerKind::from_fn(|kind| match kind {
+            LogKind::MysqlError | LogKind::Postgresql => Duration::from_secs(30),
+            LogKind::MysqlSlow | LogKind::MysqlGeneral | LogKind::MysqlAudit => {
+                Duration::from_secs(300)
+            }
+        }))
+    }
+}
+
+/// One duration written as humans do (`30s`).
+#[derive(Serialize, Deserialize)]
+struct Human(#[serde(with = "humantime_serde")] Duration);
+
+impl Serialize for MaxDelays {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        PerKind::from_fn(|k| Human(self.0[k])).serialize_keyed(s, LogKind::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for MaxDelays {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let defaults = MaxDelays::default();
+        let read = PerKind::deserialize_keyed(
+            d,
+            LogKind::as_str,
+            PerKind::from_fn(|k| Human(defaults.0[k])),
+        )?;
+        Ok(MaxDelays(PerKind::from_fn(|k| read[k].0)))
+    }
+}
+
+impl SchedulerConfig {
+    /// The rules of [`contract::cadence`] this configuration sets.
+    pub fn cadence(&self) -> Cadence {
+        Cadence {
+            poll_interval: self.poll_interval,
+            list_share: self.list_share,
+            max_delay: self.max_delay.0.clone(),
+        }
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -49,6 +107,8 @@ impl Default for SchedulerConfig {
             queue: 64,
             shutdown_grace: Duration::from_secs(25),
             forget_after: Duration::from_secs(3600),
+            list_share: 0.4,
+            max_delay: MaxDelays::default(),
         }
     }
 }
@@ -91,7 +151,17 @@ pub struct Scheduler {
     /// Checkpointed files the last listings left out, since when (one entry per checkpoint at
     /// most: bounded by the state itself).
     missing: Mutex<HashMap<FileKey, Instant>>,
+    /// Live files by lasting name: when each was last read, or first seen (one entry per live
+    /// file listed: bounded by the listings).
+    last_read: Mutex<HashMap<FileKey, Instant>>,
 }
+
+/// How often the instance list is refreshed at least (new instances are found within it).
+const INSTANCES_EVERY: Duration = Duration::from_secs(60);
+/// Below this share of the budget in use, live files are read at every listing.
+const ROOM_BELOW: f64 = 0.5;
+/// The shortest sleep of the scheduling loop.
+const MIN_NAP: Duration = Duration::from_millis(20);
 
 impl Scheduler {
     /// A scheduler over `ctx`.
@@ -103,6 +173,7 @@ impl Scheduler {
             progress: Arc::default(),
             ready: watch::channel(false).0,
             missing: Mutex::default(),
+            last_read: Mutex::default(),
         }
     }
 
@@ -130,10 +201,25 @@ impl Scheduler {
         self.ready.subscribe()
     }
 
-    /// The jobs one discovery pass finds.
+    /// The jobs one discovery pass finds: every file with unshipped bytes of every instance.
     pub async fn discover(&self) -> Result<Vec<FamilyJob>, ShipError> {
         let mut jobs = Vec::new();
         for instance in self.ctx.source.list_instances().await? {
+            jobs.extend(self.discover_instance(&instance, None).await?);
+        }
+        Ok(jobs)
+    }
+
+    /// The jobs of one instance's listing. With `cadence` (and whether the budget has room),
+    /// a live file is left for a later listing unless [`Cadence::tail_now`] says it is due;
+    /// finished files always go.
+    async fn discover_instance(
+        &self,
+        instance: &InstanceInfo,
+        cadence: Option<(&Cadence, bool)>,
+    ) -> Result<Vec<FamilyJob>, ShipError> {
+        let mut jobs = Vec::new();
+        {
             let listing = self.ctx.source.list_files(&instance.instance_id).await?;
             // One read of the instance's checkpoints.
             let shipped: HashMap<String, Checkpoint> = self
@@ -150,15 +236,56 @@ impl Scheduler {
                 .collect();
             self.forget_vanished(&instance.instance_id, &listed, &shipped)
                 .await?;
-            for (family, files) in pending(listing, &shipped).families {
+            for (family, mut files) in pending(listing, &shipped).families {
+                if let Some((cadence, room)) = cadence {
+                    files.retain(|f| f.finished || self.due(instance, f, &shipped, cadence, room));
+                }
+                if files.is_empty() {
+                    continue;
+                }
                 jobs.push(FamilyJob {
                     instance: instance.clone(),
                     family,
                     files,
                 });
             }
+            self.last_read
+                .lock()
+                .expect("last read lock")
+                .retain(|k, _| {
+                    k.instance_id != instance.instance_id || listed.contains(&k.log_file)
+                });
         }
         Ok(jobs)
+    }
+
+    /// Whether live file `f` is read now (then it counts as read now).
+    fn due(
+        &self,
+        instance: &InstanceInfo,
+        f: &RemoteFile,
+        shipped: &HashMap<String, Checkpoint>,
+        cadence: &Cadence,
+        room: bool,
+    ) -> bool {
+        let unshipped = f
+            .size
+            .saturating_sub(shipped.get(&f.canonical).map_or(0, |cp| cp.offset));
+        let key = FileKey {
+            instance_id: instance.instance_id.clone(),
+            log_file: f.canonical.clone(),
+        };
+        let now = Instant::now();
+        let mut last_read = self.last_read.lock().expect("last read lock");
+        let since = now.duration_since(*last_read.entry(key.clone()).or_insert(now));
+        let due = match contract::kind_of(&f.name) {
+            Some(kind) => cadence.tail_now(kind, unshipped, since, room),
+            None => true,
+        };
+        if due {
+            last_read.insert(key, now);
+        }
+        due
     }
 
     /// Delete the checkpoints of files that `listed` (lasting names) and the listings before it
@@ -270,28 +397,81 @@ impl Scheduler {
                 }
             });
         }
-        loop {
-            match self.discover().await {
-                Ok(jobs) => {
-                    let _ = self.ready.send(true);
-                    for job in jobs {
-                        let key = (job.instance.instance_id.clone(), job.family.clone());
-                        if !self.busy.lock().expect("busy lock").insert(key.clone()) {
-                            continue;
+        let cadence = self.config.cadence();
+        let budget = f64::from(self.ctx.source.config().calls_per_second.max(1));
+        let mut instances: Vec<InstanceInfo> = Vec::new();
+        let mut instances_at: Option<Instant> = None;
+        // When each instance is listed next; instances are spread over the listing interval.
+        let mut next: HashMap<String, Instant> = HashMap::new();
+        let mut listed_in_pass = 0usize;
+        'run: loop {
+            let now = Instant::now();
+            let every = INSTANCES_EVERY.max(self.config.poll_interval);
+            if instances_at.is_none_or(|at| now.duration_since(at) >= every) {
+                match self.ctx.source.list_instances().await {
+                    Ok(list) => {
+                        let interval = cadence.list_interval(list.len(), budget);
+                        let n = list.len().max(1) as f64;
+                        for (i, instance) in list.iter().enumerate() {
+                            next.entry(instance.instance_id.clone())
+                                .or_insert_with(|| now + interval.mul_f64(i as f64 / n));
                         }
-                        tokio::select! {
-                            r = tx.send(job) => if r.is_err() { break },
-                            _ = shutdown.wait_for(|s| *s) => break,
-                        }
+                        next.retain(|id, _| list.iter().any(|i| &i.instance_id == id));
+                        instances = list;
+                        instances_at = Some(now);
+                        let _ = self.ready.send(true);
                     }
-                    self.progress.lock().expect("progress lock").passes += 1;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "discovery pass failed; retrying at the next interval")
+                    Err(e) => {
+                        tracing::error!(error = %e, "listing instances failed; retrying at the next interval")
+                    }
                 }
             }
+            let interval = cadence.list_interval(instances.len(), budget);
+            for instance in &instances {
+                let id = &instance.instance_id;
+                if next.get(id).is_some_and(|&at| at > Instant::now()) {
+                    continue;
+                }
+                next.insert(id.clone(), Instant::now() + interval);
+                let room = self.ctx.source.budget_in_use() < ROOM_BELOW;
+                let jobs = match self
+                    .discover_instance(instance, Some((&cadence, room)))
+                    .await
+                {
+                    Ok(jobs) => jobs,
+                    Err(e) => {
+                        tracing::error!(instance = %id, error = %e, "listing files failed; retrying at the next interval");
+                        continue;
+                    }
+                };
+                for job in jobs {
+                    let key = (job.instance.instance_id.clone(), job.family.clone());
+                    if !self.busy.lock().expect("busy lock").insert(key.clone()) {
+                        continue;
+                    }
+                    tokio::select! {
+                        r = tx.send(job) => if r.is_err() { break 'run },
+                        _ = shutdown.wait_for(|s| *s) => break 'run,
+                    }
+                }
+                listed_in_pass += 1;
+                if listed_in_pass >= instances.len() {
+                    listed_in_pass = 0;
+                    self.progress.lock().expect("progress lock").passes += 1;
+                }
+            }
+            // Until the next instance is due (or the instance list is), within bounds.
+            let wake = next
+                .values()
+                .min()
+                .copied()
+                .unwrap_or_else(|| Instant::now() + self.config.poll_interval)
+                .min(instances_at.map_or_else(Instant::now, |at| at + every));
+            let nap = wake
+                .saturating_duration_since(Instant::now())
+                .clamp(MIN_NAP, self.config.poll_interval.max(MIN_NAP));
             tokio::select! {
-                _ = tokio::time::sleep(self.config.poll_interval) => {}
+                _ = tokio::time::sleep(nap) => {}
                 _ = shutdown.wait_for(|s| *s) => break,
             }
         }

@@ -568,3 +568,82 @@ async fn finished_files_go_whole_and_a_file_rotated_mid_resume_has_no_gap_or_dup
         }
     }
 }
+
+/// The long-running scheduler lists each instance on its own schedule and reads a live file
+/// only when its kind is tailed: with the bulk kinds' maximum delay at an hour, their live
+/// files are left alone (no portion of them is read) and ship whole after the rotation, while
+/// the error and PostgreSQL logs are tailed. Nothing is lost either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_kinds_set_to_an_hour_ship_whole_after_rotation_and_errors_are_tailed() {
+    use contract::LogKind;
+    use dataplane::standalone::{MaxDelays, SchedulerConfig};
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let mut max_delay = MaxDelays::default();
+    for kind in [
+        LogKind::MysqlSlow,
+        LogKind::MysqlGeneral,
+        LogKind::MysqlAudit,
+    ] {
+        *max_delay.0.get_mut(kind) = Duration::from_secs(3600);
+    }
+    let config = SchedulerConfig {
+        poll_interval: Duration::from_millis(100),
+        workers: 3,
+        max_delay,
+        ..Default::default()
+    };
+    let s = std::sync::Arc::new(
+        world
+            .scheduler_with(
+                world.rds_config(DownloadMode::Portion),
+                PipelineConfig::default(),
+                config,
+            )
+            .await,
+    );
+    let run = |s: std::sync::Arc<Scheduler>| async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move { s.run(stopped).await });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.send(true).unwrap();
+        task.await.unwrap();
+    };
+    run(s.clone()).await;
+    let live: Vec<_> = world
+        .rds
+        .all_files()
+        .into_iter()
+        .filter(|(_, f)| f.active && f.size > 0)
+        .map(|(_, f)| f.name)
+        .collect();
+    let checkpoints = s.context().checkpoints.clone();
+    for name in &live {
+        let kind = contract::kind_of(name).unwrap();
+        let snap = world
+            .rds
+            .all_files()
+            .into_iter()
+            .find(|(_, f)| &f.name == name)
+            .unwrap();
+        let key = state::FileKey {
+            instance_id: snap.0.clone(),
+            log_file: contract::canonical_name(name, snap.1.last_written_ms),
+        };
+        let offset = checkpoints
+            .load(&key)
+            .await
+            .unwrap()
+            .map_or(0, |cp| cp.offset);
+        match kind {
+            LogKind::MysqlError | LogKind::Postgresql => {
+                assert!(offset > 0, "{name} is tailed")
+            }
+            _ => assert_eq!(offset, 0, "{name} waits for its rotation"),
+        }
+    }
+    world.rds.advance_by(Duration::from_secs(70 * 60));
+    run(s.clone()).await;
+    drain(&s).await;
+    assert_eq!(world.assert_all_arrived(), 0);
+    world.assert_each_entry_once_by_offset();
+}

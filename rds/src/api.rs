@@ -56,6 +56,49 @@ pub struct RdsSource {
     budget: Option<SharedBudget>,
     /// Whether RDS answers a `Range` on the complete download, as learned from its answers.
     pub(super) range: RangeSupport,
+    /// Calls of the last seconds, to tell how much of the budget is in use.
+    recent: RecentCalls,
+}
+
+/// Calls made in each of the last [`RecentCalls::WINDOW`] seconds (a ring of per-second
+/// counts: fixed size).
+#[derive(Debug, Default)]
+struct RecentCalls(std::sync::Mutex<[(u64, u32); RecentCalls::SLOTS]>);
+
+impl RecentCalls {
+    const SLOTS: usize = 32;
+    /// Seconds averaged over.
+    const WINDOW: u64 = 30;
+
+    fn second() -> u64 {
+        static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        START
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_secs()
+    }
+
+    fn record(&self) {
+        let now = Self::second();
+        let mut slots = self.0.lock().expect("recent calls lock");
+        let slot = &mut slots[now as usize % Self::SLOTS];
+        if slot.0 != now {
+            *slot = (now, 0);
+        }
+        slot.1 += 1;
+    }
+
+    /// Calls a second over the last [`Self::WINDOW`] seconds.
+    fn rate(&self) -> f64 {
+        let now = Self::second();
+        let slots = self.0.lock().expect("recent calls lock");
+        let calls: u32 = slots
+            .iter()
+            .filter(|(s, _)| *s + Self::WINDOW > now && *s <= now)
+            .map(|(_, n)| n)
+            .sum();
+        f64::from(calls) / Self::WINDOW as f64
+    }
 }
 
 /// The shared budget of [`RdsSource::with_budget`] (a wrapper to print it in `Debug`).
@@ -113,6 +156,7 @@ impl RdsSource {
             config,
             budget: None,
             range: RangeSupport::default(),
+            recent: RecentCalls::default(),
         })
     }
 
@@ -138,6 +182,13 @@ impl RdsSource {
         }
         metrics::histogram!(telemetry::RDS_BUDGET_WAIT_SECONDS, "purpose" => spend.purpose.as_str())
             .record(started.elapsed().as_secs_f64());
+        self.recent.record();
+    }
+
+    /// The share of this process's call rate (`rds.calls_per_second`) used over the last half
+    /// minute: above about a half, reads that are not due wait.
+    pub fn budget_in_use(&self) -> f64 {
+        self.recent.rate() / f64::from(self.config.calls_per_second.max(1))
     }
 
     /// The waits between retries of one throttled or timed-out call: exponential with jitter,

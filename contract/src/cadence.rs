@@ -1,0 +1,258 @@
+//! How often RDS is asked, and what that costs: the rules the scheduler follows and the model
+//! `aurora-logs plan` computes from, in one place so that the two cannot disagree.
+//!
+//! An account's RDS API budget (about 12 calls a second, shared with every other RDS client) is
+//! the one limit no CPU lifts. It is spent three ways:
+//! - **listing**: each instance is listed once per listing interval. The interval is the
+//!   configured poll interval, stretched so that listings take at most a share of the budget
+//!   ([`Cadence::list_interval`]), and instances are listed spread over it, not in bursts;
+//! - **whole files**: a file RDS no longer writes goes by one complete download, one call
+//!   whatever its size;
+//! - **tailing**: a live file is read by portions, at most 1 MB a call. It is read when a full
+//!   portion is waiting, when its kind's maximum delay has passed since it was last read, or at
+//!   every listing while the budget has room ([`Cadence::tail_now`]). A kind whose maximum delay
+//!   is an hour or more is not tailed: its files ship whole after their hourly rotation.
+
+use std::time::Duration;
+
+use crate::{LogKind, PerKind};
+
+/// The most a portion call returns (RDS's cap): a live file is worth reading once this much
+/// waits.
+pub const PORTION_BYTES: u64 = 1 << 20;
+
+/// Aurora's rotation period; a maximum delay this long or longer means "ship whole only".
+pub const ROTATION: Duration = Duration::from_secs(3600);
+
+/// The scheduler's rules, from its configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cadence {
+    /// The shortest time between two listings of one instance.
+    pub poll_interval: Duration,
+    /// The share of the budget listings may take (0–1).
+    pub list_share: f64,
+    /// The longest an entry of a live file of each kind may wait to be read while the budget
+    /// is short. [`ROTATION`] or more: the kind is not tailed.
+    pub max_delay: PerKind<Duration>,
+}
+
+impl Cadence {
+    /// The interval between two listings of one instance, with `instances` listed and
+    /// `calls_per_second` the budget: the poll interval, or longer so that listings take at
+    /// most `list_share` of the budget.
+    pub fn list_interval(&self, instances: usize, calls_per_second: f64) -> Duration {
+        let share = (self.list_share * calls_per_second).max(1e-3);
+        let needed = Duration::from_secs_f64(instances as f64 / share);
+        needed.max(self.poll_interval)
+    }
+
+    /// Whether a kind's live files are read before they rotate.
+    pub fn tails(&self, kind: LogKind) -> bool {
+        self.max_delay[kind] < ROTATION
+    }
+
+    /// Whether a live file of `kind` with `unshipped` bytes, last read `since_read` ago, is
+    /// read now. `room`: the budget has room for reads that are not due (a small fleet reads
+    /// at every listing, as if there were no budget).
+    pub fn tail_now(
+        &self,
+        kind: LogKind,
+        unshipped: u64,
+        since_read: Duration,
+        room: bool,
+    ) -> bool {
+        unshipped > 0
+            && self.tails(kind)
+            && (room || unshipped >= PORTION_BYTES || since_read >= self.max_delay[kind])
+    }
+}
+
+/// A fleet to plan for: how many instances, how much they write, and what the budget is.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fleet {
+    /// Instances.
+    pub instances: usize,
+    /// Bytes an instance writes an hour, by kind (0: the kind is not written).
+    pub bytes_per_hour: PerKind<f64>,
+    /// RDS calls a second aurora-logs may make in the account.
+    pub calls_per_second: f64,
+}
+
+/// What [`Fleet`] costs under a [`Cadence`], and the delays it gets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// Listing interval of each instance.
+    pub list_interval: Duration,
+    /// Calls a second spent on listing files (instances listing not counted: one call per 100
+    /// instances every few minutes).
+    pub list_calls: f64,
+    /// Calls a second spent on tailing live files.
+    pub tail_calls: f64,
+    /// Calls a second spent on whole files after rotation.
+    pub whole_calls: f64,
+    /// Per kind written: expected delay from an entry's write to its read, median and 99th
+    /// percentile (download and shipping time not included: seconds, where this is minutes).
+    pub delays: Vec<(LogKind, Duration, Duration)>,
+}
+
+impl Plan {
+    /// Calls a second in all.
+    pub fn calls(&self) -> f64 {
+        self.list_calls + self.tail_calls + self.whole_calls
+    }
+
+    /// Whether the budget carries the fleet: every call fits, so lag does not grow.
+    pub fn fits(&self, fleet: &Fleet) -> bool {
+        self.calls() <= fleet.calls_per_second
+    }
+}
+
+impl Cadence {
+    /// The cost and delays of `fleet` under these rules, with every file rotating hourly and
+    /// every instance writing evenly (the busy case: quiet instances cost only their listings).
+    /// Reads that are due only because the budget has room are not counted: a fleet that needs
+    /// a plan has no room.
+    pub fn plan(&self, fleet: &Fleet) -> Plan {
+        let n = fleet.instances as f64;
+        let list = self.list_interval(fleet.instances, fleet.calls_per_second);
+        let l = list.as_secs_f64();
+        let hour = ROTATION.as_secs_f64();
+        let (mut tail, mut whole) = (0.0, 0.0);
+        let mut delays = Vec::new();
+        for (kind, &per_hour) in fleet.bytes_per_hour.iter() {
+            if per_hour <= 0.0 {
+                continue;
+            }
+            // One finished file an hour: one complete download, or the rest of a tailed file.
+            whole += n / hour;
+            if !self.tails(kind) {
+                // Written evenly over the hour, read at the first listing after the rotation.
+                let p50 = hour * 0.5 + l * 0.5;
+                let p99 = hour * 0.99 + l * 0.99;
+                delays.push((kind, secs(p50), secs(p99)));
+                continue;
+            }
+            // A read happens at a listing, once a full portion waits or the delay has passed:
+            // every `every` listings.
+            let per_listing = per_hour * l / hour;
+            let by_bytes = (PORTION_BYTES as f64 / per_listing).ceil();
+            let by_delay = (self.max_delay[kind].as_secs_f64() / l).ceil().max(1.0);
+            let every = by_bytes.min(by_delay).max(1.0);
+            let read_bytes = per_listing * every;
+            let calls_per_read = (read_bytes / PORTION_BYTES as f64).ceil().max(1.0);
+            tail += n * calls_per_read / (every * l);
+            // An entry waits for the listing that reads it: uniform over `every` listings.
+            let span = every * l;
+            delays.push((kind, secs(span * 0.5), secs(span * 0.99)));
+        }
+        Plan {
+            list_interval: list,
+            list_calls: n / l,
+            tail_calls: tail,
+            whole_calls: whole,
+            delays,
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: f64 = 1e6;
+
+    fn cadence(error: u64, bulk: u64) -> Cadence {
+        Cadence {
+            poll_interval: Duration::from_secs(10),
+            list_share: 0.4,
+            max_delay: PerKind::from_fn(|k| match k {
+                LogKind::MysqlError | LogKind::Postgresql => Duration::from_secs(error),
+                _ => Duration::from_secs(bulk),
+            }),
+        }
+    }
+
+    fn fleet(instances: usize, slow_mb: f64, error_mb: f64) -> Fleet {
+        Fleet {
+            instances,
+            bytes_per_hour: PerKind::from_fn(|k| match k {
+                LogKind::MysqlSlow => slow_mb * MB,
+                LogKind::MysqlError => error_mb * MB,
+                _ => 0.0,
+            }),
+            calls_per_second: 10.0,
+        }
+    }
+
+    #[test]
+    fn listing_stretches_to_its_share_of_the_budget() {
+        let c = cadence(30, 300);
+        assert_eq!(c.list_interval(20, 10.0), Duration::from_secs(10));
+        assert_eq!(c.list_interval(1000, 10.0), Duration::from_secs(250));
+        // No budget at all still gives an interval, not a division by zero.
+        assert!(c.list_interval(1, 0.0) > Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_live_file_is_read_when_a_portion_waits_its_delay_passed_or_there_is_room() {
+        let c = cadence(30, 300);
+        let slow = LogKind::MysqlSlow;
+        let min = Duration::from_secs(60);
+        assert!(!c.tail_now(slow, 1000, min, false), "small and recent");
+        assert!(c.tail_now(slow, 1000, min, true), "room in the budget");
+        assert!(
+            c.tail_now(slow, PORTION_BYTES, min, false),
+            "a full portion"
+        );
+        assert!(c.tail_now(slow, 1, 5 * min, false), "its delay passed");
+        assert!(!c.tail_now(slow, 0, 50 * min, true), "nothing new");
+        let whole = cadence(30, 3600);
+        assert!(
+            !whole.tail_now(slow, 50 << 20, 50 * min, true),
+            "an hour's delay: whole files only"
+        );
+    }
+
+    /// The goal of a thousand instances writing 100 MB an hour each in one account: tailing
+    /// the slow log cannot fit (one call a megabyte is 28 calls a second); shipping it whole
+    /// after rotation and tailing only the error log does, within five minutes for errors.
+    #[test]
+    fn a_thousand_busy_instances_fit_only_with_bulk_logs_shipped_whole() {
+        let f = fleet(1000, 99.0, 1.0);
+        let tailed = cadence(30, 300).plan(&f);
+        assert!(!tailed.fits(&f), "{tailed:?}");
+        assert!(tailed.tail_calls > 25.0, "{tailed:?}");
+
+        let whole = cadence(30, 3600).plan(&f);
+        assert!(whole.fits(&f), "{whole:?}");
+        assert!((whole.list_calls - 4.0).abs() < 1e-9);
+        let error = whole
+            .delays
+            .iter()
+            .find(|d| d.0 == LogKind::MysqlError)
+            .unwrap();
+        assert!(error.2 <= Duration::from_secs(300), "{error:?}");
+        let slow = whole
+            .delays
+            .iter()
+            .find(|d| d.0 == LogKind::MysqlSlow)
+            .unwrap();
+        assert!(slow.2 > Duration::from_secs(3600), "{slow:?}");
+    }
+
+    #[test]
+    fn a_small_fleet_reads_at_full_portions_and_within_its_delays() {
+        let f = fleet(20, 100.0, 1.0);
+        let p = cadence(30, 300).plan(&f);
+        assert!(p.fits(&f), "{p:?}");
+        assert_eq!(p.list_interval, Duration::from_secs(10));
+        // 20 × 100 MB/h in full portions: about 0.53 calls a second, not one a listing.
+        assert!(p.tail_calls < 2.0 + 20.0 / 30.0, "{p:?}");
+        let slow = p.delays.iter().find(|d| d.0 == LogKind::MysqlSlow).unwrap();
+        assert!(slow.2 <= Duration::from_secs(300), "{slow:?}");
+    }
+}
