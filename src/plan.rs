@@ -37,7 +37,8 @@ fn kind_named(name: &str) -> Result<LogKind> {
 
 /// The fleet and the rules `args` describe, over the configured `cadence`.
 pub fn fleet_and_cadence(args: &PlanArgs, mut cadence: Cadence) -> Result<(Fleet, Cadence)> {
-    if args.instances == 0 || !(args.mb_per_hour >= 0.0) || !(args.budget > 0.0) {
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if args.instances == 0 || !positive(args.mb_per_hour) || !positive(args.budget) {
         bail!("--instances, --mb-per-hour and --budget must be positive numbers");
     }
     let mut shares = PerKind::from_fn(|_| 0.0);

@@ -153,3 +153,42 @@ fn garbage_input_is_flagged_not_fatal() {
     assert!(records.iter().any(|r| r["parse_error"].is_string()));
     assert_eq!(records.last().unwrap()["statement"], "select 1");
 }
+
+#[test]
+fn plan_says_whether_a_fleet_fits_and_what_would() {
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "--instances",
+            "1000",
+            "--mb-per-hour",
+            "100",
+            "--kinds",
+            "slowquery=99,error=1",
+            "--budget",
+            "10",
+        ];
+        args.extend_from_slice(extra);
+        let out = bin()
+            .args(&args)
+            .env_remove("AURORA_LOGS_CONFIG")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, stdout, stderr) = run(&[]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("does NOT fit"), "{stdout}");
+    assert!(stdout.contains("slowquery = \"1h\""), "{stdout}");
+    let (ok, stdout, _) = run(&["--max-delay", "slowquery=1h"]);
+    assert!(ok && stdout.contains("verdict: fits"), "{stdout}");
+    let (ok, _, stderr) = run(&["--max-delay", "slow=1h"]);
+    assert!(
+        !ok && stderr.contains("unknown log kind \"slow\""),
+        "{stderr}"
+    );
+}
