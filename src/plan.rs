@@ -65,11 +65,11 @@ pub fn fleet_and_cadence(args: &PlanArgs, mut cadence: Cadence) -> Result<(Fleet
                 format!("--max-delay: {delay:?} is not a duration (30s, 5m, 1h)")
             })?;
     }
-    let fleet = Fleet {
-        instances: args.instances,
-        bytes_per_hour: PerKind::from_fn(|k| args.mb_per_hour * 1e6 * shares[k] / total),
-        calls_per_second: args.budget,
-    };
+    let fleet = Fleet::uniform(
+        args.instances,
+        PerKind::from_fn(|k| args.mb_per_hour * 1e6 * shares[k] / total),
+        args.budget,
+    );
     Ok((fleet, cadence))
 }
 
@@ -86,13 +86,18 @@ fn human(d: Duration) -> String {
 pub fn report(fleet: &Fleet, cadence: &Cadence) -> String {
     let plan = cadence.plan(fleet);
     let mut out = String::new();
-    let total_mb = fleet.bytes_per_hour.iter().map(|(_, b)| b).sum::<f64>() / 1e6;
+    let total_mb: f64 = fleet
+        .groups
+        .iter()
+        .map(|g| g.instances as f64 * g.bytes_per_hour.iter().map(|(_, b)| b).sum::<f64>())
+        .sum::<f64>()
+        / 1e6;
     let _ = writeln!(
         out,
-        "{} instances × {:.1} MB/h = {:.2} MB/s of logs; RDS budget {} calls/s",
-        fleet.instances,
+        "{} instances, {:.1} MB/h in all = {:.2} MB/s of logs; RDS budget {} calls/s",
+        fleet.instances(),
         total_mb,
-        total_mb * fleet.instances as f64 / 3600.0,
+        total_mb / 3600.0,
         fleet.calls_per_second
     );
     write_plan(&mut out, fleet, cadence, &plan);
@@ -112,11 +117,17 @@ pub fn report(fleet: &Fleet, cadence: &Cadence) -> String {
     let _ = writeln!(out, "what would fit:");
     // Ship the tailed kinds whole, the largest first, until it fits.
     let mut whole = cadence.clone();
-    let mut by_volume: Vec<(LogKind, f64)> = fleet
-        .bytes_per_hour
-        .iter()
-        .filter(|(k, b)| **b > 0.0 && cadence.tails(*k))
-        .map(|(k, b)| (k, *b))
+    let mut by_volume: Vec<(LogKind, f64)> = LogKind::ALL
+        .into_iter()
+        .map(|k| {
+            let bytes = fleet
+                .groups
+                .iter()
+                .map(|g| g.instances as f64 * g.bytes_per_hour[k])
+                .sum::<f64>();
+            (k, bytes)
+        })
+        .filter(|(k, b)| *b > 0.0 && cadence.tails(*k))
         .collect();
     by_volume.sort_by(|a, b| b.1.total_cmp(&a.1));
     let mut changed = Vec::new();
@@ -138,10 +149,10 @@ pub fn report(fleet: &Fleet, cadence: &Cadence) -> String {
     }
     // Each account lists its own share of the instances with its own budget.
     let accounts = (2..=256).find(|&k| {
-        let part = Fleet {
-            instances: fleet.instances.div_ceil(k),
-            ..fleet.clone()
-        };
+        let mut part = fleet.clone();
+        for g in &mut part.groups {
+            g.instances = g.instances.div_ceil(k);
+        }
         cadence.plan(&part).fits(&part)
     });
     match accounts {
@@ -180,7 +191,12 @@ fn write_plan(out: &mut String, fleet: &Fleet, cadence: &Cadence, plan: &Plan) {
         plan.calls(),
         fleet.calls_per_second
     );
-    for (kind, p50, p99) in &plan.delays {
+    for (group, kind, p50, p99) in &plan.delays {
+        let group = if fleet.groups.len() > 1 {
+            format!("group {} ", group + 1)
+        } else {
+            String::new()
+        };
         let how = if cadence.tails(*kind) {
             format!("tailed, max delay {}", human(cadence.max_delay[*kind]))
         } else {
@@ -188,7 +204,7 @@ fn write_plan(out: &mut String, fleet: &Fleet, cadence: &Cadence, plan: &Plan) {
         };
         let _ = writeln!(
             out,
-            "  {:<11} delay p50 {:>8}  p99 {:>8}  ({how})",
+            "  {group}{:<11} delay p50 {:>8}  p99 {:>8}  ({how})",
             kind.as_str(),
             human(*p50),
             human(*p99)

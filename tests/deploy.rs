@@ -1427,7 +1427,13 @@ fn the_prometheus_rules_name_only_metrics_the_code_registers() {
             let end = tail
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .unwrap_or(tail.len());
-            out.insert(tail[..end].to_string());
+            let name = &tail[..end];
+            // A histogram is exported as its `_bucket`, `_sum` and `_count` series.
+            let base = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|base| registered.contains(*base));
+            out.insert(base.unwrap_or(name).to_string());
             rest = &tail[end..];
         }
         out

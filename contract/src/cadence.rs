@@ -67,15 +67,40 @@ impl Cadence {
     }
 }
 
-/// A fleet to plan for: how many instances, how much they write, and what the budget is.
+/// A fleet to plan for: groups of instances that write alike, and the budget.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fleet {
+    /// The groups (busy and quiet instances, say).
+    pub groups: Vec<Group>,
+    /// RDS calls a second aurora-logs may make in the account.
+    pub calls_per_second: f64,
+}
+
+/// Instances that write alike.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
     /// Instances.
     pub instances: usize,
     /// Bytes an instance writes an hour, by kind (0: the kind is not written).
     pub bytes_per_hour: PerKind<f64>,
-    /// RDS calls a second aurora-logs may make in the account.
-    pub calls_per_second: f64,
+}
+
+impl Fleet {
+    /// One group of `instances` writing `bytes_per_hour` each.
+    pub fn uniform(instances: usize, bytes_per_hour: PerKind<f64>, calls_per_second: f64) -> Fleet {
+        Fleet {
+            groups: vec![Group {
+                instances,
+                bytes_per_hour,
+            }],
+            calls_per_second,
+        }
+    }
+
+    /// Instances in all.
+    pub fn instances(&self) -> usize {
+        self.groups.iter().map(|g| g.instances).sum()
+    }
 }
 
 /// What [`Fleet`] costs under a [`Cadence`], and the delays it gets.
@@ -90,9 +115,10 @@ pub struct Plan {
     pub tail_calls: f64,
     /// Calls a second spent on whole files after rotation.
     pub whole_calls: f64,
-    /// Per kind written: expected delay from an entry's write to its read, median and 99th
-    /// percentile (download and shipping time not included: seconds, where this is minutes).
-    pub delays: Vec<(LogKind, Duration, Duration)>,
+    /// Per group and kind written: expected delay from an entry's write to its read, median
+    /// and 99th percentile (download and shipping time not included: seconds, where this is
+    /// minutes).
+    pub delays: Vec<(usize, LogKind, Duration, Duration)>,
 }
 
 impl Plan {
@@ -113,13 +139,37 @@ impl Cadence {
     /// Reads that are due only because the budget has room are not counted: a fleet that needs
     /// a plan has no room.
     pub fn plan(&self, fleet: &Fleet) -> Plan {
-        let n = fleet.instances as f64;
-        let list = self.list_interval(fleet.instances, fleet.calls_per_second);
+        let list = self.list_interval(fleet.instances(), fleet.calls_per_second);
         let l = list.as_secs_f64();
-        let hour = ROTATION.as_secs_f64();
         let (mut tail, mut whole) = (0.0, 0.0);
         let mut delays = Vec::new();
-        for (kind, &per_hour) in fleet.bytes_per_hour.iter() {
+        for (g, group) in fleet.groups.iter().enumerate() {
+            let (t, w) =
+                self.group_cost(group, l, |kind, p50, p99| delays.push((g, kind, p50, p99)));
+            tail += t;
+            whole += w;
+        }
+        Plan {
+            list_interval: list,
+            list_calls: fleet.instances() as f64 / l,
+            tail_calls: tail,
+            whole_calls: whole,
+            delays,
+        }
+    }
+
+    /// Tail and whole-file calls a second of one group listed every `l` seconds; its delays
+    /// go to `delay`.
+    fn group_cost(
+        &self,
+        group: &Group,
+        l: f64,
+        mut delay: impl FnMut(LogKind, Duration, Duration),
+    ) -> (f64, f64) {
+        let n = group.instances as f64;
+        let hour = ROTATION.as_secs_f64();
+        let (mut tail, mut whole) = (0.0, 0.0);
+        for (kind, &per_hour) in group.bytes_per_hour.iter() {
             if per_hour <= 0.0 {
                 continue;
             }
@@ -129,7 +179,7 @@ impl Cadence {
                 // Written evenly over the hour, read at the first listing after the rotation.
                 let p50 = hour * 0.5 + l * 0.5;
                 let p99 = hour * 0.99 + l * 0.99;
-                delays.push((kind, secs(p50), secs(p99)));
+                delay(kind, secs(p50), secs(p99));
                 continue;
             }
             // A read happens at a listing, once a full portion waits or the delay has passed:
@@ -143,15 +193,9 @@ impl Cadence {
             tail += n * calls_per_read / (every * l);
             // An entry waits for the listing that reads it: uniform over `every` listings.
             let span = every * l;
-            delays.push((kind, secs(span * 0.5), secs(span * 0.99)));
+            delay(kind, secs(span * 0.5), secs(span * 0.99));
         }
-        Plan {
-            list_interval: list,
-            list_calls: n / l,
-            tail_calls: tail,
-            whole_calls: whole,
-            delays,
-        }
+        (tail, whole)
     }
 }
 
@@ -177,15 +221,15 @@ mod tests {
     }
 
     fn fleet(instances: usize, slow_mb: f64, error_mb: f64) -> Fleet {
-        Fleet {
+        Fleet::uniform(
             instances,
-            bytes_per_hour: PerKind::from_fn(|k| match k {
+            PerKind::from_fn(|k| match k {
                 LogKind::MysqlSlow => slow_mb * MB,
                 LogKind::MysqlError => error_mb * MB,
                 _ => 0.0,
             }),
-            calls_per_second: 10.0,
-        }
+            10.0,
+        )
     }
 
     #[test]
@@ -233,15 +277,15 @@ mod tests {
         let error = whole
             .delays
             .iter()
-            .find(|d| d.0 == LogKind::MysqlError)
+            .find(|d| d.1 == LogKind::MysqlError)
             .unwrap();
-        assert!(error.2 <= Duration::from_secs(300), "{error:?}");
+        assert!(error.3 <= Duration::from_secs(300), "{error:?}");
         let slow = whole
             .delays
             .iter()
-            .find(|d| d.0 == LogKind::MysqlSlow)
+            .find(|d| d.1 == LogKind::MysqlSlow)
             .unwrap();
-        assert!(slow.2 > Duration::from_secs(3600), "{slow:?}");
+        assert!(slow.3 > Duration::from_secs(3600), "{slow:?}");
     }
 
     #[test]
@@ -252,7 +296,7 @@ mod tests {
         assert_eq!(p.list_interval, Duration::from_secs(10));
         // 20 × 100 MB/h in full portions: about 0.53 calls a second, not one a listing.
         assert!(p.tail_calls < 2.0 + 20.0 / 30.0, "{p:?}");
-        let slow = p.delays.iter().find(|d| d.0 == LogKind::MysqlSlow).unwrap();
-        assert!(slow.2 <= Duration::from_secs(300), "{slow:?}");
+        let slow = p.delays.iter().find(|d| d.1 == LogKind::MysqlSlow).unwrap();
+        assert!(slow.3 <= Duration::from_secs(300), "{slow:?}");
     }
 }

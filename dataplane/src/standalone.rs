@@ -43,9 +43,13 @@ pub struct SchedulerConfig {
     /// The share of `rds.calls_per_second` that listing files may take: with many instances,
     /// each is listed less often than `poll_interval` so that downloads keep the rest.
     pub list_share: f64,
+    /// While less than this share of `rds.calls_per_second` was in use over the last half
+    /// minute, live files are read at every listing (a small fleet as if there were no
+    /// budget); 0: only as `max_delay` and full portions say.
+    pub read_all_below: f64,
     /// By kind, the longest the entries of a live file wait to be read while the RDS budget
-    /// is busy (while it has room, live files are read at every listing). A file is read
-    /// sooner once a full portion (1 MB) waits. `1h` or more: the kind's files are not tailed
+    /// is busy (see `read_all_below`). A file is read sooner once a full portion (1 MB)
+    /// waits. `1h` or more: the kind's files are not tailed
     /// but shipped whole after their hourly rotation, one call a file.
     pub max_delay: MaxDelays,
 }
@@ -108,6 +112,7 @@ impl Default for SchedulerConfig {
             shutdown_grace: Duration::from_secs(25),
             forget_after: Duration::from_secs(3600),
             list_share: 0.4,
+            read_all_below: 0.5,
             max_delay: MaxDelays::default(),
         }
     }
@@ -158,8 +163,6 @@ pub struct Scheduler {
 
 /// How often the instance list is refreshed at least (new instances are found within it).
 const INSTANCES_EVERY: Duration = Duration::from_secs(60);
-/// Below this share of the budget in use, live files are read at every listing.
-const ROOM_BELOW: f64 = 0.5;
 /// The shortest sleep of the scheduling loop.
 const MIN_NAP: Duration = Duration::from_millis(20);
 
@@ -433,7 +436,7 @@ impl Scheduler {
                     continue;
                 }
                 next.insert(id.clone(), Instant::now() + interval);
-                let room = self.ctx.source.budget_in_use() < ROOM_BELOW;
+                let room = self.ctx.source.budget_in_use() < self.config.read_all_below;
                 let jobs = match self
                     .discover_instance(instance, Some((&cadence, room)))
                     .await

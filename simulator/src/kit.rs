@@ -163,6 +163,39 @@ pub struct Received {
     pub body_bytes: AtomicU64,
     /// When the first request arrived.
     pub first_at: Mutex<Option<Instant>>,
+    /// With [`Received::keep_arrivals`]: every record's `(log_type, _timestamp µs, arrival µs
+    /// since the epoch)`, up to [`MAX_ARRIVALS`].
+    pub arrivals: Mutex<Option<Vec<(String, i64, i64)>>>,
+}
+
+/// The most arrivals a [`BulkReceiver`] keeps.
+pub const MAX_ARRIVALS: usize = 4_000_000;
+
+impl Received {
+    /// Keep every record's log type, timestamp and arrival time from now on (for delays).
+    pub fn keep_arrivals(&self) {
+        crate::util::lock(&self.arrivals).get_or_insert_with(Vec::new);
+    }
+
+    /// Note the arrivals of the records in `raw` (a `_bulk` body), when kept.
+    fn note_arrivals(&self, raw: &[u8]) {
+        let mut kept = crate::util::lock(&self.arrivals);
+        let Some(kept) = kept.as_mut() else { return };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        for line in raw.split(|&b| b == b'\n').skip(1).step_by(2) {
+            if kept.len() >= MAX_ARRIVALS {
+                return;
+            }
+            let Ok(doc) = serde_json::from_slice::<serde_json::Value>(line) else {
+                continue;
+            };
+            let ts = doc.get("_timestamp").and_then(|v| v.as_i64()).unwrap_or(0);
+            let kind = doc.get("log_type").and_then(|v| v.as_str()).unwrap_or("");
+            kept.push((kind.to_string(), ts, now));
+        }
+    }
 }
 
 /// Largest request body a [`BulkReceiver`] reads.
@@ -240,6 +273,7 @@ async fn acknowledge(
     // `_bulk`: an action line and a document line per record.
     let n = memchr::memchr_iter(b'\n', &raw).count() / 2;
     crate::util::lock(&stats.first_at).get_or_insert_with(Instant::now);
+    stats.note_arrivals(&raw);
     stats.records.fetch_add(n as u64, Ordering::Relaxed);
     let mut answer = String::with_capacity(40 * n + 40);
     answer.push_str(r#"{"took":1,"errors":false,"items":["#);
