@@ -59,10 +59,10 @@ fn wall_us() -> i64 {
         .as_micros() as i64
 }
 
-/// Average bytes of one generated slow-log entry.
-fn slow_entry_bytes() -> f64 {
+/// Average bytes of one generated entry of `kind`.
+fn entry_bytes(kind: LogKind) -> f64 {
     let mut buf = Vec::new();
-    let n = LogGenerator::new(LogKind::MysqlSlow, 3, 1_700_000_000_000_000).fill(&mut buf, 4 << 20);
+    let n = LogGenerator::new(kind, 3, 1_700_000_000_000_000).fill(&mut buf, 4 << 20);
     buf.len() as f64 / n.max(1) as f64
 }
 
@@ -71,6 +71,7 @@ struct Shape {
     heavy_every: usize,
     heavy_mb: f64,
     slow_entry: f64,
+    error_entry: f64,
 }
 
 impl Shape {
@@ -116,7 +117,7 @@ impl Shape {
         sim
     }
 
-    /// The same fleet for `plan`'s model, in bytes an hour (error entries about 150 bytes).
+    /// The same fleet for `plan`'s model, in bytes an hour.
     fn model(&self) -> Fleet {
         let group = |n: usize, heavy: bool| {
             let rates = self.rates(heavy);
@@ -124,7 +125,7 @@ impl Shape {
                 instances: n,
                 bytes_per_hour: PerKind::from_fn(|k| match k {
                     contract::LogKind::MysqlSlow => rates[0].1 * 3600.0 * self.slow_entry,
-                    contract::LogKind::MysqlError => rates[1].1 * 3600.0 * 150.0,
+                    contract::LogKind::MysqlError => rates[1].1 * 3600.0 * self.error_entry,
                     _ => 0.0,
                 }),
             }
@@ -329,13 +330,14 @@ fn main() {
     let heavy_mb = env("AURORA_BENCH_FLEET_HEAVY_MB", 100.0f64);
     let rules_wanted = std::env::var("AURORA_BENCH_FLEET_RULES")
         .unwrap_or_else(|_| "every listing,defaults,bulk whole".into());
-    let slow_entry = slow_entry_bytes();
+    let slow_entry = entry_bytes(LogKind::MysqlSlow);
+    let error_entry = entry_bytes(LogKind::MysqlError);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     println!(
-        "fleet bench: budget {BUDGET} calls/s, {seconds} s a run, slow entries of {slow_entry:.0} bytes"
+        "fleet bench: budget {BUDGET} calls/s, {seconds} s a run, entries of {slow_entry:.0} (slow) and {error_entry:.0} (error) bytes"
     );
     for &instances in &sizes {
         let shape = Shape {
@@ -343,6 +345,7 @@ fn main() {
             heavy_every,
             heavy_mb,
             slow_entry,
+            error_entry,
         };
         for rule in rules_wanted.split(',').map(str::trim) {
             rt.block_on(run(&shape, rule, seconds));

@@ -24,6 +24,19 @@ pub const PORTION_BYTES: u64 = 1 << 20;
 /// Aurora's rotation period; a maximum delay this long or longer means "ship whole only".
 pub const ROTATION: Duration = Duration::from_secs(3600);
 
+/// Typical bytes of one entry by kind [error, slow, general, audit, PostgreSQL], for how often
+/// a quiet file has something new.
+const ENTRY_BYTES: EntryBytes = EntryBytes([200.0, 400.0, 150.0, 250.0, 250.0]);
+
+struct EntryBytes([f64; LogKind::COUNT]);
+
+impl std::ops::Index<LogKind> for EntryBytes {
+    type Output = f64;
+    fn index(&self, kind: LogKind) -> &f64 {
+        &self.0[kind.index()]
+    }
+}
+
 /// The scheduler's rules, from its configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cadence {
@@ -31,9 +44,24 @@ pub struct Cadence {
     pub poll_interval: Duration,
     /// The share of the budget listings may take (0–1).
     pub list_share: f64,
+    /// While less than this share of the budget is in use, live files are read at every
+    /// listing.
+    pub read_all_below: f64,
     /// The longest an entry of a live file of each kind may wait to be read while the budget
     /// is short. [`ROTATION`] or more: the kind is not tailed.
     pub max_delay: PerKind<Duration>,
+}
+
+/// The interval between two listings of one instance: `poll_interval`, or longer so that
+/// listing `instances` takes at most `list_share` of `calls_per_second`.
+pub fn list_interval(
+    poll_interval: Duration,
+    list_share: f64,
+    instances: usize,
+    calls_per_second: f64,
+) -> Duration {
+    let share = (list_share * calls_per_second).max(1e-3);
+    Duration::from_secs_f64(instances as f64 / share).max(poll_interval)
 }
 
 impl Cadence {
@@ -41,9 +69,12 @@ impl Cadence {
     /// `calls_per_second` the budget: the poll interval, or longer so that listings take at
     /// most `list_share` of the budget.
     pub fn list_interval(&self, instances: usize, calls_per_second: f64) -> Duration {
-        let share = (self.list_share * calls_per_second).max(1e-3);
-        let needed = Duration::from_secs_f64(instances as f64 / share);
-        needed.max(self.poll_interval)
+        list_interval(
+            self.poll_interval,
+            self.list_share,
+            instances,
+            calls_per_second,
+        )
     }
 
     /// Whether a kind's live files are read before they rotate.
@@ -136,22 +167,38 @@ impl Plan {
 impl Cadence {
     /// The cost and delays of `fleet` under these rules, with every file rotating hourly and
     /// every instance writing evenly (the busy case: quiet instances cost only their listings).
-    /// Reads that are due only because the budget has room are not counted: a fleet that needs
-    /// a plan has no room.
+    /// Reads at every listing while the budget has room (`read_all_below`) are counted up to
+    /// that share of the budget.
     pub fn plan(&self, fleet: &Fleet) -> Plan {
         let list = self.list_interval(fleet.instances(), fleet.calls_per_second);
         let l = list.as_secs_f64();
-        let (mut tail, mut whole) = (0.0, 0.0);
+        let list_calls = fleet.instances() as f64 / l;
+        let (mut tail, mut whole, mut tail_all) = (0.0, 0.0, 0.0);
         let mut delays = Vec::new();
+        let mut delays_all = Vec::new();
         for (g, group) in fleet.groups.iter().enumerate() {
-            let (t, w) =
-                self.group_cost(group, l, |kind, p50, p99| delays.push((g, kind, p50, p99)));
+            let (t, w) = self.group_cost(group, l, false, |kind, p50, p99| {
+                delays.push((g, kind, p50, p99))
+            });
             tail += t;
             whole += w;
+            let (t, _) = self.group_cost(group, l, true, |kind, p50, p99| {
+                delays_all.push((g, kind, p50, p99))
+            });
+            tail_all += t;
+        }
+        // While under `read_all_below` of the budget is in use, live files are read at every
+        // listing: usage rises to that share, or to what reading at every listing costs.
+        let room = self.read_all_below * fleet.calls_per_second - list_calls - whole;
+        if tail_all.min(room) > tail {
+            tail = tail_all.min(room);
+            if tail_all <= room {
+                delays = delays_all;
+            }
         }
         Plan {
             list_interval: list,
-            list_calls: fleet.instances() as f64 / l,
+            list_calls,
             tail_calls: tail,
             whole_calls: whole,
             delays,
@@ -164,6 +211,7 @@ impl Cadence {
         &self,
         group: &Group,
         l: f64,
+        every_listing: bool,
         mut delay: impl FnMut(LogKind, Duration, Duration),
     ) -> (f64, f64) {
         let n = group.instances as f64;
@@ -183,16 +231,28 @@ impl Cadence {
                 continue;
             }
             // A read happens at a listing, once a full portion waits or the delay has passed:
-            // every `every` listings.
+            // every `every` listings; and only once something new was written, so a quiet
+            // file is read at most once an entry.
             let per_listing = per_hour * l / hour;
             let by_bytes = (PORTION_BYTES as f64 / per_listing).ceil();
             let by_delay = (self.max_delay[kind].as_secs_f64() / l).ceil().max(1.0);
-            let every = by_bytes.min(by_delay).max(1.0);
+            let every = if every_listing {
+                1.0
+            } else {
+                by_bytes.min(by_delay).max(1.0)
+            };
             let read_bytes = per_listing * every;
             let calls_per_read = (read_bytes / PORTION_BYTES as f64).ceil().max(1.0);
-            tail += n * calls_per_read / (every * l);
-            // An entry waits for the listing that reads it: uniform over `every` listings.
-            let span = every * l;
+            let entries_per_second = per_hour / hour / ENTRY_BYTES[kind];
+            let reads_per_second = (1.0 / (every * l)).min(entries_per_second);
+            tail += n * calls_per_read * reads_per_second;
+            // An entry waits for the listing that reads it: uniform over `every` listings, or
+            // over one where entries are rarer than reads (the delay has long passed).
+            let span = if entries_per_second * every * l < 1.0 {
+                l
+            } else {
+                every * l
+            };
             delay(kind, secs(span * 0.5), secs(span * 0.99));
         }
         (tail, whole)
@@ -213,6 +273,7 @@ mod tests {
         Cadence {
             poll_interval: Duration::from_secs(10),
             list_share: 0.4,
+            read_all_below: 0.0,
             max_delay: PerKind::from_fn(|k| match k {
                 LogKind::MysqlError | LogKind::Postgresql => Duration::from_secs(error),
                 _ => Duration::from_secs(bulk),

@@ -98,6 +98,7 @@ impl SchedulerConfig {
         Cadence {
             poll_interval: self.poll_interval,
             list_share: self.list_share,
+            read_all_below: self.read_all_below,
             max_delay: self.max_delay.0.clone(),
         }
     }

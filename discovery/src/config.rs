@@ -8,12 +8,16 @@ use net::redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
 /// How discovery schedules its passes, lists, caches and publishes.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiscoveryConfig {
     /// Time between two passes.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// The share of `rds.calls_per_second` (this process's rate) that listing files may take:
+    /// with more instances than that lists every `poll_interval`, each instance is listed
+    /// less often, spread over the passes, instead of every pass.
+    pub list_share: f64,
     /// How long the instance list (`DescribeDBInstances`) is cached: new instances are seen
     /// at most this late.
     #[serde(with = "humantime_serde")]
@@ -49,6 +53,7 @@ impl Default for DiscoveryConfig {
     fn default() -> Self {
         DiscoveryConfig {
             poll_interval: Duration::from_secs(30),
+            list_share: 0.4,
             instances_ttl: Duration::from_secs(5 * 60),
             full_listing_every: Duration::from_secs(10 * 60),
             listing_overlap: Duration::from_secs(2 * 60),

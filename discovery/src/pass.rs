@@ -157,6 +157,9 @@ pub struct Discovery {
     recent: Mutex<RecentJobs>,
     filter_key: String,
     ready: watch::Sender<bool>,
+    /// When each instance is listed next, while listings are spread over several passes
+    /// (bounded by the instances).
+    next_list: Mutex<HashMap<String, Instant>>,
 }
 
 impl std::fmt::Debug for Discovery {
@@ -232,6 +235,7 @@ impl Discovery {
             cache,
             filter_key,
             ready: watch::channel(false).0,
+            next_list: Mutex::default(),
         })
     }
 
@@ -285,6 +289,7 @@ impl Discovery {
         report.epoch = Some(epoch);
         let instances = self.instances(&mut report).await?;
         report.instances = instances.len();
+        let instances = self.due(instances);
         let published_ms = now_ms();
         // The futures are collected first: a lazy `map` over a borrowed slice makes the pass
         // future not `Send` (a higher-ranked lifetime), and `run` must be spawnable.
@@ -347,6 +352,37 @@ impl Discovery {
             .expect("recent lock")
             .prune(Instant::now(), window);
         published.map(|()| report)
+    }
+
+    /// The instances to list this pass: all of them, unless listing them all every
+    /// `poll_interval` would take more than `list_share` of the process's RDS rate; then each
+    /// is listed once per the longer interval that fits, spread over the passes.
+    fn due(&self, instances: Vec<InstanceInfo>) -> Vec<InstanceInfo> {
+        let interval = contract::cadence::list_interval(
+            self.config.poll_interval,
+            self.config.list_share,
+            instances.len(),
+            f64::from(self.source.config().calls_per_second.max(1)),
+        );
+        let mut next = self.next_list.lock().expect("next list lock");
+        if interval <= self.config.poll_interval {
+            next.clear();
+            return instances;
+        }
+        let now = Instant::now();
+        let n = instances.len().max(1) as f64;
+        next.retain(|id, _| instances.iter().any(|i| &i.instance_id == id));
+        let mut due = Vec::new();
+        for (i, instance) in instances.into_iter().enumerate() {
+            let at = *next
+                .entry(instance.instance_id.clone())
+                .or_insert_with(|| now + interval.mul_f64(i as f64 / n));
+            if at <= now {
+                next.insert(instance.instance_id.clone(), now + interval);
+                due.push(instance);
+            }
+        }
+        due
     }
 
     /// `Some(epoch)` while leading; sets the leader gauges.

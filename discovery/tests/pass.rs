@@ -369,3 +369,39 @@ async fn a_pass_longer_than_its_timeout_fails_cleanly() {
         other => panic!("{other:?}"),
     }
 }
+
+/// With more instances than `list_share` of the process's RDS rate can list every pass, each
+/// instance is listed once per the longer interval that fits, spread over the passes: the
+/// first pass lists only the instances whose turn it is, a later one the rest.
+#[tokio::test]
+async fn many_instances_are_listed_spread_over_the_passes_within_the_listing_share() {
+    let w = World::start(two_clusters()).await;
+    let sink = Arc::new(RecordingSink::default());
+    let mut rds = w.rds_config();
+    // Two instances at 0.4 of 1 call a second: each listed every 5 s, not every 100 ms.
+    rds.calls_per_second = 1;
+    let d = discovery::Discovery::new(
+        config(None),
+        w.source(rds).await,
+        w.checkpoints.clone(),
+        Arc::new(FixedLeader(1)),
+        sink.clone(),
+    )
+    .unwrap();
+    let instances_of = |jobs: &[contract::Job]| {
+        jobs.iter()
+            .map(|j| j.instance_id.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let r = d.pass().await.unwrap();
+    assert_eq!(r.instances, 2);
+    let first = instances_of(&sink.take());
+    assert_eq!(first.len(), 1, "one instance's turn: {first:?}");
+    let r = d.pass().await.unwrap();
+    assert_eq!(r.jobs_published, 0, "nobody's turn yet: {r:?}");
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    d.pass().await.unwrap();
+    let second = instances_of(&sink.take());
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(first, second, "the other instance's turn");
+}
