@@ -1,6 +1,6 @@
 //! Under load, as users run it: many busy instances, the RDS budget saturated, the standalone
-//! loop listing while the previous pass's jobs still read on past what was listed. No log entry
-//! may arrive twice, under its own id or any other.
+//! loop listing while earlier jobs still read on past what was listed. No log entry may arrive
+//! twice, under its own id or any other.
 
 mod common;
 
@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{drain, hour_start_plus_20_min, World};
+use contract::PerKind;
 use dataplane::pipeline::PipelineConfig;
-use dataplane::standalone::SchedulerConfig;
+use dataplane::standalone::{MaxDelays, SchedulerConfig};
 use rds::DownloadMode;
 use simulator::instance::Engine;
 use simulator::openobserve::OpenObserveConfig as StandInConfig;
@@ -47,9 +48,14 @@ async fn busy_instances_under_a_saturated_budget_ship_every_entry_once() {
     rds.calls_per_second = CALLS_PER_SECOND;
     rds.burst = CALLS_PER_SECOND;
     rds.portion_lines = 1000;
+    // Every instance listed every 500 ms and every grown live file read at each listing
+    // (no listing share, no delays): the rules that spend the budget fastest, so that it is
+    // the bottleneck and jobs read on past the listings that queued them.
     let scheduler = SchedulerConfig {
         poll_interval: Duration::from_millis(500),
         workers: 4,
+        list_share: 1e9,
+        max_delay: MaxDelays(PerKind::from_fn(|_| Duration::ZERO)),
         ..Default::default()
     };
     let s = Arc::new(
@@ -86,11 +92,10 @@ async fn busy_instances_under_a_saturated_budget_ship_every_entry_once() {
         "{calls} RDS calls in {elapsed:.1} s: the budget was not saturated"
     );
     assert!(passes >= 3, "only {passes} passes");
-    // The race of a busy file happened, and was told from a restart.
-    assert!(
-        relists > 0,
-        "no job ran with a listing older than its checkpoint: the race was not exercised"
-    );
+    // A family's job is queued right after its instance's listing, and only while no job of
+    // that family is queued or running: a listing older than the checkpoint (a relist) takes
+    // a job that ended in the moment between the two, so it is rare here; the e2e tests
+    // drive that race by hand.
     assert_eq!(world.assert_all_arrived(), 0);
     let entries = world.assert_each_entry_once_by_offset();
     eprintln!(
