@@ -25,22 +25,21 @@
 //! sizes, `AURORA_BENCH_FLEET_SECONDS` (default 240) the length of each run,
 //! `AURORA_BENCH_FLEET_RULES` (default all three) which rules.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use contract::cadence::{Fleet, Group};
 use contract::PerKind;
-use dataplane::pipeline::{PipelineConfig, ShipContext};
 use dataplane::standalone::{MaxDelays, Scheduler, SchedulerConfig};
-use net::http_client;
-use rds::{DownloadMode, RdsConfig, RdsSource};
+use rds::DownloadMode;
 use simulator::instance::Engine;
 use simulator::kit::BulkReceiver;
 use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
 use simulator::{LogGenerator, LogKind};
-use sink::{Compression, OpenObserveConfig, OpenObserveSink, StreamsConfig};
-use state::LocalCheckpoints;
+use sink::{Compression, OpenObserveConfig};
 
 const BUDGET: u32 = 10;
 const HOUR_US: i64 = 3_600_000_000;
@@ -192,42 +191,18 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
     let receiver = BulkReceiver::start().await.unwrap();
     receiver.stats.keep_arrivals();
     let state = tempfile::tempdir().unwrap();
-    let (ak, sk) = rds.credentials();
-    let http = http_client();
-    let source = RdsSource::new(
-        RdsConfig {
-            region: rds.region().into(),
-            endpoint_url: rds.endpoint_url(),
-            access_key_id: ak.into(),
-            secret_access_key: sk.into(),
-            download: DownloadMode::Portion,
-            calls_per_second: BUDGET,
-            burst: BUDGET,
-            ..Default::default()
-        },
-        http.clone(),
-    )
-    .await
-    .unwrap();
-    let sink = OpenObserveSink::new(
+    let ctx = common::ship_context(
+        &rds,
+        DownloadMode::Portion,
+        BUDGET,
+        receiver.addr,
         OpenObserveConfig {
-            url: format!("http://{}", receiver.addr),
             compression: Compression::Zstd,
             ..Default::default()
         },
         state.path(),
-        http,
     )
-    .unwrap();
-    let ctx = ShipContext {
-        source: Arc::new(source),
-        sink: Arc::new(sink),
-        checkpoints: Arc::new(LocalCheckpoints::open(state.path()).unwrap()),
-        pipeline: PipelineConfig::default(),
-        streams: StreamsConfig::default(),
-        tags: Vec::new(),
-        totals: Default::default(),
-    };
+    .await;
     let config = rules(rule);
     let cadence = config.cadence();
     let scheduler = Arc::new(Scheduler::new(Arc::new(ctx), config));

@@ -17,21 +17,19 @@
 //! `AURORA_BENCH_TLS=1` puts the memory run's receiver behind TLS with a private CA (`https://`
 //! and `openobserve.ca_file`), to measure what TLS to OpenObserve costs the processor.
 
+mod common;
+
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dataplane::pipeline::{PipelineConfig, ShipContext};
 use dataplane::standalone::{Scheduler, SchedulerConfig};
-use net::http_client;
-use rds::{DownloadMode, RdsConfig, RdsSource};
+use rds::DownloadMode;
 use simulator::instance::Engine;
 use simulator::kit::{process_cpu_seconds, BulkReceiver};
 use simulator::rds::{ClusterConfig, RdsSimulator, SimConfig};
 use simulator::{LogGenerator, LogKind};
-use sink::StreamsConfig;
-use sink::{Compression, OpenObserveConfig, OpenObserveSink};
-use state::LocalCheckpoints;
+use sink::{Compression, OpenObserveConfig};
 
 /// Peak RSS allowed to the processor shipping the 2 GB file.
 const RSS_BOUND_MIB: u64 = 256;
@@ -82,43 +80,19 @@ async fn throughput(mb: usize) {
     let receiver = BulkReceiver::start().await.unwrap();
     let (stats, addr) = (receiver.stats.clone(), receiver.addr);
     let state = tempfile::tempdir().unwrap();
-    let (ak, sk) = rds.credentials();
-    let http = http_client();
-    let source = RdsSource::new(
-        RdsConfig {
-            region: rds.region().into(),
-            endpoint_url: rds.endpoint_url(),
-            access_key_id: ak.into(),
-            secret_access_key: sk.into(),
-            download: DownloadMode::Complete,
-            calls_per_second: 1000,
-            burst: 1000,
-            ..Default::default()
-        },
-        http.clone(),
-    )
-    .await
-    .unwrap();
-    let sink = OpenObserveSink::new(
+    let ctx = common::ship_context(
+        &rds,
+        DownloadMode::Complete,
+        1000,
+        addr,
         OpenObserveConfig {
-            url: format!("http://{addr}"),
             compression: compression(),
             zstd_level: 1,
             ..Default::default()
         },
         state.path(),
-        http,
     )
-    .unwrap();
-    let ctx = ShipContext {
-        source: Arc::new(source),
-        sink: Arc::new(sink),
-        checkpoints: Arc::new(LocalCheckpoints::open(state.path()).unwrap()),
-        pipeline: PipelineConfig::default(),
-        streams: StreamsConfig::default(),
-        tags: Vec::new(),
-        totals: Default::default(),
-    };
+    .await;
     let scheduler = Scheduler::new(Arc::new(ctx), SchedulerConfig::default());
 
     let (cpu0, t0) = (cpu_seconds(), Instant::now());

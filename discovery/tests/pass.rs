@@ -252,14 +252,9 @@ async fn instances_whose_files_cannot_be_listed_are_reported_not_fatal() {
     let sink = Arc::new(RecordingSink::default());
     let mut rds = w.rds_config();
     rds.throttle_retries = 0;
-    let d = discovery::Discovery::new(
-        config(None),
-        w.source(rds).await,
-        w.checkpoints.clone(),
-        Arc::new(FixedLeader(1)),
-        sink.clone(),
-    )
-    .unwrap();
+    let d = w
+        .discovery_over(rds, config(None), Arc::new(FixedLeader(1)), sink.clone())
+        .await;
     // One token: the instance listing takes it, every file listing is throttled for good.
     w.rds
         .faults()
@@ -380,14 +375,9 @@ async fn many_instances_are_listed_spread_over_the_passes_within_the_listing_sha
     let mut rds = w.rds_config();
     // Two instances at 0.4 of 1 call a second: each listed every 5 s, not every 100 ms.
     rds.calls_per_second = 1;
-    let d = discovery::Discovery::new(
-        config(None),
-        w.source(rds).await,
-        w.checkpoints.clone(),
-        Arc::new(FixedLeader(1)),
-        sink.clone(),
-    )
-    .unwrap();
+    let d = w
+        .discovery_over(rds, config(None), Arc::new(FixedLeader(1)), sink.clone())
+        .await;
     let instances_of = |jobs: &[contract::Job]| {
         jobs.iter()
             .map(|j| j.instance_id.clone())

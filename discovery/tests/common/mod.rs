@@ -65,9 +65,21 @@ impl World {
         leader: Arc<dyn Leader>,
         sink: Arc<RecordingSink>,
     ) -> Discovery {
+        self.discovery_over(self.rds_config(), config, leader, sink)
+            .await
+    }
+
+    /// [`World::discovery`] over an RDS source of its own configuration.
+    pub async fn discovery_over(
+        &self,
+        rds: RdsConfig,
+        config: DiscoveryConfig,
+        leader: Arc<dyn Leader>,
+        sink: Arc<RecordingSink>,
+    ) -> Discovery {
         Discovery::new(
             config,
-            self.source(self.rds_config()).await,
+            self.source(rds).await,
             self.checkpoints.clone(),
             leader,
             sink,
