@@ -223,43 +223,39 @@ impl Scheduler {
         cadence: Option<(&Cadence, bool)>,
     ) -> Result<Vec<FamilyJob>, ShipError> {
         let mut jobs = Vec::new();
-        {
-            let listing = self.ctx.source.list_files(&instance.instance_id).await?;
-            // One read of the instance's checkpoints.
-            let shipped: HashMap<String, Checkpoint> = self
-                .ctx
-                .checkpoints
-                .instance(&instance.instance_id)
-                .await?
-                .into_iter()
-                .map(|(k, cp)| (k.log_file, cp))
-                .collect();
-            let listed: HashSet<String> = listing
-                .iter()
-                .map(|(name, last_written_ms, _)| contract::canonical_name(name, *last_written_ms))
-                .collect();
-            self.forget_vanished(&instance.instance_id, &listed, &shipped)
-                .await?;
-            for (family, mut files) in pending(listing, &shipped).families {
-                if let Some((cadence, room)) = cadence {
-                    files.retain(|f| f.finished || self.due(instance, f, &shipped, cadence, room));
-                }
-                if files.is_empty() {
-                    continue;
-                }
-                jobs.push(FamilyJob {
-                    instance: instance.clone(),
-                    family,
-                    files,
-                });
+        let listing = self.ctx.source.list_files(&instance.instance_id).await?;
+        // One read of the instance's checkpoints.
+        let shipped: HashMap<String, Checkpoint> = self
+            .ctx
+            .checkpoints
+            .instance(&instance.instance_id)
+            .await?
+            .into_iter()
+            .map(|(k, cp)| (k.log_file, cp))
+            .collect();
+        let listed: HashSet<String> = listing
+            .iter()
+            .map(|(name, last_written_ms, _)| contract::canonical_name(name, *last_written_ms))
+            .collect();
+        self.forget_vanished(&instance.instance_id, &listed, &shipped)
+            .await?;
+        for (family, mut files) in pending(listing, &shipped).families {
+            if let Some((cadence, room)) = cadence {
+                files.retain(|f| f.finished || self.due(instance, f, &shipped, cadence, room));
             }
-            self.last_read
-                .lock()
-                .expect("last read lock")
-                .retain(|k, _| {
-                    k.instance_id != instance.instance_id || listed.contains(&k.log_file)
-                });
+            if files.is_empty() {
+                continue;
+            }
+            jobs.push(FamilyJob {
+                instance: instance.clone(),
+                family,
+                files,
+            });
         }
+        self.last_read
+            .lock()
+            .expect("last read lock")
+            .retain(|k, _| k.instance_id != instance.instance_id || listed.contains(&k.log_file));
         Ok(jobs)
     }
 
