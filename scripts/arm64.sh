@@ -87,7 +87,7 @@ echo "built in $(elapsed)"
 # tests, in one `cargo test --workspace` (a per-package selection would resolve features anew
 # and build other variants of the dependencies). Test target -> package:
 RUN_TESTS="dead_letters:aurora-logs conformance_fingerprint:parsers conformance_mysql_other:parsers conformance_mysql_slow:parsers
-conformance_postgres:parsers fuzz_regressions:parsers sink:dataplane install:openobserve schema:openobserve
+conformance_postgres:parsers fuzz_regressions:parsers parts:query-digest sink:dataplane install:openobserve schema:openobserve
 openobserve_manage:simulator openobserve_standin:simulator rds_simulator:simulator cli:aurora-logs
 deploy:aurora-logs openobserve_install:aurora-logs iam_tokens:net"
 # Unit-test binaries named after a binary, not their package.

@@ -68,7 +68,8 @@ enum Command {
         /// Keep at most this many classes in memory; later fingerprints are pooled in one class.
         #[arg(long, default_value_t = 100_000)]
         max_classes: usize,
-        /// Cores to use on a large plain MySQL slow log (0: all). The report is the same.
+        /// Cores to use on a large plain MySQL slow log or PostgreSQL stderr log (0: all). The
+        /// report is the same.
         #[arg(long, default_value_t = 0)]
         threads: usize,
         /// On a sampled slow log (Percona's `Log_slow_rate_limit: N`), count each logged query
@@ -424,13 +425,14 @@ fn run_demo(seconds: u64, json: bool, openobserve: Option<(String, String, Strin
     Ok(())
 }
 
-/// The parts `name` can be digested in on `threads` cores, if it is a large plain MySQL slow log
-/// file; `None` means one pass.
+/// The parts `name` can be digested in on `threads` cores, with its format, if it is a large
+/// plain file of a format that can be cut (MySQL slow log, PostgreSQL stderr); `None` means one
+/// pass.
 fn parallel_ranges(
     name: &str,
     given: Option<LogFormat>,
     threads: usize,
-) -> Result<Option<Vec<std::ops::Range<u64>>>> {
+) -> Result<Option<(LogFormat, Vec<std::ops::Range<u64>>)>> {
     if threads < 2 || name == "-" {
         return Ok(None);
     }
@@ -446,14 +448,12 @@ fn parallel_ranges(
         &mut std::fs::File::open(path).with_context(|| format!("cannot open {name}"))?,
         &mut head,
     )?;
-    if run::pick_format(given, name, &head[..n])? != LogFormat::MysqlSlow {
+    let format = run::pick_format(given, name, &head[..n])?;
+    if !query_digest::can_split(format) {
         return Ok(None);
     }
-    Ok(query_digest::slow_log_ranges(
-        path,
-        threads,
-        query_digest::MIN_SPLIT_BYTES,
-    )?)
+    let ranges = query_digest::ranges(path, format, threads, query_digest::MIN_SPLIT_BYTES)?;
+    Ok(ranges.map(|r| (format, r)))
 }
 
 /// Flush the NDJSON buffer to stdout once it holds this much.
@@ -513,16 +513,25 @@ fn digest(
         LogFormat::MysqlSlow | LogFormat::Postgresql | LogFormat::PostgresqlCsv => Ok(()),
         other => bail!("digest reads MySQL slow logs and PostgreSQL logs, not {other}"),
     };
-    for name in files {
-        if let Some(ranges) = parallel_ranges(name, format, threads)? {
+    for (index, name) in files.iter().enumerate() {
+        d.begin_input(index);
+        if let Some((format, ranges)) = parallel_ranges(name, format, threads)? {
             // One digest per part on its own core, merged: the same report as one pass.
-            let stats =
-                query_digest::digest_parts(&mut d, std::path::Path::new(name), ranges, new_digest)?;
-            summary.files += 1;
-            for s in stats {
-                summary.add(s);
+            let path = std::path::Path::new(name);
+            if let Some(stats) =
+                query_digest::digest_parts(&mut d, path, format, ranges, new_digest)?
+            {
+                summary.files += 1;
+                summary.parts += stats.len();
+                for s in stats {
+                    summary.add(s);
+                }
+                continue;
             }
-            continue;
+            eprintln!(
+                "aurora-logs digest: {name}: read in one pass, as more backends than the \
+                 statement pairing holds waited for their duration line across a cut"
+            );
         }
         let one = run::run_inputs(
             std::slice::from_ref(name),

@@ -19,6 +19,8 @@ pub struct Summary {
     pub files: usize,
     /// Parser counters, summed.
     pub stats: ParseStats,
+    /// Parts read on cores of their own (`digest` of a large file), 0 when none.
+    pub parts: usize,
     /// Wall time.
     pub seconds: f64,
 }
@@ -39,8 +41,12 @@ impl Summary {
     /// One line for stderr.
     pub fn line(&self) -> String {
         let mb = self.stats.bytes as f64 / 1e6;
+        let parts = match self.parts {
+            0 => String::new(),
+            n => format!(" in {n} parts"),
+        };
         format!(
-            "{} file(s), {:.1} MB, {} entries, {} flagged with parse_error, {} lines skipped, {} entries cut ({} bytes dropped), {} durations unpaired (statement memory full), {:.2} s, {:.0} MB/s",
+            "{} file(s){parts}, {:.1} MB, {} entries, {} flagged with parse_error, {} lines skipped, {} entries cut ({} bytes dropped), {} durations unpaired (statement memory full), {:.2} s, {:.0} MB/s",
             self.files,
             mb,
             self.stats.entries,

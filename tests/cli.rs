@@ -104,6 +104,76 @@ fn digest_json_has_the_documented_shape() {
 }
 
 #[test]
+fn digest_of_a_large_postgres_log_on_two_cores_is_the_one_core_report() {
+    // 50 backends, each logging a statement (`log_statement`) and its bare `duration:` line 25
+    // lines later, so that the cut between the two parts separates pairs; over the 32 MiB a
+    // file needs to be cut.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("postgresql.log");
+    let mut text = String::with_capacity(35 << 20);
+    let mut i = 0u64;
+    while text.len() < 33 << 20 {
+        let line = |pid: u64, s: &str| {
+            format!(
+                "2024-01-04 {:02}:{:02}:{:02} UTC:10.0.0.1(5432):app@db:[{pid}]:LOG:  {s}\n",
+                i / 3600 % 24,
+                i / 60 % 60,
+                i % 60
+            )
+        };
+        text.push_str(&line(
+            i % 50,
+            &format!("statement: SELECT c{} FROM t WHERE a = {i}", i % 97),
+        ));
+        text.push_str(&line(
+            (i + 25) % 50,
+            &format!("duration: {}.{:03} ms", i % 7, i % 13),
+        ));
+        i += 1;
+    }
+    std::fs::write(&path, &text).unwrap();
+    let digest = |threads: &str| {
+        let out = bin()
+            .args([
+                "digest",
+                "--format",
+                "json",
+                "--threads",
+                threads,
+                "--limit",
+                "1000",
+            ])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            out.stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (one, one_err) = digest("1");
+    let (two, two_err) = digest("2");
+    assert!(two_err.contains("1 file(s) in 2 parts"), "{two_err}");
+    assert!(!one_err.contains("parts"), "{one_err}");
+    assert_eq!(String::from_utf8_lossy(&two), String::from_utf8_lossy(&one));
+    let report: serde_json::Value = serde_json::from_slice(&one).unwrap();
+    // Every duration but the first 25 (their backends had logged nothing yet) is paired.
+    assert_eq!(
+        report["summary"]["queries"],
+        i - 25,
+        "{}",
+        report["summary"]
+    );
+    assert_eq!(report["summary"]["untimed_entries"], i + 25);
+    assert_eq!(report["summary"]["classes"], 97);
+}
+
+#[test]
 fn errors_say_what_failed_and_what_to_do() {
     let out = bin()
         .args(["parse", "/nonexistent/slow.log"])

@@ -32,6 +32,6 @@ pub mod time;
 pub use detect::{detect_from_content, detect_from_name, LogFormat, LogKind};
 pub use frame::{Flow, RawEntry};
 pub use parser::{
-    parse_to_ndjson, Entry, EntryKind, EntrySink, FormatEntry, Limits, LogParser, ParseStats,
-    QuerySample,
+    parse_to_ndjson, Entry, EntryKind, EntrySink, FormatEntry, Limits, LogParser, OpenPairing,
+    ParseStats, QuerySample,
 };

@@ -61,6 +61,10 @@ pub(crate) trait FormatParser: Default {
     fn dropped_state(&self) -> u64 {
         0
     }
+    /// The `log_statement` + `log_duration` pairing memory, for the formats that pair.
+    fn pairing_memory(&mut self) -> Option<&mut postgres::StatementMemory> {
+        None
+    }
 }
 
 /// What every typed entry can tell.
@@ -85,6 +89,10 @@ pub trait FormatEntry {
     fn cut_message_len(&self) -> usize {
         usize::MAX
     }
+    /// See [`Entry::open_pairing`].
+    fn open_pairing(&self) -> Option<OpenPairing> {
+        None
+    }
 }
 
 /// One timed query, the unit `digest` aggregates.
@@ -108,6 +116,16 @@ pub struct QuerySample<'a> {
     pub rate_type: Option<&'a [u8]>,
     /// When, µs since the epoch.
     pub timestamp_us: Option<i64>,
+}
+
+/// A PostgreSQL bare `duration:` entry left unpaired in a part of an input
+/// ([`Entry::open_pairing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenPairing {
+    /// The backend.
+    pub pid: u64,
+    /// The duration, µs.
+    pub query_time_us: u64,
 }
 
 /// A parsed entry of any kind.
@@ -185,6 +203,15 @@ impl Entry<'_> {
     /// The timed query in this entry, if any.
     pub fn query_sample(&self) -> Option<QuerySample<'_>> {
         each_kind!(&self.kind, e => e.query_sample())
+    }
+
+    /// The backend of a PostgreSQL bare `duration:` entry whose statement may be in an earlier
+    /// part of the input: the first pairing event of that backend in a parser that tracks them
+    /// ([`LogParser::track_backends`]). Such an entry is unpaired here (its
+    /// [`Entry::query_sample`] has at most the `STATEMENT:` line's text); whoever joins the
+    /// parts pairs it with the statement the earlier parts left for the backend.
+    pub fn open_pairing(&self) -> Option<OpenPairing> {
+        each_kind!(&self.kind, e => e.open_pairing())
     }
 
     /// Append this entry's JSON record to `buf` (no trailing newline). `extra` holds
@@ -329,6 +356,21 @@ impl LogParser {
     pub fn with_fingerprints(mut self, on: bool) -> LogParser {
         each_parser!(&mut self.inner, p => p.set_fingerprints(on));
         self
+    }
+
+    /// For a parser that reads a part of a larger PostgreSQL input, not from its start: mark
+    /// the entries whose pairing is left to whoever joins the parts ([`Entry::open_pairing`])
+    /// and keep what that needs ([`LogParser::statement_memory`]). No effect on other formats.
+    pub fn track_backends(mut self) -> LogParser {
+        if let Some(m) = each_parser!(&mut self.inner, p => p.pairing_memory()) {
+            m.track_backends();
+        }
+        self
+    }
+
+    /// The `log_statement` + `log_duration` pairing memory (PostgreSQL formats only).
+    pub fn statement_memory(&mut self) -> Option<&postgres::StatementMemory> {
+        each_parser!(&mut self.inner, p => p.pairing_memory()).map(|m| &*m)
     }
 
     /// The format this parser reads.

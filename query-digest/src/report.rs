@@ -28,6 +28,9 @@ pub const OTHER_CLASS: &[u8] = b"(other classes beyond --max-classes)";
 /// Distinct sampling rates (type and limit) the report lists; more are pooled in the last.
 const MAX_RATES: usize = 16;
 
+/// Bits of an entry's position that hold its offset in its file ([`Digest::begin_input`]).
+const INPUT_SHIFT: u32 = 48;
+
 /// Histogram bucket ratio (pt-query-digest uses 1.05 too) and its smallest value, 1 µs.
 const BUCKET_BASE: f64 = 1.05;
 
@@ -149,6 +152,9 @@ struct Class {
     rows_examined: u64,
     example: Vec<u8>,
     example_time: u64,
+    /// Where the example is in the input ([`Digest::begin_input`]): of two equally slow
+    /// executions the earlier is the example, in whichever order parts are merged.
+    example_at: u64,
     first_seen: Option<i64>,
     last_seen: Option<i64>,
 }
@@ -160,9 +166,10 @@ impl Class {
         self.lock_time.merge(&other.lock_time);
         self.rows_sent += other.rows_sent;
         self.rows_examined += other.rows_examined;
-        if self.example.is_empty() || other.example_time > self.example_time {
+        if self.example.is_empty() || other.slower_or_earlier(self.example_time, self.example_at) {
             self.example = other.example;
             self.example_time = other.example_time;
+            self.example_at = other.example_at;
         }
         self.first_seen = match (self.first_seen, other.first_seen) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -184,12 +191,19 @@ impl Class {
             rows_examined: 0,
             example: Vec::new(),
             example_time: 0,
+            example_at: 0,
             first_seen: None,
             last_seen: None,
         }
     }
 
-    fn add(&mut self, q: &QuerySample<'_>, weight: u64) {
+    /// Whether this class's example beats one that took `time` at `at`: slower, or as slow
+    /// and earlier.
+    fn slower_or_earlier(&self, time: u64, at: u64) -> bool {
+        (self.example_time, std::cmp::Reverse(self.example_at)) > (time, std::cmp::Reverse(at))
+    }
+
+    fn add(&mut self, q: &QuerySample<'_>, weight: u64, at: u64) {
         self.count += weight;
         self.query_time.add(q.query_time_us, weight);
         if let Some(l) = q.lock_time_us {
@@ -198,11 +212,15 @@ impl Class {
         self.rows_sent += q.rows_sent.unwrap_or(0) * weight;
         self.rows_examined += q.rows_examined.unwrap_or(0) * weight;
         // The example is the slowest execution, as in pt-query-digest.
-        if self.example.is_empty() || q.query_time_us > self.example_time {
+        if self.example.is_empty()
+            || (q.query_time_us, std::cmp::Reverse(at))
+                > (self.example_time, std::cmp::Reverse(self.example_at))
+        {
             self.example.clear();
             self.example
                 .extend_from_slice(&q.statement[..q.statement.len().min(MAX_EXAMPLE_BYTES)]);
             self.example_time = q.query_time_us;
+            self.example_at = at;
         }
         if let Some(t) = q.timestamp_us {
             self.first_seen = Some(self.first_seen.map_or(t, |f| f.min(t)));
@@ -222,6 +240,8 @@ pub struct Digest {
     scale: bool,
     /// Sampling rates seen: (type, limit, logged queries), at most [`MAX_RATES`].
     rates: Vec<(String, u64, u64)>,
+    /// Added to an entry's offset to place it in the whole input ([`Digest::begin_input`]).
+    input_base: u64,
 }
 
 impl Digest {
@@ -233,7 +253,24 @@ impl Digest {
             untimed_entries: 0,
             scale: false,
             rates: Vec::new(),
+            input_base: 0,
         }
+    }
+
+    /// The entries added from now on are of input file `index` (0, 1, …): entries of a later
+    /// file come after those of an earlier one, whatever their offsets.
+    pub fn begin_input(&mut self, index: usize) {
+        self.input_base = (index as u64) << INPUT_SHIFT;
+    }
+
+    /// Take entries of the same input as `other` ([`Digest::begin_input`]).
+    pub(crate) fn same_input_as(&mut self, other: &Digest) {
+        self.input_base = other.input_base;
+    }
+
+    /// Where the entry at `offset` of the current input stands in the whole input.
+    pub fn position(&self, offset: u64) -> u64 {
+        self.input_base | offset.min((1 << INPUT_SHIFT) - 1)
     }
 
     /// Count each query of a sampled slow log (`Log_slow_rate_limit: N`) N times, an estimate
@@ -257,13 +294,13 @@ impl Digest {
     /// Count one entry: its timed query, or as untimed.
     pub fn add_entry(&mut self, entry: &parsers::Entry<'_>) {
         match entry.query_sample() {
-            Some(q) => self.add(&q),
+            Some(q) => self.add(&q, self.position(entry.offset())),
             None => self.untimed_entries += 1,
         }
     }
 
-    /// Count one timed query.
-    pub fn add(&mut self, q: &QuerySample<'_>) {
+    /// Count one timed query, found at position `at` of the input ([`Digest::position`]).
+    pub fn add(&mut self, q: &QuerySample<'_>, at: u64) {
         let mut weight = 1;
         if let Some(limit) = q.rate_limit.filter(|&l| l > 1) {
             let kind = q
@@ -277,7 +314,7 @@ impl Digest {
             }
         }
         if let Some(class) = self.classes.get_mut(q.fingerprint) {
-            return class.add(q, weight);
+            return class.add(q, weight, at);
         }
         let key: &[u8] = if self.classes.len() < self.max_classes {
             q.fingerprint
@@ -287,7 +324,7 @@ impl Digest {
         self.classes
             .entry(key.to_vec())
             .or_insert_with(|| Class::new(key))
-            .add(q, weight);
+            .add(q, weight, at);
     }
 
     /// Fold a digest of other queries (another part of the same input) into this one; the
@@ -537,9 +574,9 @@ mod tests {
     #[test]
     fn ranks_by_total_time_and_keeps_the_slowest_example() {
         let mut d = Digest::new(10);
-        d.add(&sample(b"select ?", b"select 1", 100, 5));
-        d.add(&sample(b"select ?", b"select 2", 300, 1));
-        d.add(&sample(b"update t", b"update t", 250, 3));
+        d.add(&sample(b"select ?", b"select 1", 100, 5), 0);
+        d.add(&sample(b"select ?", b"select 2", 300, 1), 1);
+        d.add(&sample(b"update t", b"update t", 250, 3), 2);
         let j = d.to_json(10);
         let classes = j["classes"].as_array().unwrap();
         assert_eq!(classes[0]["fingerprint"], "select ?");
@@ -559,25 +596,38 @@ mod tests {
     }
 
     #[test]
-    fn merging_parts_equals_one_pass() {
-        let samples: Vec<(String, u64, i64)> = (0..500u64)
-            .map(|i| (format!("q{}", i % 7), (i * 7919) % 100_000 + 1, i as i64))
+    fn merging_parts_in_any_order_equals_one_pass() {
+        // Few distinct times, so equally slow executions with different text compete for the
+        // example: the earlier one wins, whichever part is merged into which.
+        let samples: Vec<(String, String, u64, i64)> = (0..500u64)
+            .map(|i| {
+                let fp = format!("q{}", i % 7);
+                (format!("{fp} #{i}"), fp, (i * 7919) % 40 + 1, i as i64)
+            })
             .collect();
+        let add = |d: &mut Digest, part: &[(String, String, u64, i64)]| {
+            for (stmt, fp, qt, ts) in part {
+                d.add(
+                    &sample(fp.as_bytes(), stmt.as_bytes(), *qt, *ts),
+                    *ts as u64,
+                );
+            }
+        };
         let mut whole = Digest::new(100);
-        for (fp, qt, ts) in &samples {
-            whole.add(&sample(fp.as_bytes(), fp.as_bytes(), *qt, *ts));
-        }
+        add(&mut whole, &samples);
         let (a, b) = samples.split_at(211);
-        let mut left = Digest::new(100);
-        let mut right = Digest::new(100);
-        for (fp, qt, ts) in a {
-            left.add(&sample(fp.as_bytes(), fp.as_bytes(), *qt, *ts));
-        }
-        for (fp, qt, ts) in b {
-            right.add(&sample(fp.as_bytes(), fp.as_bytes(), *qt, *ts));
-        }
+        let parts = || {
+            let (mut left, mut right) = (Digest::new(100), Digest::new(100));
+            add(&mut left, a);
+            add(&mut right, b);
+            (left, right)
+        };
+        let (mut left, right) = parts();
         left.merge(right);
         assert_eq!(left.to_json(100), whole.to_json(100));
+        let (left, mut right) = parts();
+        right.merge(left);
+        assert_eq!(right.to_json(100), whole.to_json(100));
     }
 
     #[test]
@@ -585,7 +635,7 @@ mod tests {
         let mut d = Digest::new(2);
         for i in 0..10u64 {
             let fp = format!("q{i}");
-            d.add(&sample(fp.as_bytes(), b"x", 1, 0));
+            d.add(&sample(fp.as_bytes(), b"x", 1, 0), i);
         }
         assert_eq!(d.classes.len(), 3);
         assert_eq!(d.classes[OTHER_CLASS].count, 8);

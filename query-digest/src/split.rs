@@ -1,19 +1,25 @@
-//! Parsing one large slow log on several cores for `digest`: the file is cut at entry
-//! boundaries where nothing carries over from one entry to the next, so that each part parses
-//! exactly as it would in one pass.
+//! Parsing one large log on several cores for `digest`: the file is cut at entry boundaries
+//! where nothing carries over from one entry to the next but what the joining step knows how to
+//! carry, so that the parts together parse exactly as one pass.
 //!
 //! A MySQL slow log can be cut before a `# Time:` line that follows a non-header line: there a
 //! new entry starts (`# Time:` after body lines always starts one), it carries its own time (so no time is
-//! inherited across the cut), and no classifier state survives it. Compressed inputs, stdin and
-//! other formats are parsed in one pass (PostgreSQL pairs `duration:` lines with statements
-//! logged earlier by the same backend, which a cut could separate).
+//! inherited across the cut), and no classifier state survives it.
+//!
+//! A PostgreSQL stderr log can be cut before a line with a prefix and a primary severity
+//! ([`parsers::postgres::stderr::opens_entry`]): such a line opens an entry whatever came
+//! before. What does cross the cut is the `log_statement` + `log_duration` pairing (a bare
+//! `duration:` line pairs with the statement its backend logged earlier, perhaps in an earlier
+//! part); parts are parsed with [`LogParser::track_backends`] and joined by
+//! [`crate::digest_parts`]. Compressed inputs, stdin, csvlog and the other formats are parsed in
+//! one pass.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use parsers::{Entry, Flow, Limits, LogFormat, LogParser, ParseStats};
+use parsers::{Entry, Flow, LogFormat, LogParser};
 
 /// A file that could not be cut or read.
 #[derive(Debug, thiserror::Error)]
@@ -42,13 +48,25 @@ const SEARCH_WINDOW: usize = 4 << 20;
 const CHUNK_BYTES: usize = 1 << 20;
 const TIME_LINE: &[u8] = b"\n# Time: ";
 
-/// Byte ranges of `path` that can be parsed independently, `parts` of them, or `None` when the
-/// file should be read in one pass (under `min_bytes`, compressed, or no boundary found).
-pub fn slow_log_ranges(
+/// Whether `digest` can cut a log of this format into parts.
+pub fn can_split(format: LogFormat) -> bool {
+    matches!(format, LogFormat::MysqlSlow | LogFormat::Postgresql)
+}
+
+/// Byte ranges of `path`, a log of `format`, that can be parsed on their own (see the module
+/// docs), `parts` of them, or `None` when the file should be read in one pass (under
+/// `min_bytes`, compressed, a format that is not cut, or no boundary found).
+pub fn ranges(
     path: &Path,
+    format: LogFormat,
     parts: usize,
     min_bytes: u64,
 ) -> Result<Option<Vec<Range<u64>>>> {
+    let boundary = match format {
+        LogFormat::MysqlSlow => slow_log_boundary,
+        LogFormat::Postgresql => postgres_boundary,
+        _ => return Ok(None),
+    };
     let mut file = File::open(path).map_err(read_error(path))?;
     let size = file.metadata().map_err(read_error(path))?.len();
     if parts < 2 || size < min_bytes {
@@ -85,7 +103,7 @@ pub fn slow_log_ranges(
 
 /// Offset in `window` of the first `# Time:` line that follows a line not starting with `#`
 /// (or an `# administrator command:` line): a clean entry boundary.
-fn boundary(window: &[u8]) -> Option<usize> {
+fn slow_log_boundary(window: &[u8]) -> Option<usize> {
     let finder = memchr::memmem::Finder::new(TIME_LINE);
     for nl in finder.find_iter(window) {
         // The line before: from the previous newline (exclusive) to `nl`.
@@ -100,19 +118,31 @@ fn boundary(window: &[u8]) -> Option<usize> {
     None
 }
 
-/// Parse `range` of the slow log at `path`, handing entries to `on_entry`; offsets are those of
-/// the whole file.
+/// Offset in `window` of the first whole line (after the first line break, with a line break
+/// after it) that opens a PostgreSQL stderr entry whatever came before it.
+fn postgres_boundary(window: &[u8]) -> Option<usize> {
+    let mut start = memchr::memchr(b'\n', window)? + 1;
+    while let Some(len) = memchr::memchr(b'\n', &window[start..]) {
+        if parsers::postgres::stderr::opens_entry(&window[start..start + len]) {
+            return Some(start);
+        }
+        start += len + 1;
+    }
+    None
+}
+
+/// Parse `range` of the file at `path` with `parser`, handing entries to `on_entry`; offsets
+/// are those of the whole file.
 pub fn parse_range(
     path: &Path,
     range: Range<u64>,
-    limits: Limits,
+    parser: &mut LogParser,
     mut on_entry: impl FnMut(&Entry<'_>) -> Flow,
-) -> Result<ParseStats> {
+) -> Result<()> {
     let mut file = File::open(path).map_err(read_error(path))?;
     file.seek(SeekFrom::Start(range.start))
         .map_err(read_error(path))?;
     let mut left = range.end - range.start;
-    let mut parser = LogParser::new(LogFormat::MysqlSlow, limits);
     parser.set_offset(range.start);
     let mut buf = Vec::with_capacity(CHUNK_BYTES);
     while left > 0 {
@@ -127,11 +157,11 @@ pub fn parse_range(
         }
         left -= n as u64;
         if parser.feed(&buf[..n], &mut on_entry) == Flow::Stop {
-            return Ok(parser.stats());
+            return Ok(());
         }
     }
     parser.finish(&mut on_entry);
-    Ok(parser.stats())
+    Ok(())
 }
 
 #[cfg(test)]
@@ -142,7 +172,8 @@ mod tests {
     fn records(path: &Path, ranges: &[Range<u64>]) -> Vec<u8> {
         let mut out = bytes::BytesMut::new();
         for r in ranges {
-            parse_range(path, r.clone(), Limits::default(), |e: &Entry<'_>| {
+            let mut parser = LogParser::new(LogFormat::MysqlSlow, parsers::Limits::default());
+            parse_range(path, r.clone(), &mut parser, |e: &Entry<'_>| {
                 e.write_record(&mut out, &[]);
                 out.extend_from_slice(b"\n");
                 Flow::Continue
@@ -164,7 +195,7 @@ mod tests {
         g.fill(&mut text, 1 << 20);
         std::fs::write(&path, &text).unwrap();
         let size = text.len() as u64;
-        let ranges = slow_log_ranges(&path, 3, 0)
+        let ranges = ranges(&path, LogFormat::MysqlSlow, 3, 0)
             .unwrap()
             .expect("a boundary in each third");
         assert_eq!(ranges.len(), 3);
@@ -175,7 +206,9 @@ mod tests {
             records(&path, std::slice::from_ref(&(0..size)))
         );
         assert!(
-            slow_log_ranges(&path, 3, size + 1).unwrap().is_none(),
+            super::ranges(&path, LogFormat::MysqlSlow, 3, size + 1)
+                .unwrap()
+                .is_none(),
             "small files are not cut"
         );
     }
@@ -183,13 +216,33 @@ mod tests {
     #[test]
     fn cuts_only_at_clean_time_lines() {
         // The window starts mid-line: the first line's start is unknown, so it is never a cut.
-        assert_eq!(boundary(b"select 1;\n# Time: 1\n"), None);
+        assert_eq!(slow_log_boundary(b"select 1;\n# Time: 1\n"), None);
         let w = b"t\nselect 1;\n# Time: 1\n# User@Host: x\n# Time: 2\nselect 2;\n# Time: 3\n";
-        let at = boundary(w).unwrap();
+        let at = slow_log_boundary(w).unwrap();
         assert!(w[at..].starts_with(b"# Time: 1"));
         let w = b"# Query_time: 1\n# Time: 2\n";
-        assert_eq!(boundary(w), None);
+        assert_eq!(slow_log_boundary(w), None);
         let w = b"x\n# administrator command: Quit;\n# Time: 9\n";
-        assert!(w[boundary(w).unwrap()..].starts_with(b"# Time: 9"));
+        assert!(w[slow_log_boundary(w).unwrap()..].starts_with(b"# Time: 9"));
+    }
+
+    #[test]
+    fn postgres_cuts_only_before_primary_lines() {
+        let p = "2024-01-04 09:00:00 UTC:10.0.0.1(5432):app@db:[17]:";
+        // A partial first line, a DETAIL line and a continuation are no cut; the LOG line is.
+        let w =
+            format!("{p}LOG:  cut?\n{p}DETAIL:  no\n\tcontinued\n{p}LOG:  statement: select 1\n");
+        let at = postgres_boundary(w.as_bytes()).unwrap();
+        assert!(
+            w[at..].ends_with("LOG:  statement: select 1\n"),
+            "{}",
+            &w[at..]
+        );
+        // A line without its line break in the window is not taken.
+        assert_eq!(
+            postgres_boundary(format!("x\n{p}LOG:  half").as_bytes()),
+            None
+        );
+        assert_eq!(postgres_boundary(b"no line break"), None);
     }
 }

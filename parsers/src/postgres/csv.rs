@@ -175,6 +175,10 @@ impl FormatParser for Parser {
         self.query.memory.evictions
     }
 
+    fn pairing_memory(&mut self) -> Option<&mut StatementMemory> {
+        Some(&mut self.query.memory)
+    }
+
     fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> CsvEntry<'a> {
         let text = raw.text.strip_suffix(b"\r").unwrap_or(raw.text);
         self.unescaped.clear();

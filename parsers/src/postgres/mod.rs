@@ -50,7 +50,7 @@ use std::collections::{HashMap, VecDeque};
 use crate::json::RecordWriter;
 use crate::num::{parse_u64, Decimal};
 use crate::parser::FormatEntry;
-use crate::parser::QuerySample;
+use crate::parser::{OpenPairing, QuerySample};
 
 /// How many backends the `log_statement`/`log_duration` pairing remembers at most.
 pub const MAX_PAIRED_PIDS: usize = 4096;
@@ -199,6 +199,11 @@ pub struct StatementMemory {
     seq: u64,
     /// Statements evicted because [`MAX_PAIRED_PIDS`] backends were remembered.
     pub evictions: u64,
+    /// Backends with a pairing event (a statement remembered, taken or dropped) since
+    /// [`StatementMemory::track_backends`]; `None` when not tracking.
+    touched: Option<rustc_hash::FxHashSet<u64>>,
+    /// The most backends remembered at once.
+    peak: usize,
 }
 
 #[derive(Debug)]
@@ -213,6 +218,7 @@ struct Remembered {
 impl StatementMemory {
     /// Remember `statement` (and its prepared name) as the last one run by `pid`.
     pub(crate) fn remember(&mut self, pid: u64, kind: &'static str, name: &[u8], statement: &[u8]) {
+        self.touch(pid);
         if statement.len() + name.len() > MAX_PAIRED_STATEMENT_BYTES {
             self.map.remove(&pid);
             return;
@@ -246,6 +252,7 @@ impl StatementMemory {
             self.order
                 .retain(|(p, s)| map.get(p).is_some_and(|r| r.seq == *s));
         }
+        self.peak = self.peak.max(self.map.len());
         debug_assert!(
             self.map.len() <= MAX_PAIRED_PIDS && self.order.len() <= 2 * MAX_PAIRED_PIDS + 1
         );
@@ -253,10 +260,52 @@ impl StatementMemory {
 
     /// Take `pid`'s remembered statement into `out` (name, then statement): (kind, name length).
     pub(crate) fn take(&mut self, pid: u64, out: &mut Vec<u8>) -> Option<(&'static str, usize)> {
+        self.touch(pid);
         let r = self.map.remove(&pid)?;
         out.clear();
         out.extend_from_slice(&r.text);
         Some((r.kind, r.name_len))
+    }
+
+    /// Drop `pid`'s remembered statement: its duration came with a statement of its own.
+    pub(crate) fn forget(&mut self, pid: u64) {
+        self.touch(pid);
+        self.map.remove(&pid);
+    }
+
+    fn touch(&mut self, pid: u64) {
+        if let Some(t) = &mut self.touched {
+            t.insert(pid);
+        }
+    }
+
+    /// Track which backends have a pairing event from now on, for a parser that reads a part
+    /// of a larger input: a bare `duration:` of a backend with no event before it in the part
+    /// may pair with a statement of an earlier part ([`crate::Entry::open_pairing`]). Costs a
+    /// set of at most one entry per backend seen.
+    pub fn track_backends(&mut self) {
+        self.touched.get_or_insert_with(Default::default);
+    }
+
+    /// Whether backend `pid` has had no pairing event while tracking (false when not tracking).
+    pub(crate) fn untouched(&self, pid: u64) -> bool {
+        self.touched.as_ref().is_some_and(|t| !t.contains(&pid))
+    }
+
+    /// The backends with a pairing event while tracking (none when not tracking): after them,
+    /// what [`StatementMemory::statement`] says of them replaces what earlier parts left.
+    pub fn touched(&self) -> impl Iterator<Item = u64> + '_ {
+        self.touched.iter().flatten().copied()
+    }
+
+    /// The statement remembered for `pid` (without its prepared name), if any.
+    pub fn statement(&self, pid: u64) -> Option<&[u8]> {
+        self.map.get(&pid).map(|r| &r.text[r.name_len..])
+    }
+
+    /// The most backends remembered at once so far.
+    pub fn peak(&self) -> usize {
+        self.peak
     }
 
     /// Backends remembered now.
@@ -299,6 +348,9 @@ pub(crate) struct QueryFields<'a> {
     pub plan: Option<&'a [u8]>,
     /// An auto_explain text plan's `Query Parameters:`.
     pub plan_parameters: Option<&'a [u8]>,
+    /// A bare `duration:` of this backend, the first pairing event of it while tracking
+    /// ([`StatementMemory::track_backends`]): its statement may be in an earlier part.
+    pub open_pairing: Option<u64>,
 }
 
 /// Work out the query fields of an entry: classify its message, pair a bare duration with the
@@ -315,6 +367,7 @@ pub(crate) fn query_fields<'a>(
 ) -> QueryFields<'a> {
     let info = msg.map(classify_message).unwrap_or_default();
     let mut paired = None;
+    let mut open_pairing = None;
     let primary_log = severity == Some(b"LOG");
     if let (Some(pid), true) = (pid, primary_log) {
         match (info.duration, info.kind, info.statement) {
@@ -322,11 +375,14 @@ pub(crate) fn query_fields<'a>(
                 bufs.memory
                     .remember(pid, kind, info.prepared_name.unwrap_or_default(), stmt)
             }
-            (Some(_), None, _) => paired = bufs.memory.take(pid, &mut bufs.paired),
+            (Some(_), None, _) => {
+                open_pairing = bufs.memory.untouched(pid).then_some(pid);
+                paired = bufs.memory.take(pid, &mut bufs.paired);
+            }
             // An auto_explain plan is logged before the statement's own `duration:` line (if
             // any): it leaves the pairing alone.
             (Some(_), Some(kind), _) if kind != "plan" => {
-                bufs.memory.map.remove(&pid);
+                bufs.memory.forget(pid);
             }
             _ => {}
         }
@@ -346,6 +402,7 @@ pub(crate) fn query_fields<'a>(
         kind: info.kind,
         prepared_name: info.prepared_name,
         statement: info.statement,
+        open_pairing,
         ..Default::default()
     };
     if let Some((kind, name_len)) = paired {
@@ -366,20 +423,29 @@ pub(crate) fn query_fields<'a>(
     if out.statement.is_none() {
         out.statement = fallback;
     }
-    if let Some(stmt) = out
+    if out
         .statement
-        .filter(|s| !*no_fingerprints && !s.iter().all(u8::is_ascii_whitespace))
+        .is_some_and(|s| !*no_fingerprints && fingerprint_statement(s, cut, fingerprint))
     {
-        crate::fingerprint::postgres::normalize(stmt, fingerprint);
-        if cut {
-            crate::fingerprint::bound_cut_fingerprint(fingerprint);
-            out.fingerprint_truncated = true;
-        }
+        out.fingerprint_truncated = cut;
         *fingerprint_id = ids.id(fingerprint);
         out.fingerprint = Some(&fingerprint[..]);
         out.fingerprint_id = Some(&*fingerprint_id);
     }
     out
+}
+
+/// The fingerprint a record of `statement` carries (`cut`: the entry was cut at
+/// `max_entry_bytes`), into `out`; `false` when the statement is blank and has none.
+pub fn fingerprint_statement(statement: &[u8], cut: bool, out: &mut Vec<u8>) -> bool {
+    if statement.iter().all(u8::is_ascii_whitespace) {
+        return false;
+    }
+    crate::fingerprint::postgres::normalize(statement, out);
+    if cut {
+        crate::fingerprint::bound_cut_fingerprint(out);
+    }
+    true
 }
 
 /// Every field a `postgresql` record can have (see the module docs); both formats fill it.
@@ -507,6 +573,13 @@ impl FormatEntry for PgRecord<'_> {
         if self.query.fingerprint_truncated {
             w.bool("fingerprint_truncated", true);
         }
+    }
+
+    fn open_pairing(&self) -> Option<OpenPairing> {
+        Some(OpenPairing {
+            pid: self.query.open_pairing?,
+            query_time_us: self.query.duration?.scaled(3)?,
+        })
     }
 
     fn query_sample(&self) -> Option<QuerySample<'_>> {

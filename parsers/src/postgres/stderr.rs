@@ -91,6 +91,15 @@ pub fn looks_like_line(line: &[u8]) -> bool {
     parse_prefix(line.strip_suffix(b"\r").unwrap_or(line)).is_some()
 }
 
+/// Whether a line (without its line break) always opens a new entry, whatever came before it:
+/// a recognised prefix with a primary severity (`LOG`, `ERROR`, …). Such a line is a clean
+/// place to cut a log into parts that parse alone, but for the statement pairing
+/// ([`crate::LogParser::track_backends`]).
+pub fn opens_entry(line: &[u8]) -> bool {
+    parse_prefix(line.strip_suffix(b"\r").unwrap_or(line))
+        .is_some_and(|p| p.level == Level::Primary)
+}
+
 /// A parsed `log_line_prefix` and severity.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Prefix<'a> {
@@ -379,6 +388,10 @@ impl FormatParser for Parser {
 
     fn dropped_state(&self) -> u64 {
         self.query.memory.evictions
+    }
+
+    fn pairing_memory(&mut self) -> Option<&mut StatementMemory> {
+        Some(&mut self.query.memory)
     }
 
     fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> PgEntry<'a> {
