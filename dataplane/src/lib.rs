@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod jobs;
+pub mod lanes;
 pub mod pipeline;
 pub mod record;
 pub mod standalone;

@@ -12,14 +12,15 @@ use std::time::{Duration, Instant};
 
 use metrics::counter;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use contract::cadence::Cadence;
 use contract::{pending, Checkpoint, FileKey, LogKind, PerKind, RemoteFile};
 use net::telemetry::InternalEvent;
 
+use crate::lanes::{lanes, Lane};
 use crate::pipeline::{ship_file, ShipContext, ShipError};
-use crate::telemetry::{self, FileJobEnded};
+use crate::telemetry::{self, FileJobEnded, JobDeferred};
 use rds::InstanceInfo;
 
 /// Scheduling of the standalone mode.
@@ -93,6 +94,16 @@ impl<'de> Deserialize<'de> for MaxDelays {
 }
 
 impl SchedulerConfig {
+    /// The lane of a job ([`crate::lanes`]): urgent when its kind's `max_delay` is at most
+    /// [`URGENT_MAX_DELAY`] (the error log and PostgreSQL by default), else bulk.
+    pub fn lane_of(&self, job: &FamilyJob) -> Lane {
+        let kind = job.files.first().and_then(|f| contract::kind_of(&f.name));
+        match kind {
+            Some(k) if self.max_delay.0[k] <= URGENT_MAX_DELAY => Lane::Urgent,
+            _ => Lane::Bulk,
+        }
+    }
+
     /// The rules of [`contract::cadence`] this configuration sets.
     pub fn cadence(&self) -> Cadence {
         Cadence {
@@ -161,6 +172,9 @@ pub struct Scheduler {
     /// file listed: bounded by the listings).
     last_read: Mutex<HashMap<FileKey, Instant>>,
 }
+
+/// Jobs of the kinds whose `max_delay` is at most this go first ([`SchedulerConfig::lane_of`]).
+pub const URGENT_MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// How often the instance list is refreshed at least (new instances are found within it).
 const INSTANCES_EVERY: Duration = Duration::from_secs(60);
@@ -374,22 +388,23 @@ impl Scheduler {
     /// bounded queue to `workers` workers. On shutdown, stop taking jobs, let the files being
     /// shipped finish (their checkpoints advance), and return within the grace period.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        let (tx, rx) = mpsc::channel::<FamilyJob>(self.config.queue.max(1));
-        let rx = Arc::new(tokio::sync::Mutex::new(rx));
+        let workers_n = self.config.workers.max(1);
+        let (offer, take) = lanes::<FamilyJob>(self.config.queue.max(1), workers_n);
+        let take = Arc::new(take);
         let mut workers = tokio::task::JoinSet::new();
-        for _ in 0..self.config.workers.max(1) {
-            let rx = rx.clone();
+        for _ in 0..workers_n {
+            let take = take.clone();
             let ctx = self.ctx.clone();
             let progress = self.progress.clone();
             let busy = self.busy.clone();
             let mut stop = shutdown.clone();
             workers.spawn(async move {
                 loop {
-                    let job = tokio::select! {
-                        job = async { rx.lock().await.recv().await } => job,
+                    let next = tokio::select! {
+                        next = take.next() => next,
                         _ = stop.wait_for(|s| *s) => None,
                     };
-                    let Some(job) = job else { break };
+                    let Some((job, _slot)) = next else { break };
                     let _ = run_job(&ctx, &progress, &job).await;
                     busy.lock()
                         .expect("busy lock")
@@ -404,7 +419,7 @@ impl Scheduler {
         // When each instance is listed next; instances are spread over the listing interval.
         let mut next: HashMap<String, Instant> = HashMap::new();
         let mut listed_in_pass = 0usize;
-        'run: loop {
+        loop {
             let now = Instant::now();
             let every = INSTANCES_EVERY.max(self.config.poll_interval);
             if instances_at.is_none_or(|at| now.duration_since(at) >= every) {
@@ -449,9 +464,12 @@ impl Scheduler {
                     if !self.busy.lock().expect("busy lock").insert(key.clone()) {
                         continue;
                     }
-                    tokio::select! {
-                        r = tx.send(job) => if r.is_err() { break 'run },
-                        _ = shutdown.wait_for(|s| *s) => break 'run,
+                    let lane = self.config.lane_of(&job);
+                    if offer.offer(lane, job).is_err() {
+                        // The lane is full: the next listing of the instance finds the same
+                        // unshipped bytes again.
+                        self.busy.lock().expect("busy lock").remove(&key);
+                        JobDeferred { lane }.emit();
                     }
                 }
                 listed_in_pass += 1;
@@ -475,7 +493,7 @@ impl Scheduler {
                 _ = shutdown.wait_for(|s| *s) => break,
             }
         }
-        drop(tx);
+        drop(offer);
         tracing::info!(
             grace_s = self.config.shutdown_grace.as_secs(),
             "shutting down: finishing files in flight"
@@ -512,4 +530,48 @@ async fn run_job(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str) -> FamilyJob {
+        FamilyJob {
+            instance: InstanceInfo {
+                cluster_id: "c".into(),
+                instance_id: "i".into(),
+                engine: "aurora-mysql".into(),
+                engine_version: "3".into(),
+            },
+            family: name.into(),
+            files: vec![RemoteFile {
+                name: name.into(),
+                canonical: name.into(),
+                last_written_ms: 0,
+                size: 1,
+                finished: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn jobs_of_short_delay_kinds_are_urgent() {
+        let mut config = SchedulerConfig::default();
+        let lane = |c: &SchedulerConfig, name: &str| c.lane_of(&job(name));
+        assert_eq!(lane(&config, "error/mysql-error-running.log"), Lane::Urgent);
+        assert_eq!(
+            lane(&config, "error/postgresql.log.2024-01-04-09"),
+            Lane::Urgent
+        );
+        assert_eq!(lane(&config, "slowquery/mysql-slowquery.log"), Lane::Bulk);
+        assert_eq!(lane(&config, "audit/server_audit.log"), Lane::Bulk);
+        assert_eq!(lane(&config, "unknown.txt"), Lane::Bulk);
+        config.max_delay = MaxDelays(PerKind::from_fn(|k| match k {
+            LogKind::MysqlSlow => Duration::from_secs(20),
+            _ => Duration::from_secs(120),
+        }));
+        assert_eq!(lane(&config, "slowquery/mysql-slowquery.log"), Lane::Urgent);
+        assert_eq!(lane(&config, "error/mysql-error-running.log"), Lane::Bulk);
+    }
 }

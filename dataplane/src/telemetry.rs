@@ -28,6 +28,9 @@ pub const CHECKPOINT_LAG: &str = "aurora_logs_checkpoint_lag_bytes";
 pub const SECONDS_BEHIND: &str = "aurora_logs_file_seconds_behind";
 /// File jobs finished, by `outcome`.
 pub const JOBS: &str = "aurora_logs_jobs_total";
+/// Jobs left for the instance's next listing because their lane of the standalone queue was
+/// full, by `lane` (`urgent`, `bulk`).
+pub const JOBS_DEFERRED: &str = "aurora_logs_jobs_deferred_total";
 
 /// Describe this crate's metrics to the recorder (once, after installing it).
 pub fn describe() {
@@ -61,6 +64,27 @@ pub fn describe() {
         "seconds a file family's shipping is behind its newest entry shipped (0: caught up)"
     );
     describe_counter!(JOBS, "file jobs finished by outcome");
+    describe_counter!(
+        JOBS_DEFERRED,
+        "jobs left for the next listing because their queue lane was full, by lane"
+    );
+}
+
+/// A job found its lane of the standalone queue full: the instance's next listing finds the
+/// same unshipped bytes again.
+pub struct JobDeferred {
+    /// The lane.
+    pub lane: crate::lanes::Lane,
+}
+
+impl net::telemetry::InternalEvent for JobDeferred {
+    fn emit(self) {
+        tracing::debug!(
+            lane = self.lane.as_str(),
+            "queue lane full: the job waits for the next listing"
+        );
+        counter!(JOBS_DEFERRED, "lane" => self.lane.as_str()).increment(1);
+    }
 }
 
 /// A file started over under its name: its bytes ship again as a new generation.
