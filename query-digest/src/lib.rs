@@ -76,6 +76,8 @@ struct Part {
     left: Vec<(u64, Option<Vec<u8>>)>,
     /// The most backends the part's pairing memory held at once.
     peak: usize,
+    /// The part had more backends than the pairing could follow.
+    overflowed: bool,
 }
 
 /// A bare `duration:` entry left for [`join_pairings`].
@@ -114,13 +116,13 @@ fn digest_part(
         Flow::Continue
     })?;
     let stats = parser.stats();
-    let (left, peak) = parser
+    let (left, peak, overflowed) = parser
         .statement_memory()
         .map_or_else(Default::default, |m| {
             let left = m
                 .touched()
                 .map(|pid| (pid, m.statement(pid).map(<[u8]>::to_vec)));
-            (left.collect(), m.peak())
+            (left.collect(), m.peak(), m.tracking_overflowed())
         });
     Ok(Part {
         digest,
@@ -128,19 +130,24 @@ fn digest_part(
         open,
         left,
         peak,
+        overflowed,
     })
 }
 
 /// Pair each part's open durations with the statements the parts before it left, as one pass
 /// would have: the digests and statistics of the parts, or `None` if one pass would have
 /// evicted a remembered statement (more than [`MAX_PAIRED_PIDS`] backends waiting for their
-/// `duration:` line), where the parts cannot tell which.
+/// `duration:` line), where the parts cannot tell which, or a part saw more backends than it
+/// could follow.
 fn join_pairings(parts: Vec<Part>) -> Option<Vec<(Digest, ParseStats)>> {
     let mut carried: FxHashMap<u64, Vec<u8>> = FxHashMap::default();
     let mut fingerprint = Vec::new();
     let mut out = Vec::with_capacity(parts.len());
     for mut part in parts {
-        if part.stats.unpaired_evictions > 0 || carried.len() + part.peak > MAX_PAIRED_PIDS {
+        if part.overflowed
+            || part.stats.unpaired_evictions > 0
+            || carried.len() + part.peak > MAX_PAIRED_PIDS
+        {
             return None;
         }
         for o in part.open {

@@ -202,9 +202,16 @@ pub struct StatementMemory {
     /// Backends with a pairing event (a statement remembered, taken or dropped) since
     /// [`StatementMemory::track_backends`]; `None` when not tracking.
     touched: Option<rustc_hash::FxHashSet<u64>>,
+    /// More than [`MAX_TRACKED_BACKENDS`] backends had an event while tracking: the set
+    /// stopped growing and what it says is incomplete.
+    touched_overflow: bool,
     /// The most backends remembered at once.
     peak: usize,
 }
+
+/// How many backends [`StatementMemory::track_backends`] follows at most (8 bytes each; a
+/// part of a log with more distinct pids is not joined but read again in one pass).
+pub const MAX_TRACKED_BACKENDS: usize = 1 << 20;
 
 #[derive(Debug)]
 struct Remembered {
@@ -275,8 +282,18 @@ impl StatementMemory {
 
     fn touch(&mut self, pid: u64) {
         if let Some(t) = &mut self.touched {
-            t.insert(pid);
+            if t.len() < MAX_TRACKED_BACKENDS {
+                t.insert(pid);
+            } else if !t.contains(&pid) {
+                self.touched_overflow = true;
+            }
         }
+    }
+
+    /// Whether more than [`MAX_TRACKED_BACKENDS`] backends had an event while tracking, so that
+    /// [`StatementMemory::touched`] and [`crate::Entry::open_pairing`] are incomplete.
+    pub fn tracking_overflowed(&self) -> bool {
+        self.touched_overflow
     }
 
     /// Track which backends have a pairing event from now on, for a parser that reads a part
@@ -673,6 +690,30 @@ mod tests {
         assert_eq!(sqlstate_prefix(b"25P03: x").unwrap().0, b"25P03");
         assert_eq!(sqlstate_prefix(b"ABORT: x"), None);
         assert_eq!(sqlstate_prefix(b"1234"), None);
+    }
+
+    #[test]
+    fn tracking_backends_says_who_had_an_event_and_is_bounded() {
+        let mut m = StatementMemory::default();
+        m.remember(1, "statement", b"", b"before tracking");
+        assert!(!m.untouched(1) && !m.untouched(2), "not tracking: nothing is open");
+        m.track_backends();
+        assert!(m.untouched(1) && m.untouched(2));
+        m.remember(2, "statement", b"", b"select 2");
+        let mut out = Vec::new();
+        assert!(m.take(3, &mut out).is_none());
+        m.forget(4);
+        let mut touched: Vec<u64> = m.touched().collect();
+        touched.sort_unstable();
+        assert_eq!(touched, [2, 3, 4]);
+        assert_eq!(m.statement(2), Some(&b"select 2"[..]));
+        assert_eq!(m.statement(3), None);
+        assert_eq!(m.peak(), 2);
+        for pid in 10..10 + MAX_TRACKED_BACKENDS as u64 {
+            m.forget(pid);
+        }
+        assert!(m.tracking_overflowed());
+        assert_eq!(m.touched().count(), MAX_TRACKED_BACKENDS);
     }
 
     #[test]
