@@ -79,7 +79,10 @@ impl RecentCalls {
     }
 
     fn record(&self) {
-        let now = Self::second();
+        self.record_at(Self::second());
+    }
+
+    fn record_at(&self, now: u64) {
         let mut slots = self.0.lock().expect("recent calls lock");
         let slot = &mut slots[now as usize % Self::SLOTS];
         if slot.0 != now {
@@ -90,7 +93,10 @@ impl RecentCalls {
 
     /// Calls a second over the last [`Self::WINDOW`] seconds.
     fn rate(&self) -> f64 {
-        let now = Self::second();
+        self.rate_at(Self::second())
+    }
+
+    fn rate_at(&self, now: u64) -> f64 {
         let slots = self.0.lock().expect("recent calls lock");
         let calls: u32 = slots
             .iter()
@@ -697,6 +703,30 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recent_calls_average_the_last_half_minute_in_a_fixed_ring() {
+        let r = RecentCalls::default();
+        assert_eq!(r.rate_at(5), 0.0);
+        for second in 100..110 {
+            for _ in 0..3 {
+                r.record_at(second);
+            }
+        }
+        // 30 calls in the window: one a second on average over 30 s.
+        assert_eq!(r.rate_at(110), 1.0);
+        assert_eq!(r.rate_at(129), 1.0);
+        // Seconds leave the window one by one.
+        assert_eq!(r.rate_at(130), 0.9);
+        assert_eq!(r.rate_at(139), 0.0);
+        // A slot is reused 32 seconds on (second 132 takes second 100's): the old count is
+        // dropped, not added. In the window (102, 132]: 103..=109 and the new call.
+        r.record_at(132);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        assert!(close(r.rate_at(132), 22.0 / 30.0), "{}", r.rate_at(132));
+        // A second the clock has not reached (a slot written later than `now`) is left out.
+        assert!(close(r.rate_at(131), 24.0 / 30.0), "{}", r.rate_at(131));
+    }
 
     #[tokio::test]
     async fn an_empty_region_is_refused_with_what_to_set() {
