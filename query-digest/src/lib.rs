@@ -91,6 +91,38 @@ struct OpenDuration {
     alone: Option<(Vec<u8>, Vec<u8>)>,
 }
 
+impl OpenDuration {
+    /// Count this duration in `digest` as a run of `statement` (fingerprinted `fingerprint`).
+    fn add_to(&self, digest: &mut Digest, fingerprint: &[u8], statement: &[u8]) {
+        let sample = QuerySample {
+            fingerprint,
+            statement,
+            query_time_us: self.query_time_us,
+            lock_time_us: None,
+            rows_sent: None,
+            rows_examined: None,
+            rate_limit: None,
+            rate_type: None,
+            timestamp_us: self.timestamp_us,
+        };
+        digest.add(&sample, self.at);
+    }
+}
+
+/// Digest the whole file at `path`, a log of `format`, in one pass into `into`.
+pub fn digest_one_pass(
+    into: &mut Digest,
+    path: &Path,
+    format: LogFormat,
+) -> Result<ParseStats, ReadError> {
+    let mut parser = LogParser::new(format, Limits::default());
+    parse_range(path, 0..u64::MAX, &mut parser, |e: &Entry<'_>| {
+        into.add_entry(e);
+        Flow::Continue
+    })?;
+    Ok(parser.stats())
+}
+
 fn digest_part(
     mut digest: Digest,
     path: &Path,
@@ -166,18 +198,7 @@ fn join_pairings(parts: Vec<Part>) -> Option<Vec<(Digest, ParseStats)>> {
                     continue;
                 }
             };
-            let sample = QuerySample {
-                fingerprint: fp,
-                statement,
-                query_time_us: o.query_time_us,
-                lock_time_us: None,
-                rows_sent: None,
-                rows_examined: None,
-                rate_limit: None,
-                rate_type: None,
-                timestamp_us: o.timestamp_us,
-            };
-            part.digest.add(&sample, o.at);
+            o.add_to(&mut part.digest, fp, statement);
         }
         for (pid, statement) in part.left {
             match statement {
@@ -240,12 +261,7 @@ mod tests {
 
     fn one_pass(path: &Path, format: LogFormat) -> Digest {
         let mut d = Digest::new(1000);
-        let mut parser = LogParser::new(format, Limits::default());
-        parse_range(path, 0..u64::MAX, &mut parser, |e: &Entry<'_>| {
-            d.add_entry(e);
-            Flow::Continue
-        })
-        .unwrap();
+        digest_one_pass(&mut d, path, format).unwrap();
         d
     }
 
@@ -274,21 +290,8 @@ mod tests {
                 );
                 let mut digest = part.digest;
                 for o in part.open {
-                    match o.alone {
-                        Some((fp, stmt)) => {
-                            let q = QuerySample {
-                                fingerprint: &fp,
-                                statement: &stmt,
-                                query_time_us: o.query_time_us,
-                                lock_time_us: None,
-                                rows_sent: None,
-                                rows_examined: None,
-                                rate_limit: None,
-                                rate_type: None,
-                                timestamp_us: o.timestamp_us,
-                            };
-                            digest.add(&q, o.at);
-                        }
+                    match &o.alone {
+                        Some((fp, stmt)) => o.add_to(&mut digest, fp, stmt),
                         None => digest.untimed_entries += 1,
                     }
                 }

@@ -8,8 +8,8 @@ mod common;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use parsers::{Entry, Flow, Limits, LogFormat, LogParser};
-use query_digest::{digest_parts, parse_range, ranges, Digest};
+use parsers::LogFormat;
+use query_digest::{digest_one_pass, digest_parts, ranges, Digest};
 
 const MAX_CLASSES: usize = 100_000;
 
@@ -47,12 +47,7 @@ fn report(d: &Digest) -> serde_json::Value {
 
 fn one_pass(path: &Path, format: LogFormat) -> Digest {
     let mut d = Digest::new(MAX_CLASSES);
-    let mut parser = LogParser::new(format, Limits::default());
-    parse_range(path, 0..u64::MAX, &mut parser, |e: &Entry<'_>| {
-        d.add_entry(e);
-        Flow::Continue
-    })
-    .unwrap();
+    digest_one_pass(&mut d, path, format).unwrap();
     d
 }
 
