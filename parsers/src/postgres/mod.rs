@@ -696,7 +696,10 @@ mod tests {
     fn tracking_backends_says_who_had_an_event_and_is_bounded() {
         let mut m = StatementMemory::default();
         m.remember(1, "statement", b"", b"before tracking");
-        assert!(!m.untouched(1) && !m.untouched(2), "not tracking: nothing is open");
+        assert!(
+            !m.untouched(1) && !m.untouched(2),
+            "not tracking: nothing is open"
+        );
         m.track_backends();
         assert!(m.untouched(1) && m.untouched(2));
         m.remember(2, "statement", b"", b"select 2");
