@@ -158,6 +158,16 @@ pub struct Progress {
     pub relists: u64,
 }
 
+/// How the live files of a listing are read ([`Scheduler::discover_instance`]).
+struct Tailing<'a> {
+    /// The rules.
+    cadence: &'a Cadence,
+    /// The budget has room for reads that are not due.
+    room: bool,
+    /// How often the instance is listed.
+    interval: Duration,
+}
+
 /// The standalone scheduler.
 pub struct Scheduler {
     ctx: Arc<ShipContext>,
@@ -228,13 +238,12 @@ impl Scheduler {
         Ok(jobs)
     }
 
-    /// The jobs of one instance's listing. With `cadence` (and whether the budget has room),
-    /// a live file is left for a later listing unless [`Cadence::tail_now`] says it is due;
-    /// finished files always go.
+    /// The jobs of one instance's listing. With `tailing`, a live file is left for a later
+    /// listing unless [`Cadence::tail_now`] says it is due; finished files always go.
     async fn discover_instance(
         &self,
         instance: &InstanceInfo,
-        cadence: Option<(&Cadence, bool)>,
+        tailing: Option<Tailing<'_>>,
     ) -> Result<Vec<FamilyJob>, ShipError> {
         let mut jobs = Vec::new();
         let listing = self.ctx.source.list_files(&instance.instance_id).await?;
@@ -254,8 +263,8 @@ impl Scheduler {
         self.forget_vanished(&instance.instance_id, &listed, &shipped)
             .await?;
         for (family, mut files) in pending(listing, &shipped).families {
-            if let Some((cadence, room)) = cadence {
-                files.retain(|f| f.finished || self.due(instance, f, &shipped, cadence, room));
+            if let Some(t) = &tailing {
+                files.retain(|f| f.finished || self.due(instance, f, &shipped, t));
             }
             if files.is_empty() {
                 continue;
@@ -279,8 +288,7 @@ impl Scheduler {
         instance: &InstanceInfo,
         f: &RemoteFile,
         shipped: &HashMap<String, Checkpoint>,
-        cadence: &Cadence,
-        room: bool,
+        tailing: &Tailing<'_>,
     ) -> bool {
         let unshipped = f
             .size
@@ -291,9 +299,18 @@ impl Scheduler {
         };
         let now = Instant::now();
         let mut last_read = self.last_read.lock().expect("last read lock");
-        let since = now.duration_since(*last_read.entry(key.clone()).or_insert(now));
+        // A file seen for the first time (a new hour's live file) holds entries written since
+        // the instance's previous listing at most: it counts as read then, so that a kind
+        // whose delay is shorter than the listing interval is read at once, not a listing
+        // later.
+        let read_at = *last_read
+            .entry(key.clone())
+            .or_insert_with(|| now.checked_sub(tailing.interval).unwrap_or(now));
+        let since = now.duration_since(read_at);
         let due = match contract::kind_of(&f.name) {
-            Some(kind) => cadence.tail_now(kind, unshipped, since, room),
+            Some(kind) => tailing
+                .cadence
+                .tail_now(kind, unshipped, since, tailing.room),
             None => true,
         };
         if due {
@@ -448,11 +465,12 @@ impl Scheduler {
                     continue;
                 }
                 next.insert(id.clone(), Instant::now() + interval);
-                let room = self.ctx.source.budget_in_use() < self.config.read_all_below;
-                let jobs = match self
-                    .discover_instance(instance, Some((&cadence, room)))
-                    .await
-                {
+                let tailing = Tailing {
+                    cadence: &cadence,
+                    room: self.ctx.source.budget_in_use() < self.config.read_all_below,
+                    interval,
+                };
+                let jobs = match self.discover_instance(instance, Some(tailing)).await {
                     Ok(jobs) => jobs,
                     Err(e) => {
                         tracing::error!(instance = %id, error = %e, "listing files failed; retrying at the next interval");

@@ -647,3 +647,62 @@ async fn bulk_kinds_set_to_an_hour_ship_whole_after_rotation_and_errors_are_tail
     assert_eq!(world.assert_all_arrived(), 0);
     world.assert_each_entry_once_by_offset();
 }
+
+/// A live file seen for the first time holds entries written since its instance's previous
+/// listing: when the instance is listed less often than a kind's maximum delay (here every
+/// minute, against 30 s for the error log and PostgreSQL), such a file is read at the listing
+/// that finds it, not one listing later, even with no budget to spare for reads not yet due.
+/// (Instances are listed spread over the minute: the run ends after the first one's listing.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_live_file_of_a_short_delay_kind_is_read_at_the_listing_that_finds_it() {
+    use contract::LogKind;
+    use dataplane::standalone::SchedulerConfig;
+    let world = World::start(two_clusters(1.0), StandInConfig::default()).await;
+    let config = SchedulerConfig {
+        poll_interval: Duration::from_secs(60),
+        read_all_below: 0.0,
+        workers: 3,
+        ..Default::default()
+    };
+    let s = std::sync::Arc::new(
+        world
+            .scheduler_with(
+                world.rds_config(DownloadMode::Portion),
+                PipelineConfig::default(),
+                config,
+            )
+            .await,
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn({
+        let s = s.clone();
+        async move { s.run(stopped).await }
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+    let checkpoints = s.context().checkpoints.clone();
+    let mut tailed = 0;
+    for (instance, f) in world.rds.all_files() {
+        let kind = contract::kind_of(&f.name).unwrap();
+        if !f.active || f.size == 0 || !matches!(kind, LogKind::MysqlError | LogKind::Postgresql) {
+            continue;
+        }
+        let key = state::FileKey {
+            instance_id: instance.clone(),
+            log_file: contract::canonical_name(&f.name, f.last_written_ms),
+        };
+        let offset = checkpoints
+            .load(&key)
+            .await
+            .unwrap()
+            .map_or(0, |cp| cp.offset);
+        if offset > 0 {
+            tailed += 1;
+        }
+    }
+    assert!(
+        tailed >= 1,
+        "the first instance's live error or PostgreSQL log was left for the next listing"
+    );
+}
