@@ -58,6 +58,7 @@ enum OpenEntry {
 #[derive(Debug, Default)]
 pub struct Classifier {
     open: OpenEntry,
+    ts: TsCache,
 }
 
 impl LineClassifier for Classifier {
@@ -67,7 +68,7 @@ impl LineClassifier for Classifier {
             self.open = OpenEntry::None;
             return LineClass::Skip;
         }
-        match parse_prefix(line) {
+        match parse_prefix_with(line, &mut self.ts) {
             Some(p) => {
                 if matches!(p.level, Level::Secondary(_)) && self.open == OpenEntry::Message(p.pid)
                 {
@@ -126,6 +127,47 @@ fn non_empty(s: &[u8]) -> Option<&[u8]> {
 
 /// Parse the prefix of `line` (without its line break).
 pub(crate) fn parse_prefix(line: &[u8]) -> Option<Prefix<'_>> {
+    parse_prefix_with(line, &mut TsCache::default())
+}
+
+/// The last `%t`/`%m` timestamp text read and its value: a log's lines mostly share their
+/// second, and the same text has the same value, so a repeat is one comparison.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TsCache {
+    text: [u8; TsCache::MAX],
+    len: usize,
+    /// (µs, zone known) of `text[..len]`, once one was read.
+    value: Option<(i64, bool)>,
+}
+
+impl TsCache {
+    /// Longer timestamp texts (long zone names) are not kept.
+    const MAX: usize = 32;
+
+    /// What [`crate::time::parse_pg`] makes of `text` when it reads all of it.
+    #[inline]
+    fn read(&mut self, text: &[u8]) -> Option<(i64, bool)> {
+        if let Some(v) = self
+            .value
+            .filter(|_| self.text.get(..self.len) == Some(text))
+        {
+            return Some(v);
+        }
+        let (us, n, known) = crate::time::parse_pg(text)?;
+        if n != text.len() {
+            return None;
+        }
+        if text.len() <= Self::MAX {
+            self.text[..text.len()].copy_from_slice(text);
+            self.len = text.len();
+            self.value = Some((us, known));
+        }
+        Some((us, known))
+    }
+}
+
+/// [`parse_prefix`] with a timestamp cache kept across the lines of a log.
+pub(crate) fn parse_prefix_with<'a>(line: &'a [u8], ts: &mut TsCache) -> Option<Prefix<'a>> {
     let mut at = 0;
     // A CloudWatch export's own ISO timestamp in front.
     if line.get(10) == Some(&b'T') {
@@ -135,7 +177,7 @@ pub(crate) fn parse_prefix(line: &[u8]) -> Option<Prefix<'_>> {
         }
         at = n + 1;
     }
-    let (ts_us, zone_known, ts_end) = timestamp(line, at)?;
+    let (ts_us, zone_known, ts_end) = timestamp(line, at, ts)?;
     let mut p = Prefix {
         ts_us,
         zone_known,
@@ -152,7 +194,7 @@ pub(crate) fn parse_prefix(line: &[u8]) -> Option<Prefix<'_>> {
 
 /// The `%t`/`%m` timestamp at `at`: (µs, zone known, end). The zone is cut at the first byte
 /// that cannot belong to it, so that the RDS `:` after it is not taken in.
-fn timestamp(line: &[u8], at: usize) -> Option<(i64, bool, usize)> {
+fn timestamp(line: &[u8], at: usize, cache: &mut TsCache) -> Option<(i64, bool, usize)> {
     let s = line.get(at..)?;
     if s.len() < 19 || s[4] != b'-' || s[10] != b' ' {
         return None;
@@ -170,8 +212,8 @@ fn timestamp(line: &[u8], at: usize) -> Option<(i64, bool, usize)> {
             end += 1 + zone;
         }
     }
-    let (us, n, known) = crate::time::parse_pg(&s[..end])?;
-    (n == end).then_some((us, known, at + end))
+    let (us, known) = cache.read(&s[..end])?;
+    Some((us, known, at + end))
 }
 
 /// The RDS `host:user@db:[pid]:` after the timestamp's `:`; returns where the severity starts.
@@ -354,6 +396,7 @@ pub struct Parser {
     /// Text joined from several lines (continuations without their TAB).
     joined: Vec<u8>,
     query: QueryBuffers,
+    ts: TsCache,
 }
 
 impl Parser {
@@ -411,7 +454,7 @@ impl FormatParser for Parser {
                 nl
             };
             let line = &text[pos..line_end];
-            let prefix = parse_prefix(line);
+            let prefix = parse_prefix_with(line, &mut self.ts);
             if first {
                 first = false;
                 let Some(p) = prefix else {
@@ -515,6 +558,29 @@ mod tests {
     use crate::{parse_to_ndjson, Entry, Flow, Limits, LogFormat, LogParser};
     use proptest::prelude::*;
     use serde_json::Value;
+
+    #[test]
+    fn the_timestamp_cache_reads_what_parse_pg_reads() {
+        let mut cache = TsCache::default();
+        for text in [
+            &b"2024-01-04 09:00:00 UTC"[..],
+            b"2024-01-04 09:00:00 UTC",
+            b"2024-01-04 09:00:00 CEST",
+            b"2024-01-04 09:00:00.123 UTC",
+            b"2024-01-04 09:00:00 UTC",
+            b"2024-13-04 09:00:00 UTC",
+            b"2024-01-04 09:00:00 UTC",
+            b"2024-01-04 09:00:00.123456 Some/Very_Long_Zone_Name",
+            b"2024-01-04 09:00:00.123456 Some/Very_Long_Zone_Name",
+            b"2024-01-04 09:00:00 UTC trailing",
+            b"2024-01-04 09:00:00 UTC",
+        ] {
+            let plain = crate::time::parse_pg(text)
+                .filter(|&(_, n, _)| n == text.len())
+                .map(|(us, _, known)| (us, known));
+            assert_eq!(cache.read(text), plain, "{}", String::from_utf8_lossy(text));
+        }
+    }
 
     fn records(input: &[u8]) -> Vec<serde_json::Value> {
         crate::parser::test_records(LogFormat::Postgresql, input)
