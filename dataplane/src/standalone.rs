@@ -282,6 +282,19 @@ impl Scheduler {
         Ok(jobs)
     }
 
+    /// Forget that the live files of `job` were read ([`Scheduler::due`] counted them as read
+    /// when it queued the job): the job was not queued, so they count as new at the next
+    /// listing, not as read a moment ago.
+    fn not_read(&self, job: &FamilyJob) {
+        let mut last_read = self.last_read.lock().expect("last read lock");
+        for f in job.files.iter().filter(|f| !f.finished) {
+            last_read.remove(&FileKey {
+                instance_id: job.instance.instance_id.clone(),
+                log_file: f.canonical.clone(),
+            });
+        }
+    }
+
     /// Whether live file `f` is read now (then it counts as read now).
     fn due(
         &self,
@@ -483,10 +496,11 @@ impl Scheduler {
                         continue;
                     }
                     let lane = self.config.lane_of(&job);
-                    if offer.offer(lane, job).is_err() {
+                    if let Err(job) = offer.offer(lane, job) {
                         // The lane is full: the next listing of the instance finds the same
-                        // unshipped bytes again.
+                        // unshipped bytes again, and its live files were not read after all.
                         self.busy.lock().expect("busy lock").remove(&key);
+                        self.not_read(&job);
                         JobDeferred { lane }.emit();
                     }
                 }
