@@ -569,6 +569,31 @@ async fn finished_files_go_whole_and_a_file_rotated_mid_resume_has_no_gap_or_dup
     }
 }
 
+/// A scheduler of `world` on the portion path with `config`.
+async fn portion_scheduler(
+    world: &World,
+    config: dataplane::standalone::SchedulerConfig,
+) -> std::sync::Arc<Scheduler> {
+    let rds = world.rds_config(DownloadMode::Portion);
+    std::sync::Arc::new(
+        world
+            .scheduler_with(rds, PipelineConfig::default(), config)
+            .await,
+    )
+}
+
+/// Run `s` (`Scheduler::run`, as `aurora-logs run` does) for `time`, then stop it.
+async fn run_for(s: &std::sync::Arc<Scheduler>, time: Duration) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn({
+        let s = s.clone();
+        async move { s.run(stopped).await }
+    });
+    tokio::time::sleep(time).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
 /// The long-running scheduler lists each instance on its own schedule and reads a live file
 /// only when its kind is tailed: with the bulk kinds' maximum delay at an hour, their live
 /// files are left alone (no portion of them is read) and ship whole after the rotation, while
@@ -592,23 +617,8 @@ async fn bulk_kinds_set_to_an_hour_ship_whole_after_rotation_and_errors_are_tail
         max_delay,
         ..Default::default()
     };
-    let s = std::sync::Arc::new(
-        world
-            .scheduler_with(
-                world.rds_config(DownloadMode::Portion),
-                PipelineConfig::default(),
-                config,
-            )
-            .await,
-    );
-    let run = |s: std::sync::Arc<Scheduler>| async move {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move { s.run(stopped).await });
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        stop.send(true).unwrap();
-        task.await.unwrap();
-    };
-    run(s.clone()).await;
+    let s = portion_scheduler(&world, config).await;
+    run_for(&s, Duration::from_secs(3)).await;
     let live: Vec<_> = world
         .rds
         .all_files()
@@ -642,7 +652,7 @@ async fn bulk_kinds_set_to_an_hour_ship_whole_after_rotation_and_errors_are_tail
         }
     }
     world.rds.advance_by(Duration::from_secs(70 * 60));
-    run(s.clone()).await;
+    run_for(&s, Duration::from_secs(3)).await;
     drain(&s).await;
     assert_eq!(world.assert_all_arrived(), 0);
     world.assert_each_entry_once_by_offset();
@@ -664,23 +674,8 @@ async fn a_new_live_file_of_a_short_delay_kind_is_read_at_the_listing_that_finds
         workers: 3,
         ..Default::default()
     };
-    let s = std::sync::Arc::new(
-        world
-            .scheduler_with(
-                world.rds_config(DownloadMode::Portion),
-                PipelineConfig::default(),
-                config,
-            )
-            .await,
-    );
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn({
-        let s = s.clone();
-        async move { s.run(stopped).await }
-    });
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.send(true).unwrap();
-    task.await.unwrap();
+    let s = portion_scheduler(&world, config).await;
+    run_for(&s, Duration::from_secs(3)).await;
     let checkpoints = s.context().checkpoints.clone();
     let mut tailed = 0;
     for (instance, f) in world.rds.all_files() {

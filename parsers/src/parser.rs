@@ -118,6 +118,28 @@ pub struct QuerySample<'a> {
     pub timestamp_us: Option<i64>,
 }
 
+impl<'a> QuerySample<'a> {
+    /// A timed query that carries no lock time, row counts or sampling (PostgreSQL's).
+    pub fn timed(
+        fingerprint: &'a [u8],
+        statement: &'a [u8],
+        query_time_us: u64,
+        timestamp_us: Option<i64>,
+    ) -> QuerySample<'a> {
+        QuerySample {
+            fingerprint,
+            statement,
+            query_time_us,
+            lock_time_us: None,
+            rows_sent: None,
+            rows_examined: None,
+            rate_limit: None,
+            rate_type: None,
+            timestamp_us,
+        }
+    }
+}
+
 /// A PostgreSQL bare `duration:` entry left unpaired in a part of an input
 /// ([`Entry::open_pairing`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -94,17 +94,12 @@ struct OpenDuration {
 impl OpenDuration {
     /// Count this duration in `digest` as a run of `statement` (fingerprinted `fingerprint`).
     fn add_to(&self, digest: &mut Digest, fingerprint: &[u8], statement: &[u8]) {
-        let sample = QuerySample {
+        let sample = QuerySample::timed(
             fingerprint,
             statement,
-            query_time_us: self.query_time_us,
-            lock_time_us: None,
-            rows_sent: None,
-            rows_examined: None,
-            rate_limit: None,
-            rate_type: None,
-            timestamp_us: self.timestamp_us,
-        };
+            self.query_time_us,
+            self.timestamp_us,
+        );
         digest.add(&sample, self.at);
     }
 }

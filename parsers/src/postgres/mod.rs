@@ -602,18 +602,13 @@ impl FormatEntry for PgRecord<'_> {
     fn query_sample(&self) -> Option<QuerySample<'_>> {
         let q = &self.query;
         let stmt = q.statement?;
-        Some(QuerySample {
-            fingerprint: q.fingerprint.unwrap_or(stmt),
-            statement: stmt,
+        Some(QuerySample::timed(
+            q.fingerprint.unwrap_or(stmt),
+            stmt,
             // ms → µs exactly: three decimal places of milliseconds are microseconds.
-            query_time_us: q.duration?.scaled(3)?,
-            lock_time_us: None,
-            rows_sent: None,
-            rows_examined: None,
-            rate_limit: None,
-            rate_type: None,
-            timestamp_us: self.timestamp_us,
-        })
+            q.duration?.scaled(3)?,
+            self.timestamp_us,
+        ))
     }
 }
 
