@@ -24,6 +24,18 @@ pub const PORTION_BYTES: u64 = 1 << 20;
 /// Aurora's rotation period; a maximum delay this long or longer means "ship whole only".
 pub const ROTATION: Duration = Duration::from_secs(3600);
 
+/// How many of `slots` (standalone workers, a processor's `max_jobs`) are kept from bulk jobs
+/// (the slow, general and audit logs by default) so that an error log never waits for a slot
+/// behind long downloads: a quarter, at least one when there are two slots or more, none with
+/// one slot (it takes every kind, urgent first).
+pub fn kept_for_urgent(slots: usize) -> usize {
+    if slots < 2 {
+        0
+    } else {
+        (slots / 4).max(1)
+    }
+}
+
 /// Typical bytes of one entry by kind [error, slow, general, audit, PostgreSQL], for how often
 /// a quiet file has something new.
 const ENTRY_BYTES: EntryBytes = EntryBytes([200.0, 400.0, 150.0, 250.0, 250.0]);

@@ -31,15 +31,7 @@ impl Lane {
     }
 }
 
-/// How many of `workers` are kept from bulk jobs: a quarter, at least one when there are two
-/// workers or more, none with one worker (it takes both lanes, urgent first).
-pub fn kept_for_urgent(workers: usize) -> usize {
-    if workers < 2 {
-        0
-    } else {
-        (workers / 4).max(1)
-    }
-}
+pub use contract::cadence::kept_for_urgent;
 
 /// The sending side: the scheduler's.
 #[derive(Debug)]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use contract::Topics;
+use contract::{LogKind, Topics};
 use net::{Secret, SecretSource};
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
@@ -278,6 +278,12 @@ pub struct ProcessorConfig {
     /// Time between librdkafka statistics (consumer lag per topic); 0 turns them off.
     #[serde(with = "humantime_serde")]
     pub statistics_interval: Duration,
+    /// The kinds whose jobs go first (by default the error log and PostgreSQL, the kinds
+    /// standalone tails within a minute): a quarter of `max_jobs` (at least one of two or
+    /// more) and of `max_in_flight_bytes` is kept from the other kinds' jobs, and the other
+    /// kinds' topics pause on their own while those fill their share, so an error log never
+    /// waits behind long slow, general or audit files.
+    pub urgent_kinds: Vec<LogKind>,
 }
 
 impl Default for ProcessorConfig {
@@ -291,6 +297,7 @@ impl Default for ProcessorConfig {
             commit_interval: Duration::from_secs(1),
             shutdown_grace: Duration::from_secs(25),
             statistics_interval: Duration::from_secs(30),
+            urgent_kinds: vec![LogKind::MysqlError, LogKind::Postgresql],
         }
     }
 }
@@ -317,6 +324,12 @@ mod tests {
         assert_eq!(p.commit_interval, Duration::from_millis(250));
         assert!(serde_json::from_str::<KafkaConfig>(r#"{"broker": "x"}"#).is_err());
         assert!(serde_json::from_str::<ProcessorConfig>(r#"{"max_job": 1}"#).is_err());
+        let p: ProcessorConfig =
+            serde_json::from_str(r#"{"urgent_kinds": ["error", "slowquery"]}"#).unwrap();
+        assert_eq!(p.urgent_kinds, [LogKind::MysqlError, LogKind::MysqlSlow]);
+        assert!(
+            serde_json::from_str::<ProcessorConfig>(r#"{"urgent_kinds": ["errors"]}"#).is_err()
+        );
     }
 
     #[test]

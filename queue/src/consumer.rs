@@ -16,10 +16,18 @@
 //!    logged and counted, and its file's state still shows unshipped bytes, so discovery
 //!    publishes it again.
 //!
-//! While the running jobs fill `max_jobs` or the byte budget, or a job waits, every assigned
-//! partition is paused (librdkafka drops what it prefetched and fetches it again on resume),
-//! and resumed when there is room; partitions assigned by a rebalance take the loop's state
-//! either way (librdkafka would keep the pause a partition had when it was revoked). Completed offsets are committed every `commit_interval`
+//! Jobs of the urgent kinds (`urgent_kinds`: the error log and PostgreSQL by default) and the
+//! others (bulk: slow, general, audit) share the budget unevenly: bulk jobs may hold at most
+//! `max_jobs` less [`kept_for_urgent`] of them, and as large a part of the bytes, so that long
+//! bulk files never hold every slot while an error log waits; urgent jobs may take the whole
+//! budget, and start before bulk ones when both wait.
+//!
+//! While a share's jobs fill what they may hold, or one of its jobs waits, its topics'
+//! assigned partitions are paused (librdkafka drops what it prefetched and fetches it again on
+//! resume), and resumed when there is room: the urgent topics keep being read while the bulk
+//! ones are paused. Partitions assigned by a rebalance take the loop's state of their share
+//! either way (librdkafka would keep the pause a partition had when it was revoked). Completed
+//! offsets are committed every `commit_interval`
 //! and at shutdown (synchronously, on a blocking thread, one commit at a time, so that the
 //! loop learns the answer and hands a failed position out again), and on revocation for the
 //! revoked partitions (asynchronously from the rebalance callback: librdkafka completes the
@@ -31,6 +39,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use contract::cadence::kept_for_urgent;
 use contract::{Job, JobError};
 use metrics::{counter, gauge};
 use rdkafka::consumer::{
@@ -135,7 +144,7 @@ pub struct ProcessorTotals {
     pub commits: u64,
     /// Offset commits that failed.
     pub commit_errors: u64,
-    /// Times every partition was paused for back-pressure.
+    /// Times a share's partitions (urgent or bulk topics) were paused for back-pressure.
     pub pauses: u64,
     /// Partitions assigned now.
     pub assigned_partitions: u64,
@@ -172,15 +181,55 @@ fn bump(a: &AtomicU64) {
     a.fetch_add(1, Ordering::Relaxed);
 }
 
+/// The two shares of the budget: urgent jobs (of `urgent_kinds`) and bulk jobs (the others).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Share {
+    Urgent = 0,
+    Bulk = 1,
+}
+
+impl Share {
+    const BOTH: [Share; 2] = [Share::Urgent, Share::Bulk];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Share::Urgent => "urgent",
+            Share::Bulk => "bulk",
+        }
+    }
+}
+
 /// What the consumer's callbacks and the loop share.
 #[derive(Debug, Default)]
 struct Shared {
     offsets: Mutex<OffsetTracker>,
-    paused: AtomicBool,
+    /// Whether each share's partitions are paused, by [`Share`] index.
+    paused: [AtomicBool; 2],
+    /// The topics of the urgent kinds.
+    urgent_topics: HashSet<String>,
     stats: Arc<ProcessorStats>,
 }
 
 impl Shared {
+    fn share_of(&self, topic: &str) -> Share {
+        if self.urgent_topics.contains(topic) {
+            Share::Urgent
+        } else {
+            Share::Bulk
+        }
+    }
+
+    /// The partitions of `tpl` whose topics are of `share`.
+    fn of_share(&self, tpl: &TopicPartitionList, share: Share) -> TopicPartitionList {
+        let mut out = TopicPartitionList::new();
+        for e in tpl.elements() {
+            if self.share_of(e.topic()) == share {
+                out.add_partition(e.topic(), e.partition());
+            }
+        }
+        out
+    }
+
     fn offsets(&self) -> std::sync::MutexGuard<'_, OffsetTracker> {
         // A panic while holding this lock cannot leave the tracker half-updated in a way that
         // matters more than stopping would: take it anyway.
@@ -302,52 +351,102 @@ impl ConsumerContext for QueueContext {
             if tpl.count() == 0 {
                 return;
             }
-            // Set the pause of every partition assigned to the loop's, both ways: librdkafka
-            // keeps a partition's pause over a revocation, so one paused when it was taken
-            // away comes back paused, and the loop, which resumed while it held nothing,
-            // would never resume it.
-            let paused = self.shared.paused.load(Ordering::SeqCst);
-            let result = if paused {
-                consumer.pause(tpl)
-            } else {
-                consumer.resume(tpl)
-            };
-            if let Err(e) = result {
-                tracing::warn!(error = %e, pause = paused, "setting the pause of newly assigned kafka partitions failed");
+            // Set the pause of every partition assigned to the loop's for its share, both
+            // ways: librdkafka keeps a partition's pause over a revocation, so one paused when
+            // it was taken away comes back paused, and the loop, which resumed while it held
+            // nothing, would never resume it.
+            for share in Share::BOTH {
+                let part = self.shared.of_share(tpl, share);
+                if part.count() == 0 {
+                    continue;
+                }
+                let paused = self.shared.paused[share as usize].load(Ordering::SeqCst);
+                let result = if paused {
+                    consumer.pause(&part)
+                } else {
+                    consumer.resume(&part)
+                };
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, pause = paused, share = share.as_str(), "setting the pause of newly assigned kafka partitions failed");
+                }
             }
         }
     }
 }
 
-/// Jobs running at once, by count and by estimated bytes.
+/// Jobs running at once, by count and by estimated bytes, in all and of the bulk share.
 #[derive(Debug)]
 struct Budget {
     max_jobs: usize,
     max_bytes: u64,
+    /// What bulk jobs may hold together: the whole less what is kept for urgent ones.
+    bulk_max_jobs: usize,
+    bulk_max_bytes: u64,
     jobs: usize,
     bytes: u64,
+    bulk_jobs: usize,
+    bulk_bytes: u64,
 }
 
 impl Budget {
-    /// Whether a job of `cost` may start: there is room for it, or nothing runs (a job larger
-    /// than the whole budget runs alone rather than never).
-    fn admits(&self, cost: u64) -> bool {
-        self.jobs == 0 || (self.jobs < self.max_jobs && self.bytes + cost <= self.max_bytes)
+    /// `max_jobs` and `max_bytes` in all (at least 1 each), of which bulk jobs may hold all but
+    /// [`kept_for_urgent`] jobs and as large a part of the bytes.
+    fn new(max_jobs: usize, max_bytes: u64) -> Budget {
+        let max_jobs = max_jobs.max(1);
+        let max_bytes = max_bytes.max(1);
+        let kept = kept_for_urgent(max_jobs);
+        let kept_bytes = (u128::from(max_bytes) * kept as u128 / max_jobs as u128) as u64;
+        Budget {
+            max_jobs,
+            max_bytes,
+            bulk_max_jobs: max_jobs - kept,
+            bulk_max_bytes: max_bytes - kept_bytes,
+            jobs: 0,
+            bytes: 0,
+            bulk_jobs: 0,
+            bulk_bytes: 0,
+        }
     }
 
-    fn full(&self) -> bool {
-        self.jobs >= self.max_jobs || self.bytes >= self.max_bytes
+    /// Whether a job of `share` and `cost` may start: there is room for it in the whole budget
+    /// and, for a bulk job, in the bulk share; or nothing runs (a job larger than the budget
+    /// runs alone rather than never).
+    fn admits(&self, share: Share, cost: u64) -> bool {
+        if self.jobs == 0 {
+            return true;
+        }
+        let room = self.jobs < self.max_jobs && self.bytes + cost <= self.max_bytes;
+        room && (share == Share::Urgent
+            || (self.bulk_jobs < self.bulk_max_jobs
+                && self.bulk_bytes + cost <= self.bulk_max_bytes))
     }
 
-    fn take(&mut self, cost: u64) {
+    /// Whether the jobs running fill what jobs of `share` may hold.
+    fn full(&self, share: Share) -> bool {
+        self.jobs >= self.max_jobs
+            || self.bytes >= self.max_bytes
+            || (share == Share::Bulk
+                && (self.bulk_jobs >= self.bulk_max_jobs || self.bulk_bytes >= self.bulk_max_bytes))
+    }
+
+    fn take(&mut self, share: Share, cost: u64) {
         self.jobs += 1;
         self.bytes += cost;
+        if share == Share::Bulk {
+            self.bulk_jobs += 1;
+            self.bulk_bytes += cost;
+        }
     }
 
-    fn give(&mut self, cost: u64) {
+    fn give(&mut self, share: Share, cost: u64) {
         debug_assert!(self.jobs > 0 && self.bytes >= cost);
         self.jobs = self.jobs.saturating_sub(1);
         self.bytes = self.bytes.saturating_sub(cost);
+        if share == Share::Bulk {
+            debug_assert!(self.bulk_jobs > 0 && self.bulk_bytes >= cost);
+            self.bulk_jobs = self.bulk_jobs.saturating_sub(1);
+            self.bulk_bytes = self.bulk_bytes.saturating_sub(cost);
+        }
     }
 }
 
@@ -363,6 +462,7 @@ struct Running {
     ticket: Ticket,
     key: String,
     cost: u64,
+    share: Share,
     kind: &'static str,
 }
 
@@ -395,7 +495,15 @@ impl Processor {
         config: ProcessorConfig,
         runner: Arc<dyn JobRunner>,
     ) -> Result<Processor, QueueError> {
-        let shared = Arc::new(Shared::default());
+        let urgent_topics = config
+            .urgent_kinds
+            .iter()
+            .map(|&k| kafka.topics.topic(k).to_string())
+            .collect();
+        let shared = Arc::new(Shared {
+            urgent_topics,
+            ..Shared::default()
+        });
         let consumer: StreamConsumer<QueueContext> = kafka
             .consumer_config(&config)?
             .create_with_context(QueueContext {
@@ -451,7 +559,7 @@ impl Processor {
         let result = loop {
             lane.start_waiting();
             lane.apply_pause();
-            let can_read = lane.waiting.len() < self.config.max_waiting_jobs.max(1);
+            let can_read = lane.waiting_jobs() < self.config.max_waiting_jobs.max(1);
             tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|s| *s) => break Ok(()),
@@ -505,12 +613,14 @@ fn consumer_error(e: KafkaError) -> Option<QueueError> {
 /// The loop's own state: waiting and running jobs, the budget, the pause.
 struct Lane<'p> {
     p: &'p Processor,
-    waiting: VecDeque<Waiting>,
+    /// Jobs waiting to start, by [`Share`] index, each in the order received.
+    waiting: [VecDeque<Waiting>; 2],
     tasks: JoinSet<JobOutcome>,
     running: HashMap<tokio::task::Id, Running>,
     keys: HashSet<String>,
     budget: Budget,
-    paused: bool,
+    /// Whether each share's partitions are paused, by [`Share`] index.
+    paused: [bool; 2],
     committing: Option<tokio::task::JoinHandle<(Positions, KafkaResult<()>)>>,
 }
 
@@ -518,23 +628,22 @@ impl<'p> Lane<'p> {
     fn new(p: &'p Processor) -> Lane<'p> {
         Lane {
             p,
-            waiting: VecDeque::new(),
+            waiting: [VecDeque::new(), VecDeque::new()],
             tasks: JoinSet::new(),
             running: HashMap::new(),
             keys: HashSet::new(),
-            budget: Budget {
-                max_jobs: p.config.max_jobs.max(1),
-                max_bytes: p.config.max_in_flight_bytes.max(1),
-                jobs: 0,
-                bytes: 0,
-            },
-            paused: false,
+            budget: Budget::new(p.config.max_jobs, p.config.max_in_flight_bytes),
+            paused: [false; 2],
             committing: None,
         }
     }
 
     fn stats(&self) -> &ProcessorStats {
         &self.p.shared.stats
+    }
+
+    fn waiting_jobs(&self) -> usize {
+        self.waiting.iter().map(VecDeque::len).sum()
     }
 
     /// A message arrived.
@@ -552,7 +661,11 @@ impl<'p> Lane<'p> {
         match Job::decode(payload.unwrap_or_default()) {
             Ok(job) => {
                 let cost = self.p.config.job_cost(job.size);
-                self.waiting.push_back(Waiting { ticket, job, cost });
+                self.waiting[self.p.shared.share_of(topic) as usize].push_back(Waiting {
+                    ticket,
+                    job,
+                    cost,
+                });
             }
             Err(e) => {
                 let (reason, stat) = match e {
@@ -568,16 +681,24 @@ impl<'p> Lane<'p> {
         }
     }
 
-    /// Start waiting jobs, in order, while there is room; drop those that must not run.
+    /// Start waiting jobs, urgent ones first, each share's in order, while there is room;
+    /// drop those that must not run.
     fn start_waiting(&mut self) {
-        while let Some(w) = self.waiting.front() {
+        for share in Share::BOTH {
+            self.start_waiting_of(share);
+        }
+    }
+
+    fn start_waiting_of(&mut self, share: Share) {
+        let i = share as usize;
+        while let Some(w) = self.waiting[i].front() {
             if !self.p.shared.offsets().is_current(&w.ticket) {
                 tracing::debug!(topic = %w.ticket.topic, partition = w.ticket.partition, "waiting job of a revoked partition dropped; its new owner runs it");
-                self.waiting.pop_front();
+                self.waiting[i].pop_front();
                 continue;
             }
             if !self.p.fence.admits(w.job.leader_epoch) {
-                let w = self.waiting.pop_front().expect("front exists");
+                let w = self.waiting[i].pop_front().expect("front exists");
                 bump(&self.stats().stale_epoch);
                 counter!(telemetry::QUEUE_JOBS, "outcome" => "dropped", "reason" => "stale_epoch")
                     .increment(1);
@@ -587,7 +708,7 @@ impl<'p> Lane<'p> {
             }
             let key = w.job.key();
             if self.keys.contains(&key) {
-                let w = self.waiting.pop_front().expect("front exists");
+                let w = self.waiting[i].pop_front().expect("front exists");
                 bump(&self.stats().skipped_in_flight);
                 counter!(telemetry::QUEUE_JOBS, "outcome" => "skipped", "reason" => "in_flight")
                     .increment(1);
@@ -595,16 +716,16 @@ impl<'p> Lane<'p> {
                 self.p.shared.offsets().complete(&w.ticket);
                 continue;
             }
-            if !self.budget.admits(w.cost) {
+            if !self.budget.admits(share, w.cost) {
                 break;
             }
-            let w = self.waiting.pop_front().expect("front exists");
-            self.start(w, key);
+            let w = self.waiting[i].pop_front().expect("front exists");
+            self.start(w, key, share);
         }
     }
 
-    fn start(&mut self, w: Waiting, key: String) {
-        self.budget.take(w.cost);
+    fn start(&mut self, w: Waiting, key: String, share: Share) {
+        self.budget.take(share, w.cost);
         self.gauges();
         let runner = self.p.runner.clone();
         let kind = w.job.kind.as_str();
@@ -616,6 +737,7 @@ impl<'p> Lane<'p> {
                 ticket: w.ticket,
                 key,
                 cost: w.cost,
+                share,
                 kind,
             },
         );
@@ -634,7 +756,7 @@ impl<'p> Lane<'p> {
             return;
         };
         self.keys.remove(&run.key);
-        self.budget.give(run.cost);
+        self.budget.give(run.share, run.cost);
         self.gauges();
         let stats = &self.p.shared.stats;
         match &outcome {
@@ -668,38 +790,45 @@ impl<'p> Lane<'p> {
         gauge!(telemetry::QUEUE_RUNNING_BYTES).set(self.budget.bytes as f64);
     }
 
-    /// Pause every assigned partition while at the budget or while a job waits; resume when
-    /// there is room again.
+    /// Pause a share's assigned partitions while its jobs fill what they may hold or one of
+    /// them waits; resume them when there is room again.
     fn apply_pause(&mut self) {
         debug_assert!(
-            self.p.shared.offsets().open() <= self.waiting.len() + self.running.len(),
+            self.p.shared.offsets().open() <= self.waiting_jobs() + self.running.len(),
             "every open offset is a waiting or running job"
         );
-        let want = !self.waiting.is_empty() || self.budget.full();
-        self.set_paused(want);
+        for share in Share::BOTH {
+            let want = !self.waiting[share as usize].is_empty() || self.budget.full(share);
+            self.set_paused(share, want);
+        }
     }
 
-    fn set_paused(&mut self, want: bool) {
-        if want == self.paused {
+    fn set_paused(&mut self, share: Share, want: bool) {
+        if want == self.paused[share as usize] {
             return;
         }
         // Set first: a rebalance during the call pauses what it assigns.
-        self.p.shared.paused.store(want, Ordering::SeqCst);
+        self.p.shared.paused[share as usize].store(want, Ordering::SeqCst);
         let result = self.p.consumer.assignment().and_then(|tpl| {
+            let part = self.p.shared.of_share(&tpl, share);
             if want {
-                self.p.consumer.pause(&tpl)
+                self.p.consumer.pause(&part)
             } else {
-                self.p.consumer.resume(&tpl)
+                self.p.consumer.resume(&part)
             }
         });
         if let Err(e) = result {
-            tracing::warn!(error = %e, pause = want, "pausing or resuming kafka partitions failed");
+            tracing::warn!(error = %e, pause = want, share = share.as_str(), "pausing or resuming kafka partitions failed");
         }
-        self.paused = want;
+        self.paused[share as usize] = want;
         if want {
             bump(&self.stats().pauses);
         }
-        gauge!(telemetry::QUEUE_PAUSED).set(if want { 1.0 } else { 0.0 });
+        gauge!(telemetry::QUEUE_PAUSED, "share" => share.as_str()).set(if want {
+            1.0
+        } else {
+            0.0
+        });
     }
 
     /// Commit the positions that advanced, unless a commit is still in flight. Synchronous
@@ -763,8 +892,10 @@ impl<'p> Lane<'p> {
     /// Shutdown: start nothing more, keep serving the consumer (rebalances) and committing,
     /// and give the running jobs up to `grace`; then abandon them uncommitted.
     async fn drain(&mut self, grace: Duration, commit_tick: &mut tokio::time::Interval) {
-        self.waiting.clear();
-        self.set_paused(true);
+        for share in Share::BOTH {
+            self.waiting[share as usize].clear();
+            self.set_paused(share, true);
+        }
         tracing::info!(
             running = self.running.len(),
             grace_s = grace.as_secs(),
@@ -797,31 +928,79 @@ mod tests {
 
     #[test]
     fn the_budget_admits_by_count_and_bytes_and_a_huge_job_alone() {
-        let mut b = Budget {
-            max_jobs: 2,
-            max_bytes: 100,
-            jobs: 0,
-            bytes: 0,
-        };
+        // One slot: nothing is kept from bulk jobs.
+        let mut b = Budget::new(1, 100);
+        assert_eq!((b.bulk_max_jobs, b.bulk_max_bytes), (1, 100));
+        b.take(Share::Bulk, 50);
+        assert!(!b.admits(Share::Urgent, 1) && b.full(Share::Urgent));
+        b.give(Share::Bulk, 50);
+        // Three slots, all urgent: the bulk share does not limit them.
+        let mut b = Budget::new(3, 100);
+        assert_eq!((b.bulk_max_jobs, b.bulk_max_bytes), (2, 67));
         assert!(
-            b.admits(1_000),
+            b.admits(Share::Urgent, 1_000) && b.admits(Share::Bulk, 1_000),
             "a job over the budget runs when nothing else does"
         );
-        b.take(60);
-        assert!(!b.admits(41));
-        assert!(b.admits(40));
-        assert!(!b.full());
-        b.take(40);
-        assert!(b.full());
-        assert!(!b.admits(1));
-        b.give(60);
-        assert!(b.admits(60));
-        assert!(!b.admits(61));
-        b.take(1);
-        assert!(b.full(), "at max_jobs");
-        b.give(1);
-        b.give(40);
+        b.take(Share::Urgent, 60);
+        assert!(!b.admits(Share::Urgent, 41));
+        assert!(b.admits(Share::Urgent, 40));
+        assert!(!b.full(Share::Urgent));
+        b.take(Share::Urgent, 40);
+        assert!(b.full(Share::Urgent) && b.full(Share::Bulk));
+        assert!(!b.admits(Share::Urgent, 1));
+        b.give(Share::Urgent, 60);
+        assert!(b.admits(Share::Urgent, 60));
+        assert!(!b.admits(Share::Urgent, 61));
+        b.take(Share::Urgent, 1);
+        assert!(
+            !b.full(Share::Urgent) && !b.full(Share::Bulk),
+            "urgent jobs are not of the bulk share"
+        );
+        b.take(Share::Urgent, 1);
+        assert!(b.full(Share::Urgent), "at max_jobs");
+        b.give(Share::Urgent, 1);
+        b.give(Share::Urgent, 1);
+        b.give(Share::Urgent, 40);
         assert_eq!((b.jobs, b.bytes), (0, 0));
+    }
+
+    #[test]
+    fn bulk_jobs_leave_urgent_ones_their_share() {
+        let mut b = Budget::new(8, 800);
+        assert_eq!((b.bulk_max_jobs, b.bulk_max_bytes), (6, 600));
+        for _ in 0..6 {
+            assert!(b.admits(Share::Bulk, 10));
+            b.take(Share::Bulk, 10);
+        }
+        assert!(!b.admits(Share::Bulk, 10) && b.full(Share::Bulk));
+        assert!(b.admits(Share::Urgent, 10) && !b.full(Share::Urgent));
+        b.take(Share::Urgent, 10);
+        b.take(Share::Urgent, 10);
+        assert!(b.full(Share::Urgent) && !b.admits(Share::Urgent, 1));
+        // A bulk job done makes room for the next one, or for an urgent one.
+        b.give(Share::Bulk, 10);
+        assert!(b.admits(Share::Bulk, 10) && b.admits(Share::Urgent, 10));
+        // Urgent jobs may take every slot.
+        let mut b = Budget::new(8, 800);
+        for _ in 0..8 {
+            assert!(b.admits(Share::Urgent, 10));
+            b.take(Share::Urgent, 10);
+        }
+        assert!(!b.admits(Share::Urgent, 1) && !b.admits(Share::Bulk, 1));
+        // Bytes: bulk jobs stop at their part of the bytes, urgent ones do not.
+        let mut b = Budget::new(8, 800);
+        b.take(Share::Bulk, 590);
+        assert!(!b.admits(Share::Bulk, 11) && b.admits(Share::Bulk, 10));
+        assert!(b.admits(Share::Urgent, 210) && !b.admits(Share::Urgent, 211));
+        b.take(Share::Bulk, 10);
+        assert!(b.full(Share::Bulk) && !b.full(Share::Urgent));
+        // A bulk job over its share runs when nothing runs, and then fills it.
+        let mut b = Budget::new(8, 800);
+        assert!(b.admits(Share::Bulk, 700));
+        b.take(Share::Bulk, 700);
+        assert!(b.full(Share::Bulk) && b.admits(Share::Urgent, 100));
+        b.give(Share::Bulk, 700);
+        assert_eq!((b.jobs, b.bytes, b.bulk_jobs, b.bulk_bytes), (0, 0, 0, 0));
     }
 
     #[test]

@@ -644,6 +644,87 @@ async fn back_pressure_keeps_running_jobs_within_the_budget_and_all_complete() {
     cleanup(&config).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn urgent_jobs_run_while_bulk_jobs_hold_every_slot_they_may_take() {
+    let Some(config) = kafka("queue-urgent", 2).await else {
+        return;
+    };
+    // Four slots: bulk jobs (slow, general, audit) may hold three; one is kept for the
+    // error log and PostgreSQL (the default `urgent_kinds`).
+    let pc = ProcessorConfig {
+        max_jobs: 4,
+        ..fast()
+    };
+    let rec = Arc::new(Recorder {
+        hold: Box::new(|j| j.kind == LogKind::MysqlSlow),
+        ..Recorder::new()
+    });
+    let producer = JobProducer::new(&config, &KafkaAuth::none()).unwrap();
+    let bulk: Vec<Job> = (0..6)
+        .map(|i| {
+            job(
+                LogKind::MysqlSlow,
+                "db-1",
+                &format!("slowquery/s{i}.log"),
+                i,
+                1,
+                1000,
+            )
+        })
+        .collect();
+    producer.publish(&bulk).await.unwrap();
+    let m = member(&config, pc, rec.clone());
+    let running = || rec.running.load(Ordering::SeqCst);
+    until("three bulk jobs running", Duration::from_secs(60), || {
+        running() >= 3
+    })
+    .await;
+    // Time for the loop to start a fourth, if it would.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(running(), 3, "bulk jobs took a slot kept for urgent ones");
+    let urgent: Vec<Job> = [
+        LogKind::MysqlError,
+        LogKind::Postgresql,
+        LogKind::MysqlError,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, k)| {
+        let file = format!("{}/u{i}.log", k.as_str());
+        job(k, "db-2", &file, 10 + i as i64, 1, 1000)
+    })
+    .collect();
+    producer.publish(&urgent).await.unwrap();
+    until(
+        "the urgent jobs, while the bulk jobs hold their slots",
+        Duration::from_secs(60),
+        || m.totals().done >= urgent.len() as u64,
+    )
+    .await;
+    assert_eq!(running(), 3, "no bulk job started meanwhile");
+    let started: BTreeSet<_> = rec.ids().into_iter().collect();
+    assert!(
+        urgent.iter().all(|j| started.contains(&id(j))),
+        "{started:?}"
+    );
+    rec.release.send(true).unwrap();
+    let all = (bulk.len() + urgent.len()) as u64;
+    until("every job done", Duration::from_secs(60), || {
+        m.totals().done >= all
+    })
+    .await;
+    let t = m.totals();
+    m.shutdown().await;
+    assert_eq!(t.done, all, "{t:?}");
+    assert!(t.pauses >= 1, "the bulk topics paused: {t:?}");
+    assert!(rec.max_running.load(Ordering::SeqCst) <= 4);
+    let got = rec.ids();
+    let want: BTreeSet<_> = bulk.iter().chain(&urgent).map(id).collect();
+    assert_eq!(got.len(), want.len(), "a job ran twice: {got:?}");
+    assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), want);
+    cleanup(&config).await;
+}
+
 /// A tansu broker of the test's own (memory storage) behind a [`Proxy`] (plain, or ending TLS
 /// with a private CA for `localhost`), which is the address tansu advertises: the proxy is
 /// how a test takes the broker away and back ([`Proxy::interrupt`], [`Proxy::resume`]) with
