@@ -469,6 +469,7 @@ fn parse(format: Option<LogFormat>, max_entry_bytes: usize, files: &[String]) ->
         files,
         format,
         limits,
+        false,
         |_| Ok(()),
         |entry: &Entry<'_>| {
             entry.write_record(&mut buf, &[]);
@@ -537,6 +538,7 @@ fn digest(
             std::slice::from_ref(name),
             format,
             Limits::default(),
+            true,
             accept,
             |entry: &Entry<'_>| {
                 d.add_entry(entry);

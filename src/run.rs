@@ -75,11 +75,14 @@ pub fn pick_format(given: Option<LogFormat>, name: &str, head: &[u8]) -> Result<
     }
 }
 
-/// Parse every input in order, handing each entry to `on_entry` (which may stop early).
+/// Parse every input in order, handing each entry to `on_entry` (which may stop early);
+/// `samples_only`: the entries are read for their query samples only
+/// ([`LogParser::samples_only`]).
 pub fn run_inputs(
     files: &[String],
     format: Option<LogFormat>,
     limits: Limits,
+    samples_only: bool,
     accept: impl Fn(LogFormat) -> Result<()>,
     mut on_entry: impl FnMut(&Entry<'_>) -> Flow,
 ) -> Result<Summary> {
@@ -95,6 +98,9 @@ pub fn run_inputs(
         let fmt = pick_format(format, name, &buf[..n])?;
         accept(fmt).with_context(|| format!("{name} is {fmt}"))?;
         let mut parser = LogParser::new(fmt, limits);
+        if samples_only {
+            parser = parser.samples_only();
+        }
         let mut stopped = false;
         while n > 0 {
             if parser.feed(&buf[..n], &mut on_entry) == Flow::Stop {

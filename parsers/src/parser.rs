@@ -56,6 +56,9 @@ pub(crate) trait FormatParser: Default {
     fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> Self::Entry<'a>;
     /// Turn query fingerprinting on (the default) or off.
     fn set_fingerprints(&mut self, _on: bool) {}
+    /// Read entries for their query samples only (off by default): skip what only records
+    /// carry (the fingerprint's id).
+    fn set_samples_only(&mut self, _on: bool) {}
     /// How many times bounded cross-entry state was evicted (PostgreSQL's remembered statements
     /// for `log_statement` + `log_duration` pairs): a pairing that could not be made.
     fn dropped_state(&self) -> u64 {
@@ -377,6 +380,14 @@ impl LogParser {
     /// Compute query fingerprints (on by default): off when only the fields are wanted.
     pub fn with_fingerprints(mut self, on: bool) -> LogParser {
         each_parser!(&mut self.inner, p => p.set_fingerprints(on));
+        self
+    }
+
+    /// For `digest`: entries are read for their [`QuerySample`]s only, and records written
+    /// from them lack what samples do not carry (`fingerprint_id`, which the digest computes
+    /// once per class).
+    pub fn samples_only(mut self) -> LogParser {
+        each_parser!(&mut self.inner, p => p.set_samples_only(true));
         self
     }
 

@@ -110,7 +110,7 @@ pub fn digest_one_pass(
     path: &Path,
     format: LogFormat,
 ) -> Result<ParseStats, ReadError> {
-    let mut parser = LogParser::new(format, Limits::default());
+    let mut parser = LogParser::new(format, Limits::default()).samples_only();
     parse_range(path, 0..u64::MAX, &mut parser, |e: &Entry<'_>| {
         into.add_entry(e);
         Flow::Continue
@@ -124,7 +124,9 @@ fn digest_part(
     format: LogFormat,
     range: Range<u64>,
 ) -> Result<Part, ReadError> {
-    let mut parser = LogParser::new(format, Limits::default()).track_backends();
+    let mut parser = LogParser::new(format, Limits::default())
+        .samples_only()
+        .track_backends();
     let mut open = Vec::new();
     parse_range(path, range, &mut parser, |entry: &Entry<'_>| {
         match entry.open_pairing() {

@@ -442,6 +442,7 @@ pub struct Parser {
     fingerprint: Vec<u8>,
     ids: fingerprint::IdCache,
     no_fingerprints: bool,
+    samples_only: bool,
     spans: Vec<PairSpan>,
     /// `# Time:` values of neighbouring entries share their minute.
     times: time::IsoMinuteCache,
@@ -515,7 +516,7 @@ impl FormatParser for Parser {
             fingerprint::bound_cut_fingerprint(&mut self.fingerprint);
             e.fingerprint_truncated = true;
         }
-        if !self.fingerprint.is_empty() {
+        if !self.fingerprint.is_empty() && !self.samples_only {
             e.fingerprint_id = Some(self.ids.id(&self.fingerprint));
         }
         e.fingerprint = &self.fingerprint;
@@ -524,6 +525,10 @@ impl FormatParser for Parser {
 
     fn set_fingerprints(&mut self, on: bool) {
         self.no_fingerprints = !on;
+    }
+
+    fn set_samples_only(&mut self, on: bool) {
+        self.samples_only = on;
     }
 }
 

@@ -171,6 +171,10 @@ impl FormatParser for Parser {
         self.query.no_fingerprints = !on;
     }
 
+    fn set_samples_only(&mut self, on: bool) {
+        self.query.no_ids = on;
+    }
+
     fn dropped_state(&self) -> u64 {
         self.query.memory.evictions
     }

@@ -346,6 +346,8 @@ pub(crate) struct QueryBuffers {
     pub ids: crate::fingerprint::IdCache,
     /// Skip fingerprinting (`LogParser::with_fingerprints(false)`).
     pub no_fingerprints: bool,
+    /// Skip the fingerprint's id (`LogParser::samples_only`).
+    pub no_ids: bool,
     /// An auto_explain query text, unescaped from a json/yaml/xml plan.
     pub plan_statement: Vec<u8>,
 }
@@ -409,6 +411,7 @@ pub(crate) fn query_fields<'a>(
         fingerprint,
         fingerprint_id,
         no_fingerprints,
+        no_ids,
         ids,
         plan_statement,
         ..
@@ -445,9 +448,11 @@ pub(crate) fn query_fields<'a>(
         .is_some_and(|s| !*no_fingerprints && fingerprint_statement(s, cut, fingerprint))
     {
         out.fingerprint_truncated = cut;
-        *fingerprint_id = ids.id(fingerprint);
         out.fingerprint = Some(&fingerprint[..]);
-        out.fingerprint_id = Some(&*fingerprint_id);
+        if !*no_ids {
+            *fingerprint_id = ids.id(fingerprint);
+            out.fingerprint_id = Some(&*fingerprint_id);
+        }
     }
     out
 }
