@@ -13,9 +13,12 @@
 //!   every listing while the budget has room ([`Cadence::tail_now`]). A kind whose maximum delay
 //!   is an hour or more is not tailed: its files ship whole after their hourly rotation.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
-use crate::{LogKind, PerKind};
+use serde::{Deserialize, Serialize};
+
+use crate::{FileKey, LogKind, PerKind};
 
 /// The most a portion call returns (RDS's cap): a live file is worth reading once this much
 /// waits.
@@ -107,6 +110,114 @@ impl Cadence {
         unshipped > 0
             && self.tails(kind)
             && (room || unshipped >= PORTION_BYTES || since_read >= self.max_delay[kind])
+    }
+}
+
+/// By kind, the longest the entries of a live file wait to be read while the RDS budget is
+/// busy (`scheduler.max_delay` of standalone `run`, `discovery.max_delay` of distributed
+/// discovery): a table keyed by kind (`error`, `slowquery`, `general`, `audit`, `postgresql`)
+/// of durations (`30s`, `5m`, `1h`). [`ROTATION`] or more: the kind is not tailed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaxDelays(pub PerKind<Duration>);
+
+impl Default for MaxDelays {
+    fn default() -> Self {
+        MaxDelays(PerKind::from_fn(|kind| match kind {
+            LogKind::MysqlError | LogKind::Postgresql => Duration::from_secs(30),
+            LogKind::MysqlSlow | LogKind::MysqlGeneral | LogKind::MysqlAudit => {
+                Duration::from_secs(300)
+            }
+        }))
+    }
+}
+
+/// One duration written as humans do (`30s`).
+#[derive(Serialize, Deserialize)]
+struct Human(#[serde(with = "humantime_serde")] Duration);
+
+impl Serialize for MaxDelays {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        PerKind::from_fn(|k| Human(self.0[k])).serialize_keyed(s, LogKind::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for MaxDelays {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let defaults = MaxDelays::default();
+        let read = PerKind::deserialize_keyed(
+            d,
+            LogKind::as_str,
+            PerKind::from_fn(|k| Human(defaults.0[k])),
+        )?;
+        Ok(MaxDelays(PerKind::from_fn(|k| read[k].0)))
+    }
+}
+
+/// How the live files of one listing are read: the rules, whether the budget has room for
+/// reads that are not due, and how often the instance is listed.
+#[derive(Clone, Copy, Debug)]
+pub struct Tailing<'a> {
+    /// The rules.
+    pub cadence: &'a Cadence,
+    /// The budget has room for reads that are not due.
+    pub room: bool,
+    /// How often the instance is listed.
+    pub interval: Duration,
+}
+
+/// When each live file was last read (standalone) or published (discovery), for
+/// [`Cadence::tail_now`]: the scheduling both modes share.
+#[derive(Debug, Default)]
+pub struct TailClock(HashMap<FileKey, Instant>);
+
+impl TailClock {
+    /// Whether the live file `key` of `kind`, `unshipped` bytes behind, is read at this listing
+    /// (at `now`); if so it counts as read now. A file seen for the first time (a new hour's
+    /// live file) holds entries written since the instance's previous listing at most: it
+    /// counts as read then, so that a kind whose delay is shorter than the listing interval is
+    /// read at once, not a listing later.
+    pub fn due(
+        &mut self,
+        t: &Tailing<'_>,
+        key: &FileKey,
+        kind: LogKind,
+        unshipped: u64,
+        now: Instant,
+    ) -> bool {
+        let read_at = *self
+            .0
+            .entry(key.clone())
+            .or_insert_with(|| now.checked_sub(t.interval).unwrap_or(now));
+        let due = t
+            .cadence
+            .tail_now(kind, unshipped, now.duration_since(read_at), t.room);
+        if due {
+            self.0.insert(key.clone(), now);
+        }
+        due
+    }
+
+    /// The file was not read after all (its job was not queued or not published): at the
+    /// next listing it counts as seen for the first time.
+    pub fn not_read(&mut self, key: &FileKey) {
+        self.0.remove(key);
+    }
+
+    /// Keep only the files `keep` says are still listed, so that the clock holds no more
+    /// than the listings do.
+    pub fn retain(&mut self, keep: impl FnMut(&FileKey) -> bool) {
+        let mut keep = keep;
+        self.0.retain(|k, _| keep(k));
+    }
+
+    /// Files on the clock.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no file is on the clock.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -303,6 +414,71 @@ mod tests {
             }),
             10.0,
         )
+    }
+
+    #[test]
+    fn the_tail_clock_counts_a_new_file_as_read_one_listing_ago() {
+        let c = cadence(30, 300);
+        let key = |name: &str| FileKey {
+            instance_id: "db-1".into(),
+            log_file: name.into(),
+        };
+        let (err, slow) = (key("error/e.log"), key("slowquery/s.log"));
+        let t0 = Instant::now();
+        let mut clock = TailClock::default();
+        let busy = |interval: u64| Tailing {
+            cadence: &c,
+            room: false,
+            interval: Duration::from_secs(interval),
+        };
+        // Listed every 40 s: a new error log is read at once, a new slow log is not.
+        assert!(clock.due(&busy(40), &err, LogKind::MysqlError, 10, t0));
+        assert!(!clock.due(&busy(40), &slow, LogKind::MysqlSlow, 10, t0));
+        // Read at t0: not again before its delay; a full portion goes at once.
+        let t1 = t0 + Duration::from_secs(20);
+        assert!(!clock.due(&busy(40), &err, LogKind::MysqlError, 10, t1));
+        assert!(clock.due(&busy(40), &err, LogKind::MysqlError, PORTION_BYTES, t1));
+        // The slow log counted as read 40 s before t0: due 300 s after that.
+        assert!(!clock.due(
+            &busy(40),
+            &slow,
+            LogKind::MysqlSlow,
+            10,
+            t0 + Duration::from_secs(259)
+        ));
+        assert!(clock.due(
+            &busy(40),
+            &slow,
+            LogKind::MysqlSlow,
+            10,
+            t0 + Duration::from_secs(260)
+        ));
+        // Room: read whatever the delay; nothing unshipped: never.
+        let room = Tailing {
+            room: true,
+            ..busy(40)
+        };
+        assert!(clock.due(
+            &room,
+            &slow,
+            LogKind::MysqlSlow,
+            1,
+            t0 + Duration::from_secs(261)
+        ));
+        assert!(!clock.due(
+            &room,
+            &slow,
+            LogKind::MysqlSlow,
+            0,
+            t0 + Duration::from_secs(262)
+        ));
+        // Not read after all: seen anew at the next listing.
+        assert_eq!(clock.len(), 2);
+        clock.not_read(&err);
+        let t2 = t1 + Duration::from_secs(1);
+        assert!(clock.due(&busy(40), &err, LogKind::MysqlError, 10, t2));
+        clock.retain(|k| k.log_file.starts_with("error/"));
+        assert_eq!(clock.len(), 1);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use metrics::counter;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use contract::cadence::Cadence;
-use contract::{pending, Checkpoint, FileKey, LogKind, PerKind, RemoteFile};
+use contract::cadence::{Cadence, TailClock, Tailing};
+use contract::{pending, Checkpoint, FileKey, RemoteFile};
 use net::telemetry::InternalEvent;
 
 use crate::lanes::{lanes, Lane};
@@ -55,43 +55,7 @@ pub struct SchedulerConfig {
     pub max_delay: MaxDelays,
 }
 
-/// [`SchedulerConfig::max_delay`]: a table keyed by kind (`error`, `slowquery`, `general`,
-/// `audit`, `postgresql`) of durations (`30s`, `5m`, `1h`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MaxDelays(pub PerKind<Duration>);
-
-impl Default for MaxDelays {
-    fn default() -> Self {
-        MaxDelays(PerKind::from_fn(|kind| match kind {
-            LogKind::MysqlError | LogKind::Postgresql => Duration::from_secs(30),
-            LogKind::MysqlSlow | LogKind::MysqlGeneral | LogKind::MysqlAudit => {
-                Duration::from_secs(300)
-            }
-        }))
-    }
-}
-
-/// One duration written as humans do (`30s`).
-#[derive(Serialize, Deserialize)]
-struct Human(#[serde(with = "humantime_serde")] Duration);
-
-impl Serialize for MaxDelays {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        PerKind::from_fn(|k| Human(self.0[k])).serialize_keyed(s, LogKind::as_str)
-    }
-}
-
-impl<'de> Deserialize<'de> for MaxDelays {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let defaults = MaxDelays::default();
-        let read = PerKind::deserialize_keyed(
-            d,
-            LogKind::as_str,
-            PerKind::from_fn(|k| Human(defaults.0[k])),
-        )?;
-        Ok(MaxDelays(PerKind::from_fn(|k| read[k].0)))
-    }
-}
+pub use contract::cadence::MaxDelays;
 
 impl SchedulerConfig {
     /// The lane of a job ([`crate::lanes`]): urgent when its kind's `max_delay` is at most
@@ -158,16 +122,6 @@ pub struct Progress {
     pub relists: u64,
 }
 
-/// How the live files of a listing are read ([`Scheduler::discover_instance`]).
-struct Tailing<'a> {
-    /// The rules.
-    cadence: &'a Cadence,
-    /// The budget has room for reads that are not due.
-    room: bool,
-    /// How often the instance is listed.
-    interval: Duration,
-}
-
 /// The standalone scheduler.
 pub struct Scheduler {
     ctx: Arc<ShipContext>,
@@ -180,7 +134,7 @@ pub struct Scheduler {
     missing: Mutex<HashMap<FileKey, Instant>>,
     /// Live files by lasting name: when each was last read, or first seen (one entry per live
     /// file listed: bounded by the listings).
-    last_read: Mutex<HashMap<FileKey, Instant>>,
+    last_read: Mutex<TailClock>,
 }
 
 /// Jobs of the kinds whose `max_delay` is at most this go first ([`SchedulerConfig::lane_of`]).
@@ -278,7 +232,7 @@ impl Scheduler {
         self.last_read
             .lock()
             .expect("last read lock")
-            .retain(|k, _| k.instance_id != instance.instance_id || listed.contains(&k.log_file));
+            .retain(|k| k.instance_id != instance.instance_id || listed.contains(&k.log_file));
         Ok(jobs)
     }
 
@@ -288,7 +242,7 @@ impl Scheduler {
     fn not_read(&self, job: &FamilyJob) {
         let mut last_read = self.last_read.lock().expect("last read lock");
         for f in job.files.iter().filter(|f| !f.finished) {
-            last_read.remove(&FileKey {
+            last_read.not_read(&FileKey {
                 instance_id: job.instance.instance_id.clone(),
                 log_file: f.canonical.clone(),
             });
@@ -310,26 +264,16 @@ impl Scheduler {
             instance_id: instance.instance_id.clone(),
             log_file: f.canonical.clone(),
         };
-        let now = Instant::now();
-        let mut last_read = self.last_read.lock().expect("last read lock");
-        // A file seen for the first time (a new hour's live file) holds entries written since
-        // the instance's previous listing at most: it counts as read then, so that a kind
-        // whose delay is shorter than the listing interval is read at once, not a listing
-        // later.
-        let read_at = *last_read
-            .entry(key.clone())
-            .or_insert_with(|| now.checked_sub(tailing.interval).unwrap_or(now));
-        let since = now.duration_since(read_at);
-        let due = match contract::kind_of(&f.name) {
-            Some(kind) => tailing
-                .cadence
-                .tail_now(kind, unshipped, since, tailing.room),
+        match contract::kind_of(&f.name) {
+            Some(kind) => self.last_read.lock().expect("last read lock").due(
+                tailing,
+                &key,
+                kind,
+                unshipped,
+                Instant::now(),
+            ),
             None => true,
-        };
-        if due {
-            last_read.insert(key, now);
         }
-        due
     }
 
     /// Delete the checkpoints of files that `listed` (lasting names) and the listings before it
@@ -567,6 +511,7 @@ async fn run_job(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contract::{LogKind, PerKind};
 
     fn job(name: &str) -> FamilyJob {
         FamilyJob {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use contract::cadence::MaxDelays;
 use net::redis::RedisConfig;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +19,16 @@ pub struct DiscoveryConfig {
     /// with more instances than that lists every `poll_interval`, each instance is listed
     /// less often, spread over the passes, instead of every pass.
     pub list_share: f64,
+    /// While less than this share of `rds.calls_per_second` is in use (this process's listings,
+    /// and one call for each job of a live file it published, over the last half minute),
+    /// every live file with new bytes is published at every listing (a small fleet as if
+    /// there were no budget); above it, or with 0, only as `max_delay` and full portions say.
+    pub read_all_below: f64,
+    /// By kind, the longest the entries of a live file wait to be published while the budget
+    /// is busy (see `read_all_below`); a file with a full portion (1 MB) waiting goes at once.
+    /// `1h` or more: the kind's files are not tailed but shipped whole after their hourly
+    /// rotation, one call a file. The same rules as standalone's `scheduler.max_delay`.
+    pub max_delay: MaxDelays,
     /// How long the instance list (`DescribeDBInstances`) is cached: new instances are seen
     /// at most this late.
     #[serde(with = "humantime_serde")]
@@ -54,6 +65,8 @@ impl Default for DiscoveryConfig {
         DiscoveryConfig {
             poll_interval: Duration::from_secs(30),
             list_share: 0.4,
+            read_all_below: 0.5,
+            max_delay: MaxDelays::default(),
             instances_ttl: Duration::from_secs(5 * 60),
             full_listing_every: Duration::from_secs(10 * 60),
             listing_overlap: Duration::from_secs(2 * 60),

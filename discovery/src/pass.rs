@@ -4,10 +4,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use contract::{canonical_name, is_live_name, kind_of, pending, Job, LogKind, JOB_VERSION};
+use contract::cadence::{Cadence, TailClock, Tailing};
+use contract::{
+    canonical_name, is_live_name, kind_of, pending, FileKey, Job, LogKind, JOB_VERSION,
+};
 use futures_util::StreamExt;
 use metrics::{counter, gauge};
-use rds::{InstanceInfo, RdsSource, SourceError};
+use rds::{InstanceInfo, RdsSource, RecentCalls, SourceError};
 use state::{Checkpoint, CheckpointError, CheckpointStore};
 use tokio::sync::watch;
 
@@ -90,7 +93,10 @@ pub struct PassReport {
     pub files: usize,
     /// Files skipped because no parser knows their kind by name.
     pub files_unknown: usize,
-    /// Jobs built (files with unshipped bytes).
+    /// Live files with unshipped bytes left for a later listing: the budget is busy and
+    /// neither their kind's `max_delay` nor a full portion says they are due.
+    pub files_waiting: usize,
+    /// Jobs built (files with unshipped bytes, less those waiting).
     pub jobs_built: usize,
     /// Jobs not published because the same one went out less than `republish_after` ago.
     pub jobs_suppressed: usize,
@@ -127,6 +133,7 @@ struct InstanceWork {
     listed: usize,
     files: usize,
     unknown: usize,
+    waiting: usize,
     cache: CacheCounts,
     saved: u64,
 }
@@ -160,6 +167,11 @@ pub struct Discovery {
     /// When each instance is listed next, while listings are spread over several passes
     /// (bounded by the instances).
     next_list: Mutex<HashMap<String, Instant>>,
+    /// When each live file was last published, for its kind's `max_delay` (bounded by the
+    /// listed files).
+    tail_clock: Mutex<TailClock>,
+    /// Jobs of live files published lately: each costs the budget a call or more.
+    live_jobs: RecentCalls,
 }
 
 impl std::fmt::Debug for Discovery {
@@ -236,6 +248,8 @@ impl Discovery {
             filter_key,
             ready: watch::channel(false).0,
             next_list: Mutex::default(),
+            tail_clock: Mutex::default(),
+            live_jobs: RecentCalls::default(),
         })
     }
 
@@ -289,13 +303,30 @@ impl Discovery {
         report.epoch = Some(epoch);
         let instances = self.instances(&mut report).await?;
         report.instances = instances.len();
-        let instances = self.due(instances);
+        self.tail_clock
+            .lock()
+            .expect("tail clock lock")
+            .retain(|k| instances.iter().any(|i| i.instance_id == k.instance_id));
+        let (instances, interval) = self.due(instances);
         let published_ms = now_ms();
+        let cadence = Cadence {
+            poll_interval: self.config.poll_interval,
+            list_share: self.config.list_share,
+            read_all_below: self.config.read_all_below,
+            max_delay: self.config.max_delay.0.clone(),
+        };
+        let calls_per_second = f64::from(self.source.config().calls_per_second.max(1));
+        let in_use = self.source.budget_in_use() + self.live_jobs.rate() / calls_per_second;
+        let tailing = Tailing {
+            cadence: &cadence,
+            room: in_use < self.config.read_all_below,
+            interval,
+        };
         // The futures are collected first: a lazy `map` over a borrowed slice makes the pass
         // future not `Send` (a higher-ranked lifetime), and `run` must be spawnable.
         let futures: Vec<_> = instances
             .iter()
-            .map(|i| self.instance_work(i, epoch, published_ms))
+            .map(|i| self.instance_work(i, epoch, published_ms, tailing))
             .collect();
         let works: Vec<Result<InstanceWork, InstanceError>> = futures_util::stream::iter(futures)
             .buffered(self.config.instance_concurrency.max(1))
@@ -313,6 +344,7 @@ impl Discovery {
                     report.files_listed += w.listed;
                     report.files += w.files;
                     report.files_unknown += w.unknown;
+                    report.files_waiting += w.waiting;
                     report.cache.hits += w.cache.hits;
                     report.cache.misses += w.cache.misses;
                     report.cache.errors += w.cache.errors;
@@ -336,6 +368,7 @@ impl Discovery {
                 max = self.config.max_jobs_per_pass,
                 "more jobs than max_jobs_per_pass; the rest wait for the next pass"
             );
+            self.not_published(&jobs[self.config.max_jobs_per_pass..]);
             jobs.truncate(self.config.max_jobs_per_pass);
         }
         let now = Instant::now();
@@ -347,6 +380,11 @@ impl Discovery {
         report.jobs_suppressed = report.jobs_built.min(self.config.max_jobs_per_pass) - jobs.len();
         counter!(telemetry::JOBS_SUPPRESSED).increment(report.jobs_suppressed as u64);
         let published = self.publish(&mut jobs, epoch, &mut report).await;
+        let sent = report.jobs_published.min(jobs.len());
+        let live = jobs[..sent].iter().filter(|j| !j.finished).count();
+        self.live_jobs
+            .record_many(u32::try_from(live).unwrap_or(u32::MAX));
+        self.not_published(&jobs[sent..]);
         self.recent
             .lock()
             .expect("recent lock")
@@ -354,10 +392,22 @@ impl Discovery {
         published.map(|()| report)
     }
 
-    /// The instances to list this pass: all of them, unless listing them all every
-    /// `poll_interval` would take more than `list_share` of the process's RDS rate; then each
-    /// is listed once per the longer interval that fits, spread over the passes.
-    fn due(&self, instances: Vec<InstanceInfo>) -> Vec<InstanceInfo> {
+    /// The live files of `jobs` were not published after all: at the next listing they count
+    /// as seen for the first time, not as published a moment ago.
+    fn not_published(&self, jobs: &[Job]) {
+        let mut clock = self.tail_clock.lock().expect("tail clock lock");
+        for j in jobs.iter().filter(|j| !j.finished) {
+            clock.not_read(&FileKey {
+                instance_id: j.instance_id.clone(),
+                log_file: j.lasting_name.clone(),
+            });
+        }
+    }
+
+    /// The instances to list this pass, and how often each is listed: all of them every
+    /// `poll_interval`, unless that would take more than `list_share` of the process's RDS
+    /// rate; then each once per the longer interval that fits, spread over the passes.
+    fn due(&self, instances: Vec<InstanceInfo>) -> (Vec<InstanceInfo>, Duration) {
         let interval = contract::cadence::list_interval(
             self.config.poll_interval,
             self.config.list_share,
@@ -367,7 +417,7 @@ impl Discovery {
         let mut next = self.next_list.lock().expect("next list lock");
         if interval <= self.config.poll_interval {
             next.clear();
-            return instances;
+            return (instances, interval);
         }
         let now = Instant::now();
         let n = instances.len().max(1) as f64;
@@ -382,7 +432,7 @@ impl Discovery {
                 due.push(instance);
             }
         }
-        due
+        (due, interval)
     }
 
     /// `Some(epoch)` while leading; sets the leader gauges.
@@ -481,12 +531,14 @@ impl Discovery {
     }
 
     /// One instance's jobs: list (incrementally when the cache allows), classify, compare with
-    /// the checkpoints.
+    /// the checkpoints. A live file goes only when [`Cadence::tail_now`] says (as standalone
+    /// reads it); finished files always go.
     async fn instance_work(
         &self,
         instance: &InstanceInfo,
         epoch: u64,
         published_ms: i64,
+        tailing: Tailing<'_>,
     ) -> Result<InstanceWork, InstanceError> {
         let mut work = InstanceWork::default();
         let listing = self
@@ -507,8 +559,16 @@ impl Discovery {
             .into_iter()
             .map(|(k, cp)| (k.log_file, cp))
             .collect();
+        let names: std::collections::HashSet<String> = listing
+            .files
+            .iter()
+            .map(|(name, last_written_ms, _)| canonical_name(name, *last_written_ms))
+            .collect();
         let listed = pending(listing.files, &shipped);
         work.files = listed.files;
+        let now = Instant::now();
+        let mut clock = self.tail_clock.lock().expect("tail clock lock");
+        clock.retain(|k| k.instance_id != instance.instance_id || names.contains(&k.log_file));
         for (_family, files) in listed.families {
             // Each family's siblings come oldest first: their jobs go out in order.
             for f in files {
@@ -519,6 +579,20 @@ impl Discovery {
                     tracing::debug!(instance = %instance.instance_id, file = %f.name, "no parser knows this file by name; skipped");
                     continue;
                 };
+                if !f.finished {
+                    let unshipped = f
+                        .size
+                        .saturating_sub(shipped.get(&f.canonical).map_or(0, |cp| cp.offset));
+                    let key = FileKey {
+                        instance_id: instance.instance_id.clone(),
+                        log_file: f.canonical.clone(),
+                    };
+                    if !clock.due(&tailing, &key, kind, unshipped, now) {
+                        work.waiting += 1;
+                        counter!(telemetry::FILES_WAITING, "kind" => kind.as_str()).increment(1);
+                        continue;
+                    }
+                }
                 work.jobs.push(Job {
                     v: JOB_VERSION,
                     cluster_id: instance.cluster_id.clone(),
@@ -659,6 +733,7 @@ impl Discovery {
                     files = r.files,
                     jobs_published = r.jobs_published,
                     jobs_suppressed = r.jobs_suppressed,
+                    files_waiting = r.files_waiting,
                     cache_errors = r.cache.errors,
                     elapsed_ms = r.elapsed.as_millis() as u64,
                     "discovery pass"

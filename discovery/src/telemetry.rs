@@ -9,6 +9,9 @@ pub const PASSES: &str = "aurora_logs_discovery_passes_total";
 pub const JOBS_PUBLISHED: &str = "aurora_logs_discovery_jobs_published_total";
 /// Jobs not published because the same one went out less than `republish_after` ago.
 pub const JOBS_SUPPRESSED: &str = "aurora_logs_discovery_jobs_suppressed_total";
+/// Live files with unshipped bytes left for a later listing (the budget is busy and their
+/// kind's `max_delay` has not passed), by `kind`.
+pub const FILES_WAITING: &str = "aurora_logs_discovery_files_waiting_total";
 /// Files listed that no parser knows by name (skipped), by `instance`.
 pub const FILES_UNKNOWN: &str = "aurora_logs_discovery_files_unknown_total";
 /// Cache lookups, by `kind` (`instances`, `listing`) and `result` (`hit`, `miss`, `error`).
@@ -31,6 +34,10 @@ pub fn describe() {
     describe_counter!(
         JOBS_SUPPRESSED,
         "jobs not published again within republish_after"
+    );
+    describe_counter!(
+        FILES_WAITING,
+        "live files left for a later listing by their kind's max_delay"
     );
     describe_counter!(FILES_UNKNOWN, "listed files of no known log kind");
     describe_counter!(CACHE, "cache lookups by kind and result");

@@ -395,3 +395,76 @@ async fn many_instances_are_listed_spread_over_the_passes_within_the_listing_sha
     assert_eq!(second.len(), 1, "{second:?}");
     assert_ne!(first, second, "the other instance's turn");
 }
+
+#[tokio::test]
+async fn with_the_budget_busy_live_files_go_by_their_kinds_delay_and_finished_ones_at_once() {
+    let w = World::start(two_clusters()).await;
+    let sink = Arc::new(RecordingSink::default());
+    let mut c = config(None);
+    // No room for reads that are not due: every live file waits for its kind's delay.
+    c.read_all_below = 0.0;
+    c.max_delay = contract::cadence::MaxDelays(contract::PerKind::from_fn(|k| match k {
+        LogKind::MysqlError | LogKind::Postgresql => Duration::ZERO,
+        LogKind::MysqlSlow => Duration::from_secs(2),
+        // Not tailed: shipped whole after the hourly rotation.
+        LogKind::MysqlGeneral | LogKind::MysqlAudit => Duration::from_secs(3600),
+    }));
+    let d = w.discovery(c, Arc::new(FixedLeader(1)), sink.clone()).await;
+    let expected = w.expected_jobs();
+    let kind = |f: &(String, String, u64, bool)| contract::kind_of(&f.1).unwrap();
+    let live_of = |k: LogKind| {
+        expected
+            .iter()
+            .filter(|f| !f.3 && kind(f) == k)
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    for k in LogKind::ALL {
+        assert!(!live_of(k).is_empty(), "the world has no live {k:?} file");
+    }
+    assert!(
+        expected.iter().any(|f| f.3),
+        "the world has no finished file"
+    );
+
+    let r = d.pass().await.unwrap();
+    let got = job_set(&sink.take());
+    // Finished files and the short-delay kinds' live files go at once.
+    let mut want: std::collections::BTreeSet<_> =
+        expected.iter().filter(|f| f.3).cloned().collect();
+    want.extend(live_of(LogKind::MysqlError));
+    want.extend(live_of(LogKind::Postgresql));
+    assert_eq!(got, want, "{r:?}");
+    let waiting = live_of(LogKind::MysqlSlow).len()
+        + live_of(LogKind::MysqlGeneral).len()
+        + live_of(LogKind::MysqlAudit).len();
+    assert_eq!(r.files_waiting, waiting, "{r:?}");
+
+    // The slow log's delay passes: its live file goes, with what it holds by then; the
+    // untailed kinds still wait for their rotation.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let r = d.pass().await.unwrap();
+    let got = job_set(&sink.take());
+    let slow: Vec<_> = got
+        .iter()
+        .filter(|f| !f.3 && kind(f) == LogKind::MysqlSlow)
+        .collect();
+    assert_eq!(slow.len(), live_of(LogKind::MysqlSlow).len(), "{got:?}");
+    assert!(
+        !got.iter()
+            .any(|f| !f.3 && matches!(kind(f), LogKind::MysqlGeneral | LogKind::MysqlAudit)),
+        "{got:?}"
+    );
+    assert!(
+        r.files_waiting >= live_of(LogKind::MysqlGeneral).len(),
+        "{r:?}"
+    );
+    // Just read: the slow log waits its delay again.
+    let r = d.pass().await.unwrap();
+    assert!(
+        !job_set(&sink.take())
+            .iter()
+            .any(|f| !f.3 && kind(f) == LogKind::MysqlSlow),
+        "{r:?}"
+    );
+}

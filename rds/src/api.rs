@@ -61,9 +61,10 @@ pub struct RdsSource {
 }
 
 /// Calls made in each of the last [`RecentCalls::WINDOW`] seconds (a ring of per-second
-/// counts: fixed size).
+/// counts: fixed size): this process's RDS calls, or (discovery) the calls the jobs it
+/// published will make.
 #[derive(Debug, Default)]
-struct RecentCalls(std::sync::Mutex<[(u64, u32); RecentCalls::SLOTS]>);
+pub struct RecentCalls(std::sync::Mutex<[(u64, u32); RecentCalls::SLOTS]>);
 
 impl RecentCalls {
     const SLOTS: usize = 32;
@@ -78,21 +79,27 @@ impl RecentCalls {
             .as_secs()
     }
 
-    fn record(&self) {
-        self.record_at(Self::second());
+    /// Count one call now.
+    pub fn record(&self) {
+        self.record_at(Self::second(), 1);
     }
 
-    fn record_at(&self, now: u64) {
+    /// Count `n` calls now.
+    pub fn record_many(&self, n: u32) {
+        self.record_at(Self::second(), n);
+    }
+
+    fn record_at(&self, now: u64, n: u32) {
         let mut slots = self.0.lock().expect("recent calls lock");
         let slot = &mut slots[now as usize % Self::SLOTS];
         if slot.0 != now {
             *slot = (now, 0);
         }
-        slot.1 += 1;
+        slot.1 = slot.1.saturating_add(n);
     }
 
     /// Calls a second over the last [`Self::WINDOW`] seconds.
-    fn rate(&self) -> f64 {
+    pub fn rate(&self) -> f64 {
         self.rate_at(Self::second())
     }
 
@@ -710,7 +717,7 @@ mod tests {
         assert_eq!(r.rate_at(5), 0.0);
         for second in 100..110 {
             for _ in 0..3 {
-                r.record_at(second);
+                r.record_at(second, 1);
             }
         }
         // 30 calls in the window: one a second on average over 30 s.
@@ -721,11 +728,14 @@ mod tests {
         assert_eq!(r.rate_at(139), 0.0);
         // A slot is reused 32 seconds on (second 132 takes second 100's): the old count is
         // dropped, not added. In the window (102, 132]: 103..=109 and the new call.
-        r.record_at(132);
+        r.record_at(132, 1);
         let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
         assert!(close(r.rate_at(132), 22.0 / 30.0), "{}", r.rate_at(132));
         // A second the clock has not reached (a slot written later than `now`) is left out.
         assert!(close(r.rate_at(131), 24.0 / 30.0), "{}", r.rate_at(131));
+        // Many at once (discovery's published jobs): in (103, 133], 104..=109, 132 and these.
+        r.record_at(133, 30);
+        assert!(close(r.rate_at(133), 49.0 / 30.0), "{}", r.rate_at(133));
     }
 
     #[tokio::test]

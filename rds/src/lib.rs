@@ -26,7 +26,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-pub use api::{FileListing, InstanceInfo, RdsSource};
+pub use api::{FileListing, InstanceInfo, RdsSource, RecentCalls};
 
 use contract::MarkerAt;
 
