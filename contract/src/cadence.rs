@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{FileKey, LogKind, PerKind};
+use crate::{Checkpoint, FileKey, LogKind, PerKind, RemoteFile};
 
 /// The most a portion call returns (RDS's cap): a live file is worth reading once this much
 /// waits.
@@ -195,6 +195,27 @@ impl TailClock {
             self.0.insert(key.clone(), now);
         }
         due
+    }
+
+    /// [`TailClock::due`] for the live file `f` of `kind` of instance `instance_id`, whose
+    /// checkpoint, if it has one, is in `shipped` (keyed by lasting name).
+    pub fn file_due(
+        &mut self,
+        t: &Tailing<'_>,
+        instance_id: &str,
+        f: &RemoteFile,
+        kind: LogKind,
+        shipped: &HashMap<String, Checkpoint>,
+        now: Instant,
+    ) -> bool {
+        let unshipped = f
+            .size
+            .saturating_sub(shipped.get(&f.canonical).map_or(0, |cp| cp.offset));
+        let key = FileKey {
+            instance_id: instance_id.to_string(),
+            log_file: f.canonical.clone(),
+        };
+        self.due(t, &key, kind, unshipped, now)
     }
 
     /// The file was not read after all (its job was not queued or not published): at the

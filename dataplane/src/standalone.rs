@@ -257,19 +257,13 @@ impl Scheduler {
         shipped: &HashMap<String, Checkpoint>,
         tailing: &Tailing<'_>,
     ) -> bool {
-        let unshipped = f
-            .size
-            .saturating_sub(shipped.get(&f.canonical).map_or(0, |cp| cp.offset));
-        let key = FileKey {
-            instance_id: instance.instance_id.clone(),
-            log_file: f.canonical.clone(),
-        };
         match contract::kind_of(&f.name) {
-            Some(kind) => self.last_read.lock().expect("last read lock").due(
+            Some(kind) => self.last_read.lock().expect("last read lock").file_due(
                 tailing,
-                &key,
+                &instance.instance_id,
+                f,
                 kind,
-                unshipped,
+                shipped,
                 Instant::now(),
             ),
             None => true,

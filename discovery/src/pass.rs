@@ -579,19 +579,12 @@ impl Discovery {
                     tracing::debug!(instance = %instance.instance_id, file = %f.name, "no parser knows this file by name; skipped");
                     continue;
                 };
-                if !f.finished {
-                    let unshipped = f
-                        .size
-                        .saturating_sub(shipped.get(&f.canonical).map_or(0, |cp| cp.offset));
-                    let key = FileKey {
-                        instance_id: instance.instance_id.clone(),
-                        log_file: f.canonical.clone(),
-                    };
-                    if !clock.due(&tailing, &key, kind, unshipped, now) {
-                        work.waiting += 1;
-                        counter!(telemetry::FILES_WAITING, "kind" => kind.as_str()).increment(1);
-                        continue;
-                    }
+                let due = f.finished
+                    || clock.file_due(&tailing, &instance.instance_id, &f, kind, &shipped, now);
+                if !due {
+                    work.waiting += 1;
+                    counter!(telemetry::FILES_WAITING, "kind" => kind.as_str()).increment(1);
+                    continue;
                 }
                 work.jobs.push(Job {
                     v: JOB_VERSION,
