@@ -33,12 +33,12 @@ fn framed<C: LineClassifier + Default>(data: &[u8]) -> u64 {
     let mut classifier = C::default();
     let mut n = 0u64;
     for chunk in data.chunks(CHUNK) {
-        framer.feed(chunk, &mut classifier, |_| {
+        framer.feed(chunk, &mut classifier, |_, _| {
             n += 1;
             Flow::Continue
         });
     }
-    framer.finish(&mut classifier, |_| {
+    framer.finish(&mut classifier, |_, _| {
         n += 1;
         Flow::Continue
     });

@@ -19,7 +19,7 @@ fn main() {
         let mut classifier = parsers::mysql::slow::Classifier::default();
         let mut n = 0u64;
         for chunk in data.chunks(1 << 20) {
-            framer.feed(chunk, &mut classifier, |_| {
+            framer.feed(chunk, &mut classifier, |_, _| {
                 n += 1;
                 Flow::Continue
             });

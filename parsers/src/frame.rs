@@ -205,7 +205,7 @@ impl Framer {
     pub fn feed<C, F>(&mut self, chunk: &[u8], classifier: &mut C, mut emit: F) -> Flow
     where
         C: LineClassifier,
-        F: FnMut(RawEntry<'_>) -> Flow,
+        F: FnMut(RawEntry<'_>, &C) -> Flow,
     {
         let base = self.pos;
         self.pos += chunk.len() as u64;
@@ -256,7 +256,7 @@ impl Framer {
     pub fn finish<C, F>(&mut self, classifier: &mut C, mut emit: F) -> Flow
     where
         C: LineClassifier,
-        F: FnMut(RawEntry<'_>) -> Flow,
+        F: FnMut(RawEntry<'_>, &C) -> Flow,
     {
         if !self.carry.is_empty() || self.carry_dropped > 0 {
             let line = std::mem::take(&mut self.carry);
@@ -267,7 +267,7 @@ impl Framer {
             }
         }
         debug_assert!(!matches!(self.open, Open::InChunk { .. }));
-        self.close(&[], &mut emit)
+        self.close(&[], classifier, &mut emit)
     }
 
     fn extend_carry(&mut self, bytes: &[u8]) {
@@ -289,13 +289,13 @@ impl Framer {
     ) -> Flow
     where
         C: LineClassifier,
-        F: FnMut(RawEntry<'_>) -> Flow,
+        F: FnMut(RawEntry<'_>, &C) -> Flow,
     {
         let line = &chunk[start..end];
         let class = self.classify(classifier, &line[..line.len() - 1]);
         match class {
             LineClass::Start => {
-                if self.close(chunk, emit) == Flow::Stop {
+                if self.close(chunk, classifier, emit) == Flow::Stop {
                     return Flow::Stop;
                 }
                 self.entry_offset = base + start as u64;
@@ -304,7 +304,7 @@ impl Framer {
                 if line.len() > self.max_entry_bytes {
                     self.owned.clear();
                     self.open = Open::Owned;
-                    return self.append(line, 0, chunk, emit);
+                    return self.append(line, 0, chunk, classifier, emit);
                 }
                 self.note_rds(line);
                 self.note_newline(end - 1 - start);
@@ -320,10 +320,10 @@ impl Framer {
                     self.open = Open::InChunk { start: s, end };
                     Flow::Continue
                 }
-                _ => self.append(line, 0, chunk, emit),
+                _ => self.append(line, 0, chunk, classifier, emit),
             },
             LineClass::Skip => {
-                if self.close(chunk, emit) == Flow::Stop {
+                if self.close(chunk, classifier, emit) == Flow::Stop {
                     return Flow::Stop;
                 }
                 self.stats.skipped_lines += 1;
@@ -345,13 +345,13 @@ impl Framer {
     ) -> Flow
     where
         C: LineClassifier,
-        F: FnMut(RawEntry<'_>) -> Flow,
+        F: FnMut(RawEntry<'_>, &C) -> Flow,
     {
         let body = line.strip_suffix(b"\n").unwrap_or(line);
         let class = self.classify(classifier, body);
         match class {
             LineClass::Start => {
-                if self.close(&[], emit) == Flow::Stop {
+                if self.close(&[], classifier, emit) == Flow::Stop {
                     return Flow::Stop;
                 }
                 self.entry_offset = offset;
@@ -359,11 +359,11 @@ impl Framer {
                 self.newline_count = 0;
                 self.owned.clear();
                 self.open = Open::Owned;
-                self.append(line, dropped, &[], emit)
+                self.append(line, dropped, &[], classifier, emit)
             }
-            LineClass::Continue => self.append(line, dropped, &[], emit),
+            LineClass::Continue => self.append(line, dropped, &[], classifier, emit),
             LineClass::Skip => {
-                if self.close(&[], emit) == Flow::Stop {
+                if self.close(&[], classifier, emit) == Flow::Stop {
                     return Flow::Stop;
                 }
                 self.stats.skipped_lines += 1;
@@ -422,9 +422,16 @@ impl Framer {
 
     /// Add `line` to the open entry in `owned` (moving an in-chunk entry there first), cutting
     /// the entry at the bound. `dropped` more bytes of the line were already let go.
-    fn append<F>(&mut self, line: &[u8], dropped: u64, chunk: &[u8], emit: &mut F) -> Flow
+    fn append<C, F>(
+        &mut self,
+        line: &[u8],
+        dropped: u64,
+        chunk: &[u8],
+        classifier: &C,
+        emit: &mut F,
+    ) -> Flow
     where
-        F: FnMut(RawEntry<'_>) -> Flow,
+        F: FnMut(RawEntry<'_>, &C) -> Flow,
     {
         match self.open {
             Open::Discarding => {
@@ -454,22 +461,25 @@ impl Framer {
         self.stats.truncated_bytes += (line.len() - take) as u64 + dropped;
         let text = trim_newline(&self.owned);
         let newlines = &self.newlines[..self.newline_count];
-        let flow = emit(RawEntry {
-            offset: self.entry_offset,
-            text,
-            truncated: true,
-            rds_truncated: self.entry_rds_truncated,
-            newlines: &newlines[..Self::newlines_in(newlines, text)],
-        });
+        let flow = emit(
+            RawEntry {
+                offset: self.entry_offset,
+                text,
+                truncated: true,
+                rds_truncated: self.entry_rds_truncated,
+                newlines: &newlines[..Self::newlines_in(newlines, text)],
+            },
+            classifier,
+        );
         self.owned.clear();
         self.open = Open::Discarding;
         flow
     }
 
     /// Emit the open entry, if any.
-    fn close<F>(&mut self, chunk: &[u8], emit: &mut F) -> Flow
+    fn close<C, F>(&mut self, chunk: &[u8], classifier: &C, emit: &mut F) -> Flow
     where
-        F: FnMut(RawEntry<'_>) -> Flow,
+        F: FnMut(RawEntry<'_>, &C) -> Flow,
     {
         let open = std::mem::replace(&mut self.open, Open::None);
         let text = match open {
@@ -479,13 +489,16 @@ impl Framer {
         };
         let text = trim_newline(text);
         let newlines = &self.newlines[..self.newline_count];
-        let flow = emit(RawEntry {
-            offset: self.entry_offset,
-            text,
-            truncated: false,
-            rds_truncated: self.entry_rds_truncated,
-            newlines: &newlines[..Self::newlines_in(newlines, text)],
-        });
+        let flow = emit(
+            RawEntry {
+                offset: self.entry_offset,
+                text,
+                truncated: false,
+                rds_truncated: self.entry_rds_truncated,
+                newlines: &newlines[..Self::newlines_in(newlines, text)],
+            },
+            classifier,
+        );
         self.owned.clear();
         flow
     }
@@ -533,7 +546,7 @@ mod tests {
     fn frame(chunks: &[&[u8]], max: usize) -> (Vec<Owned>, FrameStats) {
         let mut f = Framer::new(max);
         let mut out = Vec::new();
-        let mut push = |e: RawEntry<'_>| {
+        let mut push = |e: RawEntry<'_>, _: &Hash| {
             out.push(Owned {
                 offset: e.offset,
                 text: e.text.to_vec(),
@@ -705,11 +718,11 @@ mod tests {
         let mut f = Framer::new(4096);
         let chunk = vec![b'z'; 1 << 16];
         for _ in 0..64 {
-            f.feed(&chunk, &mut Hash, |_| Flow::Continue);
+            f.feed(&chunk, &mut Hash, |_, _| Flow::Continue);
             assert!(f.carry.len() <= 4097);
         }
         let mut n = 0;
-        f.finish(&mut Hash, |e| {
+        f.finish(&mut Hash, |e, _| {
             assert!(e.truncated);
             n += 1;
             Flow::Continue
@@ -738,7 +751,7 @@ mod tests {
             for chunk in [3, 7, 1 << 20] {
                 let mut f = Framer::new(1 << 20);
                 let mut checked = 0;
-                let mut check = |e: RawEntry<'_>| {
+                let mut check = |e: RawEntry<'_>, _: &Hash| {
                     let naive = |from: usize| {
                         memchr::memchr(b'\n', &e.text[from..]).map_or(e.text.len(), |i| from + i)
                     };
@@ -762,7 +775,7 @@ mod tests {
     #[test]
     fn pending_offset_points_at_the_open_entry() {
         let mut f = Framer::new(1 << 20);
-        f.feed(b"#a\nx\n#b\ny", &mut Hash, |_| Flow::Continue);
+        f.feed(b"#a\nx\n#b\ny", &mut Hash, |_, _| Flow::Continue);
         assert_eq!(f.pending_offset(), 5);
     }
 

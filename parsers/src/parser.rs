@@ -54,6 +54,16 @@ pub(crate) trait FormatParser: Default {
         Self: 'a;
     /// Parse one complete entry; may keep state across entries (inherited timestamps, …).
     fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> Self::Entry<'a>;
+    /// [`FormatParser::parse`], given the classifier that framed the entry: a format whose
+    /// classifier already read what the parser needs (PostgreSQL's line prefixes) takes it
+    /// from there instead of reading it again. The same entry either way.
+    fn parse_framed<'a>(
+        &'a mut self,
+        raw: RawEntry<'a>,
+        _classifier: &Self::Classifier,
+    ) -> Self::Entry<'a> {
+        self.parse(raw)
+    }
     /// Turn query fingerprinting on (the default) or off.
     fn set_fingerprints(&mut self, _on: bool) {}
     /// Read entries for their query samples only (off by default): skip what only records
@@ -335,8 +345,8 @@ macro_rules! drive {
         let framer = &mut $self.framer;
         macro_rules! go {
             ($classifier:ident, $parser:ident, $variant:ident) => {
-                framer.$method($($arg,)* $classifier, |raw| {
-                    let entry = Entry { raw, kind: EntryKind::$variant($parser.parse(raw)) };
+                framer.$method($($arg,)* $classifier, |raw, c| {
+                    let entry = Entry { raw, kind: EntryKind::$variant($parser.parse_framed(raw, c)) };
                     stats.entries += 1;
                     if entry.parse_error().is_some() {
                         stats.parse_errors += 1;

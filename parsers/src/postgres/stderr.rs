@@ -59,7 +59,53 @@ enum OpenEntry {
 pub struct Classifier {
     open: OpenEntry,
     ts: TsCache,
+    /// The last two lines that started an entry (up to [`READ_LINE_BYTES`]), with their
+    /// prefixes as spans: the parser of an entry finds its first line's prefix here
+    /// ([`Classifier::prefix_of`]) instead of reading it again. Two, because the framer hands
+    /// an entry over once the next one's first line is classified.
+    read: [(Vec<u8>, Option<PrefixOf<Span32>>); 2],
+    /// The slot of `read` to write next.
+    next: usize,
 }
+
+/// Longest line whose prefix the classifier keeps for the parser.
+const READ_LINE_BYTES: usize = 512;
+
+impl Classifier {
+    /// The prefix the classifier read of a line with exactly these bytes, on `line`. The parse
+    /// of a prefix depends on the line's bytes alone, so it is the one the parser would read.
+    fn prefix_of<'a>(&self, line: &'a [u8]) -> Option<Prefix<'a>> {
+        [self.next ^ 1, self.next].into_iter().find_map(|i| {
+            let (text, spans) = &self.read[i];
+            let spans = spans.as_ref().filter(|_| text.as_slice() == line)?;
+            Some(spans.map(|s| &line[s.0 as usize..s.1 as usize]))
+        })
+    }
+
+    /// Keep `p`, read from `line`, for the parser.
+    fn keep(&mut self, line: &[u8], p: &Prefix<'_>) {
+        if line.len() > READ_LINE_BYTES {
+            return;
+        }
+        let slot = &mut self.read[self.next];
+        slot.1 = p.try_map(|s| span_in(line, s));
+        if slot.1.is_some() {
+            slot.0.clear();
+            slot.0.extend_from_slice(line);
+            self.next ^= 1;
+        }
+    }
+}
+
+/// Where `s` lies in `line`, if it is a part of it (a prefix's `[local]` is not).
+fn span_in(line: &[u8], s: &[u8]) -> Option<Span32> {
+    let start = (s.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+    let end = start + s.len();
+    (end <= line.len()).then_some((start as u32, end as u32))
+}
+
+/// A part of a line of at most [`READ_LINE_BYTES`]: `start..end`.
+type Span32 = (u32, u32);
 
 impl LineClassifier for Classifier {
     fn classify(&mut self, line: &[u8]) -> LineClass {
@@ -75,6 +121,7 @@ impl LineClassifier for Classifier {
                     return LineClass::Continue;
                 }
                 self.open = OpenEntry::Message(p.pid);
+                self.keep(line, &p);
                 LineClass::Start
             }
             None => {
@@ -101,24 +148,60 @@ pub fn opens_entry(line: &[u8]) -> bool {
         .is_some_and(|p| p.level == Level::Primary)
 }
 
-/// A parsed `log_line_prefix` and severity.
+/// A parsed `log_line_prefix` and severity, its texts as `T`: parts of the line
+/// ([`Prefix`]), or where they lie in it (what the classifier keeps for the parser).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Prefix<'a> {
+pub(crate) struct PrefixOf<T> {
     pub ts_us: i64,
     pub zone_known: bool,
-    pub client_ip: Option<&'a [u8]>,
+    pub client_ip: Option<T>,
     pub client_port: Option<u64>,
-    pub user: Option<&'a [u8]>,
-    pub db: Option<&'a [u8]>,
+    pub user: Option<T>,
+    pub db: Option<T>,
     pub pid: Option<u64>,
     pub line_num: Option<u64>,
-    pub app: Option<&'a [u8]>,
+    pub app: Option<T>,
     pub query_id: Option<i64>,
-    pub severity: &'a [u8],
+    pub severity: T,
     pub level: Level,
-    pub sqlstate: Option<&'a [u8]>,
+    pub sqlstate: Option<T>,
     /// Where the message text starts in the line.
     pub body: usize,
+}
+
+/// A parsed prefix whose texts are parts of its line.
+pub(crate) type Prefix<'a> = PrefixOf<&'a [u8]>;
+
+impl<T: Copy> PrefixOf<T> {
+    /// The same prefix with its texts mapped by `f`.
+    fn map<U>(&self, f: impl Fn(T) -> U) -> PrefixOf<U> {
+        self.try_map(|t| Some(f(t)))
+            .expect("a mapping that cannot fail")
+    }
+
+    /// The same prefix with its texts mapped by `f`; `None` if `f` fails for any of them.
+    fn try_map<U>(&self, f: impl Fn(T) -> Option<U>) -> Option<PrefixOf<U>> {
+        let opt = |t: Option<T>| match t {
+            None => Some(None),
+            Some(t) => f(t).map(Some),
+        };
+        Some(PrefixOf {
+            ts_us: self.ts_us,
+            zone_known: self.zone_known,
+            client_ip: opt(self.client_ip)?,
+            client_port: self.client_port,
+            user: opt(self.user)?,
+            db: opt(self.db)?,
+            pid: self.pid,
+            line_num: self.line_num,
+            app: opt(self.app)?,
+            query_id: self.query_id,
+            severity: f(self.severity)?,
+            level: self.level,
+            sqlstate: opt(self.sqlstate)?,
+            body: self.body,
+        })
+    }
 }
 
 fn non_empty(s: &[u8]) -> Option<&[u8]> {
@@ -447,6 +530,21 @@ impl FormatParser for Parser {
     }
 
     fn parse<'a>(&'a mut self, raw: RawEntry<'a>) -> PgEntry<'a> {
+        self.parse_lines(raw, None)
+    }
+
+    fn parse_framed<'a>(&'a mut self, raw: RawEntry<'a>, c: &Classifier) -> PgEntry<'a> {
+        self.parse_lines(raw, Some(c))
+    }
+}
+
+impl Parser {
+    /// One entry, taking its first line's prefix from `classifier` when it has it.
+    fn parse_lines<'a>(
+        &'a mut self,
+        raw: RawEntry<'a>,
+        classifier: Option<&Classifier>,
+    ) -> PgEntry<'a> {
         let text = raw.text;
         let joined = &mut self.joined;
         joined.clear();
@@ -463,7 +561,8 @@ impl FormatParser for Parser {
                 nl
             };
             let line = &text[pos..line_end];
-            let prefix = parse_prefix_with(line, &mut self.ts);
+            let read = classifier.filter(|_| first).and_then(|c| c.prefix_of(line));
+            let prefix = read.or_else(|| parse_prefix_with(line, &mut self.ts));
             if first {
                 first = false;
                 let Some(p) = prefix else {
@@ -790,14 +889,14 @@ mod tests {
         let mut c = Classifier::default();
         let mut samples = Vec::new();
         let mut framer = crate::frame::Framer::new(1 << 20);
-        framer.feed(input.as_bytes(), &mut c, |raw| {
+        framer.feed(input.as_bytes(), &mut c, |raw, _| {
             let e = p.parse(raw);
             if let Some(s) = e.query_sample() {
                 samples.push((s.query_time_us, s.statement.to_vec()));
             }
             Flow::Continue
         });
-        framer.finish(&mut c, |raw| {
+        framer.finish(&mut c, |raw, _| {
             let _ = p.parse(raw);
             Flow::Continue
         });
@@ -845,7 +944,7 @@ mod tests {
         let mut c = Classifier::default();
         let mut samples = Vec::new();
         let mut framer = crate::frame::Framer::new(1 << 20);
-        let mut take = |raw: crate::frame::RawEntry<'_>| {
+        let mut take = |raw: crate::frame::RawEntry<'_>, _: &Classifier| {
             let e = p.parse(raw);
             if let Some(s) = e.query_sample() {
                 samples.push((s.query_time_us, s.fingerprint.to_vec()));
@@ -869,11 +968,11 @@ mod tests {
         let mut p = Parser::default();
         let mut c = Classifier::default();
         let mut framer = crate::frame::Framer::new(1 << 20);
-        framer.feed(input.as_bytes(), &mut c, |raw| {
+        framer.feed(input.as_bytes(), &mut c, |raw, _| {
             let _ = p.parse(raw);
             Flow::Continue
         });
-        framer.finish(&mut c, |raw| {
+        framer.finish(&mut c, |raw, _| {
             let _ = p.parse(raw);
             Flow::Continue
         });
@@ -969,6 +1068,33 @@ mod tests {
         #[test]
         fn any_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
             let _ = parse_to_ndjson(LogFormat::Postgresql, &bytes);
+        }
+
+        /// The prefix the classifier kept for an entry's first line is the one the parser
+        /// reads itself: every entry parses the same with the classifier's prefixes and
+        /// without them (a prefix written twice in a row, and `[local]`, included).
+        #[test]
+        fn the_classifiers_prefixes_are_the_parsers(log in log_strategy(), repeat in any::<bool>()) {
+            let mut log = log;
+            if repeat {
+                let first = log.lines().next().unwrap_or_default().to_string();
+                log = format!("{first}\n{first}\n2024-01-04 09:00:00 UTC:[local]:u@d:[7]:LOG:  x\n{log}");
+            }
+            let mut framer = crate::frame::Framer::new(1 << 20);
+            let mut c = Classifier::default();
+            let (mut with, mut without) = (Parser::default(), Parser::default());
+            let mut compared = 0;
+            let mut check = |raw: crate::frame::RawEntry<'_>, c: &Classifier| {
+                let a = format!("{:?}", with.parse_framed(raw, c));
+                let b = format!("{:?}", without.parse(raw));
+                assert_eq!(a, b);
+                compared += 1;
+                Flow::Continue
+            };
+            framer.feed(log.as_bytes(), &mut c, &mut check);
+            framer.finish(&mut c, &mut check);
+            // The `[local]` entry at least.
+            prop_assert!(compared >= 1 || !repeat);
         }
     }
 }
