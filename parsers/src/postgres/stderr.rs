@@ -63,10 +63,13 @@ pub struct Classifier {
     /// prefixes as spans: the parser of an entry finds its first line's prefix here
     /// ([`Classifier::prefix_of`]) instead of reading it again. Two, because the framer hands
     /// an entry over once the next one's first line is classified.
-    read: [(Vec<u8>, Option<PrefixOf<Span32>>); 2],
+    read: Box<[ReadLine; 2]>,
     /// The slot of `read` to write next.
     next: usize,
 }
+
+/// A line that started an entry, and its prefix as spans of it (`None`: not kept).
+type ReadLine = (Vec<u8>, Option<PrefixOf<Span32>>);
 
 /// Longest line whose prefix the classifier keeps for the parser.
 const READ_LINE_BYTES: usize = 512;
