@@ -226,8 +226,7 @@ impl TailClock {
 
     /// Keep only the files `keep` says are still listed, so that the clock holds no more
     /// than the listings do.
-    pub fn retain(&mut self, keep: impl FnMut(&FileKey) -> bool) {
-        let mut keep = keep;
+    pub fn retain(&mut self, mut keep: impl FnMut(&FileKey) -> bool) {
         self.0.retain(|k, _| keep(k));
     }
 

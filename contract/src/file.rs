@@ -165,6 +165,17 @@ pub struct Pending {
     pub families: Vec<(String, Vec<RemoteFile>)>,
 }
 
+/// The lasting names of the files of `listing` (`(LogFileName, LastWritten ms, Size)`): what an
+/// instance's listing holds, for forgetting the state of files it no longer lists.
+pub fn lasting_names<'a>(
+    listing: impl IntoIterator<Item = &'a (String, i64, u64)>,
+) -> std::collections::HashSet<String> {
+    listing
+        .into_iter()
+        .map(|(name, last_written_ms, _)| canonical_name(name, *last_written_ms))
+        .collect()
+}
+
 /// The scheduling walk both modes share (standalone `run` and discovery): classify `listing`
 /// (`(LogFileName, LastWritten ms, Size)`), and keep the files that still have work given the
 /// checkpoints in `shipped` (keyed by lasting name), see [`Checkpoint::needs_work`].

@@ -23,7 +23,8 @@ pub mod kind;
 pub mod state;
 
 pub use file::{
-    canonical_name, classify, family, is_live_name, kind_of, pending, Pending, RemoteFile,
+    canonical_name, classify, family, is_live_name, kind_of, lasting_names, pending, Pending,
+    RemoteFile,
 };
 pub use job::{Job, JobError, Topics, JOB_VERSION};
 pub use kind::{KindSpec, LogKind, PerKind};

@@ -210,10 +210,7 @@ impl Scheduler {
             .into_iter()
             .map(|(k, cp)| (k.log_file, cp))
             .collect();
-        let listed: HashSet<String> = listing
-            .iter()
-            .map(|(name, last_written_ms, _)| contract::canonical_name(name, *last_written_ms))
-            .collect();
+        let listed = contract::lasting_names(&listing);
         self.forget_vanished(&instance.instance_id, &listed, &shipped)
             .await?;
         for (family, mut files) in pending(listing, &shipped).families {

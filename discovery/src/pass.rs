@@ -303,10 +303,12 @@ impl Discovery {
         report.epoch = Some(epoch);
         let instances = self.instances(&mut report).await?;
         report.instances = instances.len();
+        let ids: std::collections::HashSet<&str> =
+            instances.iter().map(|i| i.instance_id.as_str()).collect();
         self.tail_clock
             .lock()
             .expect("tail clock lock")
-            .retain(|k| instances.iter().any(|i| i.instance_id == k.instance_id));
+            .retain(|k| ids.contains(k.instance_id.as_str()));
         let (instances, interval) = self.due(instances);
         let published_ms = now_ms();
         let cadence = Cadence {
@@ -559,11 +561,7 @@ impl Discovery {
             .into_iter()
             .map(|(k, cp)| (k.log_file, cp))
             .collect();
-        let names: std::collections::HashSet<String> = listing
-            .files
-            .iter()
-            .map(|(name, last_written_ms, _)| canonical_name(name, *last_written_ms))
-            .collect();
+        let names = contract::lasting_names(&listing.files);
         let listed = pending(listing.files, &shipped);
         work.files = listed.files;
         let now = Instant::now();
