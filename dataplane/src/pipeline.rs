@@ -247,10 +247,8 @@ pub async fn ship_file_from(
         };
     let stages = spawn_stages(ctx, instance, &file, &cp, format);
     let mut run = FileRun::new(&cp);
-    let end = run.drive(ctx, &key, &file, format, stages).await?;
-    if let Some((offset, m, done)) = end {
-        run.finish(ctx, &key, &file, (offset, m, done)).await?;
-    }
+    let (end, due) = run.drive(ctx, &key, &file, format, stages).await?;
+    run.finish(ctx, &key, &file, end, due).await?;
     let mut outcome = run.outcome;
     outcome.bytes = outcome.offset.saturating_sub(cp.offset);
     gauge!(telemetry::CHECKPOINT_LAG, "instance" => instance.instance_id.clone(), "file" => family_label(&file))
@@ -336,7 +334,8 @@ async fn prepare(
             records: cp.records,
             generation: cp.generation,
         };
-        commit(ctx, key, at, true, file.size).await?;
+        let last = at.checkpoint(true, file.size);
+        commit_last(ctx, key, &last).await?;
         let mut outcome = at_start(&cp);
         outcome.done = true;
         return Ok(Start::Done(outcome));
@@ -463,7 +462,9 @@ impl FileRun {
 
     /// Send the parse thread's batches, `send_concurrency` at a time, and write checkpoints
     /// beside the sends, not in their way: one commit at a time, in file order, within the
-    /// [`CommitWindow`]. Returns the parse thread's end once every batch is settled.
+    /// [`CommitWindow`]. Returns the parse thread's end once every batch is acknowledged and
+    /// every commit started is written, with the checkpoint still due: the job's last write
+    /// ([`FileRun::finish`]) carries it.
     async fn drive(
         &mut self,
         ctx: &ShipContext,
@@ -471,15 +472,18 @@ impl FileRun {
         file: &RemoteFile,
         format: LogFormat,
         mut stages: Stages,
-    ) -> Result<Option<End>, ShipError> {
+    ) -> Result<(Option<End>, Option<Checkpoint>), ShipError> {
         let mut window = CommitWindow::new(ctx.pipeline.send_concurrency.max(1));
         let mut in_flight = FuturesOrdered::new();
         let mut committing: Option<CommitFuture> = None;
         let mut end: Option<End> = None;
         let mut finished_parse = false;
         loop {
-            if let Some(next) = window.next_commit() {
-                committing = Some(start_commit(ctx, key, next));
+            let sent_all = finished_parse && in_flight.is_empty();
+            if !sent_all {
+                if let Some(next) = window.next_commit() {
+                    committing = Some(start_commit(ctx, key, next));
+                }
             }
             tokio::select! {
                 biased;
@@ -512,7 +516,7 @@ impl FileRun {
                 }
                 else => break,
             }
-            if finished_parse && in_flight.is_empty() && window.is_idle() {
+            if finished_parse && in_flight.is_empty() && committing.is_none() {
                 break;
             }
         }
@@ -526,7 +530,7 @@ impl FileRun {
             .parse
             .await
             .map_err(|e| ShipError::Parse(e.to_string()))?;
-        Ok(end)
+        Ok((end, window.take_due()))
     }
 
     /// Count an acknowledged batch; the checkpoint that covers it.
@@ -559,23 +563,33 @@ impl FileRun {
         Ok(self.at(resume).checkpoint(false, size))
     }
 
-    /// The last checkpoint of the job, at the parse thread's end.
+    /// The job's last checkpoint: the one `due` after the last acknowledgement, moved on to
+    /// the parse thread's end, written with the lease given back in the same write.
     async fn finish(
         &mut self,
         ctx: &ShipContext,
         key: &FileKey,
         file: &RemoteFile,
-        (offset, m, done): End,
+        end: Option<End>,
+        due: Option<Checkpoint>,
     ) -> Result<(), ShipError> {
-        if m.is_some() {
-            self.marker = m;
+        let last = match end {
+            Some((offset, m, done)) => {
+                if m.is_some() {
+                    self.marker = m;
+                }
+                let moved = offset > self.outcome.offset || done || due.is_some();
+                self.outcome.offset = offset.max(self.outcome.offset);
+                self.outcome.done = done;
+                moved.then(|| self.at(self.outcome.offset).checkpoint(done, file.size))
+            }
+            // The parse ended without its end (its error was returned before this): what was
+            // acknowledged still counts.
+            None => due,
+        };
+        if let Some(cp) = last {
+            commit_last(ctx, key, &cp).await?;
         }
-        if offset > self.outcome.offset || done {
-            let offset = offset.max(self.outcome.offset);
-            commit(ctx, key, self.at(offset), done, file.size).await?;
-            self.outcome.offset = offset;
-        }
-        self.outcome.done = done;
         Ok(())
     }
 }
@@ -638,9 +652,10 @@ impl<C> CommitWindow<C> {
         self.running = None;
     }
 
-    /// Nothing is being written and nothing is due.
-    pub(crate) fn is_idle(&self) -> bool {
-        self.running.is_none() && self.due.is_none()
+    /// The checkpoint due and not being written, for the caller to write itself.
+    pub(crate) fn take_due(&mut self) -> Option<C> {
+        self.due_batches = 0;
+        self.due.take()
     }
 }
 
@@ -729,14 +744,15 @@ impl Progress<'_> {
     }
 }
 
-async fn commit(
+/// Write `cp` as the job's last checkpoint, letting the file's lease go in the same write.
+async fn commit_last(
     ctx: &ShipContext,
     key: &FileKey,
-    progress: Progress<'_>,
-    done: bool,
-    size: u64,
+    cp: &Checkpoint,
 ) -> Result<(), CheckpointError> {
-    start_commit(ctx, key, progress.checkpoint(done, size)).await
+    ctx.checkpoints.commit_and_release(key, cp).await?;
+    counter!(telemetry::CHECKPOINTS).increment(1);
+    Ok(())
 }
 
 /// A checkpoint commit under way.
@@ -899,7 +915,8 @@ mod tests {
     use proptest::prelude::*;
 
     /// A model of `FileRun::drive`'s loop over the window: sends, in-order acknowledgements and
-    /// commits finishing, interleaved as `steps` says.
+    /// commits finishing, interleaved as `steps` says; then the job's last commit
+    /// (`FileRun::finish`) writes what is still due.
     fn run(concurrency: usize, batches: u32, steps: &[u8]) -> (usize, Vec<u32>, Vec<u32>) {
         let mut window = CommitWindow::new(concurrency);
         let mut in_flight: VecDeque<u32> = VecDeque::new();
@@ -907,7 +924,8 @@ mod tests {
         let (mut acked, mut committed) = (Vec::new(), Vec::new());
         let mut step =
             |choice: u8, window: &mut CommitWindow<u32>, in_flight: &mut VecDeque<u32>| {
-                if running.is_none() {
+                // Once every batch is sent and acknowledged, the last commit is left to finish.
+                if running.is_none() && !(sent == batches && in_flight.is_empty()) {
                     running = window.next_commit();
                 }
                 match choice % 3 {
@@ -938,7 +956,9 @@ mod tests {
         {
             step(c, &mut window, &mut in_flight);
         }
-        assert!(window.is_idle() && in_flight.is_empty() && sent == batches);
+        assert!(running.is_none() && in_flight.is_empty() && sent == batches);
+        committed.extend(window.take_due());
+        assert_eq!(window.next_commit(), None, "nothing left due");
         (max_unsettled, acked, committed)
     }
 
@@ -1007,6 +1027,6 @@ mod tests {
         w.committed();
         assert_eq!(w.next_commit(), Some(20));
         w.committed();
-        assert!(w.is_idle());
+        assert_eq!(w.take_due(), None);
     }
 }

@@ -307,6 +307,82 @@ async fn an_expired_lease_is_taken_over_and_the_old_holder_cannot_commit() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_commit_gives_the_lease_back_in_the_same_write() {
+    let Some(t) = TestTable::new("dynamo commit and release", Duration::from_secs(30)).await else {
+        return;
+    };
+    let a = t.store("p1").await;
+    let b = t.store("p2").await;
+    let k = key("db-1", "error/mysql-error.log");
+    held(&a, &k).await;
+    let with_marker = Checkpoint {
+        marker: Some(MarkerAt {
+            name: "error/mysql-error.log".into(),
+            marker: "12:34".into(),
+            offset: 10,
+        }),
+        ..cp(10)
+    };
+    a.commit(&k, &with_marker).await.unwrap();
+    assert!(
+        matches!(b.acquire(&k).await.unwrap(), Acquired::Busy { ref owner, .. } if owner == "p1"),
+        "a commit keeps the lease"
+    );
+
+    // The job's last checkpoint: written, and the file free at once (no lease_ttl to wait).
+    a.commit_and_release(&k, &cp(30)).await.unwrap();
+    let item = t.raw_item("db-1", &k.log_file).await;
+    assert!(!item.contains_key(attr::LEASE_OWNER), "{item:?}");
+    assert!(
+        !item.contains_key(attr::MARKER) && !item.contains_key(attr::MARKER_NAME),
+        "the marker went in the same write: {item:?}"
+    );
+    assert_eq!(held(&b, &k).await, Some(cp(30)));
+
+    // p1 let go: its release is a no-op that leaves p2's lease alone, and it cannot commit.
+    a.release(&k).await.unwrap();
+    assert!(matches!(
+        a.acquire(&k).await.unwrap(),
+        Acquired::Busy { ref owner, .. } if owner == "p2"
+    ));
+    let e = a.commit(&k, &cp(31)).await.unwrap_err();
+    assert!(e.is_lease_lost(), "{e}");
+    let e = a.commit_and_release(&k, &cp(31)).await.unwrap_err();
+    assert!(e.is_lease_lost(), "{e}");
+    b.commit_and_release(&k, &with_marker).await.unwrap();
+    assert_eq!(a.load(&k).await.unwrap(), Some(with_marker));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewals_skip_leases_a_commit_extended_within_the_round() {
+    let ttl = Duration::from_millis(1500);
+    let Some(t) = TestTable::new("dynamo renewal skip", ttl).await else {
+        return;
+    };
+    let a = t.store("p1").await;
+    a.set_renewal_paused(true);
+    let k = key("db-1", "error/mysql-error.log");
+    held(&a, &k).await;
+    a.commit(&k, &cp(1)).await.unwrap();
+    let updated = |item: &HashMap<String, AttributeValue>| item.get(attr::UPDATED_MS).cloned();
+    let committed = updated(&t.raw_item("db-1", &k.log_file).await);
+    a.renew_now().await;
+    assert_eq!(
+        updated(&t.raw_item("db-1", &k.log_file).await),
+        committed,
+        "a lease committed just now lasts past the next round without a call"
+    );
+    // Older than a round (a third of the ttl): renewed.
+    tokio::time::sleep(ttl / 3 + Duration::from_millis(150)).await;
+    a.renew_now().await;
+    assert_ne!(
+        updated(&t.raw_item("db-1", &k.log_file).await),
+        committed,
+        "a lease older than a round is renewed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_many_concurrent_acquirers_exactly_one_holds_the_file() {
     let Some(t) = TestTable::new("dynamo concurrent acquire", Duration::from_secs(30)).await else {
         return;

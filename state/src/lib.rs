@@ -177,6 +177,17 @@ pub trait CheckpointStore: Send + Sync + 'static {
     async fn load(&self, key: &FileKey) -> Result<Option<Checkpoint>, CheckpointError>;
     /// Store `cp` for `key`, durably, before returning.
     async fn commit(&self, key: &FileKey, cp: &Checkpoint) -> Result<(), CheckpointError>;
+    /// [`commit`](CheckpointStore::commit) `cp` as the job's last write and let the file go:
+    /// a store with leases does both in one write. Afterwards [`release`](CheckpointStore::release)
+    /// of `key` costs nothing.
+    async fn commit_and_release(
+        &self,
+        key: &FileKey,
+        cp: &Checkpoint,
+    ) -> Result<(), CheckpointError> {
+        self.commit(key, cp).await?;
+        self.release(key).await
+    }
     /// Every checkpoint of one instance.
     async fn instance(
         &self,

@@ -9,9 +9,14 @@
 //!   the fencing token; it answers [`Acquired::Busy`] with the live holder otherwise;
 //! - [`commit`](CheckpointStore::commit) writes the checkpoint only while this process is the
 //!   owner, with the token it acquired, and the lease has not expired; it extends the lease;
-//! - a renewal task extends every held lease every `lease_ttl / 3`, so a file whose download
-//!   waits (RDS throttling, a slow sink) keeps its lease between commits;
-//! - [`release`](CheckpointStore::release) gives the lease back early.
+//! - a renewal task extends, every `lease_ttl / 3`, each held lease that no commit extended
+//!   within that time, so a file whose download waits (RDS throttling, a slow sink) keeps its
+//!   lease between commits, and a file being shipped costs no renewals;
+//! - [`commit_and_release`](CheckpointStore::commit_and_release) writes a job's last
+//!   checkpoint and gives the lease back in the same write; [`release`](CheckpointStore::release)
+//!   gives it back alone (a job that failed or had nothing to write).
+//!
+//! A job thus costs one write to take the file, one per checkpoint, and none to let it go.
 //!
 //! A processor that stalled past its lease (GC-like pause, network partition) finds its next
 //! commit refused with [`CheckpointError::LeaseLost`]: the new holder resumes from the last

@@ -198,11 +198,114 @@ impl Inner {
         }
     }
 
+    /// Write `cp` for `key` while this process holds its lease, extending the lease, or with
+    /// `release` giving it back in the same write (the job's last checkpoint).
+    async fn write_checkpoint(
+        &self,
+        key: &FileKey,
+        cp: &Checkpoint,
+        release: bool,
+    ) -> Result<(), CheckpointError> {
+        let lease = self.leases().get(key).cloned();
+        let lost = |holder: Option<String>| {
+            lost_metric("commit");
+            CheckpointError::LeaseLost {
+                key: show(key),
+                holder,
+            }
+        };
+        let token = match lease {
+            None => return Err(lost(None)),
+            Some(Lease {
+                lost: Some(holder),
+                token,
+                ..
+            }) => {
+                self.forget(key, token);
+                return Err(lost(holder));
+            }
+            Some(lease) => lease.token,
+        };
+        let now = now_ms();
+        let expires = if release { 0 } else { now + ms(self.lease_ttl) };
+        let mut values = HashMap::from([
+            (":me".to_string(), s(&self.owner)),
+            (":tok".to_string(), n(token)),
+            (":now".to_string(), n(now)),
+            (":exp".to_string(), n(expires)),
+            (":ttl".to_string(), self.expires_at(now)),
+            (":offset".to_string(), n(cp.offset)),
+            (":done".to_string(), AttributeValue::Bool(cp.done)),
+            (":size_seen".to_string(), n(cp.size_seen)),
+            (":records".to_string(), n(cp.records)),
+            (":generation".to_string(), n(cp.generation)),
+        ]);
+        let mut update = String::from(
+            "SET #offset = :offset, #done = :done, #size_seen = :size_seen, \
+             #records = :records, #generation = :generation, #lease_expires_ms = :exp, \
+             #updated_ms = :now, #expires_at = :ttl",
+        );
+        let mut remove = Vec::new();
+        match &cp.marker {
+            Some(m) => {
+                update.push_str(
+                    ", #marker_name = :marker_name, #marker = :marker, #marker_offset = :marker_offset",
+                );
+                values.insert(":marker_name".into(), s(&m.name));
+                values.insert(":marker".into(), s(&m.marker));
+                values.insert(":marker_offset".into(), n(m.offset));
+            }
+            None => remove.extend(["#marker_name", "#marker", "#marker_offset"]),
+        }
+        if release {
+            // Released as `lease::release` leaves an item: no owner, expired.
+            remove.push("#lease_owner");
+        }
+        if !remove.is_empty() {
+            update.push_str(" REMOVE ");
+            update.push_str(&remove.join(", "));
+        }
+        let op = if release { "commit_release" } else { "commit" };
+        let result = self
+            .table
+            .update(
+                op,
+                key_item(&key.instance_id, &key.log_file),
+                &update,
+                "#lease_owner = :me AND #lease_token = :tok AND #lease_expires_ms > :now",
+                values,
+                false,
+            )
+            .await;
+        match result {
+            Ok(_) if release => {
+                self.forget(key, token);
+                Ok(())
+            }
+            Ok(_) => {
+                if let Some(l) = self.leases().get_mut(key).filter(|l| l.token == token) {
+                    l.expires_ms = l.expires_ms.max(expires);
+                }
+                Ok(())
+            }
+            Err(Failure::Conflict(old)) => {
+                self.forget(key, token);
+                let holder = lease::holder(old.as_ref());
+                tracing::warn!(file = %show(key), holder = ?holder, "checkpoint refused: the file lease is gone");
+                Err(lost(holder))
+            }
+            Err(e) => Err(self.err(op, key, e)),
+        }
+    }
+
+    /// Renew the held leases that need it: a lease a commit extended within the last round
+    /// (`lease_ttl / 3`) lasts past the next round without a call.
     async fn renew_all(&self) {
+        let fresh_until = now_ms() + ms(self.lease_ttl) * 2 / 3;
         let held: Vec<(FileKey, u64)> = self
             .leases()
             .iter()
-            .filter(|(_, l)| l.lost.is_none())
+            .filter(|(_, l)| l.lost.is_none() && l.expires_ms <= fresh_until)
             .map(|(k, l)| (k.clone(), l.token))
             .collect();
         futures_util::stream::iter(held)
@@ -337,83 +440,15 @@ impl CheckpointStore for DynamoCheckpoints {
     }
 
     async fn commit(&self, key: &FileKey, cp: &Checkpoint) -> Result<(), CheckpointError> {
-        let inner = &self.inner;
-        let lease = inner.leases().get(key).cloned();
-        let lost = |holder: Option<String>| {
-            lost_metric("commit");
-            CheckpointError::LeaseLost {
-                key: show(key),
-                holder,
-            }
-        };
-        let token = match lease {
-            None => return Err(lost(None)),
-            Some(Lease {
-                lost: Some(holder),
-                token,
-                ..
-            }) => {
-                inner.forget(key, token);
-                return Err(lost(holder));
-            }
-            Some(lease) => lease.token,
-        };
-        let now = now_ms();
-        let expires = now + ms(inner.lease_ttl);
-        let mut values = HashMap::from([
-            (":me".to_string(), s(&inner.owner)),
-            (":tok".to_string(), n(token)),
-            (":now".to_string(), n(now)),
-            (":exp".to_string(), n(expires)),
-            (":ttl".to_string(), inner.expires_at(now)),
-            (":offset".to_string(), n(cp.offset)),
-            (":done".to_string(), AttributeValue::Bool(cp.done)),
-            (":size_seen".to_string(), n(cp.size_seen)),
-            (":records".to_string(), n(cp.records)),
-            (":generation".to_string(), n(cp.generation)),
-        ]);
-        let mut update = String::from(
-            "SET #offset = :offset, #done = :done, #size_seen = :size_seen, \
-             #records = :records, #generation = :generation, #lease_expires_ms = :exp, \
-             #updated_ms = :now, #expires_at = :ttl",
-        );
-        match &cp.marker {
-            Some(m) => {
-                update.push_str(
-                    ", #marker_name = :marker_name, #marker = :marker, #marker_offset = :marker_offset",
-                );
-                values.insert(":marker_name".into(), s(&m.name));
-                values.insert(":marker".into(), s(&m.marker));
-                values.insert(":marker_offset".into(), n(m.offset));
-            }
-            None => update.push_str(" REMOVE #marker_name, #marker, #marker_offset"),
-        }
-        let result = inner
-            .table
-            .update(
-                "commit",
-                key_item(&key.instance_id, &key.log_file),
-                &update,
-                "#lease_owner = :me AND #lease_token = :tok AND #lease_expires_ms > :now",
-                values,
-                false,
-            )
-            .await;
-        match result {
-            Ok(_) => {
-                if let Some(l) = inner.leases().get_mut(key).filter(|l| l.token == token) {
-                    l.expires_ms = l.expires_ms.max(expires);
-                }
-                Ok(())
-            }
-            Err(Failure::Conflict(old)) => {
-                inner.forget(key, token);
-                let holder = lease::holder(old.as_ref());
-                tracing::warn!(file = %show(key), holder = ?holder, "checkpoint refused: the file lease is gone");
-                Err(lost(holder))
-            }
-            Err(e) => Err(inner.err("commit", key, e)),
-        }
+        self.inner.write_checkpoint(key, cp, false).await
+    }
+
+    async fn commit_and_release(
+        &self,
+        key: &FileKey,
+        cp: &Checkpoint,
+    ) -> Result<(), CheckpointError> {
+        self.inner.write_checkpoint(key, cp, true).await
     }
 
     async fn instance(
