@@ -106,6 +106,9 @@ pub struct PassReport {
     pub cache: CacheCounts,
     /// RDS describe calls the cache saved.
     pub rds_calls_saved: u64,
+    /// Checkpoint reads saved: instances whose listing was the same as at their last read,
+    /// which found every file shipped.
+    pub state_reads_saved: u64,
     /// How long the pass took.
     pub elapsed: Duration,
 }
@@ -136,6 +139,7 @@ struct InstanceWork {
     waiting: usize,
     cache: CacheCounts,
     saved: u64,
+    state_read_saved: bool,
 }
 
 /// Why one instance contributed nothing.
@@ -172,6 +176,37 @@ pub struct Discovery {
     tail_clock: Mutex<TailClock>,
     /// Jobs of live files published lately: each costs the budget a call or more.
     live_jobs: RecentCalls,
+    /// Instances whose last state read found every listed file shipped (bounded by the
+    /// instances).
+    settled: Mutex<HashMap<String, Settled>>,
+}
+
+/// An instance found with nothing left to ship: while its listing stays the same, its files'
+/// state cannot show work either (checkpoints only move on while a listed file is unshipped),
+/// so its state is not read again until the listing changes or `full_listing_every` passes.
+#[derive(Clone, Copy, Debug)]
+struct Settled {
+    /// [`listing_fingerprint`] of the listing read.
+    listing: u64,
+    /// Files known then.
+    files: usize,
+    /// When the state was read.
+    read_at: Instant,
+}
+
+/// A fingerprint of an instance's listing: every file's name, `LastWritten` and size,
+/// whatever their order.
+fn listing_fingerprint(files: &[(String, i64, u64)]) -> u64 {
+    let mut sorted: Vec<&(String, i64, u64)> = files.iter().collect();
+    sorted.sort_unstable();
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (name, written, size) in sorted {
+        h.update(name.as_bytes());
+        h.update(&[0xff]);
+        h.update(&written.to_le_bytes());
+        h.update(&size.to_le_bytes());
+    }
+    h.digest()
 }
 
 impl std::fmt::Debug for Discovery {
@@ -250,6 +285,7 @@ impl Discovery {
             next_list: Mutex::default(),
             tail_clock: Mutex::default(),
             live_jobs: RecentCalls::default(),
+            settled: Mutex::default(),
         })
     }
 
@@ -309,6 +345,10 @@ impl Discovery {
             .lock()
             .expect("tail clock lock")
             .retain(|k| ids.contains(k.instance_id.as_str()));
+        self.settled
+            .lock()
+            .expect("settled lock")
+            .retain(|id, _| ids.contains(id.as_str()));
         let (instances, interval) = self.due(instances);
         let published_ms = now_ms();
         let cadence = Cadence {
@@ -351,6 +391,7 @@ impl Discovery {
                     report.cache.misses += w.cache.misses;
                     report.cache.errors += w.cache.errors;
                     report.rds_calls_saved += w.saved;
+                    report.state_reads_saved += u64::from(w.state_read_saved);
                     jobs.extend(w.jobs);
                 }
                 Err(e) => {
@@ -363,6 +404,7 @@ impl Discovery {
             }
         }
         counter!(telemetry::RDS_CALLS_SAVED).increment(report.rds_calls_saved);
+        counter!(telemetry::STATE_READS_SAVED).increment(report.state_reads_saved);
         report.jobs_built = jobs.len();
         if jobs.len() > self.config.max_jobs_per_pass {
             tracing::warn!(
@@ -533,8 +575,8 @@ impl Discovery {
     }
 
     /// One instance's jobs: list (incrementally when the cache allows), classify, compare with
-    /// the checkpoints. A live file goes only when [`Cadence::tail_now`] says (as standalone
-    /// reads it); finished files always go.
+    /// the checkpoints (not read again while the instance is [`Settled`]). A live file goes
+    /// only when [`Cadence::tail_now`] says (as standalone reads it); finished files always go.
     async fn instance_work(
         &self,
         instance: &InstanceInfo,
@@ -550,6 +592,22 @@ impl Discovery {
                 instance: instance.instance_id.clone(),
                 error,
             })?;
+        let fingerprint = listing_fingerprint(&listing.files);
+        let settled = self
+            .settled
+            .lock()
+            .expect("settled lock")
+            .get(&instance.instance_id)
+            .copied()
+            .filter(|s| {
+                s.listing == fingerprint && s.read_at.elapsed() < self.config.full_listing_every
+            });
+        if let Some(s) = settled {
+            work.files = s.files;
+            work.state_read_saved = true;
+            return Ok(work);
+        }
+        let read_at = Instant::now();
         let shipped: HashMap<String, Checkpoint> = self
             .checkpoints
             .instance(&instance.instance_id)
@@ -564,6 +622,24 @@ impl Discovery {
         let names = contract::lasting_names(&listing.files);
         let listed = pending(listing.files, &shipped);
         work.files = listed.files;
+        {
+            let mut settled = self.settled.lock().expect("settled lock");
+            // Files no parser knows stay unshipped for good: they do not keep an instance busy.
+            let nothing_to_ship = listed
+                .families
+                .iter()
+                .all(|(_, files)| files.iter().all(|f| kind_of(&f.canonical).is_none()));
+            if nothing_to_ship {
+                let s = Settled {
+                    listing: fingerprint,
+                    files: listed.files,
+                    read_at,
+                };
+                settled.insert(instance.instance_id.clone(), s);
+            } else {
+                settled.remove(&instance.instance_id);
+            }
+        }
         let now = Instant::now();
         let mut clock = self.tail_clock.lock().expect("tail clock lock");
         clock.retain(|k| k.instance_id != instance.instance_id || names.contains(&k.log_file));

@@ -20,6 +20,9 @@ pub const CACHE: &str = "aurora_logs_discovery_cache_total";
 pub const LISTINGS: &str = "aurora_logs_discovery_listings_total";
 /// RDS calls the cache saved (describe pages not called).
 pub const RDS_CALLS_SAVED: &str = "aurora_logs_discovery_rds_calls_saved_total";
+/// Checkpoint-store reads (one Query per instance) saved: the instance's listing was the same
+/// as at its last read, which found every file shipped.
+pub const STATE_READS_SAVED: &str = "aurora_logs_discovery_state_reads_saved_total";
 /// 1 while this replica leads, 0 otherwise.
 pub const LEADER: &str = "aurora_logs_discovery_leader";
 /// The epoch of the last leadership held.
@@ -43,6 +46,10 @@ pub fn describe() {
     describe_counter!(CACHE, "cache lookups by kind and result");
     describe_counter!(LISTINGS, "file listings by mode");
     describe_counter!(RDS_CALLS_SAVED, "RDS describe calls saved by the cache");
+    describe_counter!(
+        STATE_READS_SAVED,
+        "checkpoint reads saved: unchanged listings of instances found fully shipped"
+    );
     describe_gauge!(LEADER, "1 while this replica leads");
     describe_gauge!(LEADER_EPOCH, "epoch of the leadership last held");
     describe_gauge!(PASS_SECONDS, Unit::Seconds, "duration of the last pass");

@@ -468,3 +468,70 @@ async fn with_the_budget_busy_live_files_go_by_their_kinds_delay_and_finished_on
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn an_instance_found_fully_shipped_is_not_read_again_until_its_listing_changes() {
+    let w = World::start(two_clusters()).await;
+    let sink = Arc::new(RecordingSink::default());
+    let d = w
+        .discovery(config(None), Arc::new(FixedLeader(1)), sink.clone())
+        .await;
+    // Everything shipped but one file of one instance.
+    let all = w.expected_jobs();
+    let busy = all.iter().next().cloned().expect("a file");
+    for f in all.iter().filter(|f| **f != busy) {
+        w.mark_shipped(&f.0, &f.1, f.2, f.3).await;
+    }
+    let r = d.pass().await.unwrap();
+    assert_eq!(r.state_reads_saved, 0, "nothing was read before: {r:?}");
+    assert_eq!(job_set(&sink.take()), [busy.clone()].into());
+    let instances = r.instances as u64;
+    assert!(instances >= 2, "{r:?}");
+    let files = r.files;
+
+    // Nothing changed: only the instance with work left is read again.
+    let r = d.pass().await.unwrap();
+    assert_eq!(r.state_reads_saved, instances - 1, "{r:?}");
+    assert_eq!(r.files, files, "a saved read still counts the files: {r:?}");
+
+    // Shipped now: its next read finds it settled too, and then no instance is read.
+    w.mark_shipped(&busy.0, &busy.1, busy.2, busy.3).await;
+    let r = d.pass().await.unwrap();
+    assert_eq!(r.state_reads_saved, instances - 1, "{r:?}");
+    let r = d.pass().await.unwrap();
+    assert_eq!(r.state_reads_saved, instances, "{r:?}");
+    assert!(sink.take().is_empty());
+
+    // The files grow: every grown file is published, read from the state as it is.
+    w.rds.advance_by(Duration::from_secs(60));
+    let grown: std::collections::BTreeSet<_> =
+        w.expected_jobs().difference(&all).cloned().collect();
+    assert!(!grown.is_empty(), "nothing grew");
+    let r = d.pass().await.unwrap();
+    assert_eq!(job_set(&sink.take()), grown, "{r:?}");
+    let changed: std::collections::HashSet<&String> = grown.iter().map(|g| &g.0).collect();
+    assert_eq!(
+        r.state_reads_saved,
+        instances - changed.len() as u64,
+        "{r:?}"
+    );
+
+    // The skip lasts at most full_listing_every.
+    let d = w
+        .discovery(
+            discovery::DiscoveryConfig {
+                full_listing_every: Duration::ZERO,
+                ..config(None)
+            },
+            Arc::new(FixedLeader(2)),
+            sink.clone(),
+        )
+        .await;
+    for f in &grown {
+        w.mark_shipped(&f.0, &f.1, f.2, f.3).await;
+    }
+    for _ in 0..2 {
+        let r = d.pass().await.unwrap();
+        assert_eq!(r.state_reads_saved, 0, "{r:?}");
+    }
+}
