@@ -2,7 +2,7 @@
 //! discovery leader lease. Each test creates its own table and deletes it at the end (also
 //! when it fails).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -351,6 +351,70 @@ async fn the_last_commit_gives_the_lease_back_in_the_same_write() {
     assert!(e.is_lease_lost(), "{e}");
     b.commit_and_release(&k, &with_marker).await.unwrap();
     assert_eq!(a.load(&k).await.unwrap(), Some(with_marker));
+}
+
+/// The DynamoDB calls this thread's recorder counted, by `op`, summed over outcomes.
+fn calls_by_op(handle: &metrics_exporter_prometheus::PrometheusHandle) -> BTreeMap<String, u64> {
+    let mut calls = BTreeMap::new();
+    for line in handle.render().lines() {
+        let Some(rest) = line.strip_prefix(state::telemetry::DYNAMODB_CALLS) else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once(' ') else {
+            continue;
+        };
+        let op = labels
+            .split("op=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap_or_default();
+        *calls.entry(op.to_string()).or_default() += value.parse::<u64>().unwrap_or(0);
+    }
+    calls
+}
+
+/// The one-write claim itself, counted: a job's last checkpoint and its release are one call.
+/// A thread-local recorder on a current-thread runtime sees exactly this test's calls (the other
+/// tests of this binary run on threads of their own).
+#[tokio::test(flavor = "current_thread")]
+async fn the_last_commit_and_the_release_are_one_call() {
+    let Some(t) = TestTable::new("dynamo one-call release", Duration::from_secs(30)).await else {
+        return;
+    };
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let a = t.store("p1").await;
+    a.set_renewal_paused(true);
+    let k = key("db-1", "slowquery/mysql-slowquery.log");
+
+    let before = calls_by_op(&handle);
+    held(&a, &k).await;
+    a.commit(&k, &cp(10)).await.unwrap();
+    let mid = calls_by_op(&handle);
+    a.commit_and_release(&k, &cp(20)).await.unwrap();
+    let after = calls_by_op(&handle);
+
+    let delta = |from: &BTreeMap<String, u64>, to: &BTreeMap<String, u64>| {
+        to.iter()
+            .map(|(op, n)| (op.clone(), n - from.get(op).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        delta(&before, &mid),
+        BTreeMap::from([("acquire".to_string(), 1), ("commit".to_string(), 1)]),
+        "the counter sees this test's calls: {mid:?}"
+    );
+    assert_eq!(
+        delta(&mid, &after),
+        BTreeMap::from([("commit_release".to_string(), 1)]),
+        "the last checkpoint and the release in one write: {after:?}"
+    );
+    // And the write did both.
+    let item = t.raw_item("db-1", &k.log_file).await;
+    assert!(!item.contains_key(attr::LEASE_OWNER), "{item:?}");
+    assert_eq!(a.load(&k).await.unwrap(), Some(cp(20)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
