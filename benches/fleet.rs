@@ -13,8 +13,10 @@
 //! per byte shipped, the fleet's write and ship rates, the lag's slope (entries written minus
 //! entries acknowledged, over the run's second half), delays from an entry's write to its
 //! acknowledgement (p50/p99 by kind, over the entries acknowledged; the entries still
-//! unshipped at the end are counted beside them), and what `aurora-logs plan`'s model
-//! predicts for the same fleet and rules.
+//! unshipped at the end are counted beside them; over a uniform sample of at most 4 million
+//! records), the entries written before the hour and how many of them were acknowledged by
+//! the end and when the last one was (the rotated files' backlog draining), and what
+//! `aurora-logs plan`'s model predicts for the same fleet and rules.
 //!
 //! Three sets of rules per fleet size: `every listing` (each instance listed every 10 s, every
 //! grown live file read at every listing: how the scheduler worked before), `defaults`, and
@@ -189,7 +191,7 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
     let start_us = next_hour - (seconds as i64 * 1_000_000) / 2;
     let rds = RdsSimulator::start(shape.sim(start_us)).await.unwrap();
     let receiver = BulkReceiver::start().await.unwrap();
-    receiver.stats.keep_arrivals();
+    receiver.stats.keep_arrivals(next_hour);
     let state = tempfile::tempdir().unwrap();
     let ctx = common::ship_context(
         &rds,
@@ -216,8 +218,18 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
     };
     let started = Instant::now();
     let mut lag = Vec::new();
+    // Entries written before the hour (the files that rotate), counted as the clock passes it.
+    let mut written_by_hour = None;
     while started.elapsed() < Duration::from_secs(seconds) {
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        let to_hour_us = wall0 + (next_hour - sim0) - wall_us();
+        let nap = match written_by_hour {
+            None if to_hour_us > 0 => Duration::from_micros(to_hour_us as u64),
+            _ => Duration::from_secs(5),
+        };
+        tokio::time::sleep(nap.min(Duration::from_secs(5))).await;
+        if written_by_hour.is_none() && wall_us() >= wall0 + (next_hour - sim0) {
+            written_by_hour = Some(rds.entries_written());
+        }
         let t = started.elapsed().as_secs_f64();
         let behind = (rds.entries_written() - written0) as f64 - receiver.records() as f64;
         lag.push((t, behind));
@@ -235,7 +247,8 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
     let written_bytes: u64 = rds.all_files().iter().map(|(_, f)| f.size).sum();
     let unshipped = (rds.entries_written() - written0).saturating_sub(receiver.records());
     let mut delays: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for (kind, ts, arrived) in receiver.stats.arrivals.lock().unwrap().iter().flatten() {
+    let arrivals = receiver.stats.arrivals.lock().unwrap().take().unwrap();
+    for (kind, ts, arrived) in &arrivals.sample {
         let arrived_sim = sim0 + (arrived - wall0);
         delays
             .entry(kind.clone())
@@ -282,6 +295,20 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
         "  lag slope over the second half {:+.2} entries/s; unshipped at the end {} entries",
         slope(&second_half),
         unshipped
+    );
+    if let Some(written) = written_by_hour {
+        let last = sim0 + (arrivals.last_before_mark_us - wall0) - next_hour;
+        println!(
+            "  written before the hour {written} entries, acknowledged {} ({:.4}), the last {:.0} s after the hour",
+            arrivals.before_mark,
+            arrivals.before_mark as f64 / (written as f64).max(1.0),
+            last as f64 / 1e6
+        );
+    }
+    println!(
+        "  delays over {} of {} records acknowledged (a uniform sample)",
+        arrivals.sample.len(),
+        arrivals.seen
     );
     for (kind, mut d) in delays {
         d.sort_by(f64::total_cmp);

@@ -163,18 +163,72 @@ pub struct Received {
     pub body_bytes: AtomicU64,
     /// When the first request arrived.
     pub first_at: Mutex<Option<Instant>>,
-    /// With [`Received::keep_arrivals`]: every record's `(log_type, _timestamp µs, arrival µs
-    /// since the epoch)`, up to [`MAX_ARRIVALS`].
-    pub arrivals: Mutex<Option<Vec<(String, i64, i64)>>>,
+    /// With [`Received::keep_arrivals`]: when records arrived, sampled (see [`Arrivals`]).
+    pub arrivals: Mutex<Option<Arrivals>>,
 }
 
-/// The most arrivals a [`BulkReceiver`] keeps.
+/// The most arrivals an [`Arrivals`] sample keeps.
 pub const MAX_ARRIVALS: usize = 4_000_000;
 
+/// Arrival times of the records a [`BulkReceiver`] acknowledged, in bounded memory: a uniform
+/// sample for delay percentiles, and exact counts around a mark (such as an hour's rotation).
+#[derive(Debug, Default)]
+pub struct Arrivals {
+    /// Every `stride`-th record's `(log_type, _timestamp µs, arrival µs since the epoch)`. When
+    /// [`MAX_ARRIVALS`] are kept, every other one goes and the stride doubles, so the sample
+    /// stays uniform over the whole run.
+    pub sample: Vec<(String, i64, i64)>,
+    /// Records seen.
+    pub seen: u64,
+    stride: u64,
+    /// The most kept (0: [`MAX_ARRIVALS`]).
+    cap: usize,
+    /// Records whose `_timestamp` is before this (µs since the epoch; 0: no mark).
+    pub mark_us: i64,
+    /// Records before the mark.
+    pub before_mark: u64,
+    /// When the last record before the mark arrived (µs since the epoch).
+    pub last_before_mark_us: i64,
+}
+
+impl Arrivals {
+    fn note(&mut self, kind: &str, ts: i64, now: i64) {
+        if self.mark_us != 0 && ts < self.mark_us {
+            self.before_mark += 1;
+            self.last_before_mark_us = self.last_before_mark_us.max(now);
+        }
+        self.seen += 1;
+        let stride = self.stride.max(1);
+        if self.seen % stride != 0 {
+            return;
+        }
+        let cap = if self.cap == 0 {
+            MAX_ARRIVALS
+        } else {
+            self.cap
+        };
+        if self.sample.len() >= cap {
+            let mut i = 0;
+            self.sample.retain(|_| {
+                i += 1;
+                i % 2 == 0
+            });
+            self.stride = stride * 2;
+            if self.seen % self.stride != 0 {
+                return;
+            }
+        }
+        self.sample.push((kind.to_string(), ts, now));
+    }
+}
+
 impl Received {
-    /// Keep every record's log type, timestamp and arrival time from now on (for delays).
-    pub fn keep_arrivals(&self) {
-        crate::util::lock(&self.arrivals).get_or_insert_with(Vec::new);
+    /// Keep arrivals from now on (for delays); `mark_us`: also count the records written
+    /// before it (0: none).
+    pub fn keep_arrivals(&self, mark_us: i64) {
+        crate::util::lock(&self.arrivals)
+            .get_or_insert_with(Arrivals::default)
+            .mark_us = mark_us;
     }
 
     /// Note the arrivals of the records in `raw` (a `_bulk` body), when kept.
@@ -185,15 +239,12 @@ impl Received {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as i64);
         for line in raw.split(|&b| b == b'\n').skip(1).step_by(2) {
-            if kept.len() >= MAX_ARRIVALS {
-                return;
-            }
             let Ok(doc) = serde_json::from_slice::<serde_json::Value>(line) else {
                 continue;
             };
             let ts = doc.get("_timestamp").and_then(|v| v.as_i64()).unwrap_or(0);
             let kind = doc.get("log_type").and_then(|v| v.as_str()).unwrap_or("");
-            kept.push((kind.to_string(), ts, now));
+            kept.note(kind, ts, now);
         }
     }
 }
@@ -305,4 +356,34 @@ pub fn process_cpu_seconds(pid: &str) -> f64 {
     };
     // After the ")": state is field 0, utime 11, stime 12 (clock ticks of 1/100 s on Linux).
     (ticks(11) + ticks(12)) / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrivals_stay_a_bounded_uniform_sample_with_exact_counts_at_the_mark() {
+        const CAP: usize = 4_000;
+        let mut a = Arrivals {
+            mark_us: 1_000,
+            cap: CAP,
+            ..Default::default()
+        };
+        let n = 3 * CAP as u64 + 5;
+        for i in 0..n {
+            // Timestamps 0, 1, 2, …: the first thousand are before the mark.
+            a.note("k", i as i64, 10 + i as i64);
+        }
+        assert_eq!(a.seen, n);
+        assert!(a.sample.len() <= CAP, "{}", a.sample.len());
+        assert!(a.sample.len() >= CAP / 2, "{}", a.sample.len());
+        // Every kept record is the same stride apart, from the start to the end of the run.
+        let step = a.sample[1].1 - a.sample[0].1;
+        assert_eq!(step, 4, "two halvings");
+        assert!(a.sample.windows(2).all(|w| w[1].1 - w[0].1 == step));
+        assert!(a.sample.last().unwrap().1 >= n as i64 - 1 - step);
+        assert_eq!(a.before_mark, 1_000);
+        assert_eq!(a.last_before_mark_us, 10 + 999);
+    }
 }
