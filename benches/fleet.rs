@@ -191,7 +191,7 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
     let start_us = next_hour - (seconds as i64 * 1_000_000) / 2;
     let rds = RdsSimulator::start(shape.sim(start_us)).await.unwrap();
     let receiver = BulkReceiver::start().await.unwrap();
-    receiver.stats.keep_arrivals(next_hour);
+    receiver.stats.keep_arrivals(Some(next_hour));
     let state = tempfile::tempdir().unwrap();
     let ctx = common::ship_context(
         &rds,

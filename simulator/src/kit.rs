@@ -183,8 +183,8 @@ pub struct Arrivals {
     stride: u64,
     /// The most kept (0: [`MAX_ARRIVALS`]).
     cap: usize,
-    /// Records whose `_timestamp` is before this (µs since the epoch; 0: no mark).
-    pub mark_us: i64,
+    /// Records whose `_timestamp` is before this are counted (µs since the epoch).
+    pub mark_us: Option<i64>,
     /// Records before the mark.
     pub before_mark: u64,
     /// When the last record before the mark arrived (µs since the epoch).
@@ -192,11 +192,15 @@ pub struct Arrivals {
 }
 
 impl Arrivals {
-    fn note(&mut self, kind: &str, ts: i64, now: i64) {
-        if self.mark_us != 0 && ts < self.mark_us {
-            self.before_mark += 1;
-            self.last_before_mark_us = self.last_before_mark_us.max(now);
+    /// One record of `kind` written at `ts` (none: it had no `_timestamp`) arrived `now`.
+    fn note(&mut self, kind: &str, ts: Option<i64>, now: i64) {
+        if let (Some(mark), Some(ts)) = (self.mark_us, ts) {
+            if ts < mark {
+                self.before_mark += 1;
+                self.last_before_mark_us = self.last_before_mark_us.max(now);
+            }
         }
+        let ts = ts.unwrap_or(0);
         self.seen += 1;
         let stride = self.stride.max(1);
         if self.seen % stride != 0 {
@@ -222,10 +226,19 @@ impl Arrivals {
     }
 }
 
+/// What [`Received::note_arrivals`] reads of a record.
+#[derive(serde::Deserialize)]
+struct ArrivalFields<'a> {
+    #[serde(borrow)]
+    log_type: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "_timestamp")]
+    timestamp: Option<i64>,
+}
+
 impl Received {
     /// Keep arrivals from now on (for delays); `mark_us`: also count the records written
-    /// before it (0: none).
-    pub fn keep_arrivals(&self, mark_us: i64) {
+    /// before it.
+    pub fn keep_arrivals(&self, mark_us: Option<i64>) {
         crate::util::lock(&self.arrivals)
             .get_or_insert_with(Arrivals::default)
             .mark_us = mark_us;
@@ -239,12 +252,11 @@ impl Received {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as i64);
         for line in raw.split(|&b| b == b'\n').skip(1).step_by(2) {
-            let Ok(doc) = serde_json::from_slice::<serde_json::Value>(line) else {
+            // The two fields only, borrowed where the text allows: every record is read.
+            let Ok(doc) = serde_json::from_slice::<ArrivalFields<'_>>(line) else {
                 continue;
             };
-            let ts = doc.get("_timestamp").and_then(|v| v.as_i64()).unwrap_or(0);
-            let kind = doc.get("log_type").and_then(|v| v.as_str()).unwrap_or("");
-            kept.note(kind, ts, now);
+            kept.note(doc.log_type.as_deref().unwrap_or(""), doc.timestamp, now);
         }
     }
 }
@@ -366,14 +378,14 @@ mod tests {
     fn arrivals_stay_a_bounded_uniform_sample_with_exact_counts_at_the_mark() {
         const CAP: usize = 4_000;
         let mut a = Arrivals {
-            mark_us: 1_000,
+            mark_us: Some(1_000),
             cap: CAP,
             ..Default::default()
         };
         let n = 3 * CAP as u64 + 5;
         for i in 0..n {
             // Timestamps 0, 1, 2, …: the first thousand are before the mark.
-            a.note("k", i as i64, 10 + i as i64);
+            a.note("k", Some(i as i64), 10 + i as i64);
         }
         assert_eq!(a.seen, n);
         assert!(a.sample.len() <= CAP, "{}", a.sample.len());
@@ -385,5 +397,26 @@ mod tests {
         assert!(a.sample.last().unwrap().1 >= n as i64 - 1 - step);
         assert_eq!(a.before_mark, 1_000);
         assert_eq!(a.last_before_mark_us, 10 + 999);
+    }
+
+    #[test]
+    fn arrivals_read_each_records_type_and_timestamp() {
+        let r = Received::default();
+        r.keep_arrivals(Some(150));
+        let body = concat!(
+            "{\"index\":{}}\n{\"log_type\":\"mysql_error\",\"_timestamp\":100,\"message\":\"x\"}\n",
+            "{\"index\":{}}\n{\"_timestamp\":200,\"log_type\":\"my\\u0073ql_slow\"}\n",
+            "{\"index\":{}}\n{\"message\":\"neither field\"}\n",
+            "{\"index\":{}}\nnot json\n",
+        );
+        r.note_arrivals(body.as_bytes());
+        let a = crate::util::lock(&r.arrivals).take().unwrap();
+        let got: Vec<(&str, i64)> = a.sample.iter().map(|(k, t, _)| (k.as_str(), *t)).collect();
+        assert_eq!(got, [("mysql_error", 100), ("mysql_slow", 200), ("", 0)]);
+        assert_eq!(
+            (a.seen, a.before_mark),
+            (3, 1),
+            "a record without a timestamp is not before the mark"
+        );
     }
 }
