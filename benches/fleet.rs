@@ -170,6 +170,22 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// The listing call of the RDS API.
+const LISTING: &str = "DescribeDBLogFiles";
+/// The span after the hour over which the listing pace is reported: the rotated files are
+/// downloaded then, competing with the listings for the budget.
+const AFTER_HOUR: f64 = 300.0;
+
+/// Calls a second between `from` and `to` seconds into the run, from `(t, calls so far)`
+/// samples: the first sample at or after each bound.
+fn pace(samples: &[(f64, u64)], from: f64, to: f64) -> f64 {
+    let at = |x: f64| samples.iter().find(|(t, _)| *t >= x).or(samples.last());
+    match (at(from), at(to)) {
+        (Some(a), Some(b)) if b.0 > a.0 => (b.1 - a.1) as f64 / (b.0 - a.0),
+        _ => f64::NAN,
+    }
+}
+
 /// Least-squares slope of `(t, y)`.
 fn slope(points: &[(f64, f64)]) -> f64 {
     let n = points.len() as f64;
@@ -218,6 +234,9 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
     };
     let started = Instant::now();
     let mut lag = Vec::new();
+    // (seconds into the run, DescribeDBLogFiles calls so far): the listing pace around the hour.
+    let mut listings = Vec::new();
+    let hour_at = (next_hour - sim0) as f64 / 1e6;
     // Entries written before the hour (the files that rotate), counted as the clock passes it.
     let mut written_by_hour = None;
     while started.elapsed() < Duration::from_secs(seconds) {
@@ -233,6 +252,7 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
         let t = started.elapsed().as_secs_f64();
         let behind = (rds.entries_written() - written0) as f64 - receiver.records() as f64;
         lag.push((t, behind));
+        listings.push((t, rds.stats().calls.get(LISTING).copied().unwrap_or(0)));
     }
     let _ = stop.send(true);
     drop(clock);
@@ -283,6 +303,13 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
         plan.tail_calls,
         plan.whole_calls,
         plan.list_interval.as_secs_f64()
+    );
+    println!(
+        "  listings/s {:.2} in the {:.0} s before the hour, {:.2} in the {:.0} s after it",
+        pace(&listings, 0.0, hour_at),
+        hour_at,
+        pace(&listings, hour_at, hour_at + AFTER_HOUR),
+        AFTER_HOUR.min(elapsed - hour_at)
     );
     println!(
         "  written {:.3} MB/s, shipped {:.3} MB/s, {:.2} calls per MB shipped, downloaded/shipped {:.3}",

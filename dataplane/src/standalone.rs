@@ -63,9 +63,16 @@ impl SchedulerConfig {
     pub fn lane_of(&self, job: &FamilyJob) -> Lane {
         let kind = job.files.first().and_then(|f| contract::kind_of(&f.name));
         match kind {
-            Some(k) if self.max_delay.0[k] <= URGENT_MAX_DELAY => Lane::Urgent,
+            Some(k) if !self.bulk_kinds()[k] => Lane::Urgent,
             _ => Lane::Bulk,
         }
+    }
+
+    /// The kinds whose jobs go in the bulk lane, and whose downloads yield their RDS permits
+    /// to listings and the other kinds' downloads ([`rds::Rank`]): those whose `max_delay` is
+    /// over [`URGENT_MAX_DELAY`].
+    pub fn bulk_kinds(&self) -> contract::PerKind<bool> {
+        contract::PerKind::from_fn(|k| self.max_delay.0[k] > URGENT_MAX_DELAY)
     }
 
     /// The rules of [`contract::cadence`] this configuration sets.
@@ -146,8 +153,10 @@ const INSTANCES_EVERY: Duration = Duration::from_secs(60);
 const MIN_NAP: Duration = Duration::from_millis(20);
 
 impl Scheduler {
-    /// A scheduler over `ctx`.
+    /// A scheduler over `ctx`; it ranks `ctx`'s RDS calls by its bulk kinds
+    /// ([`SchedulerConfig::bulk_kinds`]).
     pub fn new(ctx: Arc<ShipContext>, config: SchedulerConfig) -> Scheduler {
+        ctx.source.set_bulk_kinds(&config.bulk_kinds());
         Scheduler {
             ctx,
             config,

@@ -11,7 +11,8 @@ use common::{drain, hour_start_plus_20_min, World};
 use contract::PerKind;
 use dataplane::pipeline::PipelineConfig;
 use dataplane::standalone::{MaxDelays, SchedulerConfig};
-use rds::DownloadMode;
+use rds::telemetry::{Purpose, Spend};
+use rds::{DownloadMode, Rank};
 use simulator::instance::Engine;
 use simulator::openobserve::OpenObserveConfig as StandInConfig;
 use simulator::rds::{ClusterConfig, SimConfig};
@@ -101,4 +102,31 @@ async fn busy_instances_under_a_saturated_budget_ship_every_entry_once() {
     eprintln!(
         "{entries} entries, each once; {calls} RDS calls in {elapsed:.1} s over {passes} passes"
     );
+}
+
+/// The scheduler ranks its RDS calls by its rules: with the slow log shipped whole after its
+/// rotation (`max_delay` of an hour), its downloads yield to listings and error-log reads.
+#[tokio::test]
+async fn the_bulk_kinds_downloads_rank_after_listings_and_urgent_reads() {
+    let world = World::start(SimConfig::default(), StandInConfig::default()).await;
+    let mut max_delay = MaxDelays::default();
+    *max_delay.0.get_mut(contract::LogKind::MysqlSlow) = Duration::from_secs(3600);
+    let config = SchedulerConfig {
+        max_delay,
+        ..Default::default()
+    };
+    let s = world
+        .scheduler_with(
+            world.rds_config(DownloadMode::Portion),
+            PipelineConfig::default(),
+            config,
+        )
+        .await;
+    let source = &s.context().source;
+    let slow = "slowquery/mysql-slowquery.log.2026-12-07.10";
+    let error = "error/mysql-error-running.log.2026-12-07.10";
+    assert_eq!(source.rank(Spend::file(Purpose::Whole, slow)), Rank::Bulk);
+    assert_eq!(source.rank(Spend::file(Purpose::Whole, error)), Rank::First);
+    assert_eq!(source.rank(Spend::file(Purpose::Tail, error)), Rank::First);
+    assert_eq!(source.rank(Spend::listing(Purpose::ListFiles)), Rank::First);
 }

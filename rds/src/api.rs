@@ -15,10 +15,11 @@ use tokio::sync::mpsc;
 use super::budget::RateBudget;
 use super::complete::RangeSupport;
 use super::portion::{Next, Page, PortionCursor};
+use super::rank::Ranks;
 use super::{tags_match, Chunk, DownloadEnd, DownloadMode, RdsConfig, SourceError};
 use crate::telemetry::{self, Purpose, Spend};
 use contract::file::RemoteFile;
-use contract::{Checkpoint, MarkerAt};
+use contract::{Checkpoint, MarkerAt, PerKind};
 use net::telemetry::InternalEvent;
 use net::{AwsError, HttpClient};
 
@@ -58,6 +59,8 @@ pub struct RdsSource {
     pub(super) range: RangeSupport,
     /// Calls of the last seconds, to tell how much of the budget is in use.
     recent: RecentCalls,
+    /// Which calls go first while permits are short.
+    ranks: Ranks,
 }
 
 /// Calls made in each of the last [`RecentCalls::WINDOW`] seconds (a ring of per-second
@@ -170,6 +173,7 @@ impl RdsSource {
             budget: None,
             range: RangeSupport::default(),
             recent: RecentCalls::default(),
+            ranks: Ranks::new(BULK_MAX_YIELD),
         })
     }
 
@@ -181,6 +185,18 @@ impl RdsSource {
         self
     }
 
+    /// From now on, downloads of the kinds marked here wait for their permit while listings
+    /// and other downloads wait for one ([`Rank`]); none by default. The scheduler marks the
+    /// kinds whose jobs go in its bulk lane.
+    pub fn set_bulk_kinds(&self, bulk: &PerKind<bool>) {
+        self.ranks.set_bulk_kinds(bulk);
+    }
+
+    /// The rank of a call of `spend` ([`RdsSource::set_bulk_kinds`]).
+    pub fn rank(&self, spend: Spend) -> crate::Rank {
+        self.ranks.rank(spend)
+    }
+
     /// The configuration.
     pub fn config(&self) -> &RdsConfig {
         &self.config
@@ -189,10 +205,16 @@ impl RdsSource {
     /// Wait for the process-wide rate limiter, then for the shared budget if there is one.
     pub(super) async fn permit(&self, spend: Spend) {
         let started = std::time::Instant::now();
+        let rank = self.ranks.rank(spend);
+        let (first, gave_up) = self.ranks.turn(rank).await;
+        if gave_up {
+            metrics::counter!(telemetry::RDS_BULK_YIELD_TIMEOUTS).increment(1);
+        }
         self.limiter.until_ready().await;
         if let Some(budget) = &self.budget {
             budget.0.acquire().await;
         }
+        drop(first);
         metrics::histogram!(telemetry::RDS_BUDGET_WAIT_SECONDS, "purpose" => spend.purpose.as_str())
             .record(started.elapsed().as_secs_f64());
         self.recent.record();
@@ -688,6 +710,9 @@ enum PortionEnd {
 
 /// Calls of one file's portion pass: a 10 GB file at 1 MB a page, with room for retries.
 const MAX_PORTION_CALLS: usize = 100_000;
+/// The longest a bulk-kind download yields its permit to listings and urgent downloads in a
+/// row: bulk calls are slowed while the budget is short, never starved.
+const BULK_MAX_YIELD: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// An SDK error, or one of ours (throttled too long, timed out).
 pub(super) enum SdkErrorOr<E> {

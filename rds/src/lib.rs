@@ -10,7 +10,8 @@
 //! - the complete-file REST download, signed with SigV4, streamed with no size cap.
 //!
 //! Every RDS call of the process passes one rate limiter, and, in the distributed deployment,
-//! the budget shared by every process ([`budget`]).
+//! the budget shared by every process ([`budget`]). While permits are short, listings and the
+//! urgent kinds' downloads get them before the bulk kinds' downloads ([`Rank`]).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -19,6 +20,7 @@ mod api;
 pub mod budget;
 mod complete;
 mod portion;
+mod rank;
 pub mod telemetry;
 
 use std::time::Duration;
@@ -27,6 +29,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 pub use api::{FileListing, InstanceInfo, RdsSource, RecentCalls};
+pub use rank::Rank;
 
 use contract::MarkerAt;
 

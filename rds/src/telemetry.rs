@@ -14,6 +14,9 @@ pub const RDS_BUDGET_CALLS: &str = "aurora_logs_rds_budget_calls_total";
 /// Time a call waited for a permit of the process's rate limit and the shared budget, by
 /// `purpose`: a histogram.
 pub const RDS_BUDGET_WAIT_SECONDS: &str = "aurora_logs_rds_budget_wait_seconds";
+/// Bulk-kind downloads that stopped yielding to listings and urgent downloads after the
+/// longest yield ([`crate::Rank`]): those alone ask for about the whole budget.
+pub const RDS_BULK_YIELD_TIMEOUTS: &str = "aurora_logs_rds_bulk_yield_timeouts_total";
 /// RDS API calls, by `call` and `outcome` (`ok`, `throttled`, `error`).
 pub const RDS_CALLS: &str = "aurora_logs_rds_calls_total";
 /// How long RDS took to answer a call (from the request's start, the budget's permit had),
@@ -45,6 +48,10 @@ pub fn describe() {
         "time an RDS call waited for its permit (rate limit and shared budget), by purpose"
     );
     describe_counter!(RDS_ANOMALIES, "portion-API anomalies detected and handled");
+    describe_counter!(
+        RDS_BULK_YIELD_TIMEOUTS,
+        "bulk-kind RDS downloads that stopped yielding to listings and urgent downloads"
+    );
     describe_histogram!(
         RDS_CALL_SECONDS,
         Unit::Seconds,
@@ -99,6 +106,8 @@ pub struct Spend {
     pub purpose: Purpose,
     /// `LogKind::as_str`, or `all`.
     pub kind: &'static str,
+    /// The kind of the file, for a call about one.
+    pub log_kind: Option<contract::LogKind>,
 }
 
 impl Spend {
@@ -107,14 +116,17 @@ impl Spend {
         Spend {
             purpose,
             kind: "all",
+            log_kind: None,
         }
     }
 
     /// A call about `file` (its kind from its name).
     pub fn file(purpose: Purpose, name: &str) -> Spend {
+        let log_kind = contract::kind_of(name);
         Spend {
             purpose,
-            kind: contract::kind_of(name).map_or("unknown", contract::LogKind::as_str),
+            kind: log_kind.map_or("unknown", contract::LogKind::as_str),
+            log_kind,
         }
     }
 }
