@@ -9,7 +9,8 @@
 //! 20 s. The simulated clock runs at real speed and crosses an hour boundary half-way through
 //! the run, so every live file rotates once.
 //!
-//! Per run it prints: RDS calls by action and a second, calls per MB shipped, bytes downloaded
+//! Per run it prints: RDS calls by action and a second, the listings' pace before and after
+//! the hour (when the rotated files compete for the budget), calls per MB shipped, bytes downloaded
 //! per byte shipped, the fleet's write and ship rates, the lag's slope (entries written minus
 //! entries acknowledged, over the run's second half), delays from an entry's write to its
 //! acknowledgement (p50/p99 by kind, over the entries acknowledged; the entries still
@@ -21,7 +22,9 @@
 //! Three sets of rules per fleet size: `every listing` (each instance listed every 10 s, every
 //! grown live file read at every listing: how the scheduler worked before), `defaults`, and
 //! `bulk whole` (slow, general and audit logs shipped whole after rotation, what `plan`
-//! advises for large fleets).
+//! advises for large fleets). `bulk whole unranked`, not run by default, is `bulk whole` with
+//! every RDS call in one queue (downloads of the bulk kinds not yielding to listings and
+//! error-log reads), to compare against.
 //!
 //! `cargo bench --bench fleet`; `AURORA_BENCH_FLEET` (default `20,100,300,1000`) lists the
 //! sizes, `AURORA_BENCH_FLEET_SECONDS` (default 240) the length of each run,
@@ -149,7 +152,7 @@ fn rules(name: &str) -> SchedulerConfig {
             config.list_share = 1e9;
             config.max_delay = MaxDelays(PerKind::from_fn(|_| Duration::ZERO));
         }
-        "bulk whole" => {
+        "bulk whole" | "bulk whole unranked" => {
             for kind in [
                 contract::LogKind::MysqlSlow,
                 contract::LogKind::MysqlGeneral,
@@ -224,6 +227,11 @@ async fn run(shape: &Shape, rule: &str, seconds: u64) {
     let config = rules(rule);
     let cadence = config.cadence();
     let scheduler = Arc::new(Scheduler::new(Arc::new(ctx), config));
+    if rule.ends_with("unranked") {
+        // The same rules with every RDS call in one queue, as before calls were ranked.
+        let source = &scheduler.context().source;
+        source.set_bulk_kinds(&PerKind::from_fn(|_| false));
+    }
     let written0 = rds.entries_written();
     let clock = rds.spawn_clock(1.0);
     let (wall0, sim0) = (wall_us(), start_us);
