@@ -377,6 +377,16 @@ async fn log_file_lists_page_past_1000_and_filter() {
         .await
         .expect("docdb");
     assert!(docdb.describe_db_log_files().is_empty());
+
+    // Listings are counted by instance; an unknown instance's are not.
+    let stats = sim.stats();
+    assert_eq!(
+        stats.listings("orders-1"),
+        stats.calls("DescribeDBLogFiles") - stats.listings("catalog-1") - 1
+    );
+    assert_eq!(stats.listings("catalog-1"), 1);
+    assert_eq!(stats.listings("nope"), 0);
+    assert!(!stats.listings.contains_key("nope"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

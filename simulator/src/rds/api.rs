@@ -343,6 +343,7 @@ impl Ctx<'_> {
         let size = max_records(params, LOG_FILES_PAGE, LOG_FILES_PAGE_DEFAULT)?;
         let start = decode_page_marker(params)?;
         let inst = self.world.readable_instance(faults, id)?;
+        faults.count_listing(&inst.id);
         let listed = self.world.list_files(inst);
         let matching = listed.iter().filter(|f| {
             contains.is_none_or(|c| f.name.contains(c.as_str()))

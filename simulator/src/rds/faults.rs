@@ -118,12 +118,20 @@ pub struct SimStats {
     /// Log bytes answered, by action (`DownloadDBLogFilePortion`: `LogFileData`;
     /// `DownloadCompleteLogFile`: the body).
     pub bytes: BTreeMap<String, u64>,
+    /// `DescribeDBLogFiles` calls answered, by instance (known instances only: bounded by
+    /// the world).
+    pub listings: BTreeMap<String, u64>,
 }
 
 impl SimStats {
     /// Calls of `action`.
     pub fn calls(&self, action: &str) -> u64 {
         self.calls.get(action).copied().unwrap_or(0)
+    }
+
+    /// `DescribeDBLogFiles` calls answered for `instance`.
+    pub fn listings(&self, instance: &str) -> u64 {
+        self.listings.get(instance).copied().unwrap_or(0)
     }
 
     /// Log bytes `action` answered.
@@ -221,6 +229,11 @@ impl FaultState {
             .copied()
             .unwrap_or(OTHER_ACTION);
         *self.stats.calls.entry(name.to_string()).or_default() += 1;
+    }
+
+    /// Counts a listing of `instance`, a known one.
+    pub(crate) fn count_listing(&mut self, instance: &str) {
+        *self.stats.listings.entry(instance.to_string()).or_default() += 1;
     }
 
     pub(crate) fn count_bytes(&mut self, action: &'static str, bytes: usize) {
