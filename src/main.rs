@@ -119,9 +119,13 @@ enum Command {
         /// TOML configuration (its `scheduler` and `rds` settings are planned with).
         #[arg(long, short, env = "AURORA_LOGS_CONFIG")]
         config: Option<std::path::PathBuf>,
-        /// Aurora instances in the account and region.
+        /// Aurora instances in the account and region that write logs.
         #[arg(long)]
         instances: usize,
+        /// Instances besides those that write nothing most hours (listed at
+        /// `scheduler.idle_list_interval`).
+        #[arg(long, default_value_t = 0)]
+        idle: usize,
         /// MB an instance writes an hour, all its log kinds together.
         #[arg(long)]
         mb_per_hour: f64,
@@ -301,6 +305,7 @@ fn dispatch(command: Command) -> Result<()> {
         Command::Plan {
             config,
             instances,
+            idle,
             mb_per_hour,
             kinds,
             budget,
@@ -309,6 +314,7 @@ fn dispatch(command: Command) -> Result<()> {
             let c = config::Config::load(config.as_deref())?;
             let args = plan::PlanArgs {
                 instances,
+                idle,
                 mb_per_hour,
                 kinds,
                 budget: budget.unwrap_or(f64::from(c.rds.calls_per_second)),

@@ -5,13 +5,15 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use contract::cadence::{Cadence, Fleet, Plan, ROTATION};
+use contract::cadence::{Cadence, Fleet, Group, Plan, ROTATION};
 use contract::{LogKind, PerKind};
 
 /// What `plan` is asked.
 pub struct PlanArgs {
-    /// Instances in the account.
+    /// Instances in the account that write.
     pub instances: usize,
+    /// Instances besides them that write nothing.
+    pub idle: usize,
     /// MB (10^6 bytes) an instance writes an hour, all kinds together.
     pub mb_per_hour: f64,
     /// `kind=percent` shares of the volume.
@@ -65,11 +67,17 @@ pub fn fleet_and_cadence(args: &PlanArgs, mut cadence: Cadence) -> Result<(Fleet
                 format!("--max-delay: {delay:?} is not a duration (30s, 5m, 1h)")
             })?;
     }
-    let fleet = Fleet::uniform(
+    let mut fleet = Fleet::uniform(
         args.instances,
         PerKind::from_fn(|k| args.mb_per_hour * 1e6 * shares[k] / total),
         args.budget,
     );
+    if args.idle > 0 {
+        fleet.groups.push(Group {
+            instances: args.idle,
+            bytes_per_hour: PerKind::from_fn(|_| 0.0),
+        });
+    }
     Ok((fleet, cadence))
 }
 
@@ -173,12 +181,23 @@ pub fn report(fleet: &Fleet, cadence: &Cadence) -> String {
 }
 
 fn write_plan(out: &mut String, fleet: &Fleet, cadence: &Cadence, plan: &Plan) {
-    let _ = writeln!(
-        out,
-        "  listing each instance every {}: {:.2} calls/s",
-        human(plan.list_interval),
-        plan.list_calls
-    );
+    let idle = fleet.idle_instances();
+    if idle > 0 && plan.idle_list_interval > plan.list_interval {
+        let _ = writeln!(
+            out,
+            "  listing each instance that writes every {}, each of the {idle} idle ones every {}: {:.2} calls/s",
+            human(plan.list_interval),
+            human(plan.idle_list_interval),
+            plan.list_calls
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  listing each instance every {}: {:.2} calls/s",
+            human(plan.list_interval),
+            plan.list_calls
+        );
+    }
     let _ = writeln!(out, "  tailing live files: {:.2} calls/s", plan.tail_calls);
     let _ = writeln!(
         out,
@@ -220,6 +239,7 @@ mod tests {
     fn args(instances: usize, max_delay: &[&str]) -> PlanArgs {
         PlanArgs {
             instances,
+            idle: 0,
             mb_per_hour: 100.0,
             kinds: vec!["slowquery=99".into(), "error=1".into()],
             budget: 10.0,
@@ -240,6 +260,23 @@ mod tests {
         )
         .unwrap();
         let r = report(&fleet, &cadence);
+        assert!(r.contains("verdict: fits"), "{r}");
+    }
+
+    #[test]
+    fn idle_instances_are_listed_at_their_own_interval() {
+        let mut a = args(300, &["slowquery=1h"]);
+        a.idle = 700;
+        let (fleet, cadence) = fleet_and_cadence(&a, SchedulerConfig::default().cadence()).unwrap();
+        assert_eq!(fleet.instances(), 1000);
+        let r = report(&fleet, &cadence);
+        // 700 idle every 5 min take 2.33 of the 4 listings a second; 300 share the rest.
+        assert!(
+            r.contains(
+                "that writes every 3.0 min, each of the 700 idle ones every 5.0 min: 4.00 calls/s"
+            ),
+            "{r}"
+        );
         assert!(r.contains("verdict: fits"), "{r}");
     }
 

@@ -65,7 +65,16 @@ pub struct Cadence {
     /// The longest an entry of a live file of each kind may wait to be read while the budget
     /// is short. [`ROTATION`] or more: the kind is not tailed.
     pub max_delay: PerKind<Duration>,
+    /// The listing interval of an idle instance (none of its files written since its last
+    /// [`IDLE_AFTER`] listings), where that is longer than the listing interval: idle
+    /// instances take less of the listings' share, and the others are listed more often.
+    /// Zero: idle instances are listed like the others.
+    pub idle_interval: Duration,
 }
+
+/// Listings in a row that found no file written since the one before, after which an
+/// instance counts as idle ([`Cadence::idle_interval`]).
+pub const IDLE_AFTER: u32 = 2;
 
 /// The interval between two listings of one instance: `poll_interval`, or longer so that
 /// listing `instances` takes at most `list_share` of `calls_per_second`.
@@ -90,6 +99,30 @@ impl Cadence {
             instances,
             calls_per_second,
         )
+    }
+
+    /// The listing intervals of the `busy` instances and of the `idle` ones, together within
+    /// `list_share` of `calls_per_second`: idle instances at [`Cadence::idle_interval`] where
+    /// that is longer than listing every instance alike, and the busy ones at the interval
+    /// the rest of the share allows.
+    pub fn list_intervals(
+        &self,
+        busy: usize,
+        idle: usize,
+        calls_per_second: f64,
+    ) -> (Duration, Duration) {
+        let alike = self.list_interval(busy + idle, calls_per_second);
+        if idle == 0 || self.idle_interval <= alike {
+            return (alike, alike);
+        }
+        let share = (self.list_share * calls_per_second).max(1e-3);
+        // Positive: idle instances listed less often than `alike` leave part of the share.
+        let left = share - idle as f64 / self.idle_interval.as_secs_f64();
+        if left <= 0.0 {
+            return (alike, alike);
+        }
+        let busy_interval = Duration::from_secs_f64(busy as f64 / left).max(self.poll_interval);
+        (busy_interval.min(alike), self.idle_interval)
     }
 
     /// Whether a kind's live files are read before they rotate.
@@ -275,13 +308,24 @@ impl Fleet {
     pub fn instances(&self) -> usize {
         self.groups.iter().map(|g| g.instances).sum()
     }
+
+    /// Instances that write nothing.
+    pub fn idle_instances(&self) -> usize {
+        self.groups
+            .iter()
+            .filter(|g| g.bytes_per_hour.iter().all(|(_, b)| *b <= 0.0))
+            .map(|g| g.instances)
+            .sum()
+    }
 }
 
 /// What [`Fleet`] costs under a [`Cadence`], and the delays it gets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
-    /// Listing interval of each instance.
+    /// Listing interval of each instance that writes.
     pub list_interval: Duration,
+    /// Listing interval of each instance that writes nothing ([`Cadence::idle_interval`]).
+    pub idle_list_interval: Duration,
     /// Calls a second spent on listing files (instances listing not counted: one call per 100
     /// instances every few minutes).
     pub list_calls: f64,
@@ -313,9 +357,11 @@ impl Cadence {
     /// Reads at every listing while the budget has room (`read_all_below`) are counted up to
     /// that share of the budget.
     pub fn plan(&self, fleet: &Fleet) -> Plan {
-        let list = self.list_interval(fleet.instances(), fleet.calls_per_second);
+        let idle = fleet.idle_instances();
+        let busy = fleet.instances() - idle;
+        let (list, idle_list) = self.list_intervals(busy, idle, fleet.calls_per_second);
         let l = list.as_secs_f64();
-        let list_calls = fleet.instances() as f64 / l;
+        let list_calls = busy as f64 / l + idle as f64 / idle_list.as_secs_f64();
         let (mut tail, mut whole, mut tail_all) = (0.0, 0.0, 0.0);
         let mut delays = Vec::new();
         let mut delays_all = Vec::new();
@@ -341,6 +387,7 @@ impl Cadence {
         }
         Plan {
             list_interval: list,
+            idle_list_interval: idle_list,
             list_calls,
             tail_calls: tail,
             whole_calls: whole,
@@ -421,6 +468,7 @@ mod tests {
                 LogKind::MysqlError | LogKind::Postgresql => Duration::from_secs(error),
                 _ => Duration::from_secs(bulk),
             }),
+            idle_interval: Duration::ZERO,
         }
     }
 
@@ -508,6 +556,42 @@ mod tests {
         assert_eq!(c.list_interval(1000, 10.0), Duration::from_secs(250));
         // No budget at all still gives an interval, not a division by zero.
         assert!(c.list_interval(1, 0.0) > Duration::from_secs(10));
+    }
+
+    #[test]
+    fn idle_instances_listed_less_often_leave_the_share_to_the_busy_ones() {
+        let mut c = cadence(30, 300);
+        // Off: every instance alike.
+        let alike = Duration::from_secs(250);
+        assert_eq!(c.list_intervals(300, 700, 10.0), (alike, alike));
+        c.idle_interval = Duration::from_secs(600);
+        // 700 idle every 600 s take 1.17 of the 4 listings a second; 300 busy share the rest.
+        let (busy, idle) = c.list_intervals(300, 700, 10.0);
+        assert_eq!(idle, Duration::from_secs(600));
+        let calls = 300.0 / busy.as_secs_f64() + 700.0 / idle.as_secs_f64();
+        assert!((calls - 4.0).abs() < 1e-6, "{busy:?}: {calls} listings/s");
+        assert!((busy.as_secs_f64() - 105.88).abs() < 0.01, "{busy:?}");
+        // An idle interval shorter than listing alike gains nothing: alike.
+        c.idle_interval = Duration::from_secs(100);
+        assert_eq!(c.list_intervals(300, 700, 10.0), (alike, alike));
+        // A small fleet is listed at the poll interval, idle or not, busy never slower.
+        c.idle_interval = Duration::from_secs(600);
+        let (busy, idle) = c.list_intervals(10, 10, 10.0);
+        assert_eq!(busy, Duration::from_secs(10));
+        assert_eq!(idle, Duration::from_secs(600));
+        let (busy, _) = c.list_intervals(0, 1000, 10.0);
+        assert_eq!(busy, Duration::from_secs(10));
+
+        // The plan lists a group that writes nothing at the idle interval.
+        let mut f = fleet(300, 99.0, 1.0);
+        f.groups.push(Group {
+            instances: 700,
+            bytes_per_hour: PerKind::from_fn(|_| 0.0),
+        });
+        let p = c.plan(&f);
+        assert_eq!(p.list_interval, c.list_intervals(300, 700, 10.0).0);
+        assert_eq!(p.idle_list_interval, Duration::from_secs(600));
+        assert!((p.list_calls - 4.0).abs() < 1e-6, "{p:?}");
     }
 
     #[test]

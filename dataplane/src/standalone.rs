@@ -10,11 +10,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use metrics::counter;
+use metrics::{counter, gauge};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use contract::cadence::{Cadence, TailClock, Tailing};
+use contract::cadence::{Cadence, TailClock, Tailing, IDLE_AFTER};
 use contract::{pending, Checkpoint, FileKey, RemoteFile};
 use net::telemetry::InternalEvent;
 
@@ -53,6 +53,12 @@ pub struct SchedulerConfig {
     /// waits. `1h` or more: the kind's files are not tailed
     /// but shipped whole after their hourly rotation, one call a file.
     pub max_delay: MaxDelays,
+    /// How often an idle instance (no file written across its last two listings) is listed,
+    /// where that is longer than the listing interval: the listings it no longer takes go
+    /// to the instances that write. An idle instance's next entry waits up to this long to
+    /// be found. `0s`: idle instances are listed like the others.
+    #[serde(with = "humantime_serde")]
+    pub idle_list_interval: Duration,
 }
 
 pub use contract::cadence::MaxDelays;
@@ -82,6 +88,7 @@ impl SchedulerConfig {
             list_share: self.list_share,
             read_all_below: self.read_all_below,
             max_delay: self.max_delay.0.clone(),
+            idle_interval: self.idle_list_interval,
         }
     }
 }
@@ -97,6 +104,7 @@ impl Default for SchedulerConfig {
             list_share: 0.4,
             read_all_below: 0.5,
             max_delay: MaxDelays::default(),
+            idle_list_interval: Duration::from_secs(300),
         }
     }
 }
@@ -196,20 +204,22 @@ impl Scheduler {
     pub async fn discover(&self) -> Result<Vec<FamilyJob>, ShipError> {
         let mut jobs = Vec::new();
         for instance in self.ctx.source.list_instances().await? {
-            jobs.extend(self.discover_instance(&instance, None).await?);
+            jobs.extend(self.discover_instance(&instance, None).await?.0);
         }
         Ok(jobs)
     }
 
-    /// The jobs of one instance's listing. With `tailing`, a live file is left for a later
-    /// listing unless [`Cadence::tail_now`] says it is due; finished files always go.
+    /// The jobs of one instance's listing, and the newest `LastWritten` it lists (0: no
+    /// file). With `tailing`, a live file is left for a later listing unless
+    /// [`Cadence::tail_now`] says it is due; finished files always go.
     async fn discover_instance(
         &self,
         instance: &InstanceInfo,
         tailing: Option<Tailing<'_>>,
-    ) -> Result<Vec<FamilyJob>, ShipError> {
+    ) -> Result<(Vec<FamilyJob>, i64), ShipError> {
         let mut jobs = Vec::new();
         let listing = self.ctx.source.list_files(&instance.instance_id).await?;
+        let newest = listing.iter().map(|f| f.1).max().unwrap_or(0);
         // One read of the instance's checkpoints.
         let shipped: HashMap<String, Checkpoint> = self
             .ctx
@@ -239,7 +249,7 @@ impl Scheduler {
             .lock()
             .expect("last read lock")
             .retain(|k| k.instance_id != instance.instance_id || listed.contains(&k.log_file));
-        Ok(jobs)
+        Ok((jobs, newest))
     }
 
     /// Forget that the live files of `job` were read ([`Scheduler::due`] counted them as read
@@ -393,6 +403,8 @@ impl Scheduler {
         // When each instance is listed next; instances are spread over the listing interval.
         let mut next: HashMap<String, Instant> = HashMap::new();
         let mut listed_in_pass = 0usize;
+        // Whether each instance's files were written across its last listings.
+        let mut quiet: HashMap<String, Quiet> = HashMap::new();
         loop {
             let now = Instant::now();
             let every = INSTANCES_EVERY.max(self.config.poll_interval);
@@ -415,20 +427,38 @@ impl Scheduler {
                     }
                 }
             }
-            let interval = cadence.list_interval(instances.len(), budget);
+            quiet.retain(|id, _| next.contains_key(id));
+            let idle = quiet.values().filter(|q| q.idle()).count();
+            let (interval, idle_interval) =
+                cadence.list_intervals(instances.len().saturating_sub(idle), idle, budget);
+            gauge!(telemetry::INSTANCES_LISTED, "state" => "idle").set(idle as f64);
+            gauge!(telemetry::INSTANCES_LISTED, "state" => "busy")
+                .set(instances.len().saturating_sub(idle) as f64);
+            gauge!(telemetry::LIST_INTERVAL, "state" => "busy").set(interval.as_secs_f64());
+            gauge!(telemetry::LIST_INTERVAL, "state" => "idle").set(idle_interval.as_secs_f64());
             for instance in &instances {
                 let id = &instance.instance_id;
                 if next.get(id).is_some_and(|&at| at > Instant::now()) {
                     continue;
                 }
-                next.insert(id.clone(), Instant::now() + interval);
+                let was_idle = quiet.get(id).is_some_and(Quiet::idle);
+                let own = if was_idle { idle_interval } else { interval };
+                next.insert(id.clone(), Instant::now() + own);
                 let tailing = Tailing {
                     cadence: &cadence,
                     room: self.ctx.source.budget_in_use() < self.config.read_all_below,
-                    interval,
+                    interval: own,
                 };
                 let jobs = match self.discover_instance(instance, Some(tailing)).await {
-                    Ok(jobs) => jobs,
+                    Ok((jobs, newest)) => {
+                        let q = quiet.entry(id.clone()).or_insert(Quiet::new(newest));
+                        q.listed(newest);
+                        if was_idle && !q.idle() {
+                            // Written again: back to the busy instances' interval.
+                            next.insert(id.clone(), Instant::now() + interval);
+                        }
+                        jobs
+                    }
                     Err(e) => {
                         tracing::error!(instance = %id, error = %e, "listing files failed; retrying at the next interval");
                         continue;
@@ -486,6 +516,38 @@ impl Scheduler {
     }
 }
 
+/// Whether an instance's listings found files written since the one before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Quiet {
+    /// The newest `LastWritten` of its last listing.
+    newest_ms: i64,
+    /// Listings in a row that found nothing written since the one before.
+    unchanged: u32,
+}
+
+impl Quiet {
+    fn new(newest_ms: i64) -> Quiet {
+        Quiet {
+            newest_ms,
+            unchanged: 0,
+        }
+    }
+
+    /// Count a listing whose newest `LastWritten` is `newest_ms`.
+    fn listed(&mut self, newest_ms: i64) {
+        if newest_ms == self.newest_ms {
+            self.unchanged = self.unchanged.saturating_add(1);
+        } else {
+            *self = Quiet::new(newest_ms);
+        }
+    }
+
+    /// Idle: nothing written across its last [`IDLE_AFTER`] listings.
+    fn idle(&self) -> bool {
+        self.unchanged >= IDLE_AFTER
+    }
+}
+
 async fn run_job(
     ctx: &ShipContext,
     progress: &Mutex<Progress>,
@@ -530,6 +592,20 @@ mod tests {
                 finished: false,
             }],
         }
+    }
+
+    #[test]
+    fn an_instance_is_idle_after_two_listings_that_found_nothing_written() {
+        let mut q = Quiet::new(1_000);
+        q.listed(1_000);
+        assert!(!q.idle(), "one listing unchanged");
+        q.listed(1_000);
+        assert!(q.idle(), "two listings unchanged");
+        q.listed(1_000);
+        assert!(q.idle());
+        q.listed(2_000);
+        assert!(!q.idle(), "written again: busy at once");
+        assert_eq!(q, Quiet::new(2_000));
     }
 
     #[test]

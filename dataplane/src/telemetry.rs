@@ -31,6 +31,11 @@ pub const JOBS: &str = "aurora_logs_jobs_total";
 /// Jobs left for the instance's next listing because their lane of the standalone queue was
 /// full, by `lane` (`urgent`, `bulk`).
 pub const JOBS_DEFERRED: &str = "aurora_logs_jobs_deferred_total";
+/// Standalone: instances listed now, by `state` (`busy`; `idle`: no file written across
+/// their last listings, listed at `scheduler.idle_list_interval`).
+pub const INSTANCES_LISTED: &str = "aurora_logs_scheduler_instances";
+/// Standalone: seconds between two listings of an instance, by `state` (`busy`, `idle`).
+pub const LIST_INTERVAL: &str = "aurora_logs_scheduler_list_interval_seconds";
 
 /// Describe this crate's metrics to the recorder (once, after installing it).
 pub fn describe() {
@@ -64,6 +69,15 @@ pub fn describe() {
         "seconds a file family's shipping is behind its newest entry shipped (0: caught up)"
     );
     describe_counter!(JOBS, "file jobs finished by outcome");
+    describe_gauge!(
+        INSTANCES_LISTED,
+        "instances the standalone scheduler lists, by state (busy, idle)"
+    );
+    describe_gauge!(
+        LIST_INTERVAL,
+        Unit::Seconds,
+        "seconds between two listings of an instance, by state (busy, idle)"
+    );
     describe_counter!(
         JOBS_DEFERRED,
         "jobs left for the next listing because their queue lane was full, by lane"

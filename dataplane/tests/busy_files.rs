@@ -130,3 +130,83 @@ async fn the_bulk_kinds_downloads_rank_after_listings_and_urgent_reads() {
     assert_eq!(source.rank(Spend::file(Purpose::Tail, error)), Rank::First);
     assert_eq!(source.rank(Spend::listing(Purpose::ListFiles)), Rank::First);
 }
+
+/// Idle instances (nothing written across two listings) are listed at
+/// `idle_list_interval`, and the listings they no longer take go to the instances that write:
+/// those are listed several times as often, and every entry still arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_instances_are_listed_less_often_and_busy_ones_more() {
+    let busy: Vec<String> = (0..2).map(|i| format!("writes-{i}")).collect();
+    let idle: Vec<String> = (0..8).map(|i| format!("idle-{i}")).collect();
+    let names = |v: &[String]| v.iter().map(String::clone).collect::<Vec<_>>();
+    let (busy_names, idle_names) = (names(&busy), names(&idle));
+    let sim = SimConfig {
+        history: Duration::from_secs(10),
+        start_us: Some(hour_start_plus_20_min()),
+        ..Default::default()
+    }
+    .with_cluster(
+        ClusterConfig::new(
+            "writes",
+            Engine::AuroraMysql,
+            &busy_names.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .with_rate(0.0)
+        .with_kind_rate(LogKind::MysqlError, 2.0)
+        .with_seed(7),
+    )
+    .with_cluster(
+        ClusterConfig::new(
+            "idle",
+            Engine::AuroraMysql,
+            &idle_names.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .with_rate(0.0)
+        .with_seed(8),
+    );
+    let world = World::start(sim, StandInConfig::default()).await;
+    let mut rds = world.rds_config(DownloadMode::Portion);
+    rds.calls_per_second = 20;
+    rds.burst = 20;
+    // Ten instances within 5 listings a second: each every 2 s alike. Idle ones every 10 s
+    // leave 4.2 listings a second to the two that write (as often as the poll interval).
+    let scheduler = SchedulerConfig {
+        poll_interval: Duration::from_millis(500),
+        workers: 3,
+        list_share: 0.25,
+        idle_list_interval: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let s = Arc::new(
+        world
+            .scheduler_with(rds, PipelineConfig::default(), scheduler)
+            .await,
+    );
+    let clock = world.rds.spawn_clock(1.0);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn({
+        let s = s.clone();
+        async move { s.run(stopped).await }
+    });
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    drop(clock);
+    stop.send(true).unwrap();
+    run.await.unwrap();
+    let stats = world.rds.stats();
+    let count = |v: &[String]| v.iter().map(|i| stats.listings(i)).collect::<Vec<_>>();
+    let (busy_listed, idle_listed) = (count(&busy), count(&idle));
+    eprintln!("listings: writing {busy_listed:?}, idle {idle_listed:?}");
+    let most_idle = *idle_listed.iter().max().unwrap();
+    let least_busy = *busy_listed.iter().min().unwrap();
+    // Alike, each would be listed about 10 times in 20 s.
+    assert!(
+        most_idle <= 6,
+        "idle instances listed {idle_listed:?} times in 20 s"
+    );
+    assert!(
+        least_busy >= 2 * most_idle,
+        "instances that write listed {busy_listed:?} times, idle ones {idle_listed:?}"
+    );
+    drain(&s).await;
+    assert_eq!(world.assert_all_arrived(), 0);
+}

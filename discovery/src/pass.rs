@@ -356,6 +356,7 @@ impl Discovery {
             list_share: self.config.list_share,
             read_all_below: self.config.read_all_below,
             max_delay: self.config.max_delay.0.clone(),
+            idle_interval: Duration::ZERO,
         };
         let calls_per_second = f64::from(self.source.config().calls_per_second.max(1));
         let in_use = self.source.budget_in_use() + self.live_jobs.rate() / calls_per_second;
