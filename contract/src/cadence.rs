@@ -65,16 +65,22 @@ pub struct Cadence {
     /// The longest an entry of a live file of each kind may wait to be read while the budget
     /// is short. [`ROTATION`] or more: the kind is not tailed.
     pub max_delay: PerKind<Duration>,
-    /// The listing interval of an idle instance (none of its files written since its last
-    /// [`IDLE_AFTER`] listings), where that is longer than the listing interval: idle
-    /// instances take less of the listings' share, and the others are listed more often.
-    /// Zero: idle instances are listed like the others.
+    /// The longest listing interval of an idle instance (none of its files written across
+    /// its last [`IDLE_AFTER`] listings), used while the budget stretches listings beyond
+    /// `poll_interval`: idle instances take less of the listings' share, and the others are
+    /// listed more often ([`Cadence::list_intervals`]). Zero: idle instances are listed like
+    /// the others.
     pub idle_interval: Duration,
 }
 
 /// Listings in a row that found no file written since the one before, after which an
 /// instance counts as idle ([`Cadence::idle_interval`]).
 pub const IDLE_AFTER: u32 = 2;
+
+/// An idle instance is listed at most this many times less often than every instance would
+/// be alike: where listings are only a little short, idle instances wait a little longer,
+/// not [`Cadence::idle_interval`].
+pub const IDLE_STRETCH: u32 = 4;
 
 /// The interval between two listings of one instance: `poll_interval`, or longer so that
 /// listing `instances` takes at most `list_share` of `calls_per_second`.
@@ -102,9 +108,10 @@ impl Cadence {
     }
 
     /// The listing intervals of the `busy` instances and of the `idle` ones, together within
-    /// `list_share` of `calls_per_second`: idle instances at [`Cadence::idle_interval`] where
-    /// that is longer than listing every instance alike, and the busy ones at the interval
-    /// the rest of the share allows.
+    /// `list_share` of `calls_per_second`. While listing every instance alike fits in
+    /// `poll_interval`, both are that. Else idle instances are listed at
+    /// [`Cadence::idle_interval`], at most [`IDLE_STRETCH`] times the interval alike, and the
+    /// busy ones at the interval the rest of the share allows.
     pub fn list_intervals(
         &self,
         busy: usize,
@@ -112,17 +119,18 @@ impl Cadence {
         calls_per_second: f64,
     ) -> (Duration, Duration) {
         let alike = self.list_interval(busy + idle, calls_per_second);
-        if idle == 0 || self.idle_interval <= alike {
+        let idle_interval = self.idle_interval.min(alike * IDLE_STRETCH);
+        if idle == 0 || alike <= self.poll_interval || idle_interval <= alike {
             return (alike, alike);
         }
         let share = (self.list_share * calls_per_second).max(1e-3);
         // Positive: idle instances listed less often than `alike` leave part of the share.
-        let left = share - idle as f64 / self.idle_interval.as_secs_f64();
+        let left = share - idle as f64 / idle_interval.as_secs_f64();
         if left <= 0.0 {
             return (alike, alike);
         }
         let busy_interval = Duration::from_secs_f64(busy as f64 / left).max(self.poll_interval);
-        (busy_interval.min(alike), self.idle_interval)
+        (busy_interval.min(alike), idle_interval)
     }
 
     /// Whether a kind's live files are read before they rotate.
@@ -574,13 +582,17 @@ mod tests {
         // An idle interval shorter than listing alike gains nothing: alike.
         c.idle_interval = Duration::from_secs(100);
         assert_eq!(c.list_intervals(300, 700, 10.0), (alike, alike));
-        // A small fleet is listed at the poll interval, idle or not, busy never slower.
+        // A fleet whose listings fit the poll interval is listed at it, idle or not.
         c.idle_interval = Duration::from_secs(600);
-        let (busy, idle) = c.list_intervals(10, 10, 10.0);
-        assert_eq!(busy, Duration::from_secs(10));
-        assert_eq!(idle, Duration::from_secs(600));
-        let (busy, _) = c.list_intervals(0, 1000, 10.0);
-        assert_eq!(busy, Duration::from_secs(10));
+        let poll = Duration::from_secs(10);
+        assert_eq!(c.list_intervals(10, 10, 10.0), (poll, poll));
+        // Listings a little short (alike every 12 s): idle ones wait 4 times that, not 600 s.
+        assert_eq!(
+            c.list_intervals(8, 40, 10.0),
+            (poll, Duration::from_secs(48))
+        );
+        let (busy, idle) = c.list_intervals(0, 1000, 10.0);
+        assert_eq!((busy, idle), (poll, Duration::from_secs(600)));
 
         // The plan lists a group that writes nothing at the idle interval.
         let mut f = fleet(300, 99.0, 1.0);

@@ -53,10 +53,11 @@ pub struct SchedulerConfig {
     /// waits. `1h` or more: the kind's files are not tailed
     /// but shipped whole after their hourly rotation, one call a file.
     pub max_delay: MaxDelays,
-    /// How often an idle instance (no file written across its last two listings) is listed,
-    /// where that is longer than the listing interval: the listings it no longer takes go
-    /// to the instances that write. An idle instance's next entry waits up to this long to
-    /// be found. `0s`: idle instances are listed like the others.
+    /// While the budget stretches listings beyond `poll_interval`: how often at most an idle
+    /// instance (no file written across its last two listings) is listed, at most four times
+    /// the interval of listing every instance alike. The listings it no longer takes go to the
+    /// instances that write. An idle instance's next entry waits up to this long to be found.
+    /// `0s`: idle instances are listed like the others.
     #[serde(with = "humantime_serde")]
     pub idle_list_interval: Duration,
 }

@@ -168,8 +168,9 @@ async fn idle_instances_are_listed_less_often_and_busy_ones_more() {
     let mut rds = world.rds_config(DownloadMode::Portion);
     rds.calls_per_second = 20;
     rds.burst = 20;
-    // Ten instances within 5 listings a second: each every 2 s alike. Idle ones every 10 s
-    // leave 4.2 listings a second to the two that write (as often as the poll interval).
+    // Ten instances within 5 listings a second: each every 2 s alike. Idle ones every 8 s
+    // (four times that) leave 4 listings a second to the two that write: as often as the
+    // poll interval allows.
     let scheduler = SchedulerConfig {
         poll_interval: Duration::from_millis(500),
         workers: 3,
