@@ -1181,3 +1181,32 @@ async fn dropping_the_simulator_closes_keep_alive_connections() {
         after.map(|r| r.status())
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_delay_slows_its_action_until_cleared() {
+    let sim = start(base_config()).await;
+    let c = client(&sim).await;
+    let delay = Duration::from_millis(300);
+    sim.faults()
+        .set_answer_delay("DescribeDBLogFiles", Some(delay))
+        .set_answer_delay("NoSuchAction", Some(delay));
+    let list = || async {
+        let started = std::time::Instant::now();
+        c.describe_db_log_files()
+            .db_instance_identifier("orders-1")
+            .send()
+            .await
+            .expect("list");
+        started.elapsed()
+    };
+    for _ in 0..2 {
+        assert!(list().await >= delay);
+    }
+    sim.faults().set_answer_delay("DescribeDBLogFiles", None);
+    // Cleared: three answers in less than the delay each would take.
+    let started = std::time::Instant::now();
+    for _ in 0..3 {
+        list().await;
+    }
+    assert!(started.elapsed() < 3 * delay, "{:?}", started.elapsed());
+}

@@ -192,6 +192,8 @@ pub(crate) struct FaultState {
     not_ready: BTreeSet<String>,
     rotation: Option<RotationNotFound>,
     range_honoured: bool,
+    /// How long answers of each action wait before they are made (known actions only).
+    answer_delay: BTreeMap<&'static str, std::time::Duration>,
     stats: SimStats,
 }
 
@@ -207,6 +209,7 @@ impl FaultState {
             not_ready: BTreeSet::new(),
             rotation: None,
             range_honoured: false,
+            answer_delay: BTreeMap::new(),
             stats: SimStats::default(),
         }
     }
@@ -229,6 +232,11 @@ impl FaultState {
             .copied()
             .unwrap_or(OTHER_ACTION);
         *self.stats.calls.entry(name.to_string()).or_default() += 1;
+    }
+
+    /// How long an answer to `action` waits before it is made.
+    pub(crate) fn answer_delay(&self, action: &str) -> Option<std::time::Duration> {
+        self.answer_delay.get(action).copied()
     }
 
     /// Counts a listing of `instance`, a known one.
@@ -376,6 +384,19 @@ impl Faults {
     /// it, or never with `None`.
     pub fn set_rotation_not_found(&self, rule: Option<RotationNotFound>) -> &Faults {
         self.lock().rotation = rule;
+        self
+    }
+
+    /// Make every answer to `action` (one of [`KNOWN_ACTIONS`]; others are ignored) wait
+    /// `delay` before it is made, as a busy RDS answers slowly; `None`: at once.
+    pub fn set_answer_delay(&self, action: &str, delay: Option<std::time::Duration>) -> &Faults {
+        if let Some(&known) = KNOWN_ACTIONS.iter().find(|&&k| k == action) {
+            let mut s = self.lock();
+            match delay {
+                Some(d) => s.answer_delay.insert(known, d),
+                None => s.answer_delay.remove(known),
+            };
+        }
         self
     }
 

@@ -184,6 +184,10 @@ async fn query(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     if shared.fault_state().throttled() {
         return api_error(&ApiError::throttling(), &request_id);
     }
+    let delay = shared.fault_state().answer_delay(&action);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
     let id = request_id.clone();
     // Reading files (possibly from disk) and cutting pages is CPU and I/O work: off the reactor.
     let answer = tokio::task::spawn_blocking(move || api::answer(&shared, &params, &id)).await;
