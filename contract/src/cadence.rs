@@ -77,6 +77,41 @@ pub struct Cadence {
 /// instance counts as idle ([`Cadence::idle_interval`]).
 pub const IDLE_AFTER: u32 = 2;
 
+/// Whether an instance's listings found anything written since the one before, from a
+/// signature of each listing (the newest `LastWritten`, or a hash of every file's name, size
+/// and `LastWritten`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quiet {
+    /// The signature of its last listing.
+    signature: u64,
+    /// Listings in a row with the same signature as the one before.
+    unchanged: u32,
+}
+
+impl Quiet {
+    /// After a first listing of `signature`.
+    pub fn new(signature: u64) -> Quiet {
+        Quiet {
+            signature,
+            unchanged: 0,
+        }
+    }
+
+    /// Count a listing of `signature`.
+    pub fn listed(&mut self, signature: u64) {
+        if signature == self.signature {
+            self.unchanged = self.unchanged.saturating_add(1);
+        } else {
+            *self = Quiet::new(signature);
+        }
+    }
+
+    /// Idle: nothing written across its last [`IDLE_AFTER`] listings.
+    pub fn idle(&self) -> bool {
+        self.unchanged >= IDLE_AFTER
+    }
+}
+
 /// An idle instance is listed at most this many times less often than every instance would
 /// be alike: where listings are only a little short, idle instances wait a little longer,
 /// not [`Cadence::idle_interval`].
@@ -564,6 +599,20 @@ mod tests {
         assert_eq!(c.list_interval(1000, 10.0), Duration::from_secs(250));
         // No budget at all still gives an interval, not a division by zero.
         assert!(c.list_interval(1, 0.0) > Duration::from_secs(10));
+    }
+
+    #[test]
+    fn an_instance_is_idle_after_two_listings_that_found_nothing_written() {
+        let mut q = Quiet::new(1_000);
+        q.listed(1_000);
+        assert!(!q.idle(), "one listing unchanged");
+        q.listed(1_000);
+        assert!(q.idle(), "two listings unchanged");
+        q.listed(1_000);
+        assert!(q.idle());
+        q.listed(2_000);
+        assert!(!q.idle(), "written again: busy at once");
+        assert_eq!(q, Quiet::new(2_000));
     }
 
     #[test]

@@ -10,11 +10,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use metrics::{counter, gauge};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use contract::cadence::{Cadence, TailClock, Tailing, IDLE_AFTER};
+use contract::cadence::{Cadence, Quiet, TailClock, Tailing};
 use contract::{pending, Checkpoint, FileKey, RemoteFile};
 use net::telemetry::InternalEvent;
 
@@ -158,6 +159,12 @@ pub const URGENT_MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// How often the instance list is refreshed at least (new instances are found within it).
 const INSTANCES_EVERY: Duration = Duration::from_secs(60);
+/// Listings of different instances in flight at once: the loop keeps its pace when one
+/// answer is slow (RDS busy after the hour's rotation).
+const LISTINGS_AT_ONCE: usize = 4;
+/// The most instances one turn of the loop lists; the rest are due at the next turn (which
+/// comes at once), so that a shutdown is seen between batches.
+const LISTINGS_PER_BATCH: usize = 64;
 /// The shortest sleep of the scheduling loop.
 const MIN_NAP: Duration = Duration::from_millis(20);
 
@@ -217,10 +224,10 @@ impl Scheduler {
         &self,
         instance: &InstanceInfo,
         tailing: Option<Tailing<'_>>,
-    ) -> Result<(Vec<FamilyJob>, i64), ShipError> {
+    ) -> Result<(Vec<FamilyJob>, u64), ShipError> {
         let mut jobs = Vec::new();
         let listing = self.ctx.source.list_files(&instance.instance_id).await?;
-        let newest = listing.iter().map(|f| f.1).max().unwrap_or(0);
+        let newest = listing.iter().map(|f| f.1.max(0) as u64).max().unwrap_or(0);
         // One read of the instance's checkpoints.
         let shipped: HashMap<String, Checkpoint> = self
             .ctx
@@ -437,20 +444,41 @@ impl Scheduler {
                 .set(instances.len().saturating_sub(idle) as f64);
             gauge!(telemetry::LIST_INTERVAL, "state" => "busy").set(interval.as_secs_f64());
             gauge!(telemetry::LIST_INTERVAL, "state" => "idle").set(idle_interval.as_secs_f64());
+            // The instances due now, at most a batch: their listings go at once, a few at a
+            // time, so that one slow answer does not hold the others back.
+            let now = Instant::now();
+            let mut due = Vec::new();
             for instance in &instances {
                 let id = &instance.instance_id;
-                if next.get(id).is_some_and(|&at| at > Instant::now()) {
+                if due.len() >= LISTINGS_PER_BATCH || next.get(id).is_some_and(|&at| at > now) {
                     continue;
                 }
                 let was_idle = quiet.get(id).is_some_and(Quiet::idle);
                 let own = if was_idle { idle_interval } else { interval };
-                next.insert(id.clone(), Instant::now() + own);
-                let tailing = Tailing {
-                    cadence: &cadence,
-                    room: self.ctx.source.budget_in_use() < self.config.read_all_below,
-                    interval: own,
-                };
-                let jobs = match self.discover_instance(instance, Some(tailing)).await {
+                next.insert(id.clone(), now + own);
+                due.push((instance, was_idle, own));
+            }
+            let room = self.ctx.source.budget_in_use() < self.config.read_all_below;
+            let cadence = &cadence;
+            // Collected first: a lazy `map` into the stream makes this future not `Send` (a
+            // higher-ranked lifetime), and `run` must be spawnable.
+            let futures: Vec<_> = due
+                .into_iter()
+                .map(|(instance, was_idle, own)| async move {
+                    let tailing = Tailing {
+                        cadence,
+                        room,
+                        interval: own,
+                    };
+                    let listed = self.discover_instance(instance, Some(tailing)).await;
+                    (instance, was_idle, listed)
+                })
+                .collect();
+            let mut listings =
+                futures_util::stream::iter(futures).buffer_unordered(LISTINGS_AT_ONCE);
+            while let Some((instance, was_idle, listed)) = listings.next().await {
+                let id = &instance.instance_id;
+                let jobs = match listed {
                     Ok((jobs, newest)) => {
                         let q = quiet.entry(id.clone()).or_insert(Quiet::new(newest));
                         q.listed(newest);
@@ -485,6 +513,7 @@ impl Scheduler {
                     self.progress.lock().expect("progress lock").passes += 1;
                 }
             }
+            drop(listings);
             // Until the next instance is due (or the instance list is), within bounds.
             let wake = next
                 .values()
@@ -514,38 +543,6 @@ impl Scheduler {
             tracing::warn!("grace period over: exiting with files in flight (they resume from their checkpoints)");
             workers.abort_all();
         }
-    }
-}
-
-/// Whether an instance's listings found files written since the one before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Quiet {
-    /// The newest `LastWritten` of its last listing.
-    newest_ms: i64,
-    /// Listings in a row that found nothing written since the one before.
-    unchanged: u32,
-}
-
-impl Quiet {
-    fn new(newest_ms: i64) -> Quiet {
-        Quiet {
-            newest_ms,
-            unchanged: 0,
-        }
-    }
-
-    /// Count a listing whose newest `LastWritten` is `newest_ms`.
-    fn listed(&mut self, newest_ms: i64) {
-        if newest_ms == self.newest_ms {
-            self.unchanged = self.unchanged.saturating_add(1);
-        } else {
-            *self = Quiet::new(newest_ms);
-        }
-    }
-
-    /// Idle: nothing written across its last [`IDLE_AFTER`] listings.
-    fn idle(&self) -> bool {
-        self.unchanged >= IDLE_AFTER
     }
 }
 
@@ -593,20 +590,6 @@ mod tests {
                 finished: false,
             }],
         }
-    }
-
-    #[test]
-    fn an_instance_is_idle_after_two_listings_that_found_nothing_written() {
-        let mut q = Quiet::new(1_000);
-        q.listed(1_000);
-        assert!(!q.idle(), "one listing unchanged");
-        q.listed(1_000);
-        assert!(q.idle(), "two listings unchanged");
-        q.listed(1_000);
-        assert!(q.idle());
-        q.listed(2_000);
-        assert!(!q.idle(), "written again: busy at once");
-        assert_eq!(q, Quiet::new(2_000));
     }
 
     #[test]

@@ -211,3 +211,63 @@ async fn idle_instances_are_listed_less_often_and_busy_ones_more() {
     drain(&s).await;
     assert_eq!(world.assert_all_arrived(), 0);
 }
+
+/// RDS answering listings slowly (400 ms each, as when it is busy) does not slow the
+/// listing schedule: listings of different instances go a few at a time. One at a time,
+/// eight instances due every second would get 2.5 listings a second instead of 8.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_listings_keep_their_pace() {
+    let names: Vec<String> = (0..8).map(|i| format!("slow-{i}")).collect();
+    let sim = SimConfig {
+        history: Duration::from_secs(10),
+        start_us: Some(hour_start_plus_20_min()),
+        ..Default::default()
+    }
+    .with_cluster(
+        ClusterConfig::new(
+            "slow",
+            Engine::AuroraMysql,
+            &names.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .with_rate(0.0)
+        .with_kind_rate(LogKind::MysqlError, 1.0)
+        .with_seed(9),
+    );
+    let world = World::start(sim, StandInConfig::default()).await;
+    world
+        .rds
+        .faults()
+        .set_answer_delay("DescribeDBLogFiles", Some(Duration::from_millis(400)));
+    let scheduler = SchedulerConfig {
+        poll_interval: Duration::from_secs(1),
+        workers: 3,
+        ..Default::default()
+    };
+    let s = Arc::new(
+        world
+            .scheduler_with(
+                world.rds_config(DownloadMode::Portion),
+                PipelineConfig::default(),
+                scheduler,
+            )
+            .await,
+    );
+    let run_for = Duration::from_secs(10);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn({
+        let s = s.clone();
+        async move { s.run(stopped).await }
+    });
+    tokio::time::sleep(run_for).await;
+    stop.send(true).unwrap();
+    run.await.unwrap();
+    let listed = world.rds.stats().calls("DescribeDBLogFiles");
+    let due = names.len() as u64 * run_for.as_secs();
+    eprintln!("{listed} listings of {due} due");
+    assert!(
+        listed * 10 >= due * 6,
+        "{listed} listings of {due} due in {run_for:?}: the schedule slipped"
+    );
+    drain(&s).await;
+    assert_eq!(world.assert_all_arrived(), 0);
+}
