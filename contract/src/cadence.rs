@@ -117,29 +117,13 @@ impl Quiet {
 /// not [`Cadence::idle_interval`].
 pub const IDLE_STRETCH: u32 = 4;
 
-/// The interval between two listings of one instance: `poll_interval`, or longer so that
-/// listing `instances` takes at most `list_share` of `calls_per_second`.
-pub fn list_interval(
-    poll_interval: Duration,
-    list_share: f64,
-    instances: usize,
-    calls_per_second: f64,
-) -> Duration {
-    let share = (list_share * calls_per_second).max(1e-3);
-    Duration::from_secs_f64(instances as f64 / share).max(poll_interval)
-}
-
 impl Cadence {
     /// The interval between two listings of one instance, with `instances` listed and
     /// `calls_per_second` the budget: the poll interval, or longer so that listings take at
     /// most `list_share` of the budget.
     pub fn list_interval(&self, instances: usize, calls_per_second: f64) -> Duration {
-        list_interval(
-            self.poll_interval,
-            self.list_share,
-            instances,
-            calls_per_second,
-        )
+        let share = (self.list_share * calls_per_second).max(1e-3);
+        Duration::from_secs_f64(instances as f64 / share).max(self.poll_interval)
     }
 
     /// The listing intervals of the `busy` instances and of the `idle` ones, together within

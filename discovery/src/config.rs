@@ -29,6 +29,13 @@ pub struct DiscoveryConfig {
     /// `1h` or more: the kind's files are not tailed but shipped whole after their hourly
     /// rotation, one call a file. The same rules as standalone's `scheduler.max_delay`.
     pub max_delay: MaxDelays,
+    /// While listings are spread over several passes: how often at most an idle instance
+    /// (its listing unchanged across its last two) is listed, at most four times the interval
+    /// of listing every instance alike; the listings it no longer takes go to the instances
+    /// that write. Its next entry waits up to this long to be found. `0s`: idle instances are
+    /// listed like the others. The same rule as standalone's `scheduler.idle_list_interval`.
+    #[serde(with = "humantime_serde")]
+    pub idle_list_interval: Duration,
     /// How long the instance list (`DescribeDBInstances`) is cached: new instances are seen
     /// at most this late.
     #[serde(with = "humantime_serde")]
@@ -67,6 +74,7 @@ impl Default for DiscoveryConfig {
             list_share: 0.4,
             read_all_below: 0.5,
             max_delay: MaxDelays::default(),
+            idle_list_interval: Duration::from_secs(5 * 60),
             instances_ttl: Duration::from_secs(5 * 60),
             full_listing_every: Duration::from_secs(10 * 60),
             listing_overlap: Duration::from_secs(2 * 60),

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use contract::cadence::{Cadence, TailClock, Tailing};
+use contract::cadence::{Cadence, Quiet, TailClock, Tailing};
 use contract::{
     canonical_name, is_live_name, kind_of, pending, FileKey, Job, LogKind, JOB_VERSION,
 };
@@ -179,6 +179,10 @@ pub struct Discovery {
     /// Instances whose last state read found every listed file shipped (bounded by the
     /// instances).
     settled: Mutex<HashMap<String, Settled>>,
+    /// Whether each instance's listing changed lately (bounded by the instances).
+    quiet: Mutex<HashMap<String, Quiet>>,
+    /// The listing interval of the instances that are not idle, as of the last pass.
+    busy_interval: Mutex<Duration>,
 }
 
 /// An instance found with nothing left to ship: while its listing stays the same, its files'
@@ -286,6 +290,8 @@ impl Discovery {
             tail_clock: Mutex::default(),
             live_jobs: RecentCalls::default(),
             settled: Mutex::default(),
+            quiet: Mutex::default(),
+            busy_interval: Mutex::new(Duration::ZERO),
         })
     }
 
@@ -349,27 +355,34 @@ impl Discovery {
             .lock()
             .expect("settled lock")
             .retain(|id, _| ids.contains(id.as_str()));
-        let (instances, interval) = self.due(instances);
-        let published_ms = now_ms();
+        self.quiet
+            .lock()
+            .expect("quiet lock")
+            .retain(|id, _| ids.contains(id.as_str()));
         let cadence = Cadence {
             poll_interval: self.config.poll_interval,
             list_share: self.config.list_share,
             read_all_below: self.config.read_all_below,
             max_delay: self.config.max_delay.0.clone(),
-            idle_interval: Duration::ZERO,
+            idle_interval: self.config.idle_list_interval,
         };
+        let instances = self.due(instances, &cadence);
+        let published_ms = now_ms();
         let calls_per_second = f64::from(self.source.config().calls_per_second.max(1));
         let in_use = self.source.budget_in_use() + self.live_jobs.rate() / calls_per_second;
-        let tailing = Tailing {
-            cadence: &cadence,
-            room: in_use < self.config.read_all_below,
-            interval,
-        };
+        let room = in_use < self.config.read_all_below;
         // The futures are collected first: a lazy `map` over a borrowed slice makes the pass
         // future not `Send` (a higher-ranked lifetime), and `run` must be spawnable.
         let futures: Vec<_> = instances
             .iter()
-            .map(|i| self.instance_work(i, epoch, published_ms, tailing))
+            .map(|(i, interval)| {
+                let tailing = Tailing {
+                    cadence: &cadence,
+                    room,
+                    interval: *interval,
+                };
+                self.instance_work(i, epoch, published_ms, tailing)
+            })
             .collect();
         let works: Vec<Result<InstanceWork, InstanceError>> = futures_util::stream::iter(futures)
             .buffered(self.config.instance_concurrency.max(1))
@@ -449,35 +462,70 @@ impl Discovery {
         }
     }
 
-    /// The instances to list this pass, and how often each is listed: all of them every
+    /// The instances to list this pass, each with how often it is listed: all of them every
     /// `poll_interval`, unless that would take more than `list_share` of the process's RDS
-    /// rate; then each once per the longer interval that fits, spread over the passes.
-    fn due(&self, instances: Vec<InstanceInfo>) -> (Vec<InstanceInfo>, Duration) {
-        let interval = contract::cadence::list_interval(
-            self.config.poll_interval,
-            self.config.list_share,
-            instances.len(),
+    /// rate; then each once per the longer interval that fits, spread over the passes, idle
+    /// ones less often and the others more ([`Cadence::list_intervals`]).
+    fn due(
+        &self,
+        instances: Vec<InstanceInfo>,
+        cadence: &Cadence,
+    ) -> Vec<(InstanceInfo, Duration)> {
+        let quiet = self.quiet.lock().expect("quiet lock");
+        let is_idle = |id: &str| quiet.get(id).is_some_and(Quiet::idle);
+        let idle = instances.iter().filter(|i| is_idle(&i.instance_id)).count();
+        let (interval, idle_interval) = cadence.list_intervals(
+            instances.len() - idle,
+            idle,
             f64::from(self.source.config().calls_per_second.max(1)),
         );
+        *self.busy_interval.lock().expect("busy interval lock") = interval;
         let mut next = self.next_list.lock().expect("next list lock");
-        if interval <= self.config.poll_interval {
+        if interval <= self.config.poll_interval && idle_interval <= self.config.poll_interval {
             next.clear();
-            return (instances, interval);
+            return instances.into_iter().map(|i| (i, interval)).collect();
         }
         let now = Instant::now();
         let n = instances.len().max(1) as f64;
         next.retain(|id, _| instances.iter().any(|i| &i.instance_id == id));
         let mut due = Vec::new();
         for (i, instance) in instances.into_iter().enumerate() {
+            let own = if is_idle(&instance.instance_id) {
+                idle_interval
+            } else {
+                interval
+            };
             let at = *next
                 .entry(instance.instance_id.clone())
-                .or_insert_with(|| now + interval.mul_f64(i as f64 / n));
+                .or_insert_with(|| now + own.mul_f64(i as f64 / n));
             if at <= now {
-                next.insert(instance.instance_id.clone(), now + interval);
-                due.push(instance);
+                next.insert(instance.instance_id.clone(), now + own);
+                due.push((instance, own));
             }
         }
-        (due, interval)
+        due
+    }
+
+    /// Count a listing of `instance` with `fingerprint`: an idle instance whose files were
+    /// written again is listed at the busy instances' interval from now on.
+    fn listed(&self, instance_id: &str, fingerprint: u64) {
+        let mut quiet = self.quiet.lock().expect("quiet lock");
+        let q = quiet
+            .entry(instance_id.to_string())
+            .or_insert(Quiet::new(fingerprint));
+        let was_idle = q.idle();
+        q.listed(fingerprint);
+        if was_idle && !q.idle() {
+            let interval = *self.busy_interval.lock().expect("busy interval lock");
+            if let Some(at) = self
+                .next_list
+                .lock()
+                .expect("next list lock")
+                .get_mut(instance_id)
+            {
+                *at = Instant::now() + interval;
+            }
+        }
     }
 
     /// `Some(epoch)` while leading; sets the leader gauges.
@@ -594,6 +642,7 @@ impl Discovery {
                 error,
             })?;
         let fingerprint = listing_fingerprint(&listing.files);
+        self.listed(&instance.instance_id, fingerprint);
         let settled = self
             .settled
             .lock()

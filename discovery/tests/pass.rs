@@ -535,3 +535,66 @@ async fn an_instance_found_fully_shipped_is_not_read_again_until_its_listing_cha
         assert_eq!(r.state_reads_saved, 0, "{r:?}");
     }
 }
+
+/// Idle instances (listing unchanged across two listings) are listed at
+/// `idle_list_interval` while listings are spread, and the one that writes more often, as
+/// standalone does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_instances_are_listed_less_often_and_the_busy_one_more() {
+    use simulator::instance::Engine;
+    use simulator::rds::{ClusterConfig, SimConfig};
+    let idle: Vec<String> = (0..4).map(|i| format!("idle-{i}")).collect();
+    let sim = SimConfig {
+        history: Duration::from_secs(10),
+        start_us: Some(hour_start_plus_20_min()),
+        ..Default::default()
+    }
+    .with_cluster(
+        ClusterConfig::new("writes", Engine::AuroraMysql, &["writes-1"])
+            .with_rate(0.0)
+            .with_kind_rate(simulator::LogKind::MysqlError, 5.0)
+            .with_seed(3),
+    )
+    .with_cluster(
+        ClusterConfig::new(
+            "idle",
+            Engine::AuroraMysql,
+            &idle.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .with_rate(0.0)
+        .with_seed(4),
+    );
+    let w = World::start(sim).await;
+    let sink = Arc::new(RecordingSink::default());
+    // Five instances within 4 listings a second: each every 1.25 s alike; idle ones every
+    // 5 s leave 3.2 a second to the one that writes.
+    let mut c = config(None);
+    c.idle_list_interval = Duration::from_secs(5);
+    let mut rds = w.rds_config();
+    rds.calls_per_second = 10;
+    rds.burst = 10;
+    let d = w
+        .discovery_over(rds, c, Arc::new(FixedLeader(1)), sink.clone())
+        .await;
+    let clock = w.rds.spawn_clock(1.0);
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(12) {
+        d.pass().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(clock);
+    let stats = w.rds.stats();
+    let writes = stats.listings("writes-1");
+    let idle_listed: Vec<u64> = idle.iter().map(|i| stats.listings(i)).collect();
+    eprintln!("listings: writing {writes}, idle {idle_listed:?}");
+    let most_idle = *idle_listed.iter().max().unwrap();
+    // Alike, each would be listed about 10 times in 12 s.
+    assert!(
+        most_idle <= 6,
+        "idle instances listed {idle_listed:?} times"
+    );
+    assert!(
+        writes >= 2 * most_idle,
+        "the instance that writes listed {writes} times, idle ones {idle_listed:?}"
+    );
+}
