@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{drain, hour_start_plus_20_min, World};
+use common::{drain, hour_start_plus_20_min, run_for, World};
 use contract::PerKind;
 use dataplane::pipeline::PipelineConfig;
 use dataplane::standalone::{MaxDelays, SchedulerConfig};
@@ -138,32 +138,9 @@ async fn the_bulk_kinds_downloads_rank_after_listings_and_urgent_reads() {
 async fn idle_instances_are_listed_less_often_and_busy_ones_more() {
     let busy: Vec<String> = (0..2).map(|i| format!("writes-{i}")).collect();
     let idle: Vec<String> = (0..8).map(|i| format!("idle-{i}")).collect();
-    let names = |v: &[String]| v.iter().map(String::clone).collect::<Vec<_>>();
-    let (busy_names, idle_names) = (names(&busy), names(&idle));
-    let sim = SimConfig {
-        history: Duration::from_secs(10),
-        start_us: Some(hour_start_plus_20_min()),
-        ..Default::default()
-    }
-    .with_cluster(
-        ClusterConfig::new(
-            "writes",
-            Engine::AuroraMysql,
-            &busy_names.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .with_rate(0.0)
-        .with_kind_rate(LogKind::MysqlError, 2.0)
-        .with_seed(7),
-    )
-    .with_cluster(
-        ClusterConfig::new(
-            "idle",
-            Engine::AuroraMysql,
-            &idle_names.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .with_rate(0.0)
-        .with_seed(8),
-    );
+    let sim = twenty_minutes_in()
+        .with_cluster(error_writers("writes", &busy, 2.0, 7))
+        .with_cluster(error_writers("idle", &idle, 0.0, 8));
     let world = World::start(sim, StandInConfig::default()).await;
     let mut rds = world.rds_config(DownloadMode::Portion);
     rds.calls_per_second = 20;
@@ -184,15 +161,8 @@ async fn idle_instances_are_listed_less_often_and_busy_ones_more() {
             .await,
     );
     let clock = world.rds.spawn_clock(1.0);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let run = tokio::spawn({
-        let s = s.clone();
-        async move { s.run(stopped).await }
-    });
-    tokio::time::sleep(Duration::from_secs(20)).await;
+    run_for(&s, Duration::from_secs(20)).await;
     drop(clock);
-    stop.send(true).unwrap();
-    run.await.unwrap();
     let stats = world.rds.stats();
     let count = |v: &[String]| v.iter().map(|i| stats.listings(i)).collect::<Vec<_>>();
     let (busy_listed, idle_listed) = (count(&busy), count(&idle));
@@ -218,21 +188,7 @@ async fn idle_instances_are_listed_less_often_and_busy_ones_more() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_listings_keep_their_pace() {
     let names: Vec<String> = (0..8).map(|i| format!("slow-{i}")).collect();
-    let sim = SimConfig {
-        history: Duration::from_secs(10),
-        start_us: Some(hour_start_plus_20_min()),
-        ..Default::default()
-    }
-    .with_cluster(
-        ClusterConfig::new(
-            "slow",
-            Engine::AuroraMysql,
-            &names.iter().map(String::as_str).collect::<Vec<_>>(),
-        )
-        .with_rate(0.0)
-        .with_kind_rate(LogKind::MysqlError, 1.0)
-        .with_seed(9),
-    );
+    let sim = twenty_minutes_in().with_cluster(error_writers("slow", &names, 1.0, 9));
     let world = World::start(sim, StandInConfig::default()).await;
     world
         .rds
@@ -252,22 +208,33 @@ async fn slow_listings_keep_their_pace() {
             )
             .await,
     );
-    let run_for = Duration::from_secs(10);
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let run = tokio::spawn({
-        let s = s.clone();
-        async move { s.run(stopped).await }
-    });
-    tokio::time::sleep(run_for).await;
-    stop.send(true).unwrap();
-    run.await.unwrap();
+    let time = Duration::from_secs(10);
+    run_for(&s, time).await;
     let listed = world.rds.stats().calls("DescribeDBLogFiles");
-    let due = names.len() as u64 * run_for.as_secs();
+    let due = names.len() as u64 * time.as_secs();
     eprintln!("{listed} listings of {due} due");
     assert!(
         listed * 10 >= due * 6,
-        "{listed} listings of {due} due in {run_for:?}: the schedule slipped"
+        "{listed} listings of {due} due in {time:?}: the schedule slipped"
     );
     drain(&s).await;
     assert_eq!(world.assert_all_arrived(), 0);
+}
+
+/// Twenty minutes into an hour, with ten seconds of history.
+fn twenty_minutes_in() -> SimConfig {
+    SimConfig {
+        history: Duration::from_secs(10),
+        start_us: Some(hour_start_plus_20_min()),
+        ..Default::default()
+    }
+}
+
+/// Aurora MySQL instances `ids` that write only error entries, `per_second` each.
+fn error_writers(name: &str, ids: &[String], per_second: f64, seed: u64) -> ClusterConfig {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    ClusterConfig::new(name, Engine::AuroraMysql, &ids)
+        .with_rate(0.0)
+        .with_kind_rate(LogKind::MysqlError, per_second)
+        .with_seed(seed)
 }

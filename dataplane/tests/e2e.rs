@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{drain, two_clusters, World};
+use common::{drain, run_for, two_clusters, World};
 use dataplane::pipeline::PipelineConfig;
 use dataplane::standalone::{FamilyJob, Scheduler};
 use rds::DownloadMode;
@@ -580,18 +580,6 @@ async fn portion_scheduler(
             .scheduler_with(rds, PipelineConfig::default(), config)
             .await,
     )
-}
-
-/// Run `s` (`Scheduler::run`, as `aurora-logs run` does) for `time`, then stop it.
-async fn run_for(s: &std::sync::Arc<Scheduler>, time: Duration) {
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn({
-        let s = s.clone();
-        async move { s.run(stopped).await }
-    });
-    tokio::time::sleep(time).await;
-    stop.send(true).unwrap();
-    task.await.unwrap();
 }
 
 /// The long-running scheduler lists each instance on its own schedule and reads a live file

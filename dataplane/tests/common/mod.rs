@@ -148,6 +148,18 @@ impl World {
     }
 }
 
+/// Run `s` (`Scheduler::run`, as `aurora-logs run` does) for `time`, then stop it.
+pub async fn run_for(s: &Arc<Scheduler>, time: Duration) {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn({
+        let s = s.clone();
+        async move { s.run(stopped).await }
+    });
+    tokio::time::sleep(time).await;
+    stop.send(true).unwrap();
+    task.await.unwrap();
+}
+
 /// Drain passes until one ships nothing new (bounded).
 pub async fn drain(s: &Scheduler) {
     for _ in 0..20 {
