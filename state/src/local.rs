@@ -1,6 +1,7 @@
 //! [`LocalCheckpoints`]: the store of the standalone mode, an embedded redb database.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{Database, TableDefinition};
 
@@ -23,7 +24,7 @@ fn db_err(e: impl Into<redb::Error>) -> CheckpointError {
 /// Checkpoints in an embedded redb database under the state directory.
 #[derive(Debug)]
 pub struct LocalCheckpoints {
-    db: Database,
+    db: Arc<Database>,
 }
 
 impl LocalCheckpoints {
@@ -34,7 +35,33 @@ impl LocalCheckpoints {
         let tx = db.begin_write().map_err(db_err)?;
         tx.open_table(TABLE).map_err(db_err)?;
         tx.commit().map_err(db_err)?;
-        Ok(LocalCheckpoints { db })
+        Ok(LocalCheckpoints { db: Arc::new(db) })
+    }
+
+    /// Set (`Some`) or delete (`None`) one key in a write transaction, on the blocking pool:
+    /// redb makes a commit durable with an fsync, and one writer waits for another. On a
+    /// runtime thread that would hold every task scheduled there (listings, uploads) behind
+    /// the disk, as it did while the hour's rotated files were shipped.
+    async fn write(&self, key: String, value: Option<Vec<u8>>) -> Result<(), CheckpointError> {
+        let db = self.db.clone();
+        let write = move || -> Result<(), CheckpointError> {
+            let tx = db.begin_write().map_err(db_err)?;
+            {
+                let mut table = tx.open_table(TABLE).map_err(db_err)?;
+                match &value {
+                    Some(v) => {
+                        table.insert(key.as_str(), v.as_slice()).map_err(db_err)?;
+                    }
+                    None => {
+                        table.remove(key.as_str()).map_err(db_err)?;
+                    }
+                }
+            }
+            tx.commit().map_err(db_err)
+        };
+        tokio::task::spawn_blocking(write)
+            .await
+            .map_err(|e| db_err(redb::Error::Io(std::io::Error::other(e))))?
     }
 
     fn decode(key: &str, v: &[u8]) -> Result<Checkpoint, CheckpointError> {
@@ -58,16 +85,8 @@ impl CheckpointStore for LocalCheckpoints {
     }
 
     async fn commit(&self, key: &FileKey, cp: &Checkpoint) -> Result<(), CheckpointError> {
-        let k = encode(key);
         let v = serde_json::to_vec(cp).expect("a checkpoint always serialises");
-        // redb commits are durable (fsync) by default; a short write on the runtime thread is
-        // cheaper than a hop to the blocking pool at one commit per batch.
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut table = tx.open_table(TABLE).map_err(db_err)?;
-            table.insert(k.as_str(), v.as_slice()).map_err(db_err)?;
-        }
-        tx.commit().map_err(db_err)
+        self.write(encode(key), Some(v)).await
     }
 
     async fn instance(
@@ -95,13 +114,7 @@ impl CheckpointStore for LocalCheckpoints {
     }
 
     async fn remove(&self, key: &FileKey) -> Result<(), CheckpointError> {
-        let k = encode(key);
-        let tx = self.db.begin_write().map_err(db_err)?;
-        {
-            let mut table = tx.open_table(TABLE).map_err(db_err)?;
-            table.remove(k.as_str()).map_err(db_err)?;
-        }
-        tx.commit().map_err(db_err)
+        self.write(encode(key), None).await
     }
 }
 
