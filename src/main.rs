@@ -122,7 +122,7 @@ enum Command {
         /// Aurora instances in the account and region that write logs.
         #[arg(long)]
         instances: usize,
-        /// Instances besides those that write nothing most hours (listed at
+        /// Further instances that write nothing most hours (listed at
         /// `scheduler.idle_list_interval`).
         #[arg(long, default_value_t = 0)]
         idle: usize,

@@ -1208,4 +1208,14 @@ async fn an_answer_delay_slows_its_action_until_cleared() {
         list().await;
     }
     assert!(started.elapsed() < delay, "{:?}", started.elapsed());
+
+    // The complete download (the REST path) is held the same way.
+    sim.faults()
+        .set_answer_delay("DownloadCompleteLogFile", Some(delay));
+    sim.advance_to(START + 30 * MINUTE_US);
+    let path = format!("/v13/downloadCompleteLogFile/orders-1/{SLOW}");
+    let started = std::time::Instant::now();
+    let (status, _) = rest_get(&sim, &path, Some(TEST_SECRET_ACCESS_KEY)).await;
+    assert_eq!(status, 200);
+    assert!(started.elapsed() >= delay, "{:?}", started.elapsed());
 }

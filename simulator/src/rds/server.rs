@@ -184,10 +184,7 @@ async fn query(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     if shared.fault_state().throttled() {
         return api_error(&ApiError::throttling(), &request_id);
     }
-    let delay = shared.fault_state().answer_delay(&action);
-    if let Some(delay) = delay {
-        tokio::time::sleep(delay).await;
-    }
+    hold(&shared, &action).await;
     let id = request_id.clone();
     // Reading files (possibly from disk) and cutting pages is CPU and I/O work: off the reactor.
     let answer = tokio::task::spawn_blocking(move || api::answer(&shared, &params, &id)).await;
@@ -201,10 +198,19 @@ async fn query(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     }
 }
 
+/// Wait the answer delay set for `action` ([`super::Faults::set_answer_delay`]), if any.
+async fn hold(shared: &Shared, action: &str) {
+    let delay = shared.fault_state().answer_delay(action);
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+}
+
 /// `GET /v13/downloadCompleteLogFile/{instance}/{file}`: the whole file, streamed.
 async fn download_complete(shared: Arc<Shared>, req: Request<Incoming>) -> Resp {
     let request_id = shared.request_id();
     shared.fault_state().count_call(DOWNLOAD_COMPLETE_ACTION);
+    hold(&shared, DOWNLOAD_COMPLETE_ACTION).await;
     let path_and_query = req
         .uri()
         .path_and_query()
