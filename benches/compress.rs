@@ -57,8 +57,12 @@ type Encode = Box<dyn FnMut(&[u8], &mut [u8]) -> usize>;
 fn encoders() -> Vec<(&'static str, Encode)> {
     let mut libdeflate =
         libdeflater::Compressor::new(libdeflater::CompressionLvl::new(1).expect("level 1"));
-    let mut zstd1 = zstd::bulk::Compressor::new(1).expect("a zstd context");
-    vec![
+    let zstd_at = |level: i32| {
+        let mut c = zstd::bulk::Compressor::new(level).expect("a zstd context");
+        Box::new(move |raw: &[u8], out: &mut [u8]| c.compress_to_buffer(raw, out).expect("zstd"))
+            as Encode
+    };
+    let mut encoders: Vec<(&'static str, Encode)> = vec![
         (
             "igzip_1 (shipped)",
             Box::new(|raw: &[u8], out: &mut [u8]| {
@@ -95,13 +99,18 @@ fn encoders() -> Vec<(&'static str, Encode)> {
                 c.total_out() as usize
             }),
         ),
-        (
-            "zstd_1",
-            Box::new(move |raw: &[u8], out: &mut [u8]| {
-                zstd1.compress_to_buffer(raw, out).expect("zstd")
-            }),
-        ),
-    ]
+    ];
+    // zstd's level 1 (the sink's default) and its negative ("fast") levels, which trade size
+    // for speed; `openobserve.zstd_level` takes any of them.
+    for (name, level) in [
+        ("zstd_1", 1),
+        ("zstd_-1", -1),
+        ("zstd_-3", -3),
+        ("zstd_-5", -5),
+    ] {
+        encoders.push((name, zstd_at(level)));
+    }
+    encoders
 }
 
 fn bench(c: &mut Criterion) {
