@@ -42,9 +42,9 @@ pub struct OpenObserveConfig {
     pub password_file: Option<PathBuf>,
     /// Body compression.
     pub compression: Compression,
-    /// zstd level: 1 by default; 3 compresses logs about 10% smaller at half the speed; the
-    /// negative levels (-1 … -5) are up to about 2× as fast for bodies 1.5–1.8× as large
-    /// (BENCHMARKS.md, "Where the processor's instructions go").
+    /// zstd level: 1 by default; higher levels compress smaller and slower (not measured on
+    /// this project's bodies); the negative levels (-1 … -5) measured 1.3–2× as fast for
+    /// bodies 1.5–1.8× as large (BENCHMARKS.md, "Where the processor's instructions go").
     pub zstd_level: i32,
     /// Requests in flight at once, for the whole process.
     pub concurrency: usize,
